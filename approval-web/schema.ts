@@ -1,0 +1,43 @@
+import { index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+
+/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions. */
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const invites = pgTable('web_invites', {
+  tokenHash: text('token_hash').primaryKey(),
+  email: text('email').notNull(),
+  role: text('role'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  expiresAt: at('expires_at').notNull(),
+  usedAt: at('used_at'),
+});
+
+export const sessions = pgTable(
+  'web_sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    approverId: text('approver_id').notNull(),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    expiresAt: at('expires_at').notNull(),
+    revokedAt: at('revoked_at'),
+  },
+  (t) => [index('web_sessions_approver').on(t.approverId)],
+);
+
+/** Registration and sign-in challenges: random, single use, short-lived. Approval challenges are derived, not stored. */
+export const challenges = pgTable('web_challenges', {
+  id: text('id').primaryKey(),
+  purpose: text('purpose').notNull(),
+  challenge: text('challenge').notNull(),
+  subject: text('subject'),
+  expiresAt: at('expires_at').notNull(),
+});
+
+export const pushSubscriptions = pgTable('web_push_subscriptions', {
+  endpoint: text('endpoint').primaryKey(),
+  approverId: text('approver_id').notNull(),
+  subscription: jsonb('subscription').notNull(),
+  createdAt: at('created_at').notNull().defaultNow(),
+});

@@ -1,0 +1,36 @@
+import type { Consequence, Impact, Intent, JsonObject, RequestBody, ToolResult } from './types.ts';
+
+/**
+ * The messages the kernel sends to a connector endpoint (`connector.<name>`). A connector owns its tools'
+ * schemas, describers and executors; it is the only place that holds upstream credentials.
+ */
+export type ConnectorMessage =
+  | { op: 'tools.list' }
+  /** Validate the arguments and compute the canonical intent and pins from trusted look-ups. */
+  | { op: 'describe'; tool: string; args: JsonObject }
+  /** Execute with a grant: the connector verifies it, consumes it through the kernel, re-checks the pins. */
+  | { op: 'execute'; body: RequestBody; digest: string; grant: string }
+  /** After a crash mid-execution: find out whether the upstream call happened, and its result if it did. */
+  | { op: 'reconcile'; body: RequestBody };
+
+/** What `tools.list` returns for each tool: plain JSON, so it crosses process boundaries. */
+export interface ToolInfo {
+  name: string;
+  title: string;
+  description: string;
+  /** JSON Schema of the arguments. */
+  inputSchema: JsonObject;
+  impact: Impact;
+  consequence: Consequence;
+  connector: string;
+  sandbox: boolean;
+}
+
+export interface DescribeReply {
+  /** The arguments as validated (defaults applied). These, not the raw ones, are what is digested and executed. */
+  args: JsonObject;
+  intent: Intent;
+}
+
+export type ExecuteReply = ToolResult;
+export type ReconcileReply = { happened: false } | { happened: true; result: ToolResult };

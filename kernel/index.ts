@@ -1,0 +1,11 @@
+/**
+ * The kernel's complete public surface. Everything outside kernel/ imports from here, never from a deeper file.
+ */
+export type * from './types.ts';
+export { FINAL_STATES } from './types.ts';
+export { KernelError, asKernelError, type KernelErrorCode } from './errors.ts';
+export { jcs, sha256Hex, requestDigest } from './digest.ts';
+export { createRouter, allows, type Router, type Port, type Envelope, type Message, type Handler, type Reply, type Capability } from './router.ts';
+export type { ConnectorMessage, ToolInfo, DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts';
+export type { Db } from './store/db.ts';
+export * as schema from './store/schema.ts';

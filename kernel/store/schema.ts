@@ -1,0 +1,139 @@
+import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import type { ApproverRequirement, Intent, RequestBody, ToolResult, Verdict, KernelErrorShape } from '../types.ts';
+
+/** The kernel's tables. Other parts keep their own schema files; none of them writes here directly. */
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const agents = pgTable('agents', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  owner: text('owner').notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  createdAt: at('created_at').notNull().defaultNow(),
+  revokedAt: at('revoked_at'),
+  lastSeenAt: at('last_seen_at'),
+});
+
+export const approvers = pgTable('approvers', {
+  id: text('id').primaryKey(),
+  email: text('email').notNull().unique(),
+  roles: jsonb('roles').$type<string[]>().notNull().default([]),
+  createdAt: at('created_at').notNull().defaultNow(),
+  lastSeenAt: at('last_seen_at'),
+});
+
+/** Registered passkeys. `counter` is updated with compare-and-swap so a cloned authenticator is noticed. */
+export const passkeys = pgTable('passkeys', {
+  id: text('id').primaryKey(), // credential id, base64url
+  approverId: text('approver_id').notNull().references(() => approvers.id),
+  publicKey: text('public_key').notNull(), // COSE key, base64url
+  counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+  transports: jsonb('transports').$type<string[]>().notNull().default([]),
+  name: text('name').notNull().default('passkey'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  lastUsedAt: at('last_used_at'),
+  removedAt: at('removed_at'),
+});
+
+/** Paired Passport devices: an approver's hardware key that signs decisions with JWS. */
+export const devices = pgTable('devices', {
+  id: text('id').primaryKey(),
+  approverId: text('approver_id').notNull().references(() => approvers.id),
+  name: text('name').notNull(),
+  publicJwk: jsonb('public_jwk').$type<Record<string, string>>().notNull(),
+  pairedAt: at('paired_at').notNull().defaultNow(),
+  removedAt: at('removed_at'),
+});
+
+export const requests = pgTable(
+  'requests',
+  {
+    id: text('id').primaryKey(),
+    digest: text('digest').notNull().unique(),
+    agentId: text('agent_id').notNull(),
+    tool: text('tool').notNull(),
+    body: jsonb('body').$type<RequestBody>().notNull(),
+    intent: jsonb('intent').$type<Intent>().notNull(),
+    verdict: jsonb('verdict').$type<Verdict>().notNull(),
+    state: text('state').notNull(),
+    ruleId: text('rule_id'),
+    approvers: jsonb('approvers').$type<ApproverRequirement | null>(),
+    expiresAt: at('expires_at').notNull(),
+    result: jsonb('result').$type<ToolResult | null>(),
+    error: jsonb('error').$type<KernelErrorShape | null>(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    updatedAt: at('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('requests_agent_created').on(t.agentId, t.createdAt),
+    index('requests_state').on(t.state),
+    index('requests_created').on(t.createdAt, t.id),
+  ],
+);
+
+/** One approver's decision on one request, with the whole evidence kept for offline re-verification. */
+export const decisions = pgTable(
+  'decisions',
+  {
+    requestId: text('request_id').notNull().references(() => requests.id),
+    approverId: text('approver_id').notNull().references(() => approvers.id),
+    decision: text('decision').notNull(),
+    reason: text('reason'),
+    evidenceKind: text('evidence_kind').notNull(),
+    keyId: text('key_id').notNull(),
+    evidence: jsonb('evidence').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.requestId, t.approverId] })],
+);
+
+export const grants = pgTable('grants', {
+  jti: text('jti').primaryKey(),
+  requestId: text('request_id').notNull().references(() => requests.id),
+  digest: text('digest').notNull(),
+  expiresAt: at('expires_at').notNull(),
+  consumedAt: at('consumed_at'),
+});
+
+/** Spending recorded against `limit` budgets, one row per allowed request. */
+export const spends = pgTable(
+  'spends',
+  {
+    requestId: text('request_id').primaryKey(),
+    ruleId: text('rule_id').notNull(),
+    key: text('key').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    at: at('at').notNull().defaultNow(),
+  },
+  (t) => [index('spends_rule_key_at').on(t.ruleId, t.key, t.at)],
+);
+
+export const auditEntries = pgTable(
+  'audit_entries',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    at: text('at').notNull(), // ISO time, as hashed
+    kind: text('kind').notNull(),
+    requestId: text('request_id'),
+    actor: text('actor').notNull(),
+    data: jsonb('data').notNull(),
+    prevHash: text('prev_hash').notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [index('audit_request').on(t.requestId, t.seq), index('audit_kind').on(t.kind, t.seq)],
+);
+
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  seq: bigint('seq', { mode: 'number' }).primaryKey(),
+  hash: text('hash').notNull(),
+  signature: text('signature').notNull(), // compact JWS over {seq, hash, at}
+  at: text('at').notNull(),
+});
+
+/** Small key-value facts the kernel keeps (policy version seen, key ids). */
+export const kernelMeta = pgTable('kernel_meta', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+});
+
