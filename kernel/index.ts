@@ -9,3 +9,4 @@ export { createRouter, allows, type Router, type Port, type Envelope, type Messa
 export type { ConnectorMessage, ToolInfo, DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts';
 export type { Db } from './store/db.ts';
 export * as schema from './store/schema.ts';
+export type { KernelMessage, PasskeyInput, EvidenceInput, RequestView } from './messages.ts';

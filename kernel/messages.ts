@@ -1,0 +1,52 @@
+import type { ApprovalDecision, Json, JsonObject, RequestRecord } from './types.ts';
+
+/**
+ * The closed set of messages the kernel endpoint (`kernel`) accepts. The router stamps the sender; a service may
+ * send an op only if its port holds the capability `kernel:<op>`. Principals are never read from a body: the
+ * kernel looks agents and approvers up in its own tables.
+ */
+export type KernelMessage =
+  // Agents (gateway for authentication; the admin CLI for the rest).
+  | { op: 'agent.add'; name: string; owner: string }
+  | { op: 'agent.list' }
+  | { op: 'agent.revoke'; name: string }
+  | { op: 'agent.authenticate'; token: string }
+  // Requests (gateway).
+  | { op: 'tools.list' }
+  | { op: 'request.submit'; agentId: string; tool: string; args: JsonObject }
+  | { op: 'request.await'; requestId: string; agentId: string | null; waitMs: number }
+  | { op: 'request.cancel'; requestId: string; agentId: string | null; reason: string | null }
+  | { op: 'request.get'; requestId: string }
+  | { op: 'request.list'; agentId: string | null; limit: number }
+  // Approvers and their keys (approval web app, admin CLI).
+  | { op: 'approver.upsert'; email: string; roles: string[] }
+  | { op: 'approver.get'; email: string | null; approverId: string | null }
+  | { op: 'passkey.add'; approverId: string; credential: PasskeyInput }
+  | { op: 'passkey.lookup'; credentialId: string }
+  | { op: 'passkey.touch'; credentialId: string; oldCounter: number; newCounter: number }
+  | { op: 'passkey.remove'; credentialId: string; approverId: string }
+  // Approvals (approval web app, paired devices).
+  | { op: 'approval.inbox'; approverId: string }
+  | { op: 'approval.challenge'; requestId: string; decision: ApprovalDecision; approverId: string }
+  | { op: 'approval.decide'; requestId: string; decision: ApprovalDecision; reason: string | null; evidence: EvidenceInput }
+  // Grants (connector hosts, just before an upstream call).
+  | { op: 'grant.consume'; jti: string; digest: string };
+
+export interface PasskeyInput {
+  [key: string]: Json;
+  id: string;
+  publicKey: string;
+  counter: number;
+  transports: string[];
+  name: string;
+}
+
+/** Evidence as submitted: a WebAuthn assertion (AuthenticationResponseJSON) or a paired device's compact JWS. */
+export type EvidenceInput =
+  | { kind: 'webauthn'; response: JsonObject }
+  | { kind: 'device'; deviceId: string; jws: string };
+
+/** What request ops return: the stored record, with the approval link when one is waiting. */
+export interface RequestView extends RequestRecord {
+  approvalUrl: string | null;
+}
