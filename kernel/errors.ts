@@ -21,6 +21,7 @@ export type KernelErrorCode =
   | 'digest_mismatch'
   | 'pin_drift'
   | 'upstream_error'
+  | 'upstream_unknown'
   | 'database_unavailable'
   | 'audit_broken'
   | 'internal';

@@ -1,0 +1,44 @@
+import type { ApprovalDecision, ApproverRequirement, Principal } from './types.ts';
+
+/**
+ * The approval state machine, as pure functions: who may decide, and what a set of decisions adds up to.
+ * Any rejection rejects; expiry rejects (a timeout is a deny); approval needs `count` distinct approvers.
+ */
+
+export type ApprovalOutcome = 'pending' | 'approved' | 'rejected' | 'expired';
+
+export interface Decided {
+  approverId: string;
+  decision: ApprovalDecision;
+}
+
+/** Role membership comes from config (`roles`) and from the role an approver was invited with. */
+export interface Approver {
+  email: string;
+  roles: readonly string[];
+}
+
+export function isEligible(
+  requirement: ApproverRequirement,
+  approver: Approver,
+  principal: Principal,
+  configRoles: Readonly<Record<string, readonly string[]>>,
+): boolean {
+  const email = approver.email.toLowerCase();
+  if (requirement.role === 'owner') return email === principal.owner.toLowerCase();
+  const listed = (configRoles[requirement.role] ?? []).some((member) => member.toLowerCase() === email);
+  return listed || approver.roles.includes(requirement.role);
+}
+
+export function tally(requirement: ApproverRequirement, decisions: readonly Decided[], expiresAt: Date, now: Date): ApprovalOutcome {
+  if (decisions.some((d) => d.decision === 'reject')) return 'rejected';
+  // Distinct approvers only: the same person twice counts once (the store also keeps one row per approver).
+  const approvedBy = new Set(decisions.filter((d) => d.decision === 'approve').map((d) => d.approverId));
+  if (approvedBy.size >= requirement.count) return 'approved';
+  return now.getTime() >= expiresAt.getTime() ? 'expired' : 'pending';
+}
+
+export function quorumText(requirement: ApproverRequirement, approvals: number): string {
+  const who = requirement.role === 'owner' ? "the agent's owner" : `role ${requirement.role}`;
+  return `${approvals} of ${requirement.count} approvals (${who})`;
+}

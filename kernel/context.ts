@@ -1,0 +1,28 @@
+import type { Db } from './store/db.ts';
+import type { Port } from './router.ts';
+import type { Directory } from './directory.ts';
+import type { RequestStore } from './requests.ts';
+import type { AuditLog } from './audit/index.ts';
+import type { CompiledPolicy } from './policy/index.ts';
+import type { KernelKeys } from './keys.ts';
+
+/** What the kernel's parts share. Built once by createKernel; nothing in it is global. */
+export interface KernelContext {
+  db: Db;
+  port: Port;
+  directory: Directory;
+  store: RequestStore;
+  audit: AuditLog;
+  keys: KernelKeys;
+  policy: () => CompiledPolicy;
+  roles: () => Readonly<Record<string, readonly string[]>>;
+  /** Origin of the approval web app: passkey assertions must come from it; approval links point at it. */
+  publicUrl: string;
+  rpId: string;
+  grantTtlSeconds: number;
+  now: () => Date;
+  /** The connector endpoint (`connector.<name>`) that serves a tool, if any. */
+  connectorFor: (tool: string) => string | null;
+  /** Wakes everyone waiting on a request, in this process and (through signals) in other replicas. */
+  wake: (requestId: string) => void;
+}

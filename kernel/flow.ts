@@ -1,0 +1,185 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Db } from './store/db.ts';
+import { requests, spends } from './store/schema.ts';
+import { KernelError, asKernelError } from './errors.ts';
+import { requestDigest } from './digest.ts';
+import type { DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts';
+import type { JsonObject, Principal, RequestBody, RequestRecord, Verdict } from './types.ts';
+import type { KernelContext } from './context.ts';
+import { createBudgetStore } from './policy/index.ts';
+import { mintGrant, recordGrant } from './grants.ts';
+
+/** A request's path: describe, digest, policy, then (when allowed or approved) grant and execution. */
+
+const ALLOW_TTL_SECONDS = 300;
+const DEFAULT_APPROVAL_SECONDS = 3600;
+
+export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject): Promise<RequestRecord> {
+  const principal = await ctx.directory.principal(agentId);
+  const actor = `agent:${principal.agentId}`;
+  const connector = ctx.connectorFor(tool);
+  if (!connector) {
+    await ctx.audit.append([{ kind: 'request.refused', requestId: null, actor, data: { tool, reason: 'unknown tool' } }]);
+    throw new KernelError('unknown_tool', `unknown tool "${tool}"; call tools/list to see the tools this gateway offers`);
+  }
+  let described: DescribeReply;
+  try {
+    described = await ctx.port.send<DescribeReply & JsonObject>(connector, { op: 'describe', tool, args });
+  } catch (error) {
+    const e = asKernelError(error);
+    await ctx.audit.append([{ kind: 'request.refused', requestId: null, actor, data: { tool, args, error: e.toJSON() } }]);
+    throw e;
+  }
+  const policy = ctx.policy();
+  const now = ctx.now();
+  const input = { tool, args: described.args, intent: described.intent, agent: agentOf(principal), now };
+  const budget = createBudgetStore(ctx.db);
+  const first = await evaluateSafely(() => policy.evaluate(input, budget));
+
+  const requestId = `req_${randomUUID().replaceAll('-', '')}`;
+  return ctx.db.transaction(async (tx) => {
+    let verdict = first;
+    if (verdict.spend) {
+      // Budgets are checked and spent under one lock, so two concurrent requests cannot both fit in the last slot.
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('countersign.budget'))`);
+      verdict = await evaluateSafely(() => policy.evaluate(input, createBudgetStore(tx)));
+    }
+    const ttl = verdict.decision === 'approve' ? verdict.expiresInSeconds ?? DEFAULT_APPROVAL_SECONDS : ALLOW_TTL_SECONDS;
+    const expiresAt = new Date(now.getTime() + ttl * 1000);
+    const body: RequestBody = {
+      tool,
+      args: described.args,
+      pins: described.intent.pins,
+      principal,
+      policyVersion: policy.version,
+      requestId,
+      nonce: randomBytes(16).toString('base64url'),
+      expiresAt: expiresAt.toISOString(),
+    };
+    const digest = requestDigest(body);
+    const state = verdict.decision === 'allow' ? 'allowed' : verdict.decision === 'deny' ? 'denied' : 'pending';
+    await tx.insert(requests).values({
+      id: requestId,
+      digest,
+      agentId: principal.agentId,
+      tool,
+      body,
+      intent: described.intent,
+      verdict,
+      state,
+      ruleId: verdict.ruleId,
+      approvers: verdict.approvers ?? null,
+      expiresAt,
+    });
+    if (verdict.spend && state === 'allowed') {
+      await tx.insert(spends).values({ requestId, ...verdict.spend });
+    }
+    await ctx.audit.append(
+      [
+        { kind: 'request.received', requestId, actor, data: { digest, body, intent: described.intent } as unknown as JsonObject },
+        { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject },
+      ],
+      tx,
+    );
+    return ctx.store.get(requestId, tx);
+  });
+}
+
+/** An error anywhere in policy evaluation denies: fail closed. */
+async function evaluateSafely(evaluate: () => Promise<Verdict>): Promise<Verdict> {
+  try {
+    return await evaluate();
+  } catch (error) {
+    return { decision: 'deny', ruleId: null, reason: `policy evaluation failed, so the request is denied: ${asKernelError(error).message}` };
+  }
+}
+
+export function agentOf(principal: Principal) {
+  return { id: principal.agentId, name: principal.agentName, owner: principal.owner };
+}
+
+/**
+ * Claims an allowed or approved request, mints its single-use grant and sends it to the connector's executor.
+ * The claim is a compare-and-swap, so two callers never both execute one request.
+ */
+export async function execute(ctx: KernelContext, requestId: string): Promise<void> {
+  const claimed = await ctx.db.transaction(async (tx) => {
+    const row = await ctx.store.transition(tx, requestId, ['allowed', 'approved', 'unknown'], 'executing');
+    if (!row) return null;
+    const grant = await mintGrant(ctx.keys, { requestId, digest: row.digest, tool: row.tool, ttlSeconds: ctx.grantTtlSeconds });
+    await recordGrant(tx, { jti: grant.jti, requestId, digest: row.digest, expiresAt: grant.expiresAt });
+    await ctx.audit.append(
+      [
+        { kind: 'grant.minted', requestId, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
+        { kind: 'execution.started', requestId, actor: 'kernel', data: { tool: row.tool } },
+      ],
+      tx,
+    );
+    return { row, grant };
+  });
+  ctx.wake(requestId);
+  if (!claimed) return;
+  const { row, grant } = claimed;
+  const connector = ctx.connectorFor(row.tool);
+  try {
+    if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);
+    const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, {
+      op: 'execute',
+      body: row.body as unknown as JsonObject,
+      digest: row.digest,
+      grant: grant.jwt,
+    });
+    await finish(ctx, requestId, 'succeeded', { result });
+  } catch (error) {
+    const e = asKernelError(error);
+    // An executor that cannot tell whether the upstream call happened leaves the request `unknown` for reconcile.
+    await finish(ctx, requestId, e.code === 'upstream_unknown' ? 'unknown' : 'failed', { error: e.toJSON() });
+  }
+}
+
+async function finish(
+  ctx: KernelContext,
+  requestId: string,
+  state: 'succeeded' | 'failed' | 'unknown',
+  patch: { result?: ExecuteReply; error?: { code: string; message: string } },
+): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    await ctx.store.transition(tx, requestId, ['executing'], state, patch);
+    const kind = state === 'succeeded' ? 'execution.succeeded' : state === 'failed' ? 'execution.failed' : 'execution.unknown';
+    await ctx.audit.append([{ kind, requestId, actor: 'kernel', data: (patch.result ?? patch.error ?? {}) as unknown as JsonObject }], tx);
+  });
+  ctx.wake(requestId);
+}
+
+/**
+ * After a restart: requests left `executing` or `unknown` may or may not have reached upstream. Ask the connector;
+ * if the call happened, record its result; if not, execute again (the idempotency key is derived from the request id).
+ */
+export async function recover(ctx: KernelContext): Promise<number> {
+  const stuck = await ctx.db
+    .select({ id: requests.id, tool: requests.tool, body: requests.body })
+    .from(requests)
+    .where(sql`${requests.state} in ('executing', 'unknown')`);
+  for (const row of stuck) {
+    const connector = ctx.connectorFor(row.tool);
+    if (!connector) continue;
+    await ctx.db.transaction(async (tx) => {
+      await ctx.store.transition(tx, row.id, ['executing'], 'unknown');
+    });
+    try {
+      const reply = await ctx.port.send<ReconcileReply & JsonObject>(connector, { op: 'reconcile', body: row.body as unknown as JsonObject });
+      if (reply.happened) {
+        await ctx.db.transaction(async (tx) => {
+          await ctx.store.transition(tx, row.id, ['unknown'], 'executing');
+        });
+        await finish(ctx, row.id, 'succeeded', { result: reply.result });
+      } else {
+        await execute(ctx, row.id);
+      }
+    } catch (error) {
+      await ctx.audit.append([{ kind: 'execution.reconcile_failed', requestId: row.id, actor: 'kernel', data: asKernelError(error).toJSON() }]);
+    }
+  }
+  return stuck.length;
+}

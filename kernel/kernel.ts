@@ -1,0 +1,234 @@
+import type { Db } from './store/db.ts';
+import type { Capability, Envelope, Router } from './router.ts';
+import { KernelError } from './errors.ts';
+import type { KernelMessage, RequestView } from './messages.ts';
+import type { Json, JsonObject, RequestRecord } from './types.ts';
+import { FINAL_STATES } from './types.ts';
+import type { ToolInfo } from './connector.ts';
+import type { KernelContext } from './context.ts';
+import { createDirectory } from './directory.ts';
+import { createRequestStore } from './requests.ts';
+import type { AuditLog } from './audit/index.ts';
+import type { CompiledPolicy } from './policy/index.ts';
+import type { KernelKeys } from './keys.ts';
+import { consumeGrant } from './grants.ts';
+import { updatePasskeyCounter } from './evidence/index.ts';
+import { execute, recover, submit } from './flow.ts';
+import { challenge, decide, expireDue, inbox } from './decide.ts';
+
+/** Wake-ups across replicas (LISTEN/NOTIFY on PostgreSQL). In one process, a no-op pair is enough. */
+export interface Signals {
+  publish(requestId: string): Promise<void>;
+  subscribe(onRequest: (requestId: string) => void): Promise<() => Promise<void>>;
+}
+
+export interface KernelOptions {
+  db: Db;
+  router: Router;
+  audit: AuditLog;
+  keys: KernelKeys;
+  policy: () => CompiledPolicy;
+  roles: () => Readonly<Record<string, readonly string[]>>;
+  publicUrl: string;
+  signals?: Signals;
+  grantTtlSeconds?: number;
+  /** How often pending approvals are checked for expiry. */
+  sweepMs?: number;
+  now?: () => Date;
+}
+
+export interface Kernel {
+  /** Re-reads which connector serves which tool (after connectors register). */
+  refreshTools(): Promise<ToolInfo[]>;
+  /** Finishes requests a crash left mid-execution. */
+  recover(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** What the kernel itself may send: questions to connectors, and notices to the notifier. */
+const KERNEL_CAPABILITIES: Capability[] = ['connector.*:*', 'notifier:*'];
+
+export async function createKernel(options: KernelOptions): Promise<Kernel> {
+  const waiters = new Map<string, Set<() => void>>();
+  const toolIndex = new Map<string, string>();
+  let tools: ToolInfo[] = [];
+  const wakeLocal = (id: string) => waiters.get(id)?.forEach((resolve) => resolve());
+
+  const ctx: KernelContext = {
+    db: options.db,
+    port: options.router.register('kernel', (envelope) => handle(envelope), KERNEL_CAPABILITIES),
+    directory: createDirectory(options.db),
+    store: createRequestStore(options.db),
+    audit: options.audit,
+    keys: options.keys,
+    policy: options.policy,
+    roles: options.roles,
+    publicUrl: options.publicUrl,
+    rpId: new URL(options.publicUrl).hostname,
+    grantTtlSeconds: options.grantTtlSeconds ?? 60,
+    now: options.now ?? (() => new Date()),
+    connectorFor: (tool) => toolIndex.get(tool) ?? null,
+    wake(id) {
+      wakeLocal(id);
+      void options.signals?.publish(id).catch(() => {});
+    },
+  };
+  const unsubscribe = await options.signals?.subscribe(wakeLocal);
+
+  function view(record: RequestRecord): RequestView {
+    const approvalUrl = record.state === 'pending' ? `${ctx.publicUrl.replace(/\/$/, '')}/requests/${record.id}` : null;
+    return { ...record, approvalUrl };
+  }
+
+  /** Holds until the request reaches a final state or `waitMs` passes; returns the request as it is then. */
+  async function awaitRequest(requestId: string, agentId: string | null, waitMs: number): Promise<RequestView> {
+    const deadline = Date.now() + Math.min(Math.max(waitMs, 0), 300_000);
+    for (;;) {
+      const record = await ctx.store.get(requestId);
+      if (agentId && record.body.principal.agentId !== agentId) {
+        throw new KernelError('unknown_request', `no request ${requestId} for this agent`);
+      }
+      const left = deadline - Date.now();
+      if (FINAL_STATES.includes(record.state) || left <= 0) return view(record);
+      await new Promise<void>((resolve) => {
+        const set = waiters.get(requestId) ?? new Set();
+        const done = () => {
+          clearTimeout(timer);
+          set.delete(done);
+          if (set.size === 0) waiters.delete(requestId);
+          resolve();
+        };
+        // Expiry is checked at least every second while someone waits.
+        const timer = setTimeout(done, Math.min(left, 1000));
+        set.add(done);
+        waiters.set(requestId, set);
+      });
+      if (Date.now() < deadline) await expireDue(ctx);
+    }
+  }
+
+  async function afterSubmit(record: RequestRecord): Promise<RequestView> {
+    if (record.state === 'allowed') {
+      await execute(ctx, record.id);
+      return view(await ctx.store.get(record.id));
+    }
+    if (record.state === 'pending' && options.router.endpoints().includes('notifier')) {
+      void ctx.port
+        .send('notifier', { op: 'approval.requested', requestId: record.id, summary: record.intent.summary, url: view(record).approvalUrl })
+        .catch(() => {});
+    }
+    return view(record);
+  }
+
+  async function handle(envelope: Envelope): Promise<Json> {
+    const m = envelope.body as KernelMessage;
+    switch (m.op) {
+      case 'agent.add': {
+        const { agent, token } = await ctx.directory.addAgent(m.name, m.owner);
+        await ctx.audit.append([{ kind: 'agent.added', requestId: null, actor: envelope.from, data: { name: agent.name, owner: agent.owner } }]);
+        return { agent: { ...agent }, token };
+      }
+      case 'agent.list':
+        return (await ctx.directory.listAgents()).map((a) => ({ ...a }));
+      case 'agent.revoke': {
+        const agent = await ctx.directory.revokeAgent(m.name);
+        await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor: envelope.from, data: { name: agent.name } }]);
+        return { ...agent };
+      }
+      case 'agent.authenticate': {
+        const principal = await ctx.directory.authenticate(m.token);
+        return principal ? { ...principal } : null;
+      }
+      case 'tools.list':
+        return tools.map((t) => ({ ...t }));
+      case 'request.submit':
+        return asJson(await afterSubmit(await submit(ctx, m.agentId, m.tool, m.args)));
+      case 'request.await':
+        return asJson(await awaitRequest(m.requestId, m.agentId, m.waitMs));
+      case 'request.get':
+        return asJson(view(await ctx.store.get(m.requestId)));
+      case 'request.list':
+        return (await ctx.store.list({ agentId: m.agentId, limit: m.limit })).map((r) => asJson(view(r)));
+      case 'request.cancel':
+        return asJson(await cancel(m.requestId, m.agentId, m.reason, envelope.from));
+      case 'approver.upsert':
+        return { ...(await ctx.directory.upsertApprover(m.email, m.roles)) };
+      case 'approver.get': {
+        const approver = await ctx.directory.getApprover({ email: m.email, approverId: m.approverId });
+        return approver ? { ...approver } : null;
+      }
+      case 'passkey.add':
+        await ctx.directory.addPasskey(m.approverId, m.credential);
+        return true;
+      case 'passkey.lookup': {
+        const key = await ctx.directory.lookupPasskey(m.credentialId);
+        return key ? { ...key } : null;
+      }
+      case 'passkey.touch':
+        return updatePasskeyCounter(ctx.db, m.credentialId, m.oldCounter, m.newCounter);
+      case 'passkey.remove':
+        await ctx.directory.removePasskey(m.credentialId, m.approverId);
+        return true;
+      case 'approval.inbox':
+        return (await inbox(ctx, m.approverId)).map((r) => asJson(view(r)));
+      case 'approval.challenge':
+        return { ...(await challenge(ctx, m.requestId, m.decision, m.approverId)) };
+      case 'approval.decide': {
+        const { record, approved } = await decide(ctx, m.requestId, m.decision, m.reason, m.evidence);
+        // Execution starts now but is not awaited: the approver's page answers at once, the agent gets the result.
+        if (approved) void execute(ctx, record.id);
+        return asJson(view(record));
+      }
+      case 'grant.consume':
+        await consumeGrant(ctx.db, { jti: m.jti, digest: m.digest });
+        await ctx.audit.append([{ kind: 'grant.consumed', requestId: null, actor: envelope.from, data: { jti: m.jti, digest: m.digest } }]);
+        return true;
+      default:
+        throw new KernelError('bad_request', `unknown kernel op "${(m as { op: string }).op}"`);
+    }
+  }
+
+  async function cancel(requestId: string, agentId: string | null, reason: string | null, from: string): Promise<RequestView> {
+    const record = await ctx.store.get(requestId);
+    if (agentId && record.body.principal.agentId !== agentId) throw new KernelError('unknown_request', `no request ${requestId} for this agent`);
+    await ctx.db.transaction(async (tx) => {
+      const moved = await ctx.store.transition(tx, requestId, ['pending'], 'cancelled');
+      if (!moved) throw new KernelError('not_pending', `request ${requestId} is ${record.state}; only a pending request can be cancelled`);
+      await ctx.audit.append([{ kind: 'request.cancelled', requestId, actor: from, data: { reason } }], tx);
+    });
+    ctx.wake(requestId);
+    return view(await ctx.store.get(requestId));
+  }
+
+  const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000);
+  sweeper.unref();
+
+  return {
+    async refreshTools() {
+      const lists = await Promise.all(
+        options.router
+          .endpoints()
+          .filter((name) => name.startsWith('connector.'))
+          .map(async (name) => ({ name, tools: await ctx.port.send<ToolInfo[] & Json>(name, { op: 'tools.list' }) })),
+      );
+      toolIndex.clear();
+      tools = [];
+      for (const { name, tools: list } of lists) {
+        for (const tool of list) {
+          toolIndex.set(tool.name, name);
+          tools.push(tool);
+        }
+      }
+      return tools;
+    },
+    recover: () => recover(ctx),
+    async close() {
+      clearInterval(sweeper);
+      await unsubscribe?.();
+    },
+  };
+}
+
+function asJson(value: RequestView): JsonObject {
+  return value as unknown as JsonObject;
+}

@@ -1,0 +1,93 @@
+import { and, desc, eq, inArray } from 'drizzle-orm';
+import type { Db } from './store/db.ts';
+import { approvers, decisions, requests } from './store/schema.ts';
+import { KernelError } from './errors.ts';
+import type { KernelErrorShape, RequestRecord, RequestState, ToolResult } from './types.ts';
+
+/** Reading and moving requests in the store. Every state change is a compare-and-swap on the current state. */
+
+type Row = typeof requests.$inferSelect;
+
+export function createRequestStore(db: Db) {
+  async function records(rows: Row[]): Promise<RequestRecord[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const decided = await db
+      .select({ d: decisions, email: approvers.email })
+      .from(decisions)
+      .innerJoin(approvers, eq(decisions.approverId, approvers.id))
+      .where(inArray(decisions.requestId, ids))
+      .orderBy(decisions.createdAt);
+    return rows.map((row) => ({
+      id: row.id,
+      digest: row.digest,
+      body: row.body,
+      intent: row.intent,
+      state: row.state as RequestState,
+      verdict: row.verdict,
+      approvals: decided
+        .filter((x) => x.d.requestId === row.id)
+        .map(({ d, email }) => ({
+          approverId: d.approverId,
+          approverEmail: email,
+          decision: d.decision as 'approve' | 'reject',
+          reason: d.reason,
+          evidenceKind: d.evidenceKind as 'webauthn' | 'device',
+          keyId: d.keyId,
+          at: d.createdAt.toISOString(),
+        })),
+      result: row.result ?? null,
+      error: row.error ?? null,
+      createdAt: row.createdAt.toISOString(),
+      updatedAt: row.updatedAt.toISOString(),
+    }));
+  }
+
+  return {
+    async get(id: string, tx: Db = db): Promise<RequestRecord> {
+      const rows = await tx.select().from(requests).where(eq(requests.id, id));
+      if (rows.length === 0) throw new KernelError('unknown_request', `no request ${id}`);
+      return (await records(rows))[0];
+    },
+
+    async row(id: string, tx: Db = db): Promise<Row> {
+      const [row] = await tx.select().from(requests).where(eq(requests.id, id));
+      if (!row) throw new KernelError('unknown_request', `no request ${id}`);
+      return row;
+    },
+
+    async list(filter: { agentId: string | null; state?: RequestState; limit: number }): Promise<RequestRecord[]> {
+      const conditions = [
+        filter.agentId ? eq(requests.agentId, filter.agentId) : undefined,
+        filter.state ? eq(requests.state, filter.state) : undefined,
+      ].filter((c) => c !== undefined);
+      const rows = await db
+        .select()
+        .from(requests)
+        .where(conditions.length ? and(...conditions) : undefined)
+        .orderBy(desc(requests.createdAt))
+        .limit(Math.min(Math.max(filter.limit, 1), 200));
+      return records(rows);
+    },
+
+    /** Moves a request from one of `from` to `to`; returns the row, or null when it was not in `from`. */
+    async transition(
+      tx: Db,
+      id: string,
+      from: readonly RequestState[],
+      to: RequestState,
+      patch: { result?: ToolResult; error?: KernelErrorShape } = {},
+    ): Promise<Row | null> {
+      const [row] = await tx
+        .update(requests)
+        .set({ state: to, updatedAt: new Date(), ...patch })
+        .where(and(eq(requests.id, id), inArray(requests.state, [...from])))
+        .returning();
+      return row ?? null;
+    },
+
+    records,
+  };
+}
+
+export type RequestStore = ReturnType<typeof createRequestStore>;
