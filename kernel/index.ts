@@ -10,3 +10,19 @@ export type { ConnectorMessage, ToolInfo, DescribeReply, ExecuteReply, Reconcile
 export type { Db } from './store/db.ts';
 export * as schema from './store/schema.ts';
 export type { KernelMessage, PasskeyInput, EvidenceInput, RequestView } from './messages.ts';
+export {
+  approvalChallenge,
+  approvalSigningBytes,
+  verifyPasskeyEvidence,
+  verifyDeviceEvidence,
+  verifyReceiptOffline,
+  updatePasskeyCounter,
+  type Receipt,
+  type PasskeyReceipt,
+  type DeviceReceipt,
+  type PasskeyEvidenceInput,
+  type DeviceEvidenceInput,
+  type StoredPasskey,
+} from './evidence/index.ts';
+export { generateKernelKeys, importKernelKeys, exportKernelKeys, importKernelPublicKey, type KernelKeys } from './keys.ts';
+export { mintGrant, verifyGrant, recordGrant, consumeGrant, type GrantClaims, type MintedGrant } from './grants.ts';

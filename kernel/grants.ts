@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { SignJWT, errors, jwtVerify } from 'jose';
+import type { Db } from './store/db.ts';
+import { grants } from './store/schema.ts';
+import { KernelError } from './errors.ts';
+import type { KernelKeys } from './keys.ts';
+import { checkDigest } from './evidence/challenge.ts';
+
+const ISSUER = 'countersign-kernel';
+const AUDIENCE = 'countersign-executor';
+const MAX_TTL_SECONDS = 3600;
+
+/** The claims of a grant: permission to execute exactly one request (its digest), once, before `exp`. */
+export interface GrantClaims {
+  iss: typeof ISSUER;
+  aud: typeof AUDIENCE;
+  jti: string;
+  sub: string; // request id
+  digest: string;
+  tool: string;
+  iat: number;
+  exp: number;
+}
+
+export interface MintedGrant {
+  jwt: string;
+  jti: string;
+  expiresAt: Date;
+}
+
+/**
+ * Signs a single-use grant for one request. Record it with recordGrant in the transaction that moves the request to
+ * `executing`, so a grant exists in the database exactly when one was handed out.
+ * @example const grant = await mintGrant(keys, { requestId, digest, tool: 'stripe_create_refund' });
+ */
+export async function mintGrant(
+  keys: KernelKeys,
+  input: { requestId: string; digest: string; tool: string; ttlSeconds?: number; now?: Date },
+): Promise<MintedGrant> {
+  const ttl = input.ttlSeconds ?? 60;
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
+    throw new KernelError('bad_request', `a grant lives 1 to ${MAX_TTL_SECONDS} seconds (whole seconds), got ${String(ttl)}`);
+  }
+  checkDigest(input.digest);
+  if (!input.requestId || !input.tool) throw new KernelError('bad_request', 'a grant needs the request id and the tool name');
+  const iat = Math.floor((input.now ?? new Date()).getTime() / 1000);
+  const jti = randomUUID();
+  const jwt = await new SignJWT({ digest: input.digest, tool: input.tool })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt', kid: keys.kid })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject(input.requestId)
+    .setJti(jti)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttl)
+    .sign(keys.privateKey);
+  return { jwt, jti, expiresAt: new Date((iat + ttl) * 1000) };
+}
+
+/**
+ * Checks a grant against the request an executor was given: kernel signature (EdDSA only), issuer, audience, expiry,
+ * digest and tool. This proves the grant is genuine; consumeGrant then makes sure it is used once.
+ * Throws KernelError 'grant_invalid', 'grant_expired' or 'digest_mismatch'.
+ */
+export async function verifyGrant(
+  publicKey: CryptoKey,
+  jwt: string,
+  expected: { digest: string; tool: string; now?: Date },
+): Promise<{ jti: string; requestId: string; expiresAt: Date }> {
+  if (typeof jwt !== 'string' || jwt.split('.').length !== 3) {
+    throw new KernelError('grant_invalid', 'the grant is not a compact JWS (three base64url parts); executions need the grant the kernel minted');
+  }
+  let claims: Partial<GrantClaims>;
+  try {
+    const result = await jwtVerify(jwt, publicKey, {
+      algorithms: ['EdDSA'],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      typ: 'countersign-grant+jwt',
+      requiredClaims: ['jti', 'exp', 'sub', 'digest', 'tool'],
+      currentDate: expected.now,
+    });
+    claims = result.payload as Partial<GrantClaims>;
+  } catch (error) {
+    throw grantError(error);
+  }
+  if (claims.digest !== expected.digest) {
+    throw new KernelError('digest_mismatch', 'the grant was issued for another request (its digest differs from the request being executed); nothing was executed');
+  }
+  if (claims.tool !== expected.tool) {
+    throw new KernelError('grant_invalid', `the grant is for tool ${JSON.stringify(claims.tool)}, not ${JSON.stringify(expected.tool)}; nothing was executed`);
+  }
+  return { jti: String(claims.jti), requestId: String(claims.sub), expiresAt: new Date(Number(claims.exp) * 1000) };
+}
+
+function grantError(error: unknown): KernelError {
+  if (error instanceof errors.JWTExpired) return new KernelError('grant_expired', 'the grant has expired; the kernel must mint a new one for this request');
+  if (error instanceof errors.JOSEAlgNotAllowed) return new KernelError('grant_invalid', 'the grant is not signed with EdDSA; only kernel-signed grants are accepted');
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new KernelError('grant_invalid', "the grant's signature does not verify with the kernel key: it is forged, altered or from another kernel");
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) return new KernelError('grant_invalid', `the grant is not a Countersign grant: ${error.message}`);
+  return new KernelError('grant_invalid', `the grant cannot be read: ${(error as Error).message}`);
+}
+
+/** Stores a minted grant; pass the transaction that moves the request to `executing`. */
+export async function recordGrant(tx: Db, grant: { jti: string; requestId: string; digest: string; expiresAt: Date }): Promise<void> {
+  await tx.insert(grants).values({ jti: grant.jti, requestId: grant.requestId, digest: grant.digest, expiresAt: grant.expiresAt });
+}
+
+/**
+ * Marks a grant consumed, atomically: of any number of concurrent calls for one grant, exactly one returns. The others,
+ * and any later call, throw 'grant_consumed'; also 'grant_expired', 'digest_mismatch' or 'grant_invalid' (unknown jti).
+ */
+export async function consumeGrant(db: Db, grant: { jti: string; digest: string }): Promise<void> {
+  const taken = await db
+    .update(grants)
+    .set({ consumedAt: sql`now()` })
+    .where(and(eq(grants.jti, grant.jti), eq(grants.digest, grant.digest), isNull(grants.consumedAt), gt(grants.expiresAt, sql`now()`)))
+    .returning({ jti: grants.jti });
+  if (taken.length === 1) return;
+  // Find out why, on the database clock the update used.
+  const [row] = await db
+    .select({ digest: grants.digest, consumedAt: grants.consumedAt, expired: sql<boolean>`${grants.expiresAt} <= now()` })
+    .from(grants)
+    .where(eq(grants.jti, grant.jti));
+  if (!row) throw new KernelError('grant_invalid', `no grant ${grant.jti} was issued by this kernel; nothing was executed`);
+  if (row.digest !== grant.digest) throw new KernelError('digest_mismatch', `grant ${grant.jti} was issued for another request; nothing was executed`);
+  if (row.consumedAt) throw new KernelError('grant_consumed', `grant ${grant.jti} was already used at ${row.consumedAt.toISOString()}; a request executes at most once`);
+  if (row.expired) throw new KernelError('grant_expired', `grant ${grant.jti} expired before it was used; the kernel must mint a new one`);
+  throw new KernelError('grant_consumed', `grant ${grant.jti} was used concurrently by another execution`);
+}
