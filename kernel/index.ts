@@ -26,3 +26,20 @@ export {
 } from './evidence/index.ts';
 export { generateKernelKeys, importKernelKeys, exportKernelKeys, importKernelPublicKey, type KernelKeys } from './keys.ts';
 export { mintGrant, verifyGrant, recordGrant, consumeGrant, type GrantClaims, type MintedGrant } from './grants.ts';
+export {
+  compilePolicy,
+  createBudgetStore,
+  parseDuration,
+  BUDGET_KEY,
+  type BudgetStore,
+  type BudgetReader,
+  type CompileOptions,
+  type CompiledPolicy,
+  type PolicyConfig,
+  type PolicyExplanation,
+  type PolicyAgent,
+  type PolicyInput,
+  type RuleConfig,
+  type RuleLimit,
+  type TraceStep,
+} from './policy/index.ts';
