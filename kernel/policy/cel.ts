@@ -75,7 +75,7 @@ export function compileExpression(
   }
   const type = checked.type ?? 'dyn';
   if (!ACCEPTED[role].includes(type)) {
-    return { ok: false, problem: { kind: 'type', message: `it gives a ${type}, but ${role} must give ${EXPECTED[role]}` } };
+    return { ok: false, problem: { kind: 'type', message: `it gives type ${type}, but ${role} must give ${EXPECTED[role]}` } };
   }
   const parsed = evalEnv.parse(source);
   return { ok: true, run: (context) => parsed(context) as unknown };

@@ -1,0 +1,256 @@
+import { describe, expect, it } from 'vitest';
+import { compilePolicy, KernelError, type BudgetReader, type PolicyConfig, type PolicyInput } from '../../kernel/index.ts';
+
+const agent = { id: 'agt_1', name: 'helper', owner: 'owner@example.com' };
+const input = (tool: string, args: PolicyInput['args'] = {}, extra: Partial<PolicyInput> = {}): PolicyInput => ({
+  tool,
+  args,
+  agent,
+  now: new Date('2025-06-01T12:00:00Z'),
+  ...extra,
+});
+
+/** An in-memory budget: spends with times, summed over the window the policy asks for. */
+function memoryBudget(entries: { ruleId: string; amount: number; at: Date }[] = []) {
+  const asked: { ruleId: string; key: string; since: Date }[] = [];
+  const reader: BudgetReader = {
+    async spent(ruleId, key, since) {
+      asked.push({ ruleId, key, since });
+      return entries.filter((e) => e.ruleId === ruleId && e.at >= since).reduce((sum, e) => sum + e.amount, 0);
+    },
+  };
+  return { reader, asked, entries };
+}
+
+function loadError(config: PolicyConfig, roles: string[] = []): KernelError {
+  try {
+    compilePolicy(config, { roles });
+  } catch (error) {
+    expect(error).toBeInstanceOf(KernelError);
+    return error as KernelError;
+  }
+  throw new Error('expected compilePolicy to throw');
+}
+
+describe('policy evaluation', () => {
+  const policy = compilePolicy(
+    {
+      rules: [
+        { id: 'reads', tools: ['github_get_*', 'github_list_*'], decision: 'allow' },
+        { id: 'no-admin', tools: ['github_add_collaborator'], when: 'args.permission == "admin"', decision: 'deny', reason: 'no admins' },
+        { id: 'collab', tools: ['github_add_*'], decision: 'approve', approvers: { role: 'maintainers', count: 2 }, expires: '15m' },
+        { id: 'later-reads', tools: ['github_get_repo'], decision: 'deny' },
+        { id: 'one-char', tools: ['aws_?cs_update'], decision: 'deny' },
+      ],
+    },
+    { roles: ['maintainers'] },
+  );
+
+  it('lets the first matching rule in file order win', async () => {
+    expect(await policy.evaluate(input('github_get_repo'))).toEqual({ decision: 'allow', ruleId: 'reads', reason: 'allowed by rule "reads"' });
+  });
+
+  it('gives every decision kind with its reason, approvers and expiry', async () => {
+    expect(await policy.evaluate(input('github_add_collaborator', { permission: 'admin' }))).toEqual({
+      decision: 'deny',
+      ruleId: 'no-admin',
+      reason: 'no admins',
+    });
+    expect(await policy.evaluate(input('github_add_collaborator', { permission: 'push' }))).toEqual({
+      decision: 'approve',
+      ruleId: 'collab',
+      reason: 'rule "collab" requires approval',
+      approvers: { role: 'maintainers', count: 2 },
+      expiresInSeconds: 900,
+    });
+  });
+
+  it('matches ? as exactly one character', async () => {
+    expect((await policy.evaluate(input('aws_ecs_update'))).ruleId).toBe('one-char');
+    expect((await policy.evaluate(input('aws_eecs_update'))).ruleId).toBeNull();
+  });
+
+  it('falls back to the default, approve by the owner for an hour unless configured', async () => {
+    expect(await policy.evaluate(input('stripe_create_payout'))).toEqual({
+      decision: 'approve',
+      ruleId: null,
+      reason: 'no rule matched; the policy default is approve',
+      approvers: { role: 'owner', count: 1 },
+      expiresInSeconds: 3600,
+    });
+    const denying = compilePolicy({ default: 'deny', rules: [] });
+    expect(await denying.evaluate(input('x_y'))).toEqual({ decision: 'deny', ruleId: null, reason: 'no rule matched; the policy default is deny' });
+  });
+
+  it('compares JS numbers in args with CEL ints, including arithmetic', async () => {
+    const p = compilePolicy({
+      rules: [{ id: 'small', tools: ['stripe_create_refund'], when: 'args.amount + 0 <= 5000 && args.amount > 0', decision: 'allow' }],
+    });
+    expect((await p.evaluate(input('stripe_create_refund', { amount: 5000 }))).decision).toBe('allow');
+    expect((await p.evaluate(input('stripe_create_refund', { amount: 5001 }))).decision).toBe('approve');
+    expect((await p.evaluate(input('stripe_create_refund', { amount: 12.5 }))).decision).toBe('deny'); // double + int has no overload: fails closed
+  });
+
+  it('sees intent, agent and now', async () => {
+    const p = compilePolicy({
+      rules: [
+        {
+          id: 'merge-main',
+          tools: ['github_merge_pull_request'],
+          when: 'intent.pins.base == intent.pins.default_branch && agent.owner.endsWith("@example.com") && now.getHours("UTC") == 12',
+          decision: 'deny',
+        },
+      ],
+    });
+    const pins = { base: 'main', default_branch: 'main', head_sha: 'abc' };
+    expect((await p.evaluate(input('github_merge_pull_request', {}, { intent: { pins } }))).decision).toBe('deny');
+    const feature = { ...pins, base: 'feature' };
+    expect((await p.evaluate(input('github_merge_pull_request', {}, { intent: { pins: feature } }))).decision).toBe('approve');
+  });
+});
+
+describe('fail closed at evaluation', () => {
+  it('denies, naming the rule, when a when expression errors, even on an allow rule', async () => {
+    const p = compilePolicy({ rules: [{ id: 'small', tools: ['stripe_*'], when: 'args.amount <= 5000', decision: 'allow' }] });
+    const verdict = await p.evaluate(input('stripe_get_balance', {}));
+    expect(verdict.decision).toBe('deny');
+    expect(verdict.ruleId).toBe('small');
+    expect(verdict.reason).toContain('policy rule "small" could not be evaluated');
+    expect(verdict.reason).toContain('No such key: amount');
+  });
+
+  it('denies when a when expression gives something other than a bool at run time', async () => {
+    const p = compilePolicy({ rules: [{ id: 'flag', tools: ['*'], when: 'args.flag', decision: 'allow' }] });
+    const verdict = await p.evaluate(input('x_y', { flag: 'yes' }));
+    expect(verdict).toMatchObject({ decision: 'deny', ruleId: 'flag' });
+    expect(verdict.reason).toContain('not true or false');
+  });
+
+  it('does not let has() guards fail', async () => {
+    const p = compilePolicy({ rules: [{ id: 'g', tools: ['*'], when: 'has(args.amount) && args.amount > 10', decision: 'deny' }] });
+    expect((await p.evaluate(input('x_y', {}))).decision).toBe('approve');
+  });
+});
+
+describe('budgets', () => {
+  const policy = compilePolicy({
+    rules: [
+      { id: 'refunds', tools: ['stripe_create_refund'], when: 'args.amount <= 5000', decision: 'allow', limit: { sum: 'args.amount', per: 'day', max: 20000 } },
+      { id: 'big', tools: ['stripe_create_refund'], decision: 'approve', approvers: { role: 'owner', count: 1 } },
+    ],
+  });
+  const now = new Date('2025-06-01T12:00:00Z');
+
+  it('allows within the window and says what to spend', async () => {
+    const budget = memoryBudget([{ ruleId: 'refunds', amount: 15000, at: new Date(now.getTime() - 3600_000) }]);
+    const verdict = await policy.evaluate(input('stripe_create_refund', { amount: 5000 }), budget.reader);
+    expect(verdict).toMatchObject({ decision: 'allow', ruleId: 'refunds', spend: { ruleId: 'refunds', key: 'global', amount: 5000 } });
+    expect(budget.asked).toEqual([{ ruleId: 'refunds', key: 'global', since: new Date(now.getTime() - 86_400_000) }]);
+  });
+
+  it('skips an over-budget rule and goes on to the next', async () => {
+    const budget = memoryBudget([{ ruleId: 'refunds', amount: 18000, at: new Date(now.getTime() - 3600_000) }]);
+    const verdict = await policy.evaluate(input('stripe_create_refund', { amount: 5000 }), budget.reader);
+    expect(verdict).toMatchObject({ decision: 'approve', ruleId: 'big' });
+    expect(verdict.spend).toBeUndefined();
+  });
+
+  it('forgets spends older than the window', async () => {
+    const budget = memoryBudget([{ ruleId: 'refunds', amount: 18000, at: new Date(now.getTime() - 25 * 3600_000) }]);
+    expect((await policy.evaluate(input('stripe_create_refund', { amount: 5000 }), budget.reader)).decision).toBe('allow');
+  });
+
+  it('fails closed without a budget reader, on a negative sum, and when the reader throws', async () => {
+    expect((await policy.evaluate(input('stripe_create_refund', { amount: 100 }))).decision).toBe('deny');
+    expect((await policy.evaluate(input('stripe_create_refund', { amount: -100 }), memoryBudget().reader)).decision).toBe('deny');
+    const broken: BudgetReader = { spent: async () => Promise.reject(new Error('db down')) };
+    const verdict = await policy.evaluate(input('stripe_create_refund', { amount: 100 }), broken);
+    expect(verdict).toMatchObject({ decision: 'deny', ruleId: 'refunds' });
+    expect(verdict.reason).toContain('db down');
+  });
+
+  it('does not read a budget when the when expression already failed', async () => {
+    const budget = memoryBudget();
+    await policy.evaluate(input('stripe_create_refund', { amount: 9000 }), budget.reader);
+    expect(budget.asked).toEqual([]);
+  });
+
+  it('exposes the limit of a rule', () => {
+    expect(policy.limitOf('refunds')).toEqual({ max: 20000, windowSeconds: 86_400 });
+    expect(policy.limitOf('big')).toBeUndefined();
+  });
+});
+
+describe('explain', () => {
+  it('traces every rule considered, in order, and why', async () => {
+    const policy = compilePolicy({
+      rules: [
+        { id: 'payouts', tools: ['stripe_create_payout'], decision: 'deny' },
+        { id: 'small', tools: ['stripe_create_refund'], when: 'args.amount <= 5000', decision: 'allow' },
+        { id: 'budget', tools: ['stripe_create_refund'], decision: 'allow', limit: { sum: 'args.amount', per: 'day', max: 20000 } },
+        { id: 'rest', tools: ['stripe_*'], decision: 'approve' },
+        { id: 'never', tools: ['*'], decision: 'deny' },
+      ],
+    });
+    const budget = memoryBudget([{ ruleId: 'budget', amount: 18000, at: new Date('2025-06-01T11:00:00Z') }]);
+    const { verdict, trace } = await policy.explain(input('stripe_create_refund', { amount: 6000 }), budget.reader);
+    expect(verdict).toMatchObject({ decision: 'approve', ruleId: 'rest' });
+    expect(trace).toEqual([
+      { ruleId: 'payouts', matched: false, why: 'tool stripe_create_refund does not match stripe_create_payout' },
+      { ruleId: 'small', matched: false, why: 'when `args.amount <= 5000` was false' },
+      { ruleId: 'budget', matched: false, why: 'over budget: 18000 spent + 6000 > 20000 in the last day' },
+      { ruleId: 'rest', matched: true, why: 'tool matches stripe_*: approve' },
+    ]);
+    expect(await policy.evaluate(input('stripe_create_refund', { amount: 6000 }), budget.reader)).toEqual(verdict);
+  });
+});
+
+describe('version', () => {
+  it('is the hash of the normalized config: defaults spelled out change nothing, a rule change does', () => {
+    const a = compilePolicy({ rules: [{ id: 'r', tools: ['x_*'], decision: 'approve' }] });
+    const b = compilePolicy({ default: 'approve', rules: [{ id: 'r', tools: ['x_*'], decision: 'approve', approvers: { role: 'owner', count: 1 }, expires: '1h' }] });
+    const c = compilePolicy({ rules: [{ id: 'r', tools: ['x_*'], decision: 'allow' }] });
+    expect(a.version).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.version).toBe(a.version);
+    expect(c.version).not.toBe(a.version);
+  });
+});
+
+describe('load errors', () => {
+  const rule = { id: 'r', tools: ['github_*'], decision: 'allow' as const };
+
+  it('reports CEL syntax errors with the rule, the path and the position', () => {
+    const error = loadError({ rules: [rule, { ...rule, id: 'bad', when: 'args.amount <= ' }] });
+    expect(error.code).toBe('policy_error');
+    expect(error.message).toMatch(/rule "bad": when `args.amount <= ` has a CEL syntax error at character \d+: Unexpected token/);
+    expect(error.details).toMatchObject({ path: ['rules', 1, 'when'] });
+  });
+
+  it('reports CEL type errors, unknown variables and fields, and non-bool results', () => {
+    expect(loadError({ rules: [{ ...rule, when: 'tool + 1 == 2' }] }).message).toContain('CEL type error');
+    expect(loadError({ rules: [{ ...rule, when: 'amount > 1' }] }).message).toContain('Unknown variable: amount');
+    expect(loadError({ rules: [{ ...rule, when: 'intent.pinz.base == "main"' }] }).message).toContain('pinz');
+    expect(loadError({ rules: [{ ...rule, when: '1 + 2' }] }).message).toContain('gives type int, but when must give a bool');
+    const sum = loadError({ rules: [{ ...rule, limit: { sum: 'tool', per: 'day', max: 1 } }] });
+    expect(sum.message).toContain('limit.sum');
+    expect(sum.details).toMatchObject({ path: ['rules', 0, 'limit', 'sum'] });
+  });
+
+  it('reports bad globs, decisions, durations, windows, roles, counts and duplicate ids', () => {
+    expect(loadError({ rules: [{ ...rule, tools: ['GitHub-*'] }] }).details).toMatchObject({ path: ['rules', 0, 'tools', 0] });
+    expect(loadError({ rules: [{ ...rule, tools: [] }] }).message).toContain('non-empty list');
+    expect(loadError({ rules: [{ ...rule, decision: 'maybe' as 'allow' }] }).message).toContain('decision must be allow, deny or approve');
+    expect(loadError({ rules: [{ ...rule, decision: 'approve', expires: '10 minutes' }] }).message).toContain('"15m"');
+    expect(loadError({ rules: [{ ...rule, limit: { sum: 'args.amount', per: 'fortnight', max: 1 } }] }).message).toContain('limit.per');
+    expect(loadError({ rules: [{ ...rule, limit: { sum: 'args.amount', per: 'day', max: -1 } }] }).message).toContain('limit.max');
+    const role = loadError({ rules: [{ ...rule, decision: 'approve', approvers: { role: 'finanse', count: 1 } }] }, ['finance']);
+    expect(role.message).toContain('"finanse" is not a known role; use one of finance, owner');
+    expect(loadError({ rules: [{ ...rule, decision: 'approve', approvers: { role: 'owner', count: 0 } }] }).message).toContain('count');
+    expect(loadError({ rules: [{ ...rule, approvers: { role: 'owner', count: 1 } }] }).message).toContain('only applies to decision approve');
+    const dup = loadError({ rules: [rule, rule] });
+    expect(dup.message).toContain('rule id "r" is used twice (rules 1 and 2)');
+    expect(dup.details).toMatchObject({ path: ['rules', 1, 'id'] });
+    expect(loadError({ rules: [{ ...rule, whne: 'true' } as never] }).message).toContain('unknown key "whne"');
+    expect(loadError({ default: 'yes' as 'allow' }).details).toMatchObject({ path: ['default'] });
+  });
+});
