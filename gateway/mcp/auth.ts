@@ -1,0 +1,69 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { Port, Principal } from '../../kernel/index.ts';
+import { rpcError } from './guard.ts';
+
+/**
+ * Optional OAuth 2.1 resource-server mode: access tokens are JWTs from an external issuer, checked against its JWKS.
+ * The JWT `sub` names the Countersign agent the token acts for.
+ */
+export interface OAuthOptions {
+  issuer: string;
+  /** The audience the tokens must carry: this server's resource identifier (usually `<publicUrl>/mcp`). */
+  audience: string;
+  jwksUrl: string;
+  /** Pinned so a token cannot pick a weaker algorithm (or `none`). */
+  algorithms?: string[];
+  /** Maps the JWT subject (an agent name) to its principal; null when there is no such active agent. */
+  principalFor(subject: string): Promise<Principal | null>;
+  /** For tests: a key set instead of fetching `jwksUrl`. */
+  keys?: JWTVerifyGetKey;
+}
+
+export type AuthResult = { ok: true; principal: Principal } | { ok: false; response: Response };
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * Builds the authenticator once. Every request is authenticated again (no cache), so a revoked token stops working
+ * at once. Failures are 401 with `WWW-Authenticate` pointing at the RFC 9728 metadata, per the MCP authorization spec.
+ */
+export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuthOptions): (req: Request) => Promise<AuthResult> {
+  const metadataUrl = `${publicUrl.replace(/\/$/, '')}/.well-known/oauth-protected-resource`;
+  const jwks = oauth ? (oauth.keys ?? createRemoteJWKSet(new URL(oauth.jwksUrl))) : null;
+
+  const refuse = (message: string, error?: 'invalid_token' | 'invalid_request'): AuthResult => {
+    const params = [`resource_metadata="${metadataUrl}"`];
+    if (error) params.push(`error="${error}"`, `error_description="${message.replace(/"/g, "'")}"`);
+    return { ok: false, response: rpcError(401, -32001, `Unauthorized: ${message}`, { 'www-authenticate': `Bearer ${params.join(', ')}` }) };
+  };
+
+  async function viaJwt(token: string): Promise<AuthResult> {
+    if (!oauth || !jwks) return refuse('the bearer token is not a valid agent token', 'invalid_token');
+    try {
+      const { payload } = await jwtVerify(token, jwks, {
+        issuer: oauth.issuer,
+        audience: oauth.audience,
+        algorithms: oauth.algorithms ?? ['RS256', 'ES256', 'EdDSA'],
+      });
+      if (typeof payload.sub !== 'string' || payload.sub === '') return refuse('the access token has no subject naming an agent', 'invalid_token');
+      const principal = await oauth.principalFor(payload.sub);
+      if (!principal) return refuse(`the access token's subject "${payload.sub}" is not an active Countersign agent`, 'invalid_token');
+      return { ok: true, principal };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return refuse(`the access token was refused (${reason}); get a new one from ${oauth.issuer}`, 'invalid_token');
+    }
+  }
+
+  return async (req) => {
+    const header = req.headers.get('authorization');
+    if (!header) return refuse('send "Authorization: Bearer <agent token>"; create a token with `countersign agent add NAME --owner EMAIL`');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) return refuse('the Authorization header must be "Bearer <token>"', 'invalid_request');
+    const token = match[1];
+    if (JWT_SHAPE.test(token) && oauth) return viaJwt(token);
+    const principal = (await port.send('kernel', { op: 'agent.authenticate', token })) as Principal | null;
+    if (!principal) return refuse('the agent token is invalid or was revoked; ask an operator for a new one (`countersign agent add`)', 'invalid_token');
+    return { ok: true, principal };
+  };
+}

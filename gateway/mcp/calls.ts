@@ -1,0 +1,111 @@
+import { McpError, ErrorCode, type CallToolResult, type ProgressToken } from '@modelcontextprotocol/sdk/types.js';
+import { KernelError, type Json, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
+import { isFinal, pendingResult, resultOf } from './tools.ts';
+
+/** How a `tools/call` becomes a kernel request, and how a call that needs a human is held and released. */
+
+export interface HoldContext {
+  port: Port;
+  agentId: string;
+  holdSeconds: number;
+  /** Aborted when the client cancels the call (notifications/cancelled) or the session ends. */
+  signal?: AbortSignal;
+  /** Present when the client sent a progress token. */
+  progress?: (progress: number, total: number, message: string) => Promise<void>;
+}
+
+/** Progress notifications go out at least this often while a call is held, which also keeps client timeouts alive. */
+const SLICE_MS = 5_000;
+
+export async function submit(port: Port, agentId: string, tool: string, args: JsonObject): Promise<RequestView> {
+  return (await port.send('kernel', { op: 'request.submit', agentId, tool, args })) as unknown as RequestView;
+}
+
+export async function awaitSlice(port: Port, agentId: string, requestId: string, waitMs: number): Promise<RequestView> {
+  return (await port.send('kernel', { op: 'request.await', requestId, agentId, waitMs })) as unknown as RequestView;
+}
+
+/**
+ * Holds a non-final request up to `holdSeconds`, in slices so the client hears progress naming what the human is asked
+ * to approve. A client cancellation cancels the pending approval in the kernel (which also wakes the wait).
+ */
+export async function hold(ctx: HoldContext, first: RequestView): Promise<RequestView> {
+  let view = first;
+  const started = Date.now();
+  const deadline = started + ctx.holdSeconds * 1000;
+  const onAbort = () => void cancelPending(ctx.port, ctx.agentId, view.id, 'cancelled by the agent (MCP client cancellation)');
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted) {
+      if (ctx.progress) {
+        const elapsed = Math.round((Date.now() - started) / 1000);
+        await ctx.progress(elapsed, ctx.holdSeconds, progressMessage(view)).catch(() => {});
+      }
+      view = await awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(SLICE_MS, deadline - Date.now()));
+    }
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+  }
+  return view;
+}
+
+function progressMessage(view: RequestView): string {
+  if (view.state !== 'pending') return `Request ${view.id} is ${view.state}: ${view.intent.summary}`;
+  const where = view.approvalUrl ? ` at ${view.approvalUrl}` : '';
+  return `Waiting for a human to approve: ${view.intent.summary} (approve or reject${where})`;
+}
+
+/** Cancels a request if it is still pending; a request that already moved on is left as it is. */
+export async function cancelPending(port: Port, agentId: string, requestId: string, reason: string): Promise<void> {
+  try {
+    await port.send('kernel', { op: 'request.cancel', requestId, agentId, reason });
+  } catch (error) {
+    if (!(error instanceof KernelError && error.code === 'not_pending')) throw error;
+  }
+}
+
+/** Submits, holds while a human decides, and shapes the outcome as a tool result (pending is not an error). */
+export async function callTool(ctx: HoldContext, tool: string, args: JsonObject): Promise<CallToolResult> {
+  return guarded(async () => {
+    const view = await submit(ctx.port, ctx.agentId, tool, args);
+    const held = isFinal(view) ? view : await hold(ctx, view);
+    return isFinal(held) ? resultOf(held) : pendingResult(held);
+  });
+}
+
+/** `countersign_await {id}`: holds again on an earlier request of the same agent. */
+export async function awaitTool(ctx: HoldContext, args: Record<string, unknown>): Promise<CallToolResult> {
+  const id = args.id;
+  if (typeof id !== 'string' || id === '') {
+    return { isError: true, content: [{ type: 'text', text: 'invalid arguments for countersign_await: args.id: expected the approval_id string a pending call returned' }] };
+  }
+  return guarded(async () => resultOf(await hold(ctx, await awaitSlice(ctx.port, ctx.agentId, id, 0))));
+}
+
+/**
+ * Kernel errors become tool errors the model can act on (bad arguments name the field), except an unknown tool,
+ * which the MCP spec makes a protocol error (-32602).
+ */
+export async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResult> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof KernelError) {
+      if (error.code === 'unknown_tool') throw new McpError(ErrorCode.InvalidParams, error.message);
+      return { isError: true, content: [{ type: 'text', text: error.message }], structuredContent: { status: 'error', code: error.code, message: error.message } };
+    }
+    throw error;
+  }
+}
+
+export function progressSender(
+  token: ProgressToken | undefined,
+  send: (n: { method: 'notifications/progress'; params: { progressToken: ProgressToken; progress: number; total: number; message: string } }) => Promise<void>,
+): HoldContext['progress'] {
+  if (token === undefined) return undefined;
+  return (progress, total, message) => send({ method: 'notifications/progress', params: { progressToken: token, progress, total, message } });
+}
+
+export function asArgs(value: unknown): JsonObject {
+  return (value && typeof value === 'object' && !Array.isArray(value) ? value : {}) as { [k: string]: Json };
+}

@@ -1,0 +1,109 @@
+/**
+ * The checks an HTTP request to `/mcp` passes before any MCP message is read: Host and Origin (DNS rebinding),
+ * a per-agent rate limit, and a bounded body. Each failure becomes a JSON-RPC error body with the HTTP status the
+ * Streamable HTTP transport specifies, so clients see a spec error and the server keeps serving.
+ */
+
+/** A JSON-RPC error response outside any request (`id: null`), as the transport spec uses for HTTP-level refusals. */
+export function rpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+/**
+ * Builds the DNS-rebinding check once. A browser page on an attacker's domain that resolves to 127.0.0.1 sends its own
+ * Host and Origin, so both must name this server. A missing Origin is fine: non-browser MCP clients send none.
+ */
+export function originGuard(allowedHosts: readonly string[], allowedOrigins: readonly string[]): (req: Request) => Response | null {
+  const hosts = new Set(allowedHosts.map((h) => h.toLowerCase()));
+  const origins = new Set(allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
+  return (req) => {
+    const host = (req.headers.get('host') ?? new URL(req.url).host).toLowerCase();
+    const hostname = host.replace(/:\d+$/, '');
+    if (!hosts.has(host) && !hosts.has(hostname)) {
+      return rpcError(403, -32000, `Forbidden: Host "${host}" is not one this server answers to (DNS rebinding protection); use ${[...hosts].join(', ')}`);
+    }
+    const origin = req.headers.get('origin');
+    if (origin !== null && !origins.has(origin.toLowerCase())) {
+      return rpcError(403, -32000, `Forbidden: Origin "${origin}" may not call this MCP server (DNS rebinding protection)`);
+    }
+    return null;
+  };
+}
+
+/** Hosts and origins to accept by default: the public URL's, plus loopback on the same port for local clients. */
+export function defaultAllowed(publicUrl: string): { allowedHosts: string[]; allowedOrigins: string[] } {
+  const url = new URL(publicUrl);
+  const port = url.port ? `:${url.port}` : '';
+  const loopback = ['localhost', '127.0.0.1', '[::1]'];
+  const allowedHosts = [...new Set([url.host, ...loopback.map((h) => `${h}${port}`)])];
+  const allowedOrigins = [...new Set([url.origin, ...loopback.map((h) => `${url.protocol}//${h}${port}`)])];
+  return { allowedHosts, allowedOrigins };
+}
+
+/**
+ * A token bucket per agent: `perMinute` requests, refilled continuously. Buckets of agents idle long enough to be full
+ * again are forgotten, so memory stays bounded by the number of recently active agents.
+ */
+export function rateLimiter(perMinute: number, now: () => number = Date.now): (agentId: string) => { ok: true } | { ok: false; retryAfterSeconds: number } {
+  if (!Number.isFinite(perMinute) || perMinute <= 0) {
+    throw new Error(`rateLimitPerMinute must be a positive number, got ${perMinute}`);
+  }
+  const perMs = perMinute / 60_000;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  let lastSweep = now();
+  return (agentId) => {
+    const t = now();
+    if (t - lastSweep > 60_000) {
+      for (const [id, b] of buckets) if (b.tokens + (t - b.at) * perMs >= perMinute) buckets.delete(id);
+      lastSweep = t;
+    }
+    const bucket = buckets.get(agentId) ?? { tokens: perMinute, at: t };
+    bucket.tokens = Math.min(perMinute, bucket.tokens + (t - bucket.at) * perMs);
+    bucket.at = t;
+    buckets.set(agentId, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return { ok: true };
+    }
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)) };
+  };
+}
+
+export type BodyResult = { ok: true; value: unknown } | { ok: false; response: Response };
+
+/**
+ * Reads a POST body up to `maxBytes` (checking the declared length first, then counting while streaming, so a lying
+ * Content-Length cannot get more in) and parses it as JSON.
+ */
+export async function readJsonBody(req: Request, maxBytes: number): Promise<BodyResult> {
+  const tooLarge = (): BodyResult => ({
+    ok: false,
+    response: rpcError(413, -32000, `Payload Too Large: the request body exceeds ${maxBytes} bytes; send smaller arguments`),
+  });
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) return tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    const reader = req.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, response: rpcError(400, -32700, 'Parse error: the request body is not valid JSON; send one JSON-RPC 2.0 message') };
+  }
+}

@@ -1,0 +1,24 @@
+import type { Context } from 'hono';
+import type { OAuthOptions } from './auth.ts';
+
+/**
+ * OAuth 2.0 Protected Resource Metadata (RFC 9728) for `/mcp`, served at `/.well-known/oauth-protected-resource`.
+ * MCP clients follow the `resource_metadata` link of a 401 here to learn which authorization server issues tokens.
+ * Without OAuth mode there is no authorization server: agents use tokens from `countersign agent add`.
+ */
+export function protectedResourceMetadata(publicUrl: string, oauth?: Pick<OAuthOptions, 'issuer'>): Record<string, unknown> {
+  const base = publicUrl.replace(/\/$/, '');
+  return {
+    resource: `${base}/mcp`,
+    authorization_servers: oauth ? [oauth.issuer] : [],
+    bearer_methods_supported: ['header'],
+    resource_name: 'Countersign MCP gateway',
+    resource_documentation: `${base}/`,
+  };
+}
+
+/** The Hono handler for the metadata route; mount it with `app.get('/.well-known/oauth-protected-resource', ...)`. */
+export function metadataHandler(publicUrl: string, oauth?: Pick<OAuthOptions, 'issuer'>): (c: Context) => Response {
+  const body = protectedResourceMetadata(publicUrl, oauth);
+  return (c) => c.json(body, 200, { 'cache-control': 'max-age=3600' });
+}
