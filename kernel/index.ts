@@ -43,3 +43,4 @@ export {
   type RuleLimit,
   type TraceStep,
 } from './policy/index.ts';
+export * from './audit/index.ts';

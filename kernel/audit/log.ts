@@ -1,0 +1,125 @@
+import { PgTransaction } from 'drizzle-orm/pg-core';
+import type { Db } from '../store/db.ts';
+import type { JsonObject } from '../types.ts';
+import { KernelError } from '../errors.ts';
+import { prepareInput, type AuditCheckpoint, type AuditEntry, type AuditInput, type PreparedInput } from './entry.ts';
+import type { CheckpointSigner } from './signer.ts';
+import { lockedTail, readCheckpoints, readEntries, writeBatch, writeCheckpoint, type AuditFilter } from './store.ts';
+import { verifyChain, type VerifyResult } from './verify.ts';
+
+/** The hash-chained audit log: one chain per database, shared by every process that appends to it. */
+export interface AuditLog {
+  /**
+   * Appends entries and returns them with seq and hash. With `tx` (a transaction from `db.transaction`), they commit
+   * or roll back with the caller's state change; the chain stays locked until that transaction ends, so append late
+   * in it. Without `tx`, concurrent appends are batched into one transaction. Never call it without `tx` while
+   * holding a transaction open on embedded PGlite: the batch would wait for that transaction forever.
+   */
+  append(entries: AuditInput[], tx?: Db): Promise<AuditEntry[]>;
+  /** Signs a checkpoint at the current head (or returns the one already there); null while the chain is empty. */
+  checkpoint(): Promise<AuditCheckpoint | null>;
+  /** Re-checks the whole stored chain and its checkpoints against the signer's key and any `publicJwks` given. */
+  verify(options?: { publicJwks?: JsonObject[]; pageSize?: number }): Promise<VerifyResult>;
+  /** Streams stored entries in seq order, filtered; `read({since})` is an export. */
+  read(filter?: AuditFilter): AsyncIterable<AuditEntry>;
+  /** Waits for queued appends to commit; appends after close are refused. */
+  close(): Promise<void>;
+}
+
+export interface AuditLogOptions {
+  /** Sign a checkpoint every this many entries (default 1000). */
+  checkpointEvery?: number;
+  /** Most entries one batched transaction carries (default 5000). */
+  maxBatch?: number;
+}
+
+interface Waiting {
+  inputs: PreparedInput[];
+  resolve: (entries: AuditEntry[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Creates the audit log over `db`.
+ * @example
+ * const audit = createAuditLog(db, createJwsSigner(privateKey, publicJwk));
+ * await db.transaction(async (tx) => { await changeState(tx); await audit.append([{ kind: 'grant.minted', actor: 'kernel', requestId, data }], tx); });
+ */
+export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditLogOptions = {}): AuditLog {
+  const every = options.checkpointEvery ?? 1000;
+  const maxBatch = options.maxBatch ?? 5000;
+  if (!Number.isInteger(every) || every < 1) throw new KernelError('config_error', `checkpointEvery must be a positive integer, got ${every}`);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new KernelError('config_error', `maxBatch must be a positive integer, got ${maxBatch}`);
+
+  const queue: Waiting[] = [];
+  let draining: Promise<void> | null = null;
+  let closed = false;
+
+  // Group commit: while one transaction runs, new appends queue up and the next transaction takes them all.
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        const batch: Waiting[] = [];
+        let size = 0;
+        while (queue.length > 0 && (batch.length === 0 || size + queue[0]!.inputs.length <= maxBatch)) {
+          const next = queue.shift()!;
+          batch.push(next);
+          size += next.inputs.length;
+        }
+        try {
+          const written = await db.transaction((tx) => writeBatch(tx as unknown as Db, batch.flatMap((w) => w.inputs), signer, every));
+          let offset = 0;
+          for (const waiting of batch) {
+            waiting.resolve(written.slice(offset, offset + waiting.inputs.length));
+            offset += waiting.inputs.length;
+          }
+        } catch (error) {
+          const reason = new KernelError('database_unavailable', `audit append failed: ${(error as Error).message}`, undefined, { cause: error });
+          for (const waiting of batch) waiting.reject(reason);
+        }
+      }
+    } finally {
+      // Synchronous with the last empty-queue check, so an append arriving now starts a new drain.
+      draining = null;
+    }
+  }
+
+  return {
+    async append(entries, tx) {
+      if (!Array.isArray(entries)) throw new KernelError('bad_request', 'append takes an array of audit entries');
+      const inputs = entries.map((entry, index) => prepareInput(entry, index));
+      if (inputs.length === 0) return [];
+      if (closed) throw new KernelError('internal', 'the audit log is closed; nothing more can be appended');
+      if (tx !== undefined) {
+        if (!(tx instanceof PgTransaction)) {
+          throw new KernelError('bad_request', 'append(entries, tx): tx must be the transaction handle from db.transaction(...), not the database');
+        }
+        return writeBatch(tx as unknown as Db, inputs, signer, every);
+      }
+      const done = new Promise<AuditEntry[]>((resolve, reject) => queue.push({ inputs, resolve, reject }));
+      // Start on a later microtask so appends made in the same tick share the first transaction too.
+      draining ??= Promise.resolve().then(drain);
+      return done;
+    },
+
+    async checkpoint() {
+      return db.transaction(async (raw) => {
+        const tx = raw as unknown as Db;
+        const tail = await lockedTail(tx);
+        return tail.seq === 0 ? null : writeCheckpoint(tx, signer, tail.seq, tail.hash);
+      });
+    },
+
+    async verify(verifyOptions = {}) {
+      const checkpoints = await readCheckpoints(db);
+      const keys = [signer.publicJwk, ...(verifyOptions.publicJwks ?? [])];
+      return verifyChain(readEntries(db, { pageSize: verifyOptions.pageSize }), checkpoints, keys);
+    },
+
+    read: (filter) => readEntries(db, filter),
+    async close() {
+      closed = true;
+      while (draining) await draining;
+    },
+  };
+}
