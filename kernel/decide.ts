@@ -87,7 +87,7 @@ async function signer(ctx: KernelContext, record: RequestRecord, decision: Appro
   if (!device || device.removedAt) throw new KernelError('evidence_refused', `device ${evidence.deviceId} is not paired`);
   const approver = await ctx.directory.getApprover({ approverId: device.approverId });
   if (!approver) throw new KernelError('evidence_refused', 'the device belongs to no approver');
-  await verifyDeviceEvidence({ jws: evidence.jws, digest: record.digest, decision, publicJwk: device.publicJwk });
+  await verifyDeviceEvidence({ jws: evidence.jws, digest: record.digest, decision, publicJwk: device.publicJwk, deviceId: device.id });
   return {
     approverId: approver.id,
     email: approver.email,

@@ -44,3 +44,6 @@ export {
   type TraceStep,
 } from './policy/index.ts';
 export * from './audit/index.ts';
+export { createKernel, type Kernel, type KernelOptions, type Signals } from './kernel.ts';
+export { isEligible, tally, quorumText, type ApprovalOutcome } from './approvals.ts';
+export type { AgentView, ApproverView } from './directory.ts';

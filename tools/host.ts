@@ -22,7 +22,7 @@ import type { Connector, ExecuteContext, ToolSpec } from './spec.ts';
  * arguments, and before any upstream write it checks that the grant is genuine, bound to this exact request,
  * not expired and not used before (consumed through the kernel), and that the pinned upstream state still holds.
  */
-export function serveConnector(router: Router, connector: Connector, kernelPublicKey: CryptoKey | JsonObject): Port {
+export function serveConnector(router: Router, connector: Connector, kernelPublicKey: CryptoKey): Port {
   const byName = new Map(connector.tools.map((tool) => [tool.name, tool]));
   const endpoint = `connector.${connector.name}`;
   const port = router.register(endpoint, (envelope) => handle(envelope), ['kernel:grant.consume']);

@@ -1,0 +1,116 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import type { JsonObject, Port, RequestView } from '../../kernel/index.ts';
+import { createServices, type Services } from '../../gateway/app.ts';
+import type { Connector } from '../../tools/spec.ts';
+import { freshDatabase } from './db.ts';
+import { createSoftAuthenticator, type AssertBehaviour, type SoftAuthenticator } from './authenticator.ts';
+
+/**
+ * A whole Countersign in one process for tests: a fresh database (PGlite, or PostgreSQL with TEST_DATABASE_URL),
+ * its own COUNTERSIGN_HOME and config, real kernel, router, MCP gateway and web app on a free port. Approvers hold
+ * software authenticators that sign genuine WebAuthn assertions over the kernel's challenges.
+ */
+
+export interface TestApprover {
+  id: string;
+  email: string;
+  authenticator: SoftAuthenticator;
+}
+
+export interface Stack {
+  url: string;
+  services: Services;
+  /** A router port with every kernel capability, standing in for trusted services in tests. */
+  port: Port;
+  addAgent(name: string, owner: string): Promise<{ token: string; agentId: string }>;
+  enrollApprover(email: string, roles?: string[]): Promise<TestApprover>;
+  /** Decides with a genuine assertion over the kernel's challenge for this request and decision. */
+  decide(approver: TestApprover, requestId: string, decision: 'approve' | 'reject', reason?: string, behaviour?: AssertBehaviour): Promise<RequestView>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** The whole countersign.yaml. */
+  config: string;
+  /** Connectors to serve instead of the default sandboxed GitHub and Stripe. */
+  connectors?: Connector[];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let stackCount = 0;
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const home = mkdtempSync(join(tmpdir(), 'countersign-test-'));
+  const configPath = join(home, 'countersign.yaml');
+  writeFileSync(configPath, options.config);
+  const database = await freshDatabase();
+  const listenPort = await freePort();
+  const publicUrl = `http://localhost:${listenPort}`;
+  const services = await createServices({
+    home,
+    configPath,
+    database,
+    publicUrl,
+    port: listenPort,
+    host: '127.0.0.1',
+    connectors: options.connectors,
+  });
+  const server: ServerType = serve({ fetch: services.app.fetch, port: listenPort, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const port = services.router.register(`test.${++stackCount}`, async () => null, ['kernel:*', 'web:*', 'gateway:*']);
+
+  const stack: Stack = {
+    url: publicUrl,
+    services,
+    port,
+    async addAgent(name, owner) {
+      const added = await port.send<JsonObject>('kernel', { op: 'agent.add', name, owner });
+      return { token: added.token as string, agentId: (added.agent as JsonObject).id as string };
+    },
+    async enrollApprover(email, roles = []) {
+      const approver = await port.send<JsonObject>('kernel', { op: 'approver.upsert', email, roles });
+      const authenticator = createSoftAuthenticator({ rpId: 'localhost', origin: publicUrl });
+      const credential = authenticator.credentialForKernel();
+      await port.send('kernel', {
+        op: 'passkey.add',
+        approverId: approver.id as string,
+        credential: { ...credential, transports: ['internal'], name: 'soft authenticator' },
+      });
+      return { id: approver.id as string, email, authenticator };
+    },
+    async decide(approver, requestId, decision, reason, behaviour) {
+      const challenge = await port.send<JsonObject>('kernel', { op: 'approval.challenge', requestId, decision, approverId: approver.id });
+      const response = approver.authenticator.assert({ challenge: challenge.challenge as string, rpId: 'localhost' }, behaviour);
+      return port.send<RequestView & JsonObject>('kernel', {
+        op: 'approval.decide',
+        requestId,
+        decision,
+        reason: reason ?? null,
+        evidence: { kind: 'webauthn', response: response as unknown as JsonObject },
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await services.close();
+      await database.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
