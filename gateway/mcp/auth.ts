@@ -8,13 +8,16 @@ import { rpcError } from './guard.ts';
  */
 export interface OAuthOptions {
   issuer: string;
-  /** The audience the tokens must carry: this server's resource identifier (usually `<publicUrl>/mcp`). */
-  audience: string;
+  /** The audience the tokens must carry. Default: this server's resource identifier, `<publicUrl>/mcp`. */
+  audience?: string;
   jwksUrl: string;
   /** Pinned so a token cannot pick a weaker algorithm (or `none`). */
   algorithms?: string[];
-  /** Maps the JWT subject (an agent name) to its principal; null when there is no such active agent. */
-  principalFor(subject: string): Promise<Principal | null>;
+  /**
+   * Maps the JWT subject (an agent name) to its principal; null when there is no such active agent. The kernel has no
+   * op for this yet, so without it every JWT is refused with a message saying so (fail closed).
+   */
+  principalFor?(subject: string): Promise<Principal | null>;
   /** For tests: a key set instead of fetching `jwksUrl`. */
   keys?: JWTVerifyGetKey;
 }
@@ -42,10 +45,11 @@ export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuth
     try {
       const { payload } = await jwtVerify(token, jwks, {
         issuer: oauth.issuer,
-        audience: oauth.audience,
+        audience: oauth.audience ?? `${publicUrl.replace(/\/$/, '')}/mcp`,
         algorithms: oauth.algorithms ?? ['RS256', 'ES256', 'EdDSA'],
       });
       if (typeof payload.sub !== 'string' || payload.sub === '') return refuse('the access token has no subject naming an agent', 'invalid_token');
+      if (!oauth.principalFor) return refuse('OAuth tokens cannot be mapped to agents on this server yet; use an agent token from `countersign agent add`', 'invalid_token');
       const principal = await oauth.principalFor(payload.sub);
       if (!principal) return refuse(`the access token's subject "${payload.sub}" is not an active Countersign agent`, 'invalid_token');
       return { ok: true, principal };

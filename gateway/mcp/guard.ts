@@ -34,12 +34,12 @@ export function originGuard(allowedHosts: readonly string[], allowedOrigins: rea
 }
 
 /** Hosts and origins to accept by default: the public URL's, plus loopback on the same port for local clients. */
-export function defaultAllowed(publicUrl: string): { allowedHosts: string[]; allowedOrigins: string[] } {
+export function defaultAllowed(publicUrl: string, listenPort?: number): { allowedHosts: string[]; allowedOrigins: string[] } {
   const url = new URL(publicUrl);
-  const port = url.port ? `:${url.port}` : '';
-  const loopback = ['localhost', '127.0.0.1', '[::1]'];
-  const allowedHosts = [...new Set([url.host, ...loopback.map((h) => `${h}${port}`)])];
-  const allowedOrigins = [...new Set([url.origin, ...loopback.map((h) => `${url.protocol}//${h}${port}`)])];
+  const ports = [...new Set([url.port ? `:${url.port}` : '', listenPort ? `:${listenPort}` : ''])];
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].flatMap((h) => ports.map((p) => `${h}${p}`));
+  const allowedHosts = [...new Set([url.host, ...loopback])];
+  const allowedOrigins = [...new Set([url.origin, ...loopback.map((h) => `http://${h}`)])];
   return { allowedHosts, allowedOrigins };
 }
 

@@ -14,6 +14,9 @@ export interface McpHandlerOptions {
   holdSeconds?: number;
   /** The origin agents and humans reach this server at; links and `WWW-Authenticate` use it. */
   publicUrl: string;
+  /** The address and port the HTTP server listens on: loopback names on that port are accepted too. */
+  host?: string;
+  listenPort?: number;
   /** Host header values accepted (DNS rebinding protection). Default: the public URL's host and loopback. */
   allowedHosts?: string[];
   /** Origin header values accepted when an Origin is sent. Default: the public URL's origin and loopback. */
@@ -29,6 +32,8 @@ export interface McpHandlerOptions {
 }
 
 export type McpHandler = ((c: Context) => Promise<Response>) & {
+  /** The same as calling the handler. */
+  handle(c: Context): Promise<Response>;
   /** Serves a plain web Request (the Hono handler calls this with `c.req.raw`). */
   fetch(req: Request): Promise<Response>;
   /** Closes every open session. */
@@ -54,7 +59,7 @@ interface Session {
 export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   const holdSeconds = options.holdSeconds ?? 25;
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
-  const defaults = defaultAllowed(options.publicUrl);
+  const defaults = defaultAllowed(options.publicUrl, options.listenPort);
   const checkOrigin = originGuard(options.allowedHosts ?? defaults.allowedHosts, options.allowedOrigins ?? defaults.allowedOrigins);
   const authenticate = bearerAuthenticator(options.port, options.publicUrl, options.oauth);
   const limit = rateLimiter(options.rateLimitPerMinute ?? 600);
@@ -141,6 +146,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
 
   const handler = ((c: Context) => fetch(c.req.raw)) as McpHandler;
   handler.fetch = fetch;
+  handler.handle = handler;
   handler.close = async () => {
     clearInterval(sweeper);
     await Promise.all([...sessions.keys()].map(closeSession));

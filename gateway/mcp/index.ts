@@ -1,6 +1,6 @@
 /** The MCP face of Countersign: the `/mcp` Streamable HTTP endpoint and its RFC 9728 metadata. */
 export { createMcpHandler, type McpHandler, type McpHandlerOptions } from './handler.ts';
-export { protectedResourceMetadata, metadataHandler } from './metadata.ts';
+export { protectedResourceMetadata, metadataHandler, oauthMetadataRoute } from './metadata.ts';
 export { defaultAllowed } from './guard.ts';
 export type { OAuthOptions } from './auth.ts';
 export { annotate, AWAIT_TOOL, REQUESTS_TOOL } from './tools.ts';

@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { OAuthOptions } from './auth.ts';
 
 /**
@@ -21,4 +21,13 @@ export function protectedResourceMetadata(publicUrl: string, oauth?: Pick<OAuthO
 export function metadataHandler(publicUrl: string, oauth?: Pick<OAuthOptions, 'issuer'>): (c: Context) => Response {
   const body = protectedResourceMetadata(publicUrl, oauth);
   return (c) => c.json(body, 200, { 'cache-control': 'max-age=3600' });
+}
+
+/** A Hono sub-app holding the metadata route (RFC 9728 also allows the path suffixed with the resource path). */
+export function oauthMetadataRoute(options: { publicUrl: string; oauth?: Pick<OAuthOptions, 'issuer'> }): Hono {
+  const handler = metadataHandler(options.publicUrl, options.oauth);
+  const app = new Hono();
+  app.get('/.well-known/oauth-protected-resource', handler);
+  app.get('/.well-known/oauth-protected-resource/mcp', handler);
+  return app;
 }
