@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError, exportKernelKeys, generateKernelKeys, importKernelKeys, type KernelKeys } from '../kernel/index.ts';
 
@@ -17,11 +18,14 @@ export async function loadOrCreateKernelKeys(home: string): Promise<KernelKeys> 
   if (existing !== null) return importKernelKeys(existing);
   const keys = await generateKernelKeys();
   const dir = join(home, 'keys');
+  const temp = join(dir, `.kernel.${randomBytes(6).toString('hex')}.tmp`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
-    // 'wx' fails if another process created the key meanwhile; then that key wins and we read it.
-    writeFileSync(path, await exportKernelKeys(keys), { mode: 0o600, flag: 'wx' });
+    writeFileSync(temp, await exportKernelKeys(keys), { mode: 0o600, flag: 'wx' });
+    // link() publishes the complete file atomically and fails if another process created the key meanwhile;
+    // then that key wins and we read it. Nobody ever sees a half-written key.
+    linkSync(temp, path);
     return keys;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return importKernelKeys(readIfExists(path) ?? '');
@@ -31,6 +35,8 @@ export async function loadOrCreateKernelKeys(home: string): Promise<KernelKeys> 
       undefined,
       { cause: error },
     );
+  } finally {
+    rmSync(temp, { force: true });
   }
 }
 

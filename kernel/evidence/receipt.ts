@@ -14,6 +14,17 @@ import type { Receipt } from './receipt-types.ts';
  * Throws KernelError('evidence_refused') saying what does not hold.
  */
 export async function verifyReceiptOffline(receipt: Receipt, key: string | JWK, digestRecomputedFromBody: string): Promise<void> {
+  try {
+    await reverify(receipt, key, digestRecomputedFromBody);
+  } catch (error) {
+    if (error instanceof KernelError && !error.message.startsWith(PREFIX)) {
+      throw new KernelError('evidence_refused', `${PREFIX}${error.message}`, undefined, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function reverify(receipt: Receipt, key: string | JWK, digestRecomputedFromBody: string): Promise<void> {
   if (receipt === null || typeof receipt !== 'object' || receipt.version !== 1) {
     refuse('not a Countersign receipt (expected an object with version 1)');
   }
@@ -39,6 +50,8 @@ export async function verifyReceiptOffline(receipt: Receipt, key: string | JWK, 
   refuse(`unknown receipt kind ${JSON.stringify((receipt as { kind: unknown }).kind)}; expected "webauthn" or "device"`);
 }
 
+const PREFIX = 'receipt does not verify: ';
+
 function refuse(message: string): never {
-  throw new KernelError('evidence_refused', `receipt does not verify: ${message}`);
+  throw new KernelError('evidence_refused', `${PREFIX}${message}`);
 }

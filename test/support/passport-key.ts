@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { approvalSigningBytes, type ApprovalDecision } from '../../kernel/index.ts';
+
+/** A software Passport device key for tests: signs approval decisions as compact EdDSA JWS, as a paired device does. */
+export interface PassportKey {
+  deviceId: string;
+  publicJwk: JWK;
+  /** Signs `{digest, decision, deviceId, iat}` (form 'claims', the default) or the raw approval signing bytes ('bytes'). */
+  sign(digest: string, decision: ApprovalDecision, form?: 'claims' | 'bytes'): Promise<string>;
+}
+
+export async function createPassportKey(deviceId: string = randomUUID()): Promise<PassportKey> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const publicJwk = await exportJWK(publicKey);
+  return {
+    deviceId,
+    publicJwk,
+    async sign(digest, decision, form = 'claims') {
+      const payload =
+        form === 'bytes'
+          ? approvalSigningBytes(digest, decision)
+          : new TextEncoder().encode(JSON.stringify({ digest, decision, deviceId, iat: Math.floor(Date.now() / 1000) }));
+      return new CompactSign(payload).setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
+    },
+  };
+}

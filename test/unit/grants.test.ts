@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { SignJWT, base64url, decodeJwt, decodeProtectedHeader } from 'jose';
+import { exportKernelKeys, generateKernelKeys, importKernelKeys, importKernelPublicKey, mintGrant, sha256Hex, verifyGrant, KernelError } from '../../kernel/index.ts';
+
+const digest = sha256Hex('request one');
+const tool = 'stripe_create_refund';
+
+async function failsWith(promise: Promise<unknown>, code: string, pattern: RegExp): Promise<void> {
+  const error = await promise.then(() => null, (e: unknown) => e);
+  expect(error).toBeInstanceOf(KernelError);
+  expect((error as KernelError).code).toBe(code);
+  expect((error as KernelError).message).toMatch(pattern);
+}
+
+describe('kernel keys', () => {
+  it('export and import round-trip to the same kid, and the kid is the JWK thumbprint', async () => {
+    const keys = await generateKernelKeys();
+    const json = await exportKernelKeys(keys);
+    const again = await importKernelKeys(json);
+    expect(again.kid).toBe(keys.kid);
+    expect(JSON.parse(json)).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: keys.kid });
+    expect(keys.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const grant = await mintGrant(again, { requestId: 'r1', digest, tool });
+    await expect(verifyGrant(keys.publicKey, grant.jwt, { digest, tool })).resolves.toMatchObject({ jti: grant.jti, requestId: 'r1' });
+    const publicOnly = await importKernelPublicKey(keys.publicJwk);
+    await expect(verifyGrant(publicOnly, grant.jwt, { digest, tool })).resolves.toMatchObject({ jti: grant.jti });
+    expect(keys.publicJwk).not.toHaveProperty('d');
+  });
+
+  it('refuses broken key files with config_error', async () => {
+    await expect(importKernelKeys('{not json')).rejects.toMatchObject({ code: 'config_error', message: expect.stringMatching(/not valid JSON/) });
+    await expect(importKernelKeys('{"kty":"EC"}')).rejects.toMatchObject({ code: 'config_error', message: expect.stringMatching(/Ed25519 private JWK/) });
+    const json = JSON.parse(await exportKernelKeys(await generateKernelKeys())) as Record<string, string>;
+    await expect(importKernelKeys(JSON.stringify({ ...json, kid: 'edited' }))).rejects.toMatchObject({ code: 'config_error', message: expect.stringMatching(/thumbprint/) });
+  });
+});
+
+describe('grants', () => {
+  it('carries digest, tool, jti, exp, iss and aud, signed EdDSA with the kernel kid', async () => {
+    const keys = await generateKernelKeys();
+    const now = new Date('2030-01-01T00:00:00Z');
+    const grant = await mintGrant(keys, { requestId: 'r1', digest, tool, ttlSeconds: 30, now });
+    expect(decodeProtectedHeader(grant.jwt)).toMatchObject({ alg: 'EdDSA', kid: keys.kid });
+    expect(decodeJwt(grant.jwt)).toMatchObject({ digest, tool, jti: grant.jti, sub: 'r1', iss: 'countersign-kernel', aud: 'countersign-executor', exp: now.getTime() / 1000 + 30 });
+    expect(grant.expiresAt.toISOString()).toBe('2030-01-01T00:00:30.000Z');
+    const verified = await verifyGrant(keys.publicKey, grant.jwt, { digest, tool, now });
+    expect(verified).toEqual({ jti: grant.jti, requestId: 'r1', expiresAt: grant.expiresAt });
+  });
+
+  it('expires', async () => {
+    const keys = await generateKernelKeys();
+    const now = new Date('2030-01-01T00:00:00Z');
+    const grant = await mintGrant(keys, { requestId: 'r1', digest, tool, ttlSeconds: 60, now });
+    await expect(verifyGrant(keys.publicKey, grant.jwt, { digest, tool, now: new Date('2030-01-01T00:00:59Z') })).resolves.toBeTruthy();
+    await failsWith(verifyGrant(keys.publicKey, grant.jwt, { digest, tool, now: new Date('2030-01-01T00:01:00Z') }), 'grant_expired', /expired/);
+  });
+
+  it('refuses a grant for another digest or another tool', async () => {
+    const keys = await generateKernelKeys();
+    const grant = await mintGrant(keys, { requestId: 'r1', digest, tool });
+    await failsWith(verifyGrant(keys.publicKey, grant.jwt, { digest: sha256Hex('other'), tool }), 'digest_mismatch', /another request/);
+    await failsWith(verifyGrant(keys.publicKey, grant.jwt, { digest, tool: 'stripe_create_payout' }), 'grant_invalid', /for tool "stripe_create_refund", not "stripe_create_payout"/);
+  });
+
+  it('refuses forged grants: another kernel, altered claims, HS256 and alg none', async () => {
+    const keys = await generateKernelKeys();
+    const impostor = await generateKernelKeys();
+    const foreign = await mintGrant(impostor, { requestId: 'r1', digest, tool });
+    await failsWith(verifyGrant(keys.publicKey, foreign.jwt, { digest, tool }), 'grant_invalid', /does not verify with the kernel key/);
+
+    const genuine = await mintGrant(keys, { requestId: 'r1', digest, tool: 'github_create_issue' });
+    const [header, , signature] = genuine.jwt.split('.');
+    const claims = { ...decodeJwt(genuine.jwt), tool };
+    const altered = `${header}.${base64url.encode(JSON.stringify(claims))}.${signature}`;
+    await failsWith(verifyGrant(keys.publicKey, altered, { digest, tool }), 'grant_invalid', /does not verify/);
+
+    const secret = base64url.decode(String(keys.publicJwk.x));
+    const hs = await new SignJWT({ digest, tool }).setProtectedHeader({ alg: 'HS256', typ: 'countersign-grant+jwt' }).setJti('j').setSubject('r1')
+      .setIssuer('countersign-kernel').setAudience('countersign-executor').setExpirationTime('1m').sign(secret);
+    await failsWith(verifyGrant(keys.publicKey, hs, { digest, tool }), 'grant_invalid', /EdDSA/);
+
+    const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'countersign-grant+jwt' }))}.${base64url.encode(JSON.stringify(claims))}.`;
+    await failsWith(verifyGrant(keys.publicKey, none, { digest, tool }), 'grant_invalid', /EdDSA|cannot be read/);
+    await failsWith(verifyGrant(keys.publicKey, 'garbage', { digest, tool }), 'grant_invalid', /compact JWS/);
+  });
+
+  it('refuses a JWT the kernel signed for something else (wrong typ or audience)', async () => {
+    const keys = await generateKernelKeys();
+    const other = await new SignJWT({ digest, tool }).setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' }).setJti('j').setSubject('r1')
+      .setIssuer('countersign-kernel').setAudience('countersign-executor').setExpirationTime('1m').sign(keys.privateKey);
+    await failsWith(verifyGrant(keys.publicKey, other, { digest, tool }), 'grant_invalid', /not a Countersign grant/);
+  });
+
+  it('refuses bad mint input', async () => {
+    const keys = await generateKernelKeys();
+    await expect(mintGrant(keys, { requestId: 'r1', digest, tool, ttlSeconds: 0 })).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(mintGrant(keys, { requestId: 'r1', digest: 'short', tool })).rejects.toMatchObject({ code: 'bad_request' });
+  });
+});
