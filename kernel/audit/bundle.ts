@@ -1,6 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../store/db.ts';
-import type { Json, JsonObject } from '../types.ts';
+import type { Json, JsonObject, RequestBody } from '../types.ts';
+import { requestDigest } from '../digest.ts';
 import { KernelError } from '../errors.ts';
 import { approvers, devices, kernelMeta, passkeys } from '../store/schema.ts';
 import type { AuditCheckpoint, AuditEntry } from './entry.ts';
@@ -20,8 +21,12 @@ export interface BundleHeader {
   devices: { id: string; approverId: string; publicJwk: JsonObject }[];
 }
 
-/** Re-verifies one approval's evidence from an `approval.decided` entry's data; null when it holds, else why not. */
-export type ReceiptVerifier = (data: Json, header: BundleHeader) => Promise<string | null>;
+/**
+ * Checks one approval receipt. `recomputedDigest` is the digest computed again from the `request.received` entry's body
+ * earlier in the bundle (null when that entry lies before the exported range), so a receipt is checked against the
+ * request as recorded, not against the digest it names itself.
+ */
+export type ReceiptVerifier = (data: Json, header: BundleHeader, recomputedDigest: string | null) => Promise<string | null>;
 
 export interface BundleResult extends VerifyResult {
   checkpoints: number;
@@ -115,6 +120,7 @@ export async function verifyBundle(
   let nextSeq = 1;
   const checkpoints: AuditCheckpoint[] = [];
   let receipts = 0;
+  const digests = new Map<string, string>();
   for await (const raw of lines) {
     lineNo++;
     const line = raw.trim();
@@ -145,9 +151,13 @@ export async function verifyBundle(
       const entry = parsed as AuditEntry;
       chainIntact = checker!.entry(entry);
       nextSeq = entry.seq + 1;
+      if (chainIntact && entry.kind === 'request.received' && entry.requestId) {
+        digests.set(entry.requestId, recomputeDigest(entry.data));
+      }
       if (chainIntact && entry.kind === 'approval.decided' && options.verifyReceipt) {
         receipts++;
-        const problem = await options.verifyReceipt(entry.data, header).catch((error: unknown) => `receipt check failed: ${(error as Error).message}`);
+        const recomputed = entry.requestId ? digests.get(entry.requestId) ?? null : null;
+        const problem = await options.verifyReceipt(entry.data, header, recomputed).catch((error: unknown) => `receipt check failed: ${(error as Error).message}`);
         if (problem !== null) checker!.report(entry.seq, `approval receipt does not verify: ${problem}`);
       }
     }
@@ -160,4 +170,14 @@ export async function verifyBundle(
     receipts,
     header: { createdAt: header.createdAt, since: header.since, kernelKeys: header.kernelKeys.length },
   };
+}
+
+/** The digest of a recorded request body; "unparseable" never matches a receipt, so tampering shows up there. */
+function recomputeDigest(data: Json): string {
+  try {
+    const body = (data as JsonObject).body as unknown as RequestBody;
+    return requestDigest(body);
+  } catch {
+    return 'unparseable request body';
+  }
 }
