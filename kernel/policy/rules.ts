@@ -52,7 +52,8 @@ function expression(source: unknown, role: ExpressionRole, path: Path, label: st
       ? 'fix the expression syntax (CEL: https://cel.dev)'
       : 'variables are tool (string), args (map), intent (summary, consequence, reversible, fields, pins), agent (id, name, owner) and now (timestamp)';
   const at = offset === undefined ? '' : ` at character ${offset + 1}`;
-  throw policyError(path, `${label} \`${source}\` has a CEL ${kind} error${at}: ${message}; ${fix}`, offset);
+  const shown = source.trim().replace(/\s*\n\s*/g, ' ');
+  throw policyError(path, `${label} \`${shown}\` has a CEL ${kind} error${at}: ${message}; ${fix}`, offset);
 }
 
 /** Validates one rule config and compiles it; throws a `policy_error` naming the rule and how to fix it. */

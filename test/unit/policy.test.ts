@@ -222,7 +222,7 @@ describe('load errors', () => {
   it('reports CEL syntax errors with the rule, the path and the position', () => {
     const error = loadError({ rules: [rule, { ...rule, id: 'bad', when: 'args.amount <= ' }] });
     expect(error.code).toBe('policy_error');
-    expect(error.message).toMatch(/rule "bad": when `args.amount <= ` has a CEL syntax error at character \d+: Unexpected token/);
+    expect(error.message).toMatch(/rule "bad": when `args.amount <=` has a CEL syntax error at character \d+: Unexpected token/);
     expect(error.details).toMatchObject({ path: ['rules', 1, 'when'] });
   });
 

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/**
+ * The shape of countersign.yaml (DESIGN section 7). Each leaf carries, as its error, a description of what it must
+ * be, so the loader can say "holdSeconds must be a whole number of seconds from 0 to 300, got 'soon'". Meaning
+ * beyond shape (CEL, globs, roles used by rules, durations) is checked by compilePolicy in the kernel.
+ */
+
+const httpUrl = (what: string) => z.url({ protocol: /^https?$/, error: `an http:// or https:// URL (${what})` });
+const text = (example: string) => z.string({ error: `a string, e.g. ${example}` }).min(1, { error: `a non-empty string, e.g. ${example}` });
+const secret = (envName: string) => text(`"env:${envName}" to read it from the environment`);
+const decision = z.enum(['allow', 'deny', 'approve'], { error: 'allow, deny or approve' });
+const ROLE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+const ruleSchema = z.strictObject({
+  id: text('"small-refunds"'),
+  tools: z.array(text('github_get_*'), { error: 'a list of tool names or globs, e.g. [github_get_*, github_list_*]' }),
+  when: text('args.amount <= 5000').optional(),
+  decision,
+  approvers: z
+    .strictObject({
+      role: text('finance'),
+      count: z.number({ error: 'a whole number of approvers, e.g. 2' }).int().min(1).max(100),
+    })
+    .optional(),
+  expires: text('"15m", "2h" or "1d"').optional(),
+  reason: text('"admin access is never granted by agents"').optional(),
+  limit: z
+    .strictObject({
+      sum: text('args.amount'),
+      per: text('day (or hour, week, "24h")'),
+      max: z.number({ error: 'a whole number in the unit of sum, e.g. 20000 (cents)' }).int().min(0),
+    })
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  publicUrl: httpUrl('the origin people open, e.g. https://countersign.example.com').optional(),
+  holdSeconds: z.number({ error: 'a whole number of seconds from 0 to 300, e.g. 25' }).int().min(0).max(300).optional(),
+  connectors: z
+    .strictObject({
+      github: z.strictObject({ token: secret('GITHUB_TOKEN').optional(), baseUrl: httpUrl('the GitHub API base').optional() }).optional(),
+      stripe: z.strictObject({ secretKey: secret('STRIPE_SECRET_KEY').optional(), baseUrl: httpUrl('the Stripe API base').optional() }).optional(),
+    })
+    .optional(),
+  roles: z
+    .record(
+      z.string().regex(ROLE_NAME, { error: 'a role name of lowercase letters, digits, "-" or "_", starting with a letter' }),
+      z.array(z.string().regex(EMAIL, { error: 'an email address' }), { error: 'a list of email addresses, e.g. [ana@example.com]' }),
+      { error: 'a map from role name to a list of emails, e.g. finance: [ana@example.com]' },
+    )
+    .optional(),
+  policy: z.strictObject(
+    {
+      default: decision.optional(),
+      rules: z.array(ruleSchema, { error: 'a list of rules, each starting with "- id: ..."' }).optional(),
+    },
+    { error: 'a map with default and rules (see the example config)' },
+  ),
+  notify: z
+    .strictObject({
+      webhooks: z.array(httpUrl('a webhook endpoint'), { error: 'a list of webhook URLs' }).optional(),
+      webPush: z.boolean({ error: 'true or false' }).optional(),
+    })
+    .optional(),
+  oauth: z
+    .strictObject({
+      issuer: httpUrl('the authorization server issuer'),
+      audience: text('https://countersign.example.com/mcp'),
+      jwksUrl: httpUrl("the issuer's JWKS endpoint").optional(),
+      algorithms: z
+        .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'], { error: 'a JWS algorithm such as RS256, ES256 or EdDSA' }))
+        .min(1)
+        .optional(),
+    })
+    .optional(),
+  rateLimit: z.strictObject({ perMinute: z.number({ error: 'a whole number of calls per minute per agent, e.g. 60' }).int().min(1) }).optional(),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** Every key the config knows, per section, for "did you mean" suggestions. */
+export function knownKeys(path: readonly (string | number)[]): string[] {
+  let schema: z.ZodType = configSchema;
+  for (const part of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) schema = (schema.shape as Record<string, z.ZodType>)[String(part)] ?? z.never();
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
+    else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType;
+    else return [];
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  return schema instanceof z.ZodOptional ? unwrap(schema.unwrap() as z.ZodType) : schema;
+}
