@@ -2,6 +2,6 @@
 export { GENESIS_HASH, computeEntryHash, type AuditInput, type AuditEntry, type AuditCheckpoint } from './entry.ts';
 export { createJwsSigner, jwkKid, type CheckpointSigner } from './signer.ts';
 export { verifyChain, type VerifyResult, type ChainStart } from './verify.ts';
-export { createAuditLog, type AuditLog, type AuditLogOptions } from './log.ts';
-export type { AuditFilter } from './store.ts';
+export { createAuditLog, verifyStored, type AuditLog, type AuditLogOptions } from './log.ts';
+export { firstSeqSince, type AuditFilter } from './store.ts';
 export { exportBundle, verifyBundle, readKernelPublicKeys, BUNDLE_FORMAT, type BundleHeader, type BundleResult, type ReceiptVerifier } from './bundle.ts';

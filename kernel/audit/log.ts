@@ -110,11 +110,7 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
       });
     },
 
-    async verify(verifyOptions = {}) {
-      const checkpoints = await readCheckpoints(db);
-      const keys = [signer.publicJwk, ...(verifyOptions.publicJwks ?? [])];
-      return verifyChain(readEntries(db, { pageSize: verifyOptions.pageSize }), checkpoints, keys);
-    },
+    verify: (verifyOptions = {}) => verifyStored(db, [signer.publicJwk, ...(verifyOptions.publicJwks ?? [])], verifyOptions),
 
     read: (filter) => readEntries(db, filter),
     async close() {
@@ -122,4 +118,13 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
       while (draining) await draining;
     },
   };
+}
+
+/**
+ * Re-checks the chain stored in `db` against the given public keys. Checkpoints are read before entries, so every
+ * checkpoint seen covers entries already committed and appends running meanwhile never look like truncation.
+ */
+export async function verifyStored(db: Db, publicJwks: readonly JsonObject[], options: { pageSize?: number } = {}): Promise<VerifyResult> {
+  const checkpoints = await readCheckpoints(db);
+  return verifyChain(readEntries(db, { pageSize: options.pageSize }), checkpoints, publicJwks);
 }

@@ -98,3 +98,12 @@ export async function* readEntries(db: Db, filter: AuditFilter = {}): AsyncGener
 export async function readCheckpoints(db: Db, since = 1): Promise<AuditCheckpoint[]> {
   return db.select().from(auditCheckpoints).where(gte(auditCheckpoints.seq, since)).orderBy(asc(auditCheckpoints.seq));
 }
+
+/** The first seq stamped at or after `isoTime` (null when none is), so exports can start at a time. */
+export async function firstSeqSince(db: Db, isoTime: string): Promise<number | null> {
+  const [row] = await db
+    .select({ seq: sql<string | number | null>`min(${auditEntries.seq})` })
+    .from(auditEntries)
+    .where(gte(auditEntries.at, isoTime));
+  return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
+}
