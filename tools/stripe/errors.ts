@@ -31,7 +31,7 @@ export function upstreamError(error: unknown, what: string, secret?: string): Ke
   if (error instanceof Stripe.errors.StripeConnectionError) {
     message = `Could not reach Stripe to ${what}${said}. Check the network or the configured Stripe URL, then try again.`;
   } else if (status === 401) {
-    message = `Stripe rejected the API key while trying to ${what} (401 authentication_error). Set STRIPE_SECRET_KEY to a valid secret key (sk_test_... or sk_live_...) for this account.`;
+    message = `Stripe rejected the API key while trying to ${what} (401 authentication_error${said}). Set STRIPE_SECRET_KEY to a valid secret key (sk_test_... or sk_live_...) for this account.`;
   } else if (status === 403) {
     message = `The Stripe API key may not ${what} (403 permission_error${said}). Use a key (or restricted key) that grants this permission.`;
   } else if (status === 402) {
