@@ -47,7 +47,8 @@ function asAmount(value: unknown): number | null {
   return null;
 }
 
-async function consider(rule: CompiledRule, lazy: Lazy, budgets: BudgetReader | undefined): Promise<Outcome> {
+/** The synchronous part of a rule: its `when`, and its `limit.sum`. Only a budget look-up needs to wait. */
+function consider(rule: CompiledRule, lazy: Lazy): Outcome | { kind: 'budget'; amount: number } {
   if (rule.when) {
     let result: unknown;
     try {
@@ -67,6 +68,11 @@ async function consider(rule: CompiledRule, lazy: Lazy, budgets: BudgetReader | 
     return failClosed(rule, `limit.sum \`${limit.source}\``, celMessage(error));
   }
   if (amount === null) return failClosed(rule, `limit.sum \`${limit.source}\``, 'it did not give a whole number of at least 0');
+  return { kind: 'budget', amount };
+}
+
+async function withinBudget(rule: CompiledRule, lazy: Lazy, amount: number, budgets: BudgetReader | undefined): Promise<Outcome> {
+  const limit = rule.limit!;
   if (!budgets) return failClosed(rule, 'the budget look-up', 'no budget store was given to the policy');
   let spent: number;
   try {
@@ -74,8 +80,14 @@ async function consider(rule: CompiledRule, lazy: Lazy, budgets: BudgetReader | 
   } catch (error) {
     return failClosed(rule, 'the budget look-up', error instanceof Error ? error.message : String(error));
   }
+  if (typeof spent !== 'number' || !Number.isFinite(spent)) return failClosed(rule, 'the budget look-up', `it returned ${String(spent)}, not a number`);
   if (spent + amount > limit.max) return { kind: 'over', spent, amount };
   return { kind: 'decide', verdict: { ...rule.verdict, spend: { ruleId: rule.id, key: BUDGET_KEY, amount } } };
+}
+
+async function outcomeOf(rule: CompiledRule, lazy: Lazy, budgets: BudgetReader | undefined): Promise<Outcome> {
+  const first = consider(rule, lazy);
+  return first.kind === 'budget' ? withinBudget(rule, lazy, first.amount, budgets) : first;
 }
 
 function why(rule: CompiledRule, outcome: Outcome): string {
@@ -102,7 +114,10 @@ export async function decide(
 ): Promise<Verdict> {
   const lazy = new Lazy(input, input.now ?? new Date());
   for (const i of index.candidates(input.tool)) {
-    const outcome = await consider(rules[i]!, lazy, budgets);
+    const rule = rules[i]!;
+    // Awaiting only for budgets keeps the common path free of a promise per rule.
+    const first = consider(rule, lazy);
+    const outcome = first.kind === 'budget' ? await withinBudget(rule, lazy, first.amount, budgets) : first;
     if (outcome.kind === 'decide' || outcome.kind === 'error') return outcome.verdict;
   }
   return { ...fallback };
@@ -122,7 +137,7 @@ export async function trace(
       steps.push({ ruleId: rule.id, matched: false, why: `tool ${input.tool} does not match ${rule.tools.join(', ')}` });
       continue;
     }
-    const outcome = await consider(rule, lazy, budgets);
+    const outcome = await outcomeOf(rule, lazy, budgets);
     const decided = outcome.kind === 'decide' || outcome.kind === 'error';
     steps.push({ ruleId: rule.id, matched: decided, why: why(rule, outcome) });
     if (decided) return { verdict: outcome.verdict, trace: steps };
