@@ -86,9 +86,8 @@ export function toCel(value: Json | undefined): unknown {
   if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : value;
   if (Array.isArray(value)) return value.map(toCel);
   if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) out[key] = toCel(value[key]);
-    return out;
+    // fromEntries defines own properties, so a key named "__proto__" stays data and never becomes a prototype.
+    return Object.fromEntries(Object.keys(value).map((key) => [key, toCel(value[key])]));
   }
   return value;
 }
