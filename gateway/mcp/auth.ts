@@ -10,7 +10,8 @@ export interface OAuthOptions {
   issuer: string;
   /** The audience the tokens must carry. Default: this server's resource identifier, `<publicUrl>/mcp`. */
   audience?: string;
-  jwksUrl: string;
+  /** The issuer's JWKS. Default: `<issuer>/.well-known/jwks.json`. */
+  jwksUrl?: string;
   /** Pinned so a token cannot pick a weaker algorithm (or `none`). */
   algorithms?: string[];
   /**
@@ -32,7 +33,7 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  */
 export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuthOptions): (req: Request) => Promise<AuthResult> {
   const metadataUrl = `${publicUrl.replace(/\/$/, '')}/.well-known/oauth-protected-resource`;
-  const jwks = oauth ? (oauth.keys ?? createRemoteJWKSet(new URL(oauth.jwksUrl))) : null;
+  const jwks = oauth ? (oauth.keys ?? createRemoteJWKSet(new URL(oauth.jwksUrl ?? `${oauth.issuer.replace(/\/$/, '')}/.well-known/jwks.json`))) : null;
 
   const refuse = (message: string, error?: 'invalid_token' | 'invalid_request'): AuthResult => {
     const params = [`resource_metadata="${metadataUrl}"`];

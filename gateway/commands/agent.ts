@@ -1,0 +1,142 @@
+import { KernelError, type Db, type JsonObject, type Port } from '../../kernel/index.ts';
+import { createInvite } from '../../approval-web/invites.ts';
+
+/**
+ * `countersign agent add|list|revoke`. Each returns what to print and the exit code; with `json` stdout is exactly
+ * one JSON object. The token is printed once, here, and never again: the kernel keeps only its hash.
+ */
+
+export interface CommandOutput {
+  exitCode: number;
+  stdout: string;
+}
+
+/** Where the commands send kernel ops: an admin port, or the running services (which hold one). */
+export type AgentTarget = Port | { admin: Port; publicUrl: string; database?: { db: Db } };
+
+interface AgentRow {
+  id: string;
+  name: string;
+  owner: string;
+  createdAt: string;
+  revokedAt: string | null;
+  lastSeenAt: string | null;
+}
+
+function portOf(target: AgentTarget): Port {
+  return 'send' in target ? target : target.admin;
+}
+
+function failure(error: unknown, json: boolean | undefined, command: string): CommandOutput {
+  if (!(error instanceof KernelError)) throw error;
+  const exitCode = error.code === 'bad_request' || error.code === 'unknown_agent' ? 2 : 1;
+  return { exitCode, stdout: json ? JSON.stringify({ error: error.toJSON() }) + '\n' : `countersign ${command}: ${error.message}\n` };
+}
+
+/** Ready-to-paste configuration for the three clients people use most. */
+export function clientConfigs(publicUrl: string, token: string) {
+  const url = `${publicUrl.replace(/\/$/, '')}/mcp`;
+  const claudeCode = `claude mcp add --transport http countersign ${url} --header "Authorization: Bearer ${token}"`;
+  const claudeDesktop = {
+    mcpServers: {
+      countersign: {
+        command: 'npx',
+        args: ['countersign', 'stdio'],
+        env: { COUNTERSIGN_URL: publicUrl.replace(/\/$/, ''), COUNTERSIGN_TOKEN: token },
+      },
+    },
+  };
+  const openaiAgents = [
+    'from agents.mcp import MCPServerStreamableHttp',
+    '',
+    'countersign = MCPServerStreamableHttp(',
+    `    params={"url": "${url}", "headers": {"Authorization": "Bearer ${token}"}},`,
+    '    name="countersign",',
+    '    client_session_timeout_seconds=60,',
+    ')',
+  ].join('\n');
+  return { mcpUrl: url, claudeCode, claudeDesktop, openaiAgents };
+}
+
+/**
+ * `countersign agent add NAME --owner EMAIL`: creates the agent, prints its token once with client configs. When the
+ * owner has no passkey yet, also prints an enrollment link for them, since approvals would otherwise wait for nobody.
+ */
+export async function agentAdd(target: AgentTarget, options: { name: string; owner: string; json?: boolean; publicUrl?: string }): Promise<CommandOutput> {
+  const port = portOf(target);
+  const publicUrl = (options.publicUrl ?? ('send' in target ? undefined : target.publicUrl) ?? 'http://localhost:8787').replace(/\/$/, '');
+  let added: { agent: AgentRow; token: string };
+  try {
+    added = (await port.send('kernel', { op: 'agent.add', name: options.name, owner: options.owner })) as unknown as typeof added;
+  } catch (error) {
+    return failure(error, options.json, 'agent add');
+  }
+  const configs = clientConfigs(publicUrl, added.token);
+  const enrollmentUrl = await ownerEnrollment(target, port, added.agent.owner, publicUrl);
+  if (options.json) {
+    const out = { agent: added.agent, token: added.token, ...configs, ownerEnrollmentUrl: enrollmentUrl };
+    return { exitCode: 0, stdout: JSON.stringify(out) + '\n' };
+  }
+  const lines = [
+    `Agent "${added.agent.name}" created (owner ${added.agent.owner}).`,
+    '',
+    'Its token, shown only this once (Countersign stores only a hash):',
+    '',
+    `  ${added.token}`,
+    '',
+    'Claude Code:',
+    '',
+    `  ${configs.claudeCode}`,
+    '',
+    'Claude Desktop (claude_desktop_config.json):',
+    '',
+    JSON.stringify(configs.claudeDesktop, null, 2).replace(/^/gm, '  '),
+    '',
+    'OpenAI Agents SDK (Python):',
+    '',
+    configs.openaiAgents.replace(/^/gm, '  '),
+    '',
+  ];
+  if (enrollmentUrl) {
+    lines.push(
+      `${added.agent.owner} has no passkey yet, so nobody can approve this agent's requests. Send them this one-time enrollment link:`,
+      '',
+      `  ${enrollmentUrl}`,
+      '',
+    );
+  }
+  return { exitCode: 0, stdout: lines.join('\n') };
+}
+
+/** An enrollment link when the owner has no passkey and the database is at hand; null otherwise. */
+async function ownerEnrollment(target: AgentTarget, port: Port, owner: string, publicUrl: string): Promise<string | null> {
+  if ('send' in target || !target.database) return null;
+  const approver = (await port.send('kernel', { op: 'approver.get', email: owner, approverId: null })) as JsonObject | null;
+  const keys = approver && Array.isArray(approver.passkeys) ? approver.passkeys : [];
+  if (keys.length > 0) return null;
+  const invite = await createInvite(target.database.db, { email: owner, role: null, publicUrl });
+  return invite.url;
+}
+
+/** `countersign agent list`: every agent, revoked ones marked. */
+export async function agentList(target: AgentTarget, options: { json?: boolean } = {}): Promise<CommandOutput> {
+  const agents = (await portOf(target).send('kernel', { op: 'agent.list' })) as unknown as AgentRow[];
+  if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agents }) + '\n' };
+  if (agents.length === 0) return { exitCode: 0, stdout: 'No agents yet. Add one: countersign agent add NAME --owner EMAIL\n' };
+  const rows = agents.map((a) => {
+    const state = a.revokedAt ? `revoked ${a.revokedAt}` : 'active';
+    return `${a.name.padEnd(24)} ${a.owner.padEnd(28)} ${state.padEnd(34)} last seen ${a.lastSeenAt ?? 'never'}`;
+  });
+  return { exitCode: 0, stdout: `${'NAME'.padEnd(24)} ${'OWNER'.padEnd(28)} ${'STATE'.padEnd(34)} ACTIVITY\n${rows.join('\n')}\n` };
+}
+
+/** `countersign agent revoke NAME`: the token stops working at once. */
+export async function agentRevoke(target: AgentTarget, options: { name: string; json?: boolean }): Promise<CommandOutput> {
+  try {
+    const agent = (await portOf(target).send('kernel', { op: 'agent.revoke', name: options.name })) as unknown as AgentRow;
+    if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agent }) + '\n' };
+    return { exitCode: 0, stdout: `Agent "${agent.name}" revoked at ${agent.revokedAt}; its token no longer works.\n` };
+  } catch (error) {
+    return failure(error, options.json, 'agent revoke');
+  }
+}
