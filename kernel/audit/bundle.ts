@@ -151,7 +151,7 @@ export async function verifyBundle(
       const entry = parsed as AuditEntry;
       chainIntact = checker!.entry(entry);
       nextSeq = entry.seq + 1;
-      if (chainIntact && entry.kind === 'request.received' && entry.requestId) {
+      if (chainIntact && options.verifyReceipt && entry.kind === 'request.received' && entry.requestId) {
         digests.set(entry.requestId, recomputeDigest(entry.data));
       }
       if (chainIntact && entry.kind === 'approval.decided' && options.verifyReceipt) {

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
-import { GENESIS_HASH, computeEntryHash, createJwsSigner, jcs, verifyChain, type AuditCheckpoint, type AuditEntry, type CheckpointSigner, type Json, type JsonObject } from '../../kernel/index.ts';
+import { GENESIS_HASH, computeEntryHash, createJwsSigner, jcs, requestDigest, verifyBundle, verifyChain, type RequestBody, type AuditCheckpoint, type AuditEntry, type CheckpointSigner, type Json, type JsonObject } from '../../kernel/index.ts';
 import { checkpointPayload, entryJcs, prepareInput } from '../../kernel/audit/entry.ts';
 
 async function newSigner(kid?: string): Promise<CheckpointSigner> {
@@ -200,3 +200,33 @@ describe('verifyChain', () => {
 function sha(text: string): string {
   return computeEntryHash({ seq: 1, at: text, kind: 'x', requestId: null, actor: 'x', data: null, prevHash: GENESIS_HASH });
 }
+
+describe('verifyBundle', () => {
+  function bundle(datas: [string, string, Json][]): string[] {
+    let prevHash = GENESIS_HASH;
+    const lines = [JSON.stringify({ format: 'countersign-audit-bundle/v1', createdAt: 'now', since: 1, kernelKeys: [], passkeys: [], devices: [] })];
+    datas.forEach(([kind, requestId, data], i) => {
+      const base = { seq: i + 1, at: 'now', kind, requestId, actor: 'kernel', data, prevHash };
+      prevHash = computeEntryHash(base);
+      lines.push(JSON.stringify({ type: 'entry', ...base, hash: prevHash }));
+    });
+    return lines;
+  }
+  const body = { tool: 't', args: { a: 1 }, pins: {}, principal: { agentId: 'a', agentName: 'a', owner: 'o@x' }, policyVersion: 'v', requestId: 'r1', nonce: 'n', expiresAt: 'e' } as RequestBody;
+
+  it('hands each receipt the digest it recomputed from the request body', async () => {
+    const lines = bundle([['request.received', 'r1', { digest: requestDigest(body), body } as unknown as Json], ['approval.decided', 'r1', { keyId: 'k' }], ['approval.decided', 'r2', {}]]);
+    const seen: (string | null)[] = [];
+    const result = await verifyBundle(lines, { verifyReceipt: async (_data, _header, digest) => (seen.push(digest), null) });
+    expect(result).toMatchObject({ ok: true, entries: 3, receipts: 2 });
+    expect(seen).toEqual([requestDigest(body), null]);
+  });
+
+  it('names a malformed line by the seq expected there, and refuses input that is not a bundle', async () => {
+    const lines = bundle([['request.received', 'r1', {}], ['request.received', 'r2', {}]]);
+    lines[2] = '{"type":"entry","seq":2';
+    expect((await verifyBundle(lines)).firstBad).toEqual({ seq: 2, reason: expect.stringMatching(/^line 3: /) });
+    await expect(verifyBundle(['{"format":"other"}'])).rejects.toThrow(/not a Countersign audit bundle/);
+    await expect(verifyBundle([])).rejects.toThrow(/empty/);
+  });
+});
