@@ -1,0 +1,33 @@
+import type { Db } from '../kernel/index.ts';
+import type { AssetManifest } from './assets.ts';
+import type { Approver, KernelClient } from './kernel-client.ts';
+import type { CookiePolicy, Session } from './sessions.ts';
+
+/** What every route of the web app is built from; made once in createApprovalWeb. */
+export interface WebDeps {
+  db: Db;
+  kernel: KernelClient;
+  publicUrl: string;
+  /** The origin passkeys are bound to and that every state-changing request must come from. */
+  origin: string;
+  rpId: string;
+  sandbox: boolean;
+  sessionCookie: CookiePolicy;
+  csrfCookie: CookiePolicy;
+}
+
+/** Per-request values the middleware chain sets for pages (Hono `c.var`). */
+export interface WebEnv {
+  Variables: {
+    secureHeadersNonce?: string;
+    /** Every screen says SANDBOX when connectors talk to their sandbox upstreams. */
+    sandbox: boolean;
+    assets: AssetManifest;
+    /** The raw session id from the cookie, when it named a live session. */
+    sessionId: string | null;
+    session: Session | null;
+    approver: Approver | null;
+    /** The token forms and scripts send back on POST: the session's, or a pre-session one before sign-in. */
+    csrfToken: string;
+  };
+}

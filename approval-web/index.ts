@@ -1,0 +1,99 @@
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { KernelError, type Db, type Port } from '../kernel/index.ts';
+import { bundleAssets, serveAsset, type AssetManifest } from './assets.ts';
+import type { WebDeps, WebEnv } from './context.ts';
+import { kernelClient } from './kernel-client.ts';
+import { problem } from './problem.tsx';
+import { enrollRoutes } from './routes/enroll.tsx';
+import { inboxRoutes } from './routes/inbox.tsx';
+import { requestRoutes } from './routes/request.tsx';
+import { signInRoutes } from './routes/signin.tsx';
+import { csrfToken, originCheck, securityHeaders } from './security.ts';
+import { cookiePolicy, sessionLoader } from './sessions.ts';
+
+export { APPROVAL_WEB_CAPABILITIES, kernelClient, type Approver, type KernelClient } from './kernel-client.ts';
+export { createInvite, normalizeEmail, type Invite } from './invites.ts';
+export { approverInvite } from './invite-command.ts';
+export type { WebDeps, WebEnv } from './context.ts';
+
+export interface ApprovalWebOptions {
+  /** The web app's router port; it needs APPROVAL_WEB_CAPABILITIES. */
+  port: Port;
+  /** For the web app's own tables (invites, sessions, challenges, push subscriptions). */
+  db: Db;
+  /** The origin people open, e.g. https://countersign.example.com or http://localhost:8787. Passkeys are bound to it. */
+  publicUrl: string;
+  sandbox?: boolean;
+}
+
+/** Passkeys need a secure context: https anywhere, or plain http only on localhost. */
+function checkPublicUrl(publicUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(publicUrl);
+  } catch {
+    throw new KernelError('config_error', `publicUrl "${publicUrl}" is not a URL; set it to e.g. https://countersign.example.com`);
+  }
+  const local = url.hostname === 'localhost' || url.hostname.endsWith('.localhost');
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
+    throw new KernelError(
+      'config_error',
+      `publicUrl ${url.origin} cannot carry passkeys: browsers allow them only on https, or on http://localhost. ` +
+        'Set publicUrl (COUNTERSIGN_PUBLIC_URL) to an https address, or open Countersign at http://localhost:PORT.',
+    );
+  }
+  return url;
+}
+
+/**
+ * The approval web app: passkey enrollment and sign-in, the inbox, and (part 2) the approval pages. It reaches the
+ * kernel only through router messages. Mount it after the gateway's own routes, e.g.
+ * `server.all('*', (c) => web.fetch(c.req.raw, c.env))`, so its middleware never runs for /mcp.
+ * @example const web = createApprovalWeb({ port: router.register('web', handler, APPROVAL_WEB_CAPABILITIES), db, publicUrl });
+ */
+export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
+  const url = checkPublicUrl(options.publicUrl);
+  const deps: WebDeps = {
+    db: options.db,
+    kernel: kernelClient(options.port),
+    publicUrl: url.origin,
+    origin: url.origin,
+    rpId: url.hostname,
+    sandbox: options.sandbox ?? false,
+    sessionCookie: cookiePolicy(url.origin, 'cs_session'),
+    csrfCookie: cookiePolicy(url.origin, 'cs_csrf'),
+  };
+  // Bundled once, at creation; a client script that does not compile shows up on the first page instead of crashing.
+  const assets: Promise<AssetManifest> = bundleAssets();
+  assets.catch((error: unknown) => console.error(`approval web: bundling client scripts failed: ${(error as Error).message}`));
+
+  const app = new Hono<WebEnv>();
+  app.use('*', async (c, next) => {
+    c.set('sandbox', deps.sandbox);
+    c.set('assets', await assets);
+    return next();
+  });
+  app.get('/assets/:name', (c) => serveAsset(c, c.var.assets, c.req.param('name')));
+  app.use('*', securityHeaders(url.origin));
+  app.use('*', ...originCheck(url.origin));
+  app.use('*', sessionLoader(deps));
+  app.use('*', csrfToken(deps));
+
+  app.route('/', enrollRoutes(deps));
+  app.route('/', signInRoutes(deps));
+  app.route('/', inboxRoutes(deps));
+  app.route('/', requestRoutes(deps));
+
+  app.notFound((c) => problem(c, 404, 'not_found', `There is no page at ${c.req.path}. Go to the inbox at /.`));
+  app.onError((error, c) => {
+    // Hono's csrf() refuses a cross-site form post by throwing; answer it like our own origin check does.
+    if (error instanceof HTTPException && error.status === 403) {
+      return problem(c, 403, 'cross_origin', `This form was not sent from ${url.origin}. Open Countersign at ${url.origin} and try again.`);
+    }
+    if (error instanceof HTTPException) return error.getResponse();
+    console.error(`approval web: ${c.req.method} ${c.req.path} failed: ${error.message}`);
+    return problem(c, 500, 'internal', 'Countersign could not finish this request. Try again; if it keeps failing, check the server log.');
+  });
+  return app;
+}

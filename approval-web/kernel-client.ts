@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { KernelError, type Capability, type KernelMessage, type Port, type PasskeyInput, type RequestView } from '../kernel/index.ts';
+
+/**
+ * The web app's typed client for the kernel endpoint. Replies are parsed, not cast: if the kernel's reply shape ever
+ * drifts from what the pages need, the page fails with a message naming the op instead of rendering garbage.
+ */
+
+/** What the gateway must grant the web app's port when it registers it on the router. */
+export const APPROVAL_WEB_CAPABILITIES: readonly Capability[] = [
+  'kernel:approver.get',
+  'kernel:approver.upsert',
+  'kernel:passkey.*',
+  'kernel:approval.*',
+  'kernel:request.get',
+];
+
+const approverSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  roles: z.array(z.string()).default([]),
+  passkeys: z
+    .array(z.object({ id: z.string(), transports: z.array(z.string()).default([]), name: z.string().optional() }))
+    .default([]),
+});
+export type Approver = z.infer<typeof approverSchema>;
+
+const storedPasskeySchema = z.object({
+  id: z.string(),
+  approverId: z.string(),
+  publicKey: z.string(),
+  counter: z.number().int().nonnegative(),
+  transports: z.array(z.string()).default([]),
+  removedAt: z.string().nullable().optional(),
+});
+export type StoredPasskey = z.infer<typeof storedPasskeySchema>;
+
+function parse<T>(op: string, schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new KernelError('internal', `the kernel's reply to ${op} has an unexpected shape: ${z.prettifyError(result.error)}`);
+  }
+  return result.data;
+}
+
+/** A CAS reply may be a bare boolean or an object; anything but an explicit success counts as a failed swap. */
+function swapped(value: unknown): boolean {
+  if (value === true) return true;
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    return record.ok === true || record.updated === true || record.touched === true;
+  }
+  return false;
+}
+
+export interface KernelClient {
+  approverByEmail(email: string): Promise<Approver | null>;
+  approverById(approverId: string): Promise<Approver | null>;
+  upsertApprover(email: string, roles: string[]): Promise<Approver>;
+  addPasskey(approverId: string, credential: PasskeyInput): Promise<void>;
+  lookupPasskey(credentialId: string): Promise<StoredPasskey | null>;
+  touchPasskey(credentialId: string, oldCounter: number, newCounter: number): Promise<boolean>;
+  inbox(approverId: string): Promise<RequestView[]>;
+  request(requestId: string): Promise<RequestView | null>;
+}
+
+/** Wraps the web app's router port; every call is one kernel message from kernel/messages.ts. */
+export function kernelClient(port: Port): KernelClient {
+  const send = (message: KernelMessage) => port.send('kernel', message);
+  const orNull = async <T>(run: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof KernelError && (error.code === 'unknown_request' || error.code === 'not_an_approver')) return null;
+      throw error;
+    }
+  };
+  return {
+    async approverByEmail(email) {
+      const reply = await orNull(() => send({ op: 'approver.get', email, approverId: null }));
+      return reply === null ? null : parse('approver.get', approverSchema, reply);
+    },
+    async approverById(approverId) {
+      const reply = await orNull(() => send({ op: 'approver.get', email: null, approverId }));
+      return reply === null ? null : parse('approver.get', approverSchema, reply);
+    },
+    async upsertApprover(email, roles) {
+      return parse('approver.upsert', approverSchema, await send({ op: 'approver.upsert', email, roles }));
+    },
+    async addPasskey(approverId, credential) {
+      await send({ op: 'passkey.add', approverId, credential });
+    },
+    async lookupPasskey(credentialId) {
+      const reply = await orNull(() => send({ op: 'passkey.lookup', credentialId }));
+      return reply === null ? null : parse('passkey.lookup', storedPasskeySchema, reply);
+    },
+    async touchPasskey(credentialId, oldCounter, newCounter) {
+      try {
+        return swapped(await send({ op: 'passkey.touch', credentialId, oldCounter, newCounter }));
+      } catch (error) {
+        if (error instanceof KernelError && error.code === 'evidence_refused') return false;
+        throw error;
+      }
+    },
+    async inbox(approverId) {
+      const reply = await send({ op: 'approval.inbox', approverId });
+      if (!Array.isArray(reply)) throw new KernelError('internal', "the kernel's reply to approval.inbox is not a list");
+      return reply as unknown as RequestView[];
+    },
+    async request(requestId) {
+      return (await orNull(() => send({ op: 'request.get', requestId }))) as RequestView | null;
+    },
+  };
+}

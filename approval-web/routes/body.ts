@@ -1,0 +1,22 @@
+import type { Context } from 'hono';
+import { z } from 'zod';
+
+/** What the page scripts post back after a WebAuthn ceremony. */
+export const ceremonyReply = z.object({
+  challengeId: z.string().min(1).max(64),
+  response: z.looseObject({ id: z.string().min(1).max(1024), type: z.literal('public-key') }),
+});
+export type CeremonyReply = z.infer<typeof ceremonyReply>;
+
+/** Parses a JSON body; returns a message that says what to fix instead of throwing on bad input. */
+export async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<{ ok: true; value: T } | { ok: false; message: string }> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    return { ok: false, message: 'The request body is not JSON. Reload the page and try again.' };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) return { ok: false, message: `The request body is not what this page sends: ${z.prettifyError(parsed.error)}` };
+  return { ok: true, value: parsed.data };
+}

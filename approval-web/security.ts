@@ -1,0 +1,88 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import { csrf } from 'hono/csrf';
+import { NONCE, secureHeaders } from 'hono/secure-headers';
+import type { WebDeps, WebEnv } from './context.ts';
+import { problem } from './problem.tsx';
+
+/**
+ * The web app's security middleware (DESIGN section 9, invariant 7). Each factory turns options into a checker once.
+ * Order in the app: headers, origin, session, CSRF token.
+ */
+
+const SAFE_METHOD = /^(GET|HEAD|OPTIONS)$/;
+
+/** Strict CSP with a fresh nonce per response, no inline script; HSTS only where the site is https. */
+export function securityHeaders(publicUrl: string): MiddlewareHandler<WebEnv> {
+  return secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      scriptSrc: [NONCE, "'strict-dynamic'"],
+      styleSrc: ["'self'", NONCE],
+      imgSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      formAction: ["'self'"],
+      baseUri: ["'none'"],
+      frameAncestors: ["'none'"],
+    },
+    strictTransportSecurity: new URL(publicUrl).protocol === 'https:' ? 'max-age=31536000; includeSubDomains' : false,
+    xFrameOptions: 'DENY',
+    referrerPolicy: 'no-referrer',
+    xContentTypeOptions: 'nosniff',
+  }) as MiddlewareHandler<WebEnv>;
+}
+
+/**
+ * Refuses state changes from any other origin. Hono's `csrf()` covers form posts; the second check covers every
+ * other content type too (JSON from fetch), and refuses a request that proves neither its Origin nor Sec-Fetch-Site.
+ */
+export function originCheck(origin: string): MiddlewareHandler<WebEnv>[] {
+  const strict: MiddlewareHandler<WebEnv> = async (c, next) => {
+    if (SAFE_METHOD.test(c.req.method)) return next();
+    const sent = c.req.header('origin');
+    // Under `Referrer-Policy: no-referrer` Chromium sends `Origin: null` on form posts; the browser-set
+    // Sec-Fetch-Site header then says whether the post came from our own pages.
+    const sameOrigin = sent === origin || ((sent === undefined || sent === 'null') && c.req.header('sec-fetch-site') === 'same-origin');
+    if (!sameOrigin) {
+      return problem(c, 403, 'cross_origin', sent && sent !== 'null'
+        ? `This request came from ${sent}, not from ${origin}. Open Countersign at ${origin} and try again.`
+        : `This request did not say it came from Countersign's own pages. Open Countersign at ${origin} and try again.`);
+    }
+    return next();
+  };
+  return [csrf({ origin }) as MiddlewareHandler<WebEnv>, strict];
+}
+
+function same(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/**
+ * Sets `c.var.csrfToken` and checks it on every POST: the session's own token when signed in, otherwise a pre-session
+ * token kept in an HttpOnly cookie (double submit), so sign-in and enrollment are covered too.
+ * Pages send it back as the `_csrf` form field or the `x-csrf-token` header.
+ */
+export function csrfToken(deps: Pick<WebDeps, 'csrfCookie'>): MiddlewareHandler<WebEnv> {
+  const { csrfCookie } = deps;
+  return async (c, next) => {
+    let expected = c.var.session?.csrfToken ?? getCookie(c, csrfCookie.name);
+    if (!expected) {
+      expected = randomBytes(32).toString('base64url');
+      setCookie(c, csrfCookie.name, expected, { path: '/', httpOnly: true, secure: csrfCookie.secure, sameSite: 'Strict' });
+    }
+    c.set('csrfToken', expected);
+    if (SAFE_METHOD.test(c.req.method)) return next();
+    let sent = c.req.header('x-csrf-token');
+    if (!sent && /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '')) {
+      const field = (await c.req.parseBody())['_csrf'];
+      sent = typeof field === 'string' ? field : undefined;
+    }
+    if (!sent || !same(sent, expected)) {
+      return problem(c, 403, 'csrf_token', 'This form has expired or did not come from this page. Reload the page and try again.');
+    }
+    return next();
+  };
+}
