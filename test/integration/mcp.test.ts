@@ -1,0 +1,306 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import type { JsonObject, RequestView } from '../../kernel/index.ts';
+import { startStack, type Stack, type TestApprover } from '../support/harness.ts';
+import { createTestConnector, type TestConnector } from '../support/test-connector.ts';
+import { INITIALIZE, connectClient, rawPost } from '../support/mcp-client.ts';
+
+/** The MCP gateway end to end: a real SDK client over Streamable HTTP against the whole stack on a real database. */
+
+const CONFIG = `
+holdSeconds: 3
+policy:
+  default: approve
+  rules:
+    - id: reads
+      tools: [test_read_note]
+      decision: allow
+    - id: never-delete-all
+      tools: [test_delete_all]
+      decision: deny
+      reason: deleting every note is never done by an agent
+    - id: writes-need-owner
+      tools: [test_write_note]
+      decision: approve
+`;
+
+let stack: Stack;
+let connector: TestConnector;
+let token: string;
+let owner: TestApprover;
+let client: Client;
+
+beforeAll(async () => {
+  connector = createTestConnector();
+  stack = await startStack({ config: CONFIG, connectors: [connector] });
+  ({ token } = await stack.addAgent('mcp-agent', 'owner@example.com'));
+  owner = await stack.enrollApprover('owner@example.com');
+  client = await connectClient(stack.url, token);
+});
+afterAll(async () => {
+  await client?.close();
+  await stack?.close();
+});
+
+const text = (result: CallToolResult) => result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+const requestIdFrom = (message: string | undefined) => /\/requests\/(req_[0-9a-f]+)/.exec(message ?? '')?.[1];
+const getRequest = (requestId: string) => stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.get', requestId });
+
+/** Calls a tool and runs `onHeld` with the request id once the first progress notification says a human is asked. */
+async function heldCall(name: string, args: JsonObject, onHeld: (requestId: string, progress: Progress) => Promise<void>, signal?: AbortSignal) {
+  let held: Promise<void> | undefined;
+  const progress: Progress[] = [];
+  const call = client.callTool({ name, arguments: args }, CallToolResultSchema, {
+    signal,
+    onprogress: (p) => {
+      progress.push(p);
+      const id = requestIdFrom(p.message);
+      if (!held && id) held = onHeld(id, p);
+    },
+  });
+  const result = (await call.catch((e: unknown) => e)) as CallToolResult | Error;
+  await held;
+  return { result, progress };
+}
+
+describe('MCP gateway over Streamable HTTP', () => {
+  it('initializes with the tools and tasks capabilities', () => {
+    expect(client.getServerVersion()?.name).toBe('countersign');
+    expect(client.getServerCapabilities()?.tools).toBeDefined();
+    expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined();
+    expect(client.getInstructions()).toContain('countersign_await');
+  });
+
+  it('lists connector tools with annotations from their impact, plus countersign_await and countersign_requests', async () => {
+    const { tools } = await client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    expect([...byName.keys()].sort()).toEqual(['countersign_await', 'countersign_requests', 'test_delete_all', 'test_read_note', 'test_write_note']);
+    expect(byName.get('test_read_note')?.annotations).toMatchObject({ readOnlyHint: true, idempotentHint: true, destructiveHint: false, openWorldHint: true });
+    expect(byName.get('test_write_note')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false, openWorldHint: true });
+    expect(byName.get('test_delete_all')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    expect(byName.get('countersign_await')?.annotations?.readOnlyHint).toBe(true);
+    expect(byName.get('test_write_note')?.inputSchema.required).toEqual(['key', 'text']);
+  });
+
+  it('runs an allowed call at once and returns structuredContent and text', async () => {
+    const before = connector.executions.length;
+    const result = (await client.callTool({ name: 'test_read_note', arguments: { key: 'welcome' } })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ key: 'welcome', found: true, text: 'hello from the test connector' });
+    expect(text(result)).toBe('hello from the test connector');
+    expect(connector.executions.length).toBe(before + 1);
+  });
+
+  it('returns a denial as isError with the rule and its reason, and executes nothing', async () => {
+    const before = connector.executions.length;
+    const result = (await client.callTool({ name: 'test_delete_all', arguments: { confirm: 'yes' } })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toBe('Denied by policy rule "never-delete-all": deleting every note is never done by an agent');
+    expect(connector.executions.length).toBe(before);
+  });
+
+  it('holds a call with progress naming what the human is asked, and completes it once approved with a passkey', async () => {
+    const { result, progress } = await heldCall('test_write_note', { key: 'plan', text: 'ship it' }, async (id) => {
+      await stack.decide(owner, id, 'approve');
+    });
+    expect(progress[0].message).toContain('Waiting for a human to approve: Write note "plan" (7 characters)');
+    expect(progress[0].total).toBe(3);
+    expect((result as CallToolResult).isError).toBeFalsy();
+    expect((result as CallToolResult).structuredContent).toEqual({ key: 'plan', written: true });
+    expect(connector.notes.get('plan')).toBe('ship it');
+  });
+
+  it('returns a non-error pending result after holdSeconds, then countersign_await returns the final result', async () => {
+    const started = Date.now();
+    const pending = (await client.callTool({ name: 'test_write_note', arguments: { key: 'later', text: 'wait for me' } })) as CallToolResult;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+    expect(pending.isError).toBeFalsy();
+    const data = pending.structuredContent as JsonObject;
+    expect(data).toMatchObject({ status: 'pending', summary: 'Write note "later" (11 characters)' });
+    expect(data.approval_url).toBe(`${stack.url}/requests/${data.approval_id}`);
+    expect(data.how_to_wait).toBe(`call countersign_await with {"id": "${data.approval_id}"}`);
+
+    await stack.decide(owner, data.approval_id as string, 'approve');
+    const final = (await client.callTool({ name: 'countersign_await', arguments: { id: data.approval_id } })) as CallToolResult;
+    expect(final.isError).toBeFalsy();
+    expect(final.structuredContent).toEqual({ key: 'later', written: true });
+
+    const listed = (await client.callTool({ name: 'countersign_requests', arguments: { limit: 10 } })) as CallToolResult;
+    const requests = (listed.structuredContent as { requests: JsonObject[] }).requests;
+    expect(requests.find((r) => r.id === data.approval_id)).toMatchObject({ state: 'succeeded', tool: 'test_write_note' });
+  });
+
+  it("returns a rejection as isError with the approver's reason", async () => {
+    const { result } = await heldCall('test_write_note', { key: 'nope', text: 'x' }, async (id) => {
+      await stack.decide(owner, id, 'reject', 'not this week');
+    });
+    expect((result as CallToolResult).isError).toBe(true);
+    expect(text(result as CallToolResult)).toBe('Rejected by owner@example.com: not this week');
+    expect(connector.notes.has('nope')).toBe(false);
+  });
+
+  it('cancels the pending approval when the client cancels the call', async () => {
+    const abort = new AbortController();
+    let requestId = '';
+    const { result } = await heldCall('test_write_note', { key: 'cancel-me', text: 'x' }, async (id) => {
+      requestId = id;
+      abort.abort('the user changed their mind');
+    }, abort.signal);
+    expect(result).toBeInstanceOf(Error);
+    await expect.poll(async () => (await getRequest(requestId)).state, { timeout: 5000 }).toBe('cancelled');
+  });
+
+  it('runs a task-based call for a client that declares tasks: working while held, completed once approved', async () => {
+    const taskClient = await connectClient(stack.url, token, { tasks: true });
+    try {
+      const stream = taskClient.experimental.tasks.callToolStream({ name: 'test_write_note', arguments: { key: 'task', text: 'via task' } }, CallToolResultSchema, {
+        task: { ttl: 60_000 },
+      });
+      const seen: string[] = [];
+      let final: CallToolResult | undefined;
+      let approved = false;
+      for await (const message of stream) {
+        seen.push(message.type);
+        const id = message.type === 'taskStatus' ? requestIdFrom(message.task.statusMessage) : undefined;
+        if (id && !approved) {
+          approved = true;
+          expect(message.type === 'taskStatus' && message.task.status).toBe('working');
+          await stack.decide(owner, id, 'approve');
+        }
+        if (message.type === 'result') final = message.result as CallToolResult;
+        if (message.type === 'error') throw message.error;
+      }
+      expect(seen[0]).toBe('taskCreated');
+      expect(final?.structuredContent).toEqual({ key: 'task', written: true });
+      expect(connector.notes.get('task')).toBe('via task');
+    } finally {
+      await taskClient.close();
+    }
+  });
+});
+
+describe('MCP gateway refuses bad input clearly and keeps serving', () => {
+  it('answers an unknown tool with a protocol error naming it', async () => {
+    const error = await client.callTool({ name: 'test_nothing', arguments: {} }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(McpError);
+    expect((error as McpError).code).toBe(-32602);
+    expect((error as McpError).message).toContain('unknown tool "test_nothing"');
+  });
+
+  it('answers arguments that fail the schema with a tool error naming the field', async () => {
+    const result = (await client.callTool({ name: 'test_read_note', arguments: { key: 42 } })) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/invalid arguments for test_read_note: args\.key: .*string/i);
+  });
+
+  it('answers malformed JSON and non-JSON-RPC bodies with spec errors', async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const broken = await rawPost(stack.url, '{"jsonrpc": "2.0", "method": ', auth);
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    const notRpc = await rawPost(stack.url, '{"hello": "world"}', auth);
+    expect(notRpc.status).toBe(400);
+    expect(((await notRpc.json()) as { error: { code: number } }).error.code).toBe(-32600);
+  });
+
+  it('refuses a body over 1 MiB with 413', async () => {
+    const huge = JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'ping', params: { pad: 'x'.repeat(1024 * 1024) } });
+    const response = await rawPost(stack.url, huge, { authorization: `Bearer ${token}` });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toContain('exceeds 1048576 bytes');
+  });
+
+  it('refuses missing, invalid and revoked tokens with 401 and WWW-Authenticate', async () => {
+    const metadata = `resource_metadata="${stack.url}/.well-known/oauth-protected-resource"`;
+    const missing = await rawPost(stack.url, INITIALIZE);
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe(`Bearer ${metadata}`);
+    const invalid = await rawPost(stack.url, INITIALIZE, { authorization: 'Bearer cs_agent_not-a-real-token' });
+    expect(invalid.status).toBe(401);
+    expect(invalid.headers.get('www-authenticate')).toContain('error="invalid_token"');
+
+    const { token: doomed } = await stack.addAgent('doomed-agent', 'owner@example.com');
+    const doomedClient = await connectClient(stack.url, doomed);
+    await stack.port.send('kernel', { op: 'agent.revoke', name: 'doomed-agent' });
+    const error = await doomedClient.listTools().catch((e: unknown) => e);
+    expect(String(error)).toContain('the agent token is invalid or was revoked');
+    await doomedClient.close().catch(() => {});
+    const revoked = await rawPost(stack.url, INITIALIZE, { authorization: `Bearer ${doomed}` });
+    expect(revoked.status).toBe(401);
+    expect(revoked.headers.get('www-authenticate')).toContain(metadata);
+  });
+
+  it('serves RFC 9728 metadata for the resource', async () => {
+    const response = await fetch(`${stack.url}/.well-known/oauth-protected-resource`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ resource: `${stack.url}/mcp`, bearer_methods_supported: ['header'] });
+  });
+
+  it('refuses a foreign Origin or Host with 403 (DNS rebinding protection)', async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const origin = await rawPost(stack.url, INITIALIZE, { ...auth, origin: 'http://evil.example' });
+    expect(origin.status).toBe(403);
+    const host = await new Promise<number>((resolve, reject) => {
+      // fetch() cannot set Host, so this goes through node:http.
+      import('node:http').then(({ request }) => {
+        const url = new URL(`${stack.url}/mcp`);
+        const req = request({ host: '127.0.0.1', port: url.port, path: '/mcp', method: 'POST', headers: { ...auth, host: 'evil.example', 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(INITIALIZE);
+      }, reject);
+    });
+    expect(host).toBe(403);
+  });
+
+  it("refuses a session id used with another agent's token as if it did not exist", async () => {
+    const { token: other } = await stack.addAgent('other-agent', 'owner@example.com');
+    const opened = await rawPost(stack.url, INITIALIZE, { authorization: `Bearer ${token}` });
+    const sessionId = opened.headers.get('mcp-session-id');
+    expect(sessionId).toBeTruthy();
+    await opened.body?.cancel();
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+    const stolen = await rawPost(stack.url, list, { authorization: `Bearer ${other}`, 'mcp-session-id': sessionId!, 'mcp-protocol-version': '2025-11-25' });
+    expect(stolen.status).toBe(404);
+  });
+
+  it('never lets an agent token act as a human: no web session, no approval', async () => {
+    const web = await fetch(`${stack.url}/`, { redirect: 'manual', headers: { authorization: `Bearer ${token}`, cookie: `cs_session=${token}` } });
+    expect(web.status).toBe(303);
+    expect(web.headers.get('location')).toBe('/signin');
+    const pending = (await client.callTool({ name: 'test_write_note', arguments: { key: 'self', text: 'approve myself' } }, CallToolResultSchema, {})) as CallToolResult;
+    const id = (pending.structuredContent as JsonObject).approval_id as string;
+    const reply = await stack.services.router.deliver('gateway', 'kernel', { op: 'approval.decide', requestId: id, decision: 'approve', reason: null, evidence: { kind: 'webauthn', response: {} } });
+    expect(reply).toMatchObject({ ok: false, error: { code: 'capability_refused' } });
+    expect((await getRequest(id)).state).toBe('pending');
+  });
+});
+
+describe('MCP gateway rate limit', () => {
+  let limited: Stack;
+  beforeAll(async () => {
+    limited = await startStack({ config: `${CONFIG}rateLimit: { perMinute: 3 }\n`, connectors: [createTestConnector()] });
+  });
+  afterAll(async () => limited?.close());
+
+  it('answers an agent over its limit with 429 and Retry-After, and other agents keep their own budget', async () => {
+    const { token: busy } = await limited.addAgent('busy-agent', 'owner@example.com');
+    const { token: calm } = await limited.addAgent('calm-agent', 'owner@example.com');
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      last = await rawPost(limited.url, INITIALIZE, { authorization: `Bearer ${busy}` });
+      statuses.push(last.status);
+      if (last.status !== 429) await last.body?.cancel();
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(Number(last!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await last!.json()) as { error: { message: string } }).error.message).toContain('busy-agent');
+    const other = await rawPost(limited.url, INITIALIZE, { authorization: `Bearer ${calm}` });
+    expect(other.status).toBe(200);
+    await other.body?.cancel();
+  });
+});
