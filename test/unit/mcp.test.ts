@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { defaultAllowed, originGuard, rateLimiter, readJsonBody } from '../../gateway/mcp/guard.ts';
+import { annotate } from '../../gateway/mcp/tools.ts';
+import type { ToolInfo } from '../../kernel/index.ts';
+
+const tool = (impact: ToolInfo['impact'], consequence: ToolInfo['consequence']): ToolInfo => ({
+  name: 't', title: 'T', description: '', inputSchema: {}, impact, consequence, connector: 'c', sandbox: false,
+});
+
+describe('annotations derive from impact and consequence', () => {
+  it('marks reads read-only and idempotent, and high or money-moving or deleting tools destructive', () => {
+    expect(annotate(tool('read', 'reads'))).toMatchObject({ readOnlyHint: true, idempotentHint: true, destructiveHint: false, openWorldHint: true });
+    expect(annotate(tool('write', 'writes'))).toMatchObject({ readOnlyHint: false, idempotentHint: false, destructiveHint: false });
+    expect(annotate(tool('write', 'moves-money')).destructiveHint).toBe(true);
+    expect(annotate(tool('write', 'deletes')).destructiveHint).toBe(true);
+    expect(annotate(tool('high', 'changes-code')).destructiveHint).toBe(true);
+  });
+});
+
+describe('DNS rebinding guard', () => {
+  const { allowedHosts, allowedOrigins } = defaultAllowed('https://cs.example.com', 8787);
+  const guard = originGuard(allowedHosts, allowedOrigins);
+  const req = (headers: Record<string, string>) => new Request('http://127.0.0.1:8787/mcp', { method: 'POST', headers });
+
+  it('accepts the public host, loopback on the listening port, and no Origin', () => {
+    expect(guard(req({ host: 'cs.example.com' }))).toBeNull();
+    expect(guard(req({ host: '127.0.0.1:8787' }))).toBeNull();
+    expect(guard(req({ host: 'localhost:8787', origin: 'http://localhost:8787' }))).toBeNull();
+    expect(guard(req({ host: 'cs.example.com', origin: 'https://cs.example.com' }))).toBeNull();
+  });
+
+  it('refuses a foreign Host or Origin with 403 and says which', async () => {
+    const host = guard(req({ host: 'evil.example' }));
+    expect(host?.status).toBe(403);
+    expect(((await host!.json()) as { error: { message: string } }).error.message).toContain('"evil.example"');
+    const origin = guard(req({ host: 'cs.example.com', origin: 'https://evil.example' }));
+    expect(origin?.status).toBe(403);
+  });
+});
+
+describe('per-agent rate limit', () => {
+  it('allows perMinute requests, then says when to retry, and refills over time', () => {
+    let now = 0;
+    const limit = rateLimiter(2, () => now);
+    expect(limit('a')).toEqual({ ok: true });
+    expect(limit('a')).toEqual({ ok: true });
+    expect(limit('a')).toEqual({ ok: false, retryAfterSeconds: 30 });
+    expect(limit('b')).toEqual({ ok: true });
+    now += 30_000;
+    expect(limit('a')).toEqual({ ok: true });
+  });
+
+  it('refuses a nonsensical limit at construction', () => {
+    expect(() => rateLimiter(0)).toThrow(/positive/);
+  });
+});
+
+describe('body reader', () => {
+  const post = (body: string, headers: Record<string, string> = {}) => new Request('http://x/mcp', { method: 'POST', body, headers });
+
+  it('parses JSON within the limit', async () => {
+    expect(await readJsonBody(post('{"a":1}'), 100)).toEqual({ ok: true, value: { a: 1 } });
+  });
+
+  it('refuses bodies over the limit by declared length and by counted bytes', async () => {
+    const declared = await readJsonBody(post('{}', { 'content-length': '1000' }), 100);
+    expect(declared.ok === false && declared.response.status).toBe(413);
+    const counted = await readJsonBody(post(JSON.stringify({ pad: 'x'.repeat(200) })), 100);
+    expect(counted.ok === false && counted.response.status).toBe(413);
+  });
+
+  it('answers invalid JSON with a JSON-RPC parse error', async () => {
+    const result = await readJsonBody(post('{nope'), 100);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(await result.response.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 }, id: null });
+  });
+});
