@@ -55,6 +55,7 @@ describe('GitHub connector: write intents', () => {
       ['github_create_branch', { ...repo, branch: 'x', from_branch: 'main', from_sha: SEED.mainSha }, 'Give either from_sha or from_branch'],
       ['github_merge_pull_request', { ...repo, pull_number: 37, sha: SEED.prHeadSha }, 'PR #37 of acme/web is already merged'],
       ['github_merge_pull_request', { ...repo, pull_number: 99, sha: SEED.prHeadSha }, 'There is no pull request #99 in acme/web'],
+      ['github_merge_pull_request', { ...repo, pull_number: 42, sha: 'f'.repeat(40) }, 'is now at 1a2b3c4, not fffffff: review the new commits'],
       ['github_add_collaborator', { ...repo, username: 'nobody', permission: 'pull' }, 'There is no GitHub user @nobody'],
       ['github_create_release', { ...repo, tag_name: 'v1.0.0' }, 'A release for tag v1.0.0 already exists'],
       ['github_dispatch_workflow', { ...repo, workflow_id: 'nope.yml', ref: 'main', environment: 'production', sha: SEED.mainSha }, 'There is no workflow nope.yml'],

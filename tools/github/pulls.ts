@@ -73,7 +73,15 @@ export function pullTools(gh: GithubClient): ToolSpec[] {
       input: mergePull,
       describe: async ({ owner, repo, pull_number, sha: expected, merge_method }) => {
         const what = `reading pull request #${pull_number} of ${owner}/${repo}`;
-        const found = await gh.find(what, (o) => o.rest.pulls.get({ owner, repo, pull_number }));
+        // One round: the checks are read for the SHA the agent expects, which is only used if it is the PR's head.
+        const [found, { data: checks }, { data: reviews }, main] = await Promise.all([
+          gh.find(what, (o) => o.rest.pulls.get({ owner, repo, pull_number })),
+          gh.find(`${what} (check runs)`, (o) => o.rest.checks.listForRef({ owner, repo, ref: expected, per_page: 100 }), [422])
+            .then((r) => r ?? { data: { check_runs: [] } }),
+          gh.find(`${what} (reviews)`, (o) => o.rest.pulls.listReviews({ owner, repo, pull_number, per_page: 100 }))
+            .then((r) => r ?? { data: [] }),
+          defaultBranch(gh, owner, repo),
+        ]);
         if (!found) throw refuse(`There is no pull request #${pull_number} in ${owner}/${repo}: check the number.`);
         const pr = found.data;
         if (pr.merged) throw refuse(`PR #${pull_number} of ${owner}/${repo} is already merged.`);
@@ -81,11 +89,6 @@ export function pullTools(gh: GithubClient): ToolSpec[] {
         if (pr.head.sha !== expected) {
           throw refuse(`PR #${pull_number} of ${owner}/${repo} is now at ${short(pr.head.sha)}, not ${short(expected)}: review the new commits, then ask again with sha ${pr.head.sha}.`);
         }
-        const [{ data: checks }, { data: reviews }, main] = await Promise.all([
-          gh.call(`${what} (check runs)`, (o) => o.rest.checks.listForRef({ owner, repo, ref: pr.head.sha, per_page: 100 })),
-          gh.call(`${what} (reviews)`, (o) => o.rest.pulls.listReviews({ owner, repo, pull_number, per_page: 100 })),
-          defaultBranch(gh, owner, repo),
-        ]);
         const state = checksState(checks.check_runs);
         const counts = reviewCounts(reviews);
         const method = merge_method ?? 'merge';

@@ -1,0 +1,66 @@
+import { Octokit } from '@octokit/rest';
+import { createGithubConnector } from '../tools/github/index.ts';
+import { SEED, startGithubSandbox } from '../tools/github/sandbox/index.ts';
+import type { ToolSpec } from '../tools/spec.ts';
+import type { BenchResult } from './types.ts';
+
+/**
+ * What the GitHub connector adds on top of Octokit, against the local sandbox (loopback only):
+ * - describing a merge (the PR, its check runs, reviews and the repository, in one parallel round) against the bare
+ *   Octokit call that reads the same PR: the price of a legible, pinned intent in round trips;
+ * - listing pull requests through the tool (cursor, trimming) against the bare Octokit list call.
+ */
+
+function middle(samples: number[]): number {
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+/** Median microseconds of each function, sampled alternately so warm-up and drift hit both alike. */
+async function paired(iterations: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number, number]> {
+  for (let i = 0; i < 50; i++) {
+    await a();
+    await b();
+  }
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    for (const [fn, into] of [[a, as], [b, bs]] as const) {
+      const start = process.hrtime.bigint();
+      await fn();
+      into.push(Number(process.hrtime.bigint() - start) / 1000);
+    }
+  }
+  return [middle(as), middle(bs)];
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const sandbox = await startGithubSandbox();
+  try {
+    const token = 'ghp_bench000000000000000000000000000000';
+    const connector = createGithubConnector({ token, baseUrl: sandbox.url, sandbox: true });
+    const octokit = new Octokit({ auth: token, baseUrl: sandbox.url });
+    const tool = (name: string): ToolSpec => connector.tools.find((t) => t.name === name)!;
+    const repo = { owner: 'acme', repo: 'web' };
+    const ctx = { requestId: 'bench', idempotencyKey: 'bench', pins: {} };
+
+    const merge = tool('github_merge_pull_request');
+    const [describe, getPr] = await paired(
+      300,
+      () => merge.describe({ ...repo, pull_number: 42, sha: SEED.prHeadSha }),
+      () => octokit.rest.pulls.get({ ...repo, pull_number: 42 }),
+    );
+    const list = tool('github_list_pull_requests');
+    const [listed, bare] = await paired(
+      300,
+      () => list.execute({ ...repo, per_page: 2 }, ctx),
+      () => octokit.rest.pulls.list({ ...repo, per_page: 2 }),
+    );
+    return [
+      { name: 'github: describe merge (4 look-ups in parallel)', value: describe, unit: 'µs', baseline: { name: 'octokit pulls.get', value: getPr }, target: 'about 4x in-process (client and sandbox share one thread, so four requests cost four CPU slices); one round trip of wall time against api.github.com' },
+      { name: 'github: list_pull_requests tool', value: listed, unit: 'µs', baseline: { name: 'octokit pulls.list', value: bare }, target: 'within 20% of the bare call' },
+    ];
+  } finally {
+    await sandbox.close();
+  }
+}
