@@ -5,6 +5,7 @@ import type { EvidenceInput } from './messages.ts';
 import type { ApprovalDecision, JsonObject, Principal, RequestRecord } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { isEligible, tally } from './approvals.ts';
+import type { AuditInput } from './audit/index.ts';
 import { approvalChallenge, updatePasskeyCounter, verifyDeviceEvidence, verifyPasskeyEvidence } from './evidence/index.ts';
 
 /** Approver-facing operations: the inbox, the challenge to sign, and a decision with its evidence. */
@@ -141,7 +142,7 @@ export async function decide(
     });
     const all = await tx.select().from(decisions).where(eq(decisions.requestId, requestId));
     const result = tally(requirement, all.map((d) => ({ approverId: d.approverId, decision: d.decision as ApprovalDecision })), new Date(record.body.expiresAt), ctx.now());
-    const entries = [
+    const entries: AuditInput[] = [
       {
         kind: 'approval.decided',
         requestId,
@@ -152,7 +153,7 @@ export async function decide(
     if (result !== 'pending') {
       const moved = await ctx.store.transition(tx, requestId, ['pending'], result);
       if (!moved) throw new KernelError('not_pending', `request ${requestId} was decided concurrently`);
-      entries.push({ kind: `request.${result}`, requestId, actor: 'kernel', data: { decision, reason, approver: who.email, evidenceKind: who.kind, keyId: who.keyId, digest: record.digest, receipt: {} } });
+      entries.push({ kind: `request.${result}`, requestId, actor: 'kernel', data: { approvals: all.filter((d) => d.decision === 'approve').length } });
     }
     await ctx.audit.append(entries, tx);
     return result;

@@ -9,10 +9,11 @@ import type { KernelErrorShape, RequestRecord, RequestState, ToolResult } from '
 type Row = typeof requests.$inferSelect;
 
 export function createRequestStore(db: Db) {
-  async function records(rows: Row[]): Promise<RequestRecord[]> {
+  /** Rows with their decisions. `tx` matters on PGlite: one connection, so a query outside an open transaction waits for it. */
+  async function records(rows: Row[], tx: Db = db): Promise<RequestRecord[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
-    const decided = await db
+    const decided = await tx
       .select({ d: decisions, email: approvers.email })
       .from(decisions)
       .innerJoin(approvers, eq(decisions.approverId, approvers.id))
@@ -47,7 +48,7 @@ export function createRequestStore(db: Db) {
     async get(id: string, tx: Db = db): Promise<RequestRecord> {
       const rows = await tx.select().from(requests).where(eq(requests.id, id));
       if (rows.length === 0) throw new KernelError('unknown_request', `no request ${id}`);
-      return (await records(rows))[0];
+      return (await records(rows, tx))[0];
     },
 
     async row(id: string, tx: Db = db): Promise<Row> {

@@ -238,7 +238,7 @@ describe('execution guards', () => {
     const final = await awaitFinal(view.id);
     expect(final.state).toBe('failed');
     expect(final.error).toMatchObject({ code: 'pin_drift' });
-    expect(final.error?.message).toMatch(/balance was \d+, now \d+/);
+    expect(final.error?.message).toMatch(/balance was -?\d+, now -?\d+/);
     expect(upstream.calls.length).toBe(calls);
   });
 
