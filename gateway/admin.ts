@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -74,6 +74,7 @@ function alive(pid: number): boolean {
 
 /** Takes the data directory's lock, or throws naming the process that holds it. Returns a release function. */
 export function takeLock(home: string, role: string): () => void {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
   const path = lockPath(home);
   if (existsSync(path)) {
     const [pidText, holder] = readFileSync(path, 'utf8').split('\n');

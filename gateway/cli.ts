@@ -19,7 +19,7 @@ Usage:
   countersign agent list [--json] | agent revoke NAME [--json]
   countersign approver invite EMAIL [--role ROLE] [--json]   one-time passkey enrollment link and QR code
   countersign policy check [--json]                  compile countersign.yaml and report problems
-  countersign policy explain --tool T --args JSON [--agent A] [--json]
+  countersign policy explain --tool T --args JSON [--agent A] [--pins JSON] [--json]
   countersign policy test CASES.yaml [--json]
   countersign audit verify [--json] [--offline BUNDLE]
   countersign audit export [--since ISO-TIME] [--out FILE]
@@ -89,7 +89,7 @@ async function runPolicy(e: Env, argv: string[]): Promise<CommandOutput> {
   ensureConfig(e.configPath);
   const { values, positionals } = parseArgs({
     args: argv.slice(1),
-    options: { tool: { type: 'string' }, args: { type: 'string' }, agent: { type: 'string' }, json: { type: 'boolean' } },
+    options: { tool: { type: 'string' }, args: { type: 'string' }, agent: { type: 'string' }, pins: { type: 'string' }, json: { type: 'boolean' } },
     allowPositionals: true,
   });
   const json = values.json ?? false;
@@ -98,7 +98,7 @@ async function runPolicy(e: Env, argv: string[]): Promise<CommandOutput> {
       return policyCheck(e.configPath, { json });
     case 'explain':
       if (!values.tool) return { exitCode: 2, stdout: 'policy explain needs --tool NAME (and --args JSON)\n' };
-      return policyExplain(e.configPath, { tool: values.tool, args: values.args ?? '{}', agent: values.agent, json });
+      return policyExplain(e.configPath, { tool: values.tool, args: values.args ?? '{}', agent: values.agent, pins: values.pins, json });
     case 'test':
       if (!positionals[0]) return { exitCode: 2, stdout: 'policy test needs a cases file: countersign policy test CASES.yaml\n' };
       return policyTest(e.configPath, positionals[0], { json });
