@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// `npm test`: type check, unit tests, integration tests on embedded PGlite and on PostgreSQL, browser end-to-end tests.
+// PostgreSQL and Chromium are required in CI (CI=1) and used when present elsewhere; a newcomer without them gets the
+// rest of the suite and a line saying what was skipped and how to run it. Any failing step fails the whole run.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
+
+const ci = Boolean(process.env.CI);
+const pgUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const only = process.argv.slice(2);
+
+function reachable(url) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname, port: Number(port || 5432) });
+    socket.setTimeout(2000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
+}
+
+const steps = [
+  { name: 'typecheck', cmd: ['npx', 'tsc', '--noEmit'] },
+  { name: 'unit', cmd: ['npx', 'vitest', 'run', '--project', 'unit'] },
+  { name: 'integration (PGlite)', cmd: ['npx', 'vitest', 'run', '--project', 'integration'], env: { TEST_DATABASE_URL: '' } },
+  {
+    name: 'integration (PostgreSQL)',
+    cmd: ['npx', 'vitest', 'run', '--project', 'integration'],
+    env: { TEST_DATABASE_URL: pgUrl },
+    needs: async () => ((await reachable(pgUrl)) ? null : `PostgreSQL is not reachable at ${new URL(pgUrl).host} (set TEST_DATABASE_URL)`),
+  },
+  {
+    name: 'e2e (Chromium)',
+    cmd: ['npx', 'vitest', 'run', '--project', 'e2e'],
+    needs: async () => (existsSync(chromium) ? null : `Chromium is not installed at ${chromium} (apt-get install chromium)`),
+  },
+];
+
+const failed = [];
+for (const step of steps) {
+  if (only.length && !only.some((o) => step.name.startsWith(o))) continue;
+  const missing = step.needs ? await step.needs() : null;
+  if (missing) {
+    if (ci) {
+      console.error(`\n✗ ${step.name}: ${missing}`);
+      failed.push(step.name);
+    } else {
+      console.log(`\n- ${step.name}: skipped: ${missing}`);
+    }
+    continue;
+  }
+  console.log(`\n▶ ${step.name}`);
+  const env = { ...process.env, ...step.env };
+  if (env.TEST_DATABASE_URL === '') delete env.TEST_DATABASE_URL;
+  const result = spawnSync(step.cmd[0], step.cmd.slice(1), { stdio: 'inherit', env });
+  if (result.status !== 0) failed.push(step.name);
+}
+if (failed.length) {
+  console.error(`\nFAILED: ${failed.join(', ')}`);
+  process.exit(1);
+}
+console.log('\nall test steps passed');
