@@ -13,6 +13,8 @@ export const APPROVAL_WEB_CAPABILITIES: readonly Capability[] = [
   'kernel:passkey.*',
   'kernel:approval.*',
   'kernel:request.get',
+  'kernel:agent.revoke',
+  'audit:*',
 ];
 
 const approverSchema = z.object({

@@ -8,6 +8,7 @@ import {
   createJwsSigner,
   createKernel,
   createRouter,
+  readKernelPublicKeys,
   schema,
   type AuditLog,
   type CompiledPolicy,
@@ -27,6 +28,7 @@ import { createMcpHandler } from './mcp/index.ts';
 import { oauthMetadataRoute } from './mcp/metadata.ts';
 import { APPROVAL_WEB_CAPABILITIES, createApprovalWeb } from '../approval-web/index.ts';
 import { createMetrics } from './metrics.ts';
+import { registerAuditReader } from './audit-reader/index.ts';
 
 export interface StartOptions {
   home: string;
@@ -97,6 +99,7 @@ export async function createServices(options: StartOptions): Promise<Services> {
     },
   });
   await kernel.refreshTools();
+  registerAuditReader(router, db, { publicJwks: () => readKernelPublicKeys(db) });
 
   const admin = router.register('admin', async () => null, ['kernel:*', 'web:*']);
   const gatewayPort = router.register('gateway', async () => null, ['kernel:agent.authenticate', 'kernel:tools.list', 'kernel:request.*']);
