@@ -54,7 +54,12 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
         }
         const claims = await verifyGrant(kernelPublicKey, m.grant, { digest: m.digest, tool: body.tool });
         await port.send('kernel', { op: 'grant.consume', jti: claims.jti, digest: m.digest });
-        const now = await describe(tool, body.args);
+        const now = await describe(tool, body.args).catch((error: unknown) => {
+          // The same arguments described fine when approved; refusing now means upstream moved since.
+          const e = asKernelError(error);
+          if (e.code !== 'invalid_arguments') throw e;
+          throw new KernelError('pin_drift', `upstream state changed since approval: ${e.message}; nothing was executed`);
+        });
         checkPins(body.pins, now.intent.pins);
         return (await tool.execute(now.args, context(body))) as unknown as JsonObject;
       }
