@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { createRouter, type Json } from '../../kernel/index.ts';
+import { APPROVAL_WEB_CAPABILITIES, approverInvite, createApprovalWeb, createInvite } from '../../approval-web/index.ts';
+import { claimInvite, hashToken, inviteStatus, releaseInvite } from '../../approval-web/invites.ts';
+import { storeChallenge, takeChallenge } from '../../approval-web/challenges.ts';
+import { createSession, findSession, revokeSession } from '../../approval-web/sessions.ts';
+import { challenges, invites, sessions } from '../../approval-web/schema.ts';
+import type { Database } from '../../gateway/db.ts';
+import { dbKind, freshDatabase } from '../support/db.ts';
+
+const URL_ = 'http://localhost:8787';
+let database: Database;
+
+beforeAll(async () => {
+  database = await freshDatabase();
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+describe(`web invites on ${dbKind}`, () => {
+  it('stores only the hash of a 32-byte token and builds the link from the public URL', async () => {
+    const invite = await createInvite(database.db, { email: ' Jane@Example.com ', role: 'finance', publicUrl: URL_ });
+    expect(invite.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(invite.url).toBe(`${URL_}/enroll/${invite.token}`);
+    const rows = await database.db.select().from(invites).where(eq(invites.email, 'jane@example.com'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0].tokenHash).toBe(hashToken(invite.token));
+    expect(JSON.stringify(rows)).not.toContain(invite.token);
+    expect(Math.round((invite.expiresAt.getTime() - Date.now()) / 60_000)).toBe(60);
+  });
+
+  it('is claimed exactly once, even by racing enrollments, and can be released after a failed enrollment', async () => {
+    const invite = await createInvite(database.db, { email: 'race@example.com', publicUrl: URL_ });
+    const claims = await Promise.all(Array.from({ length: 5 }, () => claimInvite(database.db, invite.token)));
+    expect(claims.filter(Boolean)).toEqual([{ email: 'race@example.com', role: null }]);
+    expect((await inviteStatus(database.db, invite.token)).state).toBe('used');
+    await releaseInvite(database.db, invite.token);
+    expect((await inviteStatus(database.db, invite.token)).state).toBe('valid');
+  });
+
+  it('cannot be claimed once expired, and says so', async () => {
+    const invite = await createInvite(database.db, { email: 'late@example.com', publicUrl: URL_, ttlMinutes: 1 });
+    await database.db.update(invites).set({ expiresAt: new Date(Date.now() - 1) }).where(eq(invites.tokenHash, hashToken(invite.token)));
+    expect(await claimInvite(database.db, invite.token)).toBeNull();
+    expect(await inviteStatus(database.db, invite.token)).toEqual({ state: 'expired', email: 'late@example.com' });
+    expect(await inviteStatus(database.db, 'x'.repeat(43))).toEqual({ state: 'unknown' });
+  });
+
+  it('refuses a nonsensical ttl', async () => {
+    await expect(createInvite(database.db, { email: 'a@example.com', publicUrl: URL_, ttlMinutes: 0 })).rejects.toThrow(/ttlMinutes/);
+  });
+});
+
+describe(`approver invite command on ${dbKind}`, () => {
+  it('prints the link and a terminal QR code', async () => {
+    const { exitCode, stdout } = await approverInvite(database.db, URL_, { email: 'qr@example.com', role: 'ops' });
+    expect(exitCode).toBe(0);
+    expect(stdout).toMatch(new RegExp(`${URL_}/enroll/[A-Za-z0-9_-]{43}`));
+    expect(stdout).toContain('(role ops)');
+    expect(stdout).toMatch(/[▀▄█]/); // the small terminal QR uses half blocks
+  });
+
+  it('prints one JSON object with --json', async () => {
+    const { exitCode, stdout } = await approverInvite(database.db, URL_, { email: 'json@example.com', json: true });
+    expect(exitCode).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    const parsed = JSON.parse(stdout) as { url: string; email: string; role: null; expiresAt: string };
+    expect(parsed).toEqual({ url: expect.stringContaining('/enroll/'), email: 'json@example.com', role: null, expiresAt: expect.any(String) });
+    const token = parsed.url.split('/').pop()!;
+    expect((await inviteStatus(database.db, token)).state).toBe('valid');
+  });
+});
+
+describe(`web challenges on ${dbKind}`, () => {
+  it('are single use and bound to their purpose and subject', async () => {
+    const id = await storeChallenge(database.db, 'register', 'c1', 'invite-a');
+    expect(await takeChallenge(database.db, id, 'signin', 'invite-a')).toBeNull();
+    const id2 = await storeChallenge(database.db, 'register', 'c2', 'invite-a');
+    expect(await takeChallenge(database.db, id2, 'register', 'invite-b')).toBeNull();
+    const id3 = await storeChallenge(database.db, 'signin', 'c3', null);
+    const both = await Promise.all([takeChallenge(database.db, id3, 'signin', null), takeChallenge(database.db, id3, 'signin', null)]);
+    expect(both.filter(Boolean)).toEqual(['c3']);
+    expect(id).not.toBe(id2);
+  });
+
+  it('expire after five minutes', async () => {
+    const id = await storeChallenge(database.db, 'signin', 'old', null);
+    const [row] = await database.db.select().from(challenges).where(eq(challenges.id, id));
+    expect(row.expiresAt.getTime() - Date.now()).toBeGreaterThan(4.9 * 60_000);
+    await database.db.update(challenges).set({ expiresAt: new Date(Date.now() - 1) }).where(eq(challenges.id, id));
+    expect(await takeChallenge(database.db, id, 'signin', null)).toBeNull();
+  });
+});
+
+describe(`web sessions on ${dbKind}`, () => {
+  it('stores the id hashed, finds live sessions, and stops finding revoked or expired ones', async () => {
+    const { id, session } = await createSession(database.db, 'apr_1');
+    expect(await findSession(database.db, id)).toEqual(session);
+    const [row] = await database.db.select().from(sessions).where(eq(sessions.idHash, hashToken(id)));
+    expect(row.approverId).toBe('apr_1');
+    await revokeSession(database.db, id);
+    expect(await findSession(database.db, id)).toBeNull();
+    const other = await createSession(database.db, 'apr_1');
+    expect(other.id).not.toBe(id);
+    expect(other.session.csrfToken).not.toBe(session.csrfToken);
+    await database.db.update(sessions).set({ expiresAt: new Date(Date.now() - 1) }).where(eq(sessions.idHash, hashToken(other.id)));
+    expect(await findSession(database.db, other.id)).toBeNull();
+  });
+});
+
+describe(`inbox page on ${dbKind}`, () => {
+  const hostile = 'Refund <script>alert(1)</script> "quoted" & more';
+  function webWithKernel() {
+    const router = createRouter(async () => {});
+    router.register(
+      'kernel',
+      async ({ body }): Promise<Json> => {
+        if (body.op === 'approver.get') return { id: 'apr_9', email: 'eve@example.com', roles: [], passkeys: [] };
+        if (body.op === 'approval.inbox') {
+          return [
+            {
+              id: 'req_1',
+              digest: 'd',
+              state: 'pending',
+              intent: { summary: hostile },
+              body: { principal: { agentName: '<b>bot</b>' }, expiresAt: '2099-01-01T00:00:00.000Z' },
+              verdict: { ruleId: 'refunds' },
+            },
+          ];
+        }
+        throw new Error(`unexpected ${body.op}`);
+      },
+      [],
+    );
+    return createApprovalWeb({ port: router.register('web', async () => null, APPROVAL_WEB_CAPABILITIES), db: database.db, publicUrl: URL_ });
+  }
+
+  it('sends a signed-out visitor to /signin', async () => {
+    const response = await webWithKernel().request('/');
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/signin');
+  });
+
+  it('lists pending requests for a session, escaping every piece of untrusted text', async () => {
+    const { id, session } = await createSession(database.db, 'apr_9');
+    const response = await webWithKernel().request('/', { headers: { cookie: `cs_session=${id}` } });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('Refund &lt;script&gt;alert(1)&lt;/script&gt; &quot;quoted&quot; &amp; more');
+    expect(html).toContain('Agent: &lt;b&gt;bot&lt;/b&gt;');
+    expect(html).toContain('Rule: refunds');
+    expect(html).toContain('data-expires="2099-01-01T00:00:00.000Z"');
+    expect(html).not.toContain('<script>alert');
+    expect(html).toContain(`<meta name="csrf-token" content="${session.csrfToken}"/>`);
+    expect(html).toContain(`name="_csrf" value="${session.csrfToken}"`);
+  });
+
+  it('signs out with the session token and revokes server-side', async () => {
+    const { id, session } = await createSession(database.db, 'apr_9');
+    const web = webWithKernel();
+    const headers = { cookie: `cs_session=${id}`, origin: URL_, 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await web.request('/signout', { method: 'POST', headers, body: '_csrf=wrong' })).status).toBe(403);
+    expect(await findSession(database.db, id)).not.toBeNull();
+    const out = await web.request('/signout', { method: 'POST', headers, body: `_csrf=${session.csrfToken}` });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('set-cookie')).toMatch(/^cs_session=;/);
+    expect(await findSession(database.db, id)).toBeNull();
+  });
+});
