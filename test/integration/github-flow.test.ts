@@ -60,6 +60,24 @@ describe('GitHub through the kernel', () => {
     sandbox.state.setChecks(SEED.prHeadSha, 'success');
   });
 
+  it('refuses to merge when the PR head moved after the request was approved, and never calls merge', async () => {
+    const view = await submit('github_merge_pull_request', { owner: 'acme', repo: 'web', pull_number: 42, sha: SEED.prHeadSha });
+    expect(view.state).toBe('pending');
+    const moved = 'b'.repeat(40);
+    sandbox.state.movePrHead(42, moved);
+    await stack.decide(owner, view.id, 'approve');
+    const final = await awaitFinal(view.id);
+    expect(final.state).toBe('failed');
+    expect(final.error?.code).toBe('pin_drift');
+    expect(final.error?.message).toContain('bbbbbbb');
+    expect(merges()).toHaveLength(0);
+    const audit = await stack.services.audit.read({ requestId: view.id });
+    const kinds: string[] = [];
+    for await (const entry of audit) kinds.push(entry.kind);
+    expect(kinds).toContain('execution.failed');
+    sandbox.state.movePrHead(42, SEED.prHeadSha);
+  });
+
   it('merges PR #42 once its owner approves, at the pinned head SHA', async () => {
     const view = await submit('github_merge_pull_request', { owner: 'acme', repo: 'web', pull_number: 42, sha: SEED.prHeadSha });
     expect(view.intent.summary).toBe("Merge PR #42 'Fix login' from fix/login into main of acme/web at 1a2b3c4 (checks passing, 1 approving review)");
