@@ -5,6 +5,7 @@ import { bundleAssets, serveAsset, type AssetManifest } from './assets.ts';
 import type { WebDeps, WebEnv } from './context.ts';
 import { kernelClient } from './kernel-client.ts';
 import { problem } from './problem.tsx';
+import { auditRoutes } from './audit/routes.tsx';
 import { enrollRoutes } from './routes/enroll.tsx';
 import { inboxRoutes } from './routes/inbox.tsx';
 import { requestRoutes } from './routes/request.tsx';
@@ -84,6 +85,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   app.route('/', signInRoutes(deps));
   app.route('/', inboxRoutes(deps));
   app.route('/', requestRoutes(deps));
+  app.route('/audit', auditRoutes(deps, options.port));
 
   app.notFound((c) => problem(c, 404, 'not_found', `There is no page at ${c.req.path}. Go to the inbox at /.`));
   app.onError((error, c) => {

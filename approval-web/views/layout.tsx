@@ -38,6 +38,7 @@ export function render(
               <a class="brand" href="/">
                 Countersign
               </a>
+              {approver ? <a href="/audit">Audit</a> : null}
               {approver ? (
                 <form method="post" action="/signout">
                   <span class="who">{approver.email} </span>

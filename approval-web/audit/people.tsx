@@ -1,0 +1,74 @@
+import type { Approver } from '../kernel-client.ts';
+import type { People } from './reader.ts';
+
+const when = (iso: string | null) => (iso ? iso.replace('T', ' ').slice(0, 16) : 'never');
+
+/** Who may revoke an agent's token from the web: its owner, or an approver with the `admin` role. */
+export function mayRevoke(approver: Approver, agent: { owner: string }): boolean {
+  return approver.roles.includes('admin') || approver.email.toLowerCase() === agent.owner.toLowerCase();
+}
+
+/**
+ * Agents and approvers with their last activity. Revoke and Remove buttons appear only where the signed-in approver
+ * may act, and each asks for a fresh passkey assertion (approval-web/audit/client/people.ts).
+ */
+export function PeopleView(props: { people: People; me: Approver }) {
+  const { agents, approvers } = props.people;
+  const live = props.me.passkeys.length;
+  return (
+    <section>
+      <h1>Agents and approvers</h1>
+      <div id="status" role="status" aria-live="polite" hidden></div>
+      <h2>Agents</h2>
+      {agents.length === 0 ? <p class="empty">No agents yet. Add one with `countersign agent add NAME --owner EMAIL`.</p> : null}
+      <ul class="people" id="agents">
+        {agents.map((a) => (
+          <li data-agent={a.name}>
+            <div class={a.revokedAt ? 'revoked' : ''}>
+              <strong>{a.name}</strong> · owner {a.owner}
+            </div>
+            <div class="empty">
+              Last seen {when(a.lastSeenAt)} · last request {when(a.lastRequestAt)} · added {when(a.createdAt)}
+            </div>
+            {a.revokedAt ? (
+              <div>Token revoked {when(a.revokedAt)}</div>
+            ) : mayRevoke(props.me, a) ? (
+              <button type="button" class="danger" data-action="revoke" data-target={a.name}>
+                Revoke {a.name}
+              </button>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+      <h2>Approvers</h2>
+      <ul class="people" id="approvers">
+        {approvers.map((p) => (
+          <li data-approver={p.email}>
+            <div>
+              <strong>{p.email}</strong> {p.roles.length > 0 ? `· roles: ${p.roles.join(', ')}` : ''}
+            </div>
+            <div class="empty">Last decision {when(p.lastDecisionAt)}</div>
+            <ul>
+              {p.passkeys.map((k) => (
+                <li class={k.removedAt ? 'revoked' : ''} data-passkey={k.id}>
+                  Passkey "{k.name}" added {when(k.createdAt)}, last used {when(k.lastUsedAt)}
+                  {k.removedAt ? ` · removed ${when(k.removedAt)}` : ''}
+                  {!k.removedAt && p.id === props.me.id && live > 1 ? (
+                    <button type="button" class="secondary" data-action="remove" data-target={k.id}>
+                      Remove this passkey
+                    </button>
+                  ) : null}
+                </li>
+              ))}
+              {p.devices.map((d) => (
+                <li class={d.removedAt ? 'revoked' : ''}>
+                  Paired device "{d.name}" since {when(d.pairedAt)}
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
