@@ -83,7 +83,8 @@ describe('cross-site requests', () => {
   });
 
   it('lets a same-origin POST past the origin check but still wants the CSRF token', async () => {
-    for (const headers of [{ origin: 'http://localhost:8787' }, { origin: 'null', 'sec-fetch-site': 'same-origin' }]) {
+    const sameOrigin: Record<string, string>[] = [{ origin: 'http://localhost:8787' }, { origin: 'null', 'sec-fetch-site': 'same-origin' }];
+    for (const headers of sameOrigin) {
       const response = await post('/signin/options', { ...headers, 'content-type': 'application/json', accept: 'application/json' });
       expect(response.status).toBe(403);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('csrf_token');
