@@ -1,12 +1,21 @@
 import { asc, eq } from 'drizzle-orm';
-import type { Db } from '../store/db.ts';
-import type { Json, JsonObject, RequestBody } from '../types.ts';
-import { requestDigest } from '../digest.ts';
-import { KernelError } from '../errors.ts';
-import { approvers, devices, kernelMeta, passkeys } from '../store/schema.ts';
-import type { AuditCheckpoint, AuditEntry } from './entry.ts';
-import { readCheckpoints, readEntries } from './store.ts';
-import { ChainChecker, type VerifyResult } from './verify.ts';
+import {
+  ChainChecker,
+  KernelError,
+  readCheckpoints,
+  readEntries,
+  requestDigest,
+  schema,
+  type AuditCheckpoint,
+  type AuditEntry,
+  type Db,
+  type Json,
+  type JsonObject,
+  type RequestBody,
+  type VerifyResult,
+} from '../../kernel/index.ts';
+
+const { approvers, devices, kernelMeta, passkeys } = schema;
 
 export const BUNDLE_FORMAT = 'countersign-audit-bundle/v1';
 

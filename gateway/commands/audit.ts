@@ -1,19 +1,8 @@
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import {
-  KernelError,
-  exportBundle,
-  firstSeqSince,
-  readKernelPublicKeys,
-  verifyBundle,
-  verifyStored,
-  type BundleResult,
-  type Db,
-  type JsonObject,
-  type ReceiptVerifier,
-  type VerifyResult,
-} from '../../kernel/index.ts';
+import { KernelError, firstSeqSince, verifyStored, type Db, type JsonObject, type VerifyResult } from '../../kernel/index.ts';
+import { exportBundle, readKernelPublicKeys, verifyBundle, type BundleResult, type ReceiptVerifier } from '../audit/bundle.ts';
 
 /** What a CLI command returns: the gateway's CLI prints stdout and exits with exitCode. */
 export interface CommandOutput {

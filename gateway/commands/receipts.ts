@@ -1,4 +1,5 @@
-import { verifyReceiptOffline, type BundleHeader, type Json, type JsonObject, type Receipt } from '../../kernel/index.ts';
+import { verifyReceiptOffline, type Json, type JsonObject, type Receipt } from '../../kernel/index.ts';
+import { type BundleHeader } from '../audit/bundle.ts';
 
 /**
  * Re-verifies the evidence recorded in an `approval.decided` audit entry with the keys in the bundle header: the

@@ -3,17 +3,8 @@ import { sql } from 'drizzle-orm';
 import { exportJWK, generateKeyPair } from 'jose';
 import { freshDatabase } from '../support/db.ts';
 import type { Database } from '../../gateway/db.ts';
-import {
-  createAuditLog,
-  createJwsSigner,
-  exportBundle,
-  schema,
-  verifyBundle,
-  type AuditLog,
-  type CheckpointSigner,
-  type Db,
-  type JsonObject,
-} from '../../kernel/index.ts';
+import { createAuditLog, createJwsSigner, schema, type AuditLog, type CheckpointSigner, type Db, type JsonObject } from '../../kernel/index.ts';
+import { exportBundle, verifyBundle } from '../../gateway/audit/bundle.ts';
 
 let database: Database;
 let db: Db;

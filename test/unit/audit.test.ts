@@ -1,7 +1,8 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
-import { GENESIS_HASH, computeEntryHash, createJwsSigner, jcs, requestDigest, verifyBundle, verifyChain, type RequestBody, type AuditCheckpoint, type AuditEntry, type CheckpointSigner, type Json, type JsonObject } from '../../kernel/index.ts';
+import { GENESIS_HASH, computeEntryHash, createJwsSigner, jcs, requestDigest, verifyChain, type RequestBody, type AuditCheckpoint, type AuditEntry, type CheckpointSigner, type Json, type JsonObject } from '../../kernel/index.ts';
+import { verifyBundle } from '../../gateway/audit/bundle.ts';
 import { checkpointPayload, entryJcs, prepareInput } from '../../kernel/audit/entry.ts';
 
 async function newSigner(kid?: string): Promise<CheckpointSigner> {
