@@ -99,6 +99,15 @@ describe('cross-site requests', () => {
   });
 });
 
+describe('sessions come only from passkey sign-in', () => {
+  it('ignores an agent bearer token: no session, no inbox', async () => {
+    const response = await web.request('/', { headers: { authorization: 'Bearer cs_agent_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG' } });
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/signin');
+    expect(response.headers.get('set-cookie') ?? '').not.toContain('cs_session=');
+  });
+});
+
 describe('configuration and commands', () => {
   it('refuses a public URL that cannot carry passkeys, saying what to set', () => {
     expect(() => app('http://127.0.0.1:8787')).toThrow(/https, or on http:\/\/localhost/);
