@@ -11,6 +11,14 @@ export function ChainBanner(props: { status: ChainStatus | null; recheckUrl: str
       </div>
     );
   }
+  if (status.mode === 'checking') {
+    return (
+      <div class="chain" role="status" id="chain-status">
+        Verifying the audit chain… {status.verifiedUpTo > 0 ? `Verified up to entry ${status.verifiedUpTo} earlier. ` : ''}
+        <a href={props.recheckUrl.replace('recheck=1', 'recheck=0')}>Reload for the result</a>
+      </div>
+    );
+  }
   if (!status.ok && status.firstBad) {
     return (
       <div class="chain broken" role="alert" id="chain-status">

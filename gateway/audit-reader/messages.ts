@@ -19,7 +19,7 @@ export interface RequestFilter {
   state?: RequestState;
   from?: string;
   to?: string;
-  /** Free text, matched case-insensitively against the intent summary, the tool and the request id. */
+  /** Free text: whole words of the intent summary and the tool (any case), or an exact request id. */
   q?: string;
 }
 
@@ -96,8 +96,8 @@ export interface ChainStatus {
   checkpoint: { seq: number; at: string; kid: string } | null;
   firstBad: { seq: number; reason: string } | null;
   checkedAt: string;
-  /** 'full' when every entry was re-read, 'incremental' when only new entries were. */
-  mode: 'full' | 'incremental';
+  /** 'full' when every entry was re-read, 'incremental' when only new entries were, 'checking' while a check runs. */
+  mode: 'full' | 'incremental' | 'checking';
   [key: string]: Json;
 }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import { KernelError, schema, type Db } from '../../kernel/index.ts';
 import type { RequestFilter, RequestPage, RequestRow } from './messages.ts';
 
@@ -34,23 +34,25 @@ function time(value: string, name: string): Date {
   return new Date(at);
 }
 
-/** `%` and `_` typed by a person are literal text, not patterns. */
-function likeEscape(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
+/** The search vector; the same expression as the `requests_search` GIN index, so the index serves it. */
+const searchVector = sql`to_tsvector('simple'::regconfig, coalesce(${requests.intent}->>'summary', '') || ' ' || ${requests.tool})`;
 
-function conditions(filter: RequestFilter): SQL[] {
+async function conditions(db: Db, filter: RequestFilter): Promise<SQL[]> {
   const where: SQL[] = [];
-  // An agent is named by its name (what people type) or its id (what links carry).
-  if (filter.agent) where.push(or(eq(agents.name, filter.agent), eq(requests.agentId, filter.agent))!);
+  if (filter.agent) {
+    // An agent is named by its name (what people type) or its id (what links carry); resolved first, so the
+    // (agent_id, created_at) index serves the page.
+    const found = await db.select({ id: agents.id }).from(agents).where(or(eq(agents.name, filter.agent), eq(agents.id, filter.agent)));
+    where.push(inArray(requests.agentId, [filter.agent, ...found.map((a) => a.id)]));
+  }
   if (filter.tool) where.push(eq(requests.tool, filter.tool));
-  if (filter.decision) where.push(sql`${requests.verdict}->>'decision' = ${filter.decision}`);
+  if (filter.decision) where.push(sql`(${requests.verdict}->>'decision') = ${filter.decision}`);
   if (filter.state) where.push(eq(requests.state, filter.state));
   if (filter.from) where.push(sql`${requests.createdAt} >= ${time(filter.from, 'from').toISOString()}::timestamptz`);
   if (filter.to) where.push(sql`${requests.createdAt} < ${time(filter.to, 'to').toISOString()}::timestamptz`);
   if (filter.q) {
-    const pattern = likeEscape(filter.q);
-    where.push(or(ilike(sql`${requests.intent}->>'summary'`, pattern), ilike(requests.tool, pattern), eq(requests.id, filter.q))!);
+    // Whole words of the summary and tool, parsed by the same text-search parser on both sides; or an exact id.
+    where.push(or(sql`${searchVector} @@ plainto_tsquery('simple'::regconfig, ${filter.q})`, eq(requests.id, filter.q))!);
   }
   return where;
 }
@@ -60,7 +62,7 @@ function conditions(filter: RequestFilter): SQL[] {
  * the history as at its start, and rows inserted meanwhile never shift later pages.
  */
 export async function listRequests(db: Db, filter: RequestFilter, after: string | null, limit: number): Promise<RequestPage> {
-  const where = conditions(filter);
+  const where = await conditions(db, filter);
   if (after) {
     const cursor = decodeCursor(after);
     where.push(sql`(${requests.createdAt}, ${requests.id}) < (${cursor.t}::timestamptz, ${cursor.id})`);

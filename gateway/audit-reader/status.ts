@@ -10,6 +10,8 @@ export interface ChainWatchOptions {
   ttlMs?: number;
   /** How long incremental checks may go on before the whole chain is re-read (default 10 min). */
   fullEveryMs?: number;
+  /** Longest a caller waits for a check before getting the last verdict or 'checking' (default 1.5 s). */
+  waitMs?: number;
   now?: () => number;
 }
 
@@ -51,6 +53,7 @@ export function createChainWatch(db: Db, options: ChainWatchOptions) {
   const ttl = options.ttlMs ?? 5000;
   const fullEvery = options.fullEveryMs ?? 600_000;
   const now = options.now ?? Date.now;
+  const waitMs = options.waitMs ?? 1500;
   let cached: { status: ChainStatus; at: number } | null = null;
   let good: { seq: number; hash: string; checkpoint: ChainStatus['checkpoint']; fullAt: number } | null = null;
   let running: Promise<ChainStatus> | null = null;
@@ -84,16 +87,35 @@ export function createChainWatch(db: Db, options: ChainWatchOptions) {
     return status;
   }
 
+  /** Shown while the first check of a long chain runs: nothing claimed beyond what an earlier check proved. */
+  function checking(): ChainStatus {
+    return {
+      ok: false,
+      verifiedUpTo: good?.seq ?? 0,
+      checkpoint: good?.checkpoint ?? null,
+      firstBad: null,
+      checkedAt: new Date(now()).toISOString(),
+      mode: 'checking',
+    };
+  }
+
   return {
-    /** The cached verdict when recent, else a new (incremental when possible) check. */
+    /**
+     * The cached verdict when recent, else a new (incremental when possible) check. A page never waits longer than
+     * `waitMs` for it: a long full check goes on in the background and the last verdict (or 'checking') is returned.
+     */
     async status(fresh = false): Promise<ChainStatus> {
       if (!fresh && cached && now() - cached.at < ttl) return cached.status;
       // A broken chain stays broken until a full check says otherwise; a fresh request always re-reads everything.
       const full = fresh || !good || now() - good.fullAt > fullEvery;
+      if (fresh && running) await running.catch(() => null);
       running ??= check(full).finally(() => {
         running = null;
       });
-      return running;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), waitMs)));
+      const done = await Promise.race([running, late]).finally(() => clearTimeout(timer));
+      return done ?? (fresh ? checking() : (cached?.status ?? checking()));
     },
   };
 }

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 import type { ApproverRequirement, Intent, RequestBody, ToolResult, Verdict, KernelErrorShape } from '../types.ts';
 
@@ -69,6 +70,10 @@ export const requests = pgTable(
     index('requests_agent_created').on(t.agentId, t.createdAt),
     index('requests_state').on(t.state),
     index('requests_created').on(t.createdAt, t.id),
+    // For the audit dashboard's list filters (gateway/audit-reader), newest first at 100,000+ requests.
+    index('requests_tool_created').on(t.tool, t.createdAt, t.id),
+    index('requests_decision_created').on(sql`(${t.verdict}->>'decision')`, t.createdAt, t.id),
+    index('requests_search').using('gin', sql`to_tsvector('simple'::regconfig, coalesce(${t.intent}->>'summary', '') || ' ' || ${t.tool})`),
   ],
 );
 
