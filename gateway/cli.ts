@@ -1,13 +1,18 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { serve } from '@hono/node-server';
-import { createServices, ensureConfig, type Services, type StartOptions } from './app.ts';
+import type { Services, StartOptions } from './app.ts';
 import { sendToServer, startAdminSocket, takeLock, type CommandOutput } from './admin.ts';
-import { policyCheck, policyExplain, policyTest } from './commands/policy.ts';
-import { auditExport, auditVerify, auditVerifyOffline } from './commands/audit.ts';
-import { agentAdd, agentList, agentRevoke } from './commands/agent.ts';
-import { approverInvite } from '../approval-web/invite-command.ts';
-import { verifyReceiptForBundle } from './commands/receipts.ts';
+
+// Heavy modules (database drivers, the web app, connectors) load only for the commands that need them, so
+// `countersign stdio` and `policy check` start fast and never touch the data directory.
+const load = {
+  app: () => import('./app.ts'),
+  policy: () => import('./commands/policy.ts'),
+  audit: () => import('./commands/audit.ts'),
+  agent: () => import('./commands/agent.ts'),
+  invite: () => import('../approval-web/invite-command.ts'),
+  receipts: () => import('./commands/receipts.ts'),
+};
 
 const HELP = `countersign: an authority gateway for AI agents (agents act, humans authorize)
 
@@ -86,7 +91,8 @@ function print(output: CommandOutput): number {
 }
 
 async function runPolicy(e: Env, argv: string[]): Promise<CommandOutput> {
-  ensureConfig(e.configPath);
+  (await load.app()).ensureConfig(e.configPath);
+  const { policyCheck, policyExplain, policyTest } = await load.policy();
   const { values, positionals } = parseArgs({
     args: argv.slice(1),
     options: { tool: { type: 'string' }, args: { type: 'string' }, agent: { type: 'string' }, pins: { type: 'string' }, json: { type: 'boolean' } },
@@ -109,6 +115,7 @@ async function runPolicy(e: Env, argv: string[]): Promise<CommandOutput> {
 
 async function runStateless(argv: string[]): Promise<CommandOutput> {
   const { values } = parseArgs({ args: argv.slice(1), options: { offline: { type: 'string' }, json: { type: 'boolean' } } });
+  const [{ auditVerifyOffline }, { verifyReceiptForBundle }] = await Promise.all([load.audit(), load.receipts()]);
   return auditVerifyOffline(values.offline!, { json: values.json ?? false, verifyReceipt: verifyReceiptForBundle });
 }
 
@@ -128,6 +135,11 @@ export async function runState(services: Services, argv: string[]): Promise<Comm
   });
   const json = values.json ?? false;
   const db = services.database.db;
+  const [{ agentAdd, agentList, agentRevoke }, { auditExport, auditVerify }, { approverInvite }] = await Promise.all([
+    load.agent(),
+    load.audit(),
+    load.invite(),
+  ]);
   if (command === 'migrate') return { exitCode: 0, stdout: json ? '{"migrated":true}\n' : 'migrations applied\n' };
   if (command === 'agent' && sub === 'add') {
     if (!positionals[0] || !values.owner) return { exitCode: 2, stdout: 'usage: countersign agent add NAME --owner EMAIL [--json]\n' };
@@ -151,7 +163,7 @@ async function withLocalServices(e: Env, run: (services: Services) => Promise<Co
   const release = e.databaseUrl ? () => {} : takeLock(e.home, 'cli');
   let services: Services | undefined;
   try {
-    services = await createServices(options(e));
+    services = await (await load.app()).createServices(options(e));
     return await run(services);
   } finally {
     await services?.close();
@@ -161,7 +173,8 @@ async function withLocalServices(e: Env, run: (services: Services) => Promise<Co
 
 async function start(e: Env): Promise<number> {
   const release = e.databaseUrl ? () => {} : takeLock(e.home, 'server');
-  const services = await createServices(options(e));
+  const { serve } = await import('@hono/node-server');
+  const services = await (await load.app()).createServices(options(e));
   const admin = await startAdminSocket(e.home, (argv) => runState(services, argv));
   const server = serve({ fetch: services.app.fetch, port: e.port, hostname: e.host });
   await new Promise<void>((ok) => server.once('listening', () => ok()));
