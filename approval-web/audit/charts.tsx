@@ -50,9 +50,9 @@ export function PerHourChart(props: { stats: Stats }) {
         <text class="axis" x={W} y={H - 4} text-anchor="end">{props.stats.to.slice(5, 16).replace('T', ' ')} UTC</text>
       </svg>
       <div class="legend">
-        <span>■ allow</span>
-        <span>■ approve (asked a human)</span>
-        <span>■ deny</span>
+        <span class="allow">allow</span>
+        <span class="approve">approve (asked a human)</span>
+        <span class="deny">deny</span>
       </div>
     </figure>
   );
