@@ -137,7 +137,12 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       }
       case 'agent.authenticate': {
         const principal = await ctx.directory.authenticate(m.token);
+        if (!principal) noteFailedAuthentication(envelope.from);
         return principal ? { ...principal } : null;
+      }
+      case 'agent.resolve': {
+        const agent = (await ctx.directory.listAgents()).find((a) => a.name === m.name && !a.revokedAt);
+        return agent ? { agentId: agent.id, agentName: agent.name, owner: agent.owner } : null;
       }
       case 'tools.list':
         return tools.map((t) => ({ ...t }));
@@ -198,6 +203,19 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     });
     ctx.wake(requestId);
     return view(await ctx.store.get(requestId));
+  }
+
+  // Failed authentications are audited as one entry per window with a count, so a flood of bad tokens cannot
+  // flood the chain. The token itself is never recorded.
+  let failedAuth: { count: number; since: string; from: string } | null = null;
+  function noteFailedAuthentication(from: string) {
+    if (failedAuth) return void failedAuth.count++;
+    failedAuth = { count: 1, since: ctx.now().toISOString(), from };
+    setTimeout(() => {
+      const noted = failedAuth!;
+      failedAuth = null;
+      void ctx.audit.append([{ kind: 'auth.failed', requestId: null, actor: noted.from, data: { ...noted } }]).catch(() => {});
+    }, 1000).unref();
   }
 
   const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000);

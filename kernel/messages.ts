@@ -11,6 +11,8 @@ export type KernelMessage =
   | { op: 'agent.list' }
   | { op: 'agent.revoke'; name: string }
   | { op: 'agent.authenticate'; token: string }
+  /** OAuth resource-server mode: the agent a verified access token's subject names. */
+  | { op: 'agent.resolve'; name: string }
   // Requests (gateway).
   | { op: 'tools.list' }
   | { op: 'request.submit'; agentId: string; tool: string; args: JsonObject }

@@ -193,6 +193,21 @@ describe('kernel request flow', () => {
   });
 });
 
+describe('agent authentication', () => {
+  it('audits failed token checks as one counted entry, never the token', async () => {
+    for (let i = 0; i < 3; i++) expect(await stack.port.send('kernel', { op: 'agent.authenticate', token: `cs_agent_wrong${i}` })).toBeNull();
+    await new Promise((r) => setTimeout(r, 1300));
+    const rows = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'auth.failed'));
+    expect(rows.at(-1)?.data).toMatchObject({ count: 3 });
+    expect(JSON.stringify(rows)).not.toContain('cs_agent_wrong');
+  });
+
+  it('resolves an OAuth subject to an active agent only', async () => {
+    expect(await stack.port.send('kernel', { op: 'agent.resolve', name: 'flow-agent' })).toMatchObject({ agentId, owner: 'owner@example.com' });
+    expect(await stack.port.send('kernel', { op: 'agent.resolve', name: 'nobody' })).toBeNull();
+  });
+});
+
 describe('evidence binding', () => {
   it('refuses an assertion made for another request, another decision, without user verification, or replayed', async () => {
     const a = await submit('demo_note', { text: 'a' });
