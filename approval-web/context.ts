@@ -1,6 +1,7 @@
 import type { Db } from '../kernel/index.ts';
 import type { AssetManifest } from './assets.ts';
 import type { Approver, KernelClient } from './kernel-client.ts';
+import type { History } from './history.ts';
 import type { CookiePolicy, Session } from './sessions.ts';
 
 /** What every route of the web app is built from; made once in createApprovalWeb. */
@@ -14,6 +15,10 @@ export interface WebDeps {
   sandbox: boolean;
   sessionCookie: CookiePolicy;
   csrfCookie: CookiePolicy;
+  /** Requests each approver has seen, for the inbox's history section. */
+  history: History;
+  /** The VAPID public key for Web Push subscriptions; null when push is off. */
+  vapidPublicKey: string | null;
 }
 
 /** Per-request values the middleware chain sets for pages (Hono `c.var`). */

@@ -9,6 +9,8 @@ import { auditRoutes } from './audit/routes.tsx';
 import { enrollRoutes } from './routes/enroll.tsx';
 import { inboxRoutes } from './routes/inbox.tsx';
 import { requestRoutes } from './routes/request.tsx';
+import { pushRoutes } from './routes/push.ts';
+import { createHistory } from './history.ts';
 import { signInRoutes } from './routes/signin.tsx';
 import { csrfToken, originCheck, securityHeaders } from './security.ts';
 import { cookiePolicy, sessionLoader } from './sessions.ts';
@@ -17,6 +19,7 @@ export { APPROVAL_WEB_CAPABILITIES, kernelClient, type Approver, type KernelClie
 export { createInvite, normalizeEmail, type Invite } from './invites.ts';
 export { approverInvite } from './invite-command.ts';
 export type { WebDeps, WebEnv } from './context.ts';
+export { registerNotifier, loadOrCreateVapidKeys, webhookBody, NOTIFIER_CAPABILITIES, type NotifierOptions, type VapidKeys } from './notify/index.ts';
 
 export interface ApprovalWebOptions {
   /** The web app's router port; it needs APPROVAL_WEB_CAPABILITIES. */
@@ -26,6 +29,8 @@ export interface ApprovalWebOptions {
   /** The origin people open, e.g. https://countersign.example.com or http://localhost:8787. Passkeys are bound to it. */
   publicUrl: string;
   sandbox?: boolean;
+  /** The VAPID public key (from loadOrCreateVapidKeys) to offer "Enable notifications"; omit to leave push off. */
+  vapidPublicKey?: string | null;
 }
 
 /** Passkeys need a secure context: https anywhere, or plain http only on localhost. */
@@ -64,6 +69,8 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
     sandbox: options.sandbox ?? false,
     sessionCookie: cookiePolicy(url.origin, 'cs_session'),
     csrfCookie: cookiePolicy(url.origin, 'cs_csrf'),
+    history: createHistory(),
+    vapidPublicKey: options.vapidPublicKey ?? null,
   };
   // Bundled once, at creation; a client script that does not compile shows up on the first page instead of crashing.
   const assets: Promise<AssetManifest> = bundleAssets();
@@ -85,6 +92,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   app.route('/', signInRoutes(deps));
   app.route('/', inboxRoutes(deps));
   app.route('/', requestRoutes(deps));
+  app.route('/', pushRoutes(deps));
   app.route('/audit', auditRoutes(deps, options.port));
 
   app.notFound((c) => problem(c, 404, 'not_found', `There is no page at ${c.req.path}. Go to the inbox at /.`));

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { KernelError, type Capability, type KernelMessage, type Port, type PasskeyInput, type RequestView } from '../kernel/index.ts';
+import {
+  KernelError,
+  type ApprovalDecision,
+  type Capability,
+  type JsonObject,
+  type KernelMessage,
+  type PasskeyInput,
+  type Port,
+  type RequestView,
+} from '../kernel/index.ts';
 
 /**
  * The web app's typed client for the kernel endpoint. Replies are parsed, not cast: if the kernel's reply shape ever
@@ -64,7 +73,21 @@ export interface KernelClient {
   touchPasskey(credentialId: string, oldCounter: number, newCounter: number): Promise<boolean>;
   inbox(approverId: string): Promise<RequestView[]>;
   request(requestId: string): Promise<RequestView | null>;
+  /** The WebAuthn options for one decision; the kernel derives the challenge from the digest and the decision. */
+  challenge(requestId: string, decision: ApprovalDecision, approverId: string): Promise<ApprovalChallenge>;
+  /** Sends a decision with its assertion; the kernel verifies it, counts it or refuses (and audits either way). */
+  decide(requestId: string, decision: ApprovalDecision, reason: string | null, response: JsonObject): Promise<RequestView>;
 }
+
+const challengeSchema = z.object({
+  challenge: z.string(),
+  digest: z.string(),
+  rpId: z.string(),
+  allowCredentials: z.array(z.string()),
+  userVerification: z.string(),
+  timeoutMs: z.number(),
+});
+export type ApprovalChallenge = z.infer<typeof challengeSchema>;
 
 /** Wraps the web app's router port; every call is one kernel message from kernel/messages.ts. */
 export function kernelClient(port: Port): KernelClient {
@@ -111,6 +134,13 @@ export function kernelClient(port: Port): KernelClient {
     },
     async request(requestId) {
       return (await orNull(() => send({ op: 'request.get', requestId }))) as RequestView | null;
+    },
+    async challenge(requestId, decision, approverId) {
+      return parse('approval.challenge', challengeSchema, await send({ op: 'approval.challenge', requestId, decision, approverId }));
+    },
+    async decide(requestId, decision, reason, response) {
+      const reply = await send({ op: 'approval.decide', requestId, decision, reason, evidence: { kind: 'webauthn', response } });
+      return reply as unknown as RequestView;
     },
   };
 }

@@ -22,6 +22,8 @@ export function securityHeaders(publicUrl: string): MiddlewareHandler<WebEnv> {
       styleSrc: ["'self'", NONCE],
       imgSrc: ["'self'", 'data:'],
       connectSrc: ["'self'"],
+      // The Web Push service worker (/sw.js); strict-dynamic does not extend to workers.
+      workerSrc: ["'self'"],
       formAction: ["'self'"],
       baseUri: ["'none'"],
       frameAncestors: ["'none'"],

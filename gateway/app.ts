@@ -26,7 +26,7 @@ import { serveAll, startConnectors, type RunningConnectors } from './connectors.
 import type { Connector } from '../tools/spec.ts';
 import { createMcpHandler } from './mcp/index.ts';
 import { oauthMetadataRoute } from './mcp/metadata.ts';
-import { APPROVAL_WEB_CAPABILITIES, createApprovalWeb } from '../approval-web/index.ts';
+import { APPROVAL_WEB_CAPABILITIES, createApprovalWeb, loadOrCreateVapidKeys, registerNotifier } from '../approval-web/index.ts';
 import { createMetrics } from './metrics.ts';
 import { registerAuditReader } from './audit-reader/index.ts';
 
@@ -122,11 +122,14 @@ export async function createServices(options: StartOptions): Promise<Services> {
     rateLimitPerMinute: config.rateLimit?.perMinute,
   });
   app.all('/mcp', (c) => mcp.handle(c));
+  const vapid = loadOrCreateVapidKeys(options.home);
+  registerNotifier(router, { db, publicUrl, webhooks: config.notify.webhooks, vapid: config.notify.webPush ? vapid : null });
   const web = createApprovalWeb({
     port: router.register('web', async () => null, APPROVAL_WEB_CAPABILITIES),
     db,
     publicUrl,
     sandbox: connectors.sandbox,
+    vapidPublicKey: config.notify.webPush ? vapid.publicKey : null,
   });
   app.route('/', web);
 

@@ -1,24 +1,30 @@
-// Live expiry countdowns for the inbox: each <time data-expires> counts down to its ISO timestamp.
+import { startCountdowns } from './countdown.ts';
+import { enablePush } from './push.ts';
 
-function format(ms: number): string {
-  if (ms <= 0) return 'expired';
-  const total = Math.floor(ms / 1000);
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = total % 60;
-  const mm = String(minutes).padStart(2, '0');
-  const ss = String(seconds).padStart(2, '0');
-  return hours > 0 ? `${hours}h ${mm}m left` : `${minutes}:${ss} left`;
+// The live inbox: the server says over server-sent events when the pending list changed; the page then fetches the
+// re-rendered list and swaps it in. EventSource reconnects by itself after a dropped connection.
+
+async function refresh(): Promise<void> {
+  const response = await fetch('/inbox/fragment', { credentials: 'same-origin' });
+  if (!response.ok) return;
+  const parsed = new DOMParser().parseFromString(await response.text(), 'text/html');
+  const fresh = parsed.getElementById('inbox-body');
+  const current = document.getElementById('inbox-body');
+  if (fresh && current) current.replaceWith(document.adoptNode(fresh));
+  document.body.dataset.refreshed = String(Date.now());
 }
 
-function tick(): void {
-  for (const element of document.querySelectorAll<HTMLElement>('[data-expires]')) {
-    const at = Date.parse(element.dataset.expires ?? '');
-    if (Number.isNaN(at)) continue;
-    element.textContent = format(at - Date.now());
-    element.classList.toggle('expired', at <= Date.now());
+let first = true;
+const events = new EventSource('/events');
+events.addEventListener('inbox', () => {
+  // The first event describes what the page already shows.
+  if (first) {
+    first = false;
+    document.body.dataset.live = 'true';
+    return;
   }
-}
+  void refresh();
+});
 
-tick();
-setInterval(tick, 1000);
+startCountdowns();
+enablePush();

@@ -1,0 +1,56 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { WebDeps, WebEnv } from '../context.ts';
+import { problem } from '../problem.tsx';
+import { pushSubscriptions } from '../schema.ts';
+import { requireApprover } from '../sessions.ts';
+import { readJson } from './body.ts';
+
+/**
+ * Web Push: the service worker at `/sw.js` (scope `/`) and `POST /push/subscribe`, which stores the browser's
+ * subscription for the signed-in approver (CSRF-checked like every POST). The worker shows only what the notifier
+ * sent: the summary and the link.
+ */
+
+const SERVICE_WORKER = `self.addEventListener('push', (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = {}; }
+  const title = typeof data.title === 'string' ? data.title : 'Approval needed';
+  const body = typeof data.body === 'string' ? data.body : '';
+  const url = typeof data.url === 'string' && data.url.startsWith(self.location.origin + '/') ? data.url : '/';
+  event.waitUntil(self.registration.showNotification(title, { body, data: { url }, tag: url }));
+});
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const url = (event.notification.data && event.notification.data.url) || '/';
+  event.waitUntil(self.clients.openWindow(url));
+});
+`;
+
+const subscription = z.object({
+  endpoint: z.url({ protocol: /^https$/, error: 'an https push endpoint' }).max(2048),
+  expirationTime: z.number().nullable().optional(),
+  keys: z.object({ p256dh: z.string().min(1).max(256), auth: z.string().min(1).max(256) }),
+});
+
+export function pushRoutes(deps: WebDeps): Hono<WebEnv> {
+  const app = new Hono<WebEnv>();
+
+  app.get('/sw.js', (c) =>
+    c.body(SERVICE_WORKER, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }),
+  );
+
+  app.post('/push/subscribe', requireApprover, async (c) => {
+    if (!deps.vapidPublicKey) return problem(c, 404, 'push_off', 'Web Push is not enabled on this server. Set notify.webPush: true in countersign.yaml.');
+    const body = await readJson(c, subscription);
+    if (!body.ok) return problem(c, 400, 'bad_request', body.message);
+    const value = { endpoint: body.value.endpoint, expirationTime: body.value.expirationTime ?? null, keys: body.value.keys };
+    await deps.db
+      .insert(pushSubscriptions)
+      .values({ endpoint: value.endpoint, approverId: c.var.approver!.id, subscription: value })
+      .onConflictDoUpdate({ target: pushSubscriptions.endpoint, set: { approverId: c.var.approver!.id, subscription: value } });
+    return c.json({ ok: true });
+  });
+
+  return app;
+}
