@@ -187,6 +187,26 @@ describe('audit.status', () => {
     expect(await watch.status()).toMatchObject({ ok: true, mode: 'incremental', verifiedUpTo: checkpoint.seq + 2 });
   });
 
+  it('answers "checking" instead of holding a page while a long check runs, then the verdict', async () => {
+    const { createChainWatch } = await import('../../gateway/audit-reader/index.ts');
+    const watch = createChainWatch(stack.services.database.db, { publicJwks: [stack.services.keys.publicJwk as JsonObject], ttlMs: 60_000, waitMs: 0 });
+    const first = await watch.status();
+    expect(first).toMatchObject({ ok: false, mode: 'checking', firstBad: null, verifiedUpTo: 0 });
+    let status = first;
+    while (status.mode === 'checking') status = await watch.status();
+    expect(status).toMatchObject({ ok: true, mode: 'full' });
+  });
+
+  it('notices entries removed behind an incremental check', async () => {
+    const { createChainWatch } = await import('../../gateway/audit-reader/index.ts');
+    const db = stack.services.database.db;
+    const [tail] = await stack.services.audit.append([{ kind: 'test.note', actor: 'kernel', data: { n: 3 } }]);
+    const watch = createChainWatch(db, { publicJwks: [stack.services.keys.publicJwk as JsonObject], ttlMs: 0 });
+    expect(await watch.status()).toMatchObject({ ok: true, verifiedUpTo: tail!.seq });
+    await db.execute(sql`delete from audit_entries where seq = ${tail!.seq}`);
+    expect(await watch.status()).toMatchObject({ ok: false, mode: 'incremental', firstBad: { seq: tail!.seq, reason: expect.stringMatching(/missing/) } });
+  });
+
   it('names the first broken entry after one stored entry is edited with raw SQL', async () => {
     const t = await audit<Timeline>({ op: 'audit.timeline', requestId: ids.approved![1]! });
     const victim = t.entries.find((e) => e.kind === 'approval.decided')!;
