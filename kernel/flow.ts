@@ -5,17 +5,27 @@ import { requests, spends } from './store/schema.ts';
 import { KernelError, asKernelError } from './errors.ts';
 import { requestDigest } from './digest.ts';
 import type { DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts';
-import type { JsonObject, Principal, RequestBody, RequestRecord, Verdict } from './types.ts';
+import type { JsonObject, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { createBudgetStore } from './policy/index.ts';
-import { mintGrant, recordGrant } from './grants.ts';
+import { mintGrant, recordGrant, type MintedGrant } from './grants.ts';
 
 /** A request's path: describe, digest, policy, then (when allowed or approved) grant and execution. */
 
 const ALLOW_TTL_SECONDS = 300;
 const DEFAULT_APPROVAL_SECONDS = 3600;
 
-export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject): Promise<RequestRecord> {
+/** A request claimed for execution in the transaction that allowed or approved it, with its single-use grant. */
+export interface Claim {
+  row: typeof requests.$inferSelect;
+  grant: MintedGrant;
+}
+
+/**
+ * Records a request with its verdict. An allowed request is claimed for execution in the same transaction (one
+ * commit fewer on the hot path); the caller then runs it with `run`.
+ */
+export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject): Promise<{ record: RequestRecord; claim: Claim | null }> {
   const principal = await ctx.directory.principal(agentId);
   const actor = `agent:${principal.agentId}`;
   const connector = ctx.connectorFor(tool);
@@ -59,7 +69,7 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     };
     const digest = requestDigest(body);
     const state = verdict.decision === 'allow' ? 'allowed' : verdict.decision === 'deny' ? 'denied' : 'pending';
-    await tx.insert(requests).values({
+    const [row] = await tx.insert(requests).values({
       id: requestId,
       digest,
       agentId: principal.agentId,
@@ -71,7 +81,7 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
       ruleId: verdict.ruleId,
       approvers: verdict.approvers ?? null,
       expiresAt,
-    });
+    }).returning();
     if (verdict.spend && state === 'allowed') {
       await tx.insert(spends).values({ requestId, ...verdict.spend });
     }
@@ -82,8 +92,25 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
       ],
       tx,
     );
-    return ctx.store.get(requestId, tx);
+    const claim = state === 'allowed' ? await claimIn(ctx, tx, row, ['allowed']) : null;
+    return { record: await ctx.store.get(requestId, tx), claim };
   });
+}
+
+/** Moves the request to `executing` (compare-and-swap), mints and records its grant, and audits both, in `tx`. */
+async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[]): Promise<Claim | null> {
+  const claimed = await ctx.store.transition(tx, row.id, from, 'executing');
+  if (!claimed) return null;
+  const grant = await mintGrant(ctx.keys, { requestId: row.id, digest: row.digest, tool: row.tool, ttlSeconds: ctx.grantTtlSeconds });
+  await recordGrant(tx, { jti: grant.jti, requestId: row.id, digest: row.digest, expiresAt: grant.expiresAt });
+  await ctx.audit.append(
+    [
+      { kind: 'grant.minted', requestId: row.id, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
+      { kind: 'execution.started', requestId: row.id, actor: 'kernel', data: { tool: row.tool } },
+    ],
+    tx,
+  );
+  return { row: claimed, grant };
 }
 
 /** An error anywhere in policy evaluation denies: fail closed. */
@@ -100,27 +127,17 @@ export function agentOf(principal: Principal) {
 }
 
 /**
- * Claims an allowed or approved request, mints its single-use grant and sends it to the connector's executor.
- * The claim is a compare-and-swap, so two callers never both execute one request.
+ * Claims an approved request (or one left `unknown`), mints its single-use grant and runs it. The claim is a
+ * compare-and-swap, so two callers never both execute one request.
  */
 export async function execute(ctx: KernelContext, requestId: string): Promise<void> {
-  const claimed = await ctx.db.transaction(async (tx) => {
-    const row = await ctx.store.transition(tx, requestId, ['allowed', 'approved', 'unknown'], 'executing');
-    if (!row) return null;
-    const grant = await mintGrant(ctx.keys, { requestId, digest: row.digest, tool: row.tool, ttlSeconds: ctx.grantTtlSeconds });
-    await recordGrant(tx, { jti: grant.jti, requestId, digest: row.digest, expiresAt: grant.expiresAt });
-    await ctx.audit.append(
-      [
-        { kind: 'grant.minted', requestId, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
-        { kind: 'execution.started', requestId, actor: 'kernel', data: { tool: row.tool } },
-      ],
-      tx,
-    );
-    return { row, grant };
-  });
-  ctx.wake(requestId);
-  if (!claimed) return;
-  const { row, grant } = claimed;
+  const claim = await ctx.db.transaction(async (tx) => claimIn(ctx, tx, await ctx.store.row(requestId, tx), ['allowed', 'approved', 'unknown']));
+  if (claim) await run(ctx, claim);
+}
+
+/** Sends a claimed request with its grant to the connector's executor and records the outcome. */
+export async function run(ctx: KernelContext, { row, grant }: Claim): Promise<void> {
+  const requestId = row.id;
   const connector = ctx.connectorFor(row.tool);
   try {
     if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);

@@ -13,7 +13,7 @@ import type { CompiledPolicy } from './policy/index.ts';
 import type { KernelKeys } from './keys.ts';
 import { consumeGrant } from './grants.ts';
 import { updatePasskeyCounter } from './evidence/index.ts';
-import { execute, recover, submit } from './flow.ts';
+import { execute, recover, run, submit, type Claim } from './flow.ts';
 import { challenge, decide, expireDue, inbox } from './decide.ts';
 
 /** Wake-ups across replicas (LISTEN/NOTIFY on PostgreSQL). In one process, a no-op pair is enough. */
@@ -107,9 +107,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     }
   }
 
-  async function afterSubmit(record: RequestRecord): Promise<RequestView> {
-    if (record.state === 'allowed') {
-      await execute(ctx, record.id);
+  async function afterSubmit({ record, claim }: { record: RequestRecord; claim: Claim | null }): Promise<RequestView> {
+    if (claim) {
+      await run(ctx, claim);
       return view(await ctx.store.get(record.id));
     }
     if (record.state === 'pending' && options.router.endpoints().includes('notifier')) {
@@ -185,8 +185,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         return asJson(view(record));
       }
       case 'grant.consume':
-        await consumeGrant(ctx.db, { jti: m.jti, digest: m.digest });
-        await ctx.audit.append([{ kind: 'grant.consumed', requestId: null, actor: envelope.from, data: { jti: m.jti, digest: m.digest } }]);
+        // Consumed and audited in one transaction: a grant is never used without a record of it.
+        await ctx.db.transaction(async (tx) => {
+          await consumeGrant(tx, { jti: m.jti, digest: m.digest });
+          await ctx.audit.append([{ kind: 'grant.consumed', requestId: null, actor: envelope.from, data: { jti: m.jti, digest: m.digest } }], tx);
+        });
         return true;
       default:
         throw new KernelError('bad_request', `unknown kernel op "${(m as { op: string }).op}"`);
