@@ -22,7 +22,10 @@ export interface TestApprover {
 }
 
 export interface Stack {
+  /** Where clients reach the stack: `StackOptions.publicUrl` when given, else its own listen address. */
   url: string;
+  /** The address the stack's HTTP server listens on; differs from `url` when a proxy fronts it. */
+  listenUrl: string;
   services: Services;
   /** A router port with every kernel capability, standing in for trusted services in tests. */
   port: Port;
@@ -38,6 +41,8 @@ export interface StackOptions {
   config: string;
   /** Connectors to serve instead of the default sandboxed GitHub and Stripe. */
   connectors?: Connector[];
+  /** The public URL when something fronts the stack (a proxy in tests), as behind a reverse proxy in production. */
+  publicUrl?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -60,7 +65,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   writeFileSync(configPath, options.config);
   const database = await freshDatabase();
   const listenPort = await freePort();
-  const publicUrl = `http://localhost:${listenPort}`;
+  const publicUrl = options.publicUrl ?? `http://localhost:${listenPort}`;
   const services = await createServices({
     home,
     configPath,
@@ -76,6 +81,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
   const stack: Stack = {
     url: publicUrl,
+    listenUrl: `http://127.0.0.1:${listenPort}`,
     services,
     port,
     async addAgent(name, owner) {
