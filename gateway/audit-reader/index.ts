@@ -14,6 +14,8 @@ export { createChainWatch, type ChainWatch, type ChainWatchOptions } from './sta
 /** The router name of the read-only audit service. Senders need `audit:<op>` (the web app holds `audit:*`). */
 export const AUDIT_ENDPOINT = 'audit';
 
+const STATS_TTL_MS = 30_000;
+
 const text = z.string().trim().min(1).max(200);
 const filterSchema = z
   .object({
@@ -60,6 +62,18 @@ export interface AuditReaderOptions {
 /** The reader's handler, usable without a router in tests. */
 export function auditReaderHandler(db: Db, options: AuditReaderOptions): (envelope: Pick<Envelope, 'body'>) => Promise<Json> {
   const watch = createChainWatch(db, { publicJwks: options.publicJwks, ttlMs: options.statusTtlMs });
+  // Charts need not be live to the second: a window's stats are reused for 30 s (pages ask for whole-hour windows).
+  const statsCache = new Map<string, { at: number; value: Promise<Json> }>();
+  const cachedStats = (from: string, to: string): Promise<Json> => {
+    const key = `${from}|${to}`;
+    const hit = statsCache.get(key);
+    if (hit && Date.now() - hit.at < STATS_TTL_MS) return hit.value;
+    if (statsCache.size >= 64) statsCache.clear();
+    const value = stats(db, from, to).then((s) => s as unknown as Json);
+    value.catch(() => statsCache.delete(key));
+    statsCache.set(key, { at: Date.now(), value });
+    return value;
+  };
   return async ({ body }) => {
     const message = parse(body);
     switch (message.op) {
@@ -70,7 +84,7 @@ export function auditReaderHandler(db: Db, options: AuditReaderOptions): (envelo
       case 'audit.status':
         return (await watch.status(message.fresh ?? false)) as unknown as Json;
       case 'audit.stats':
-        return (await stats(db, message.from, message.to)) as unknown as Json;
+        return cachedStats(message.from, message.to);
       case 'audit.people':
         return (await people(db)) as unknown as Json;
     }

@@ -108,6 +108,14 @@ export function createChainWatch(db: Db, options: ChainWatchOptions) {
       if (!fresh && cached && now() - cached.at < ttl) return cached.status;
       // A broken chain stays broken until a full check says otherwise; a fresh request always re-reads everything.
       const full = fresh || !good || now() - good.fullAt > fullEvery;
+      // A periodic full re-check of a long chain runs in the background; meanwhile pages get the last verdict at once.
+      if (!fresh && cached && (running || full)) {
+        running ??= check(full).finally(() => {
+          running = null;
+        });
+        running.catch(() => {});
+        return cached.status;
+      }
       if (fresh && running) await running.catch(() => null);
       running ??= check(full).finally(() => {
         running = null;
