@@ -21,7 +21,7 @@ describe('web security headers', () => {
     const nonce = /'nonce-([^']+)'/.exec(csp)![1];
     expect(csp).toBe(
       `default-src 'none'; script-src 'nonce-${nonce}' 'strict-dynamic'; style-src 'self' 'nonce-${nonce}'; img-src 'self' data:; ` +
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "connect-src 'self'; worker-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     );
     expect(second.headers.get('content-security-policy')).not.toContain(nonce);
     const html = await first.text();
