@@ -84,9 +84,10 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   });
   app.get('/assets/:name', (c) => serveAsset(c, c.var.assets, c.req.param('name')));
   app.use('*', securityHeaders(url.origin));
-  app.use('*', ...originCheck(url.origin));
+  const report = (what: string, detail: string) => void options.port.send('kernel', { op: 'edge.refused', what, detail }).catch(() => {});
+  app.use('*', ...originCheck(url.origin, report));
   app.use('*', sessionLoader(deps));
-  app.use('*', csrfToken(deps));
+  app.use('*', csrfToken(deps, report));
 
   app.route('/', enrollRoutes(deps));
   app.route('/', signInRoutes(deps));

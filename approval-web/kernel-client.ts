@@ -23,6 +23,7 @@ export const APPROVAL_WEB_CAPABILITIES: readonly Capability[] = [
   'kernel:approval.*',
   'kernel:request.get',
   'kernel:agent.revoke',
+  'kernel:edge.refused',
   'audit:*',
 ];
 

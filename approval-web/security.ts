@@ -35,11 +35,14 @@ export function securityHeaders(publicUrl: string): MiddlewareHandler<WebEnv> {
   }) as MiddlewareHandler<WebEnv>;
 }
 
+/** Told about each refusal, for the audit log (the kernel counts them per kind). Must not throw. */
+export type Reporter = (what: string, detail: string) => void;
+
 /**
  * Refuses state changes from any other origin. Hono's `csrf()` covers form posts; the second check covers every
  * other content type too (JSON from fetch), and refuses a request that proves neither its Origin nor Sec-Fetch-Site.
  */
-export function originCheck(origin: string): MiddlewareHandler<WebEnv>[] {
+export function originCheck(origin: string, report: Reporter = () => {}): MiddlewareHandler<WebEnv>[] {
   const strict: MiddlewareHandler<WebEnv> = async (c, next) => {
     if (SAFE_METHOD.test(c.req.method)) return next();
     const sent = c.req.header('origin');
@@ -47,6 +50,7 @@ export function originCheck(origin: string): MiddlewareHandler<WebEnv>[] {
     // Sec-Fetch-Site header then says whether the post came from our own pages.
     const sameOrigin = sent === origin || ((sent === undefined || sent === 'null') && c.req.header('sec-fetch-site') === 'same-origin');
     if (!sameOrigin) {
+      report('cross_origin', `${c.req.method} ${c.req.path} from ${sent ?? '(no origin)'}`);
       return problem(c, 403, 'cross_origin', sent && sent !== 'null'
         ? `This request came from ${sent}, not from ${origin}. Open Countersign at ${origin} and try again.`
         : `This request did not say it came from Countersign's own pages. Open Countersign at ${origin} and try again.`);
@@ -67,7 +71,7 @@ function same(a: string, b: string): boolean {
  * token kept in an HttpOnly cookie (double submit), so sign-in and enrollment are covered too.
  * Pages send it back as the `_csrf` form field or the `x-csrf-token` header.
  */
-export function csrfToken(deps: Pick<WebDeps, 'csrfCookie'>): MiddlewareHandler<WebEnv> {
+export function csrfToken(deps: Pick<WebDeps, 'csrfCookie'>, report: Reporter = () => {}): MiddlewareHandler<WebEnv> {
   const { csrfCookie } = deps;
   return async (c, next) => {
     let expected = c.var.session?.csrfToken ?? getCookie(c, csrfCookie.name);
@@ -83,6 +87,7 @@ export function csrfToken(deps: Pick<WebDeps, 'csrfCookie'>): MiddlewareHandler<
       sent = typeof field === 'string' ? field : undefined;
     }
     if (!sent || !same(sent, expected)) {
+      report('csrf_token', `${c.req.method} ${c.req.path}`);
       return problem(c, 403, 'csrf_token', 'This form has expired or did not come from this page. Reload the page and try again.');
     }
     return next();

@@ -111,13 +111,14 @@ export async function decide(
   reason: string | null,
   evidence: EvidenceInput,
 ): Promise<{ record: RequestRecord; approved: boolean }> {
-  const record = await pendingRecord(ctx, requestId);
-  const requirement = record.verdict.approvers!;
+  let record: RequestRecord;
   let who: Signer;
   try {
+    // Inside the audited block: a decision sent to a decided or expired request (a late replay) is recorded too.
+    record = await pendingRecord(ctx, requestId);
     who = await signer(ctx, record, decision, evidence);
-    if (!isEligible(requirement, who, record.body.principal as Principal, ctx.roles())) {
-      throw new KernelError('not_an_approver', `${who.email} may not decide this request: it needs ${requirement.role}`);
+    if (!isEligible(record.verdict.approvers!, who, record.body.principal as Principal, ctx.roles())) {
+      throw new KernelError('not_an_approver', `${who.email} may not decide this request: it needs ${record.verdict.approvers!.role}`);
     }
     if (record.approvals.some((a) => a.approverId === who.approverId)) {
       throw new KernelError('evidence_refused', `${who.email} has already decided this request; it needs a different approver`);
@@ -130,6 +131,7 @@ export async function decide(
     await ctx.audit.append([{ kind: 'approval.refused', requestId, actor: 'kernel', data: { decision, error: e.toJSON() } }]);
     throw e;
   }
+  const requirement = record.verdict.approvers!;
   const outcome = await ctx.db.transaction(async (tx) => {
     await tx.insert(decisions).values({
       requestId,

@@ -137,9 +137,12 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       }
       case 'agent.authenticate': {
         const principal = await ctx.directory.authenticate(m.token);
-        if (!principal) noteFailedAuthentication(envelope.from);
+        if (!principal) noteRefusal('auth.failed', envelope.from, 'invalid or revoked agent token');
         return principal ? { ...principal } : null;
       }
+      case 'edge.refused':
+        noteRefusal(`edge.refused.${m.what.replace(/[^a-z_]/g, '')}`, envelope.from, m.detail);
+        return true;
       case 'agent.resolve': {
         const agent = (await ctx.directory.listAgents()).find((a) => a.name === m.name && !a.revokedAt);
         return agent ? { agentId: agent.id, agentName: agent.name, owner: agent.owner } : null;
@@ -208,16 +211,17 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     return view(await ctx.store.get(requestId));
   }
 
-  // Failed authentications are audited as one entry per window with a count, so a flood of bad tokens cannot
-  // flood the chain. The token itself is never recorded.
-  let failedAuth: { count: number; since: string; from: string } | null = null;
-  function noteFailedAuthentication(from: string) {
-    if (failedAuth) return void failedAuth.count++;
-    failedAuth = { count: 1, since: ctx.now().toISOString(), from };
+  // Refusals at the edges (bad tokens, cross-site posts) are audited as one entry per kind and second with a count,
+  // so a flood cannot flood the chain. Tokens and bodies are never recorded.
+  const refusals = new Map<string, { count: number; since: string; from: string; detail: string }>();
+  function noteRefusal(kind: string, from: string, detail: string) {
+    const seen = refusals.get(kind);
+    if (seen) return void seen.count++;
+    refusals.set(kind, { count: 1, since: ctx.now().toISOString(), from, detail: detail.slice(0, 200) });
     setTimeout(() => {
-      const noted = failedAuth!;
-      failedAuth = null;
-      void ctx.audit.append([{ kind: 'auth.failed', requestId: null, actor: noted.from, data: { ...noted } }]).catch(() => {});
+      const noted = refusals.get(kind)!;
+      refusals.delete(kind);
+      void ctx.audit.append([{ kind, requestId: null, actor: noted.from, data: { ...noted } }]).catch(() => {});
     }, 1000).unref();
   }
 

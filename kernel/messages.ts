@@ -13,6 +13,8 @@ export type KernelMessage =
   | { op: 'agent.authenticate'; token: string }
   /** OAuth resource-server mode: the agent a verified access token's subject names. */
   | { op: 'agent.resolve'; name: string }
+  /** A refusal at a service's edge (a cross-site POST, a bad session) for the audit log; counted, not per event. */
+  | { op: 'edge.refused'; what: string; detail: string }
   // Requests (gateway).
   | { op: 'tools.list' }
   | { op: 'request.submit'; agentId: string; tool: string; args: JsonObject }

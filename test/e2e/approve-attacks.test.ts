@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import type { JsonObject, RequestView } from '../../kernel/index.ts';
+import { eq } from 'drizzle-orm';
+import { schema, type JsonObject, type RequestView } from '../../kernel/index.ts';
 import { launchBrowser, screenshot } from '../support/browser.ts';
 import { startStack, type Stack } from '../support/harness.ts';
 import { createTestConnector } from '../support/test-connector.ts';
@@ -133,6 +134,11 @@ describe('attacks on the ceremony are refused and audited', () => {
     expect([0, 403]).toContain(status);
     await expect(getRequest(stack, request.id)).resolves.toMatchObject({ state: 'pending', approvals: [] });
     expect(await auditKinds(stack, request.id, 'approval.decided')).toHaveLength(0);
+    // The refusal is audited (counted per second, without the body).
+    await new Promise((r) => setTimeout(r, 1300));
+    const edge = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'edge.refused.cross_origin'));
+    expect(edge.length).toBeGreaterThanOrEqual(1);
+    expect(JSON.stringify(edge)).toContain('evil.example');
     // The genuine assertion still works from the real page: nothing above consumed it.
     const genuine = await postDecide(owner.page, request.id, { decision: 'approve', reason: null, response });
     expect(genuine.status).toBe(200);
