@@ -8,7 +8,6 @@ import {
   createJwsSigner,
   createKernel,
   createRouter,
-  readKernelPublicKeys,
   schema,
   type AuditLog,
   type CompiledPolicy,
@@ -16,8 +15,10 @@ import {
   type Kernel,
   type KernelKeys,
   type Port,
+  type Principal,
   type Router,
 } from '../kernel/index.ts';
+import { readKernelPublicKeys } from './audit/bundle.ts';
 import { openDatabase, migrate, type Database } from './db.ts';
 import { loadOrCreateKernelKeys } from './keys.ts';
 import { loadConfig, type Config } from './config.ts';
@@ -102,7 +103,7 @@ export async function createServices(options: StartOptions): Promise<Services> {
   registerAuditReader(router, db, { publicJwks: () => readKernelPublicKeys(db) });
 
   const admin = router.register('admin', async () => null, ['kernel:*', 'web:*']);
-  const gatewayPort = router.register('gateway', async () => null, ['kernel:agent.authenticate', 'kernel:tools.list', 'kernel:request.*']);
+  const gatewayPort = router.register('gateway', async () => null, ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.*']);
   const metrics = createMetrics();
   const app = new Hono();
   app.use('*', metrics.middleware);
@@ -118,7 +119,11 @@ export async function createServices(options: StartOptions): Promise<Services> {
     publicUrl,
     host: options.host,
     listenPort: options.port,
-    oauth: config.oauth,
+    // OAuth resource-server mode: a verified access token's subject names the agent it acts as.
+    oauth: config.oauth && {
+      ...config.oauth,
+      principalFor: (subject: string) => gatewayPort.send('kernel', { op: 'agent.resolve', name: subject }) as Promise<Principal | null>,
+    },
     rateLimitPerMinute: config.rateLimit?.perMinute,
   });
   app.all('/mcp', (c) => mcp.handle(c));

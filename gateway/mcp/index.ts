@@ -6,4 +6,4 @@ export type { OAuthOptions } from './auth.ts';
 export { annotate, AWAIT_TOOL, REQUESTS_TOOL } from './tools.ts';
 
 /** The capabilities the gateway's router port must hold, and nothing more. */
-export const GATEWAY_CAPABILITIES = ['kernel:agent.authenticate', 'kernel:tools.list', 'kernel:request.*'] as const;
+export const GATEWAY_CAPABILITIES = ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.*'] as const;
