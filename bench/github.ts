@@ -3,6 +3,7 @@ import { createGithubConnector } from '../tools/github/index.ts';
 import { SEED, startGithubSandbox } from '../tools/github/sandbox/index.ts';
 import type { ToolSpec } from '../tools/spec.ts';
 import type { BenchResult } from './types.ts';
+import { paired } from './measure.ts';
 
 /**
  * What the GitHub connector adds on top of Octokit, against the local sandbox (loopback only):
@@ -10,29 +11,6 @@ import type { BenchResult } from './types.ts';
  *   Octokit call that reads the same PR: the price of a legible, pinned intent in round trips;
  * - listing pull requests through the tool (cursor, trimming) against the bare Octokit list call.
  */
-
-function middle(samples: number[]): number {
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)];
-}
-
-/** Median microseconds of each function, sampled alternately so warm-up and drift hit both alike. */
-async function paired(iterations: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number, number]> {
-  for (let i = 0; i < 50; i++) {
-    await a();
-    await b();
-  }
-  const as: number[] = [];
-  const bs: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    for (const [fn, into] of [[a, as], [b, bs]] as const) {
-      const start = process.hrtime.bigint();
-      await fn();
-      into.push(Number(process.hrtime.bigint() - start) / 1000);
-    }
-  }
-  return [middle(as), middle(bs)];
-}
 
 export async function run(): Promise<BenchResult[]> {
   const sandbox = await startGithubSandbox();

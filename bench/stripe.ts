@@ -3,6 +3,7 @@ import { createStripeConnector } from '../tools/stripe/index.ts';
 import { formatMoney } from '../tools/stripe/money.ts';
 import { SEED, startStripeSandbox } from '../tools/stripe/sandbox/index.ts';
 import type { BenchResult } from './types.ts';
+import { paired } from './measure.ts';
 
 /**
  * What the Stripe connector adds on top of the SDK, against the local sandbox (so network time is loopback only):
@@ -10,29 +11,6 @@ import type { BenchResult } from './types.ts';
  *   bare SDK call that retrieves the same charge: what a legible intent costs beyond the round trip itself;
  * - formatting money from minor units against Intl.NumberFormat's own currency formatting of a float.
  */
-
-function middle(samples: number[]): number {
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)];
-}
-
-/** Median microseconds of each function, sampled alternately so warm-up and drift hit both alike. */
-async function paired(iterations: number, a: () => unknown, b: () => unknown): Promise<[number, number]> {
-  for (let i = 0; i < 200; i++) {
-    await a();
-    await b();
-  }
-  const as: number[] = [];
-  const bs: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    for (const [fn, into] of [[a, as], [b, bs]] as const) {
-      const start = process.hrtime.bigint();
-      await fn();
-      into.push(Number(process.hrtime.bigint() - start) / 1000);
-    }
-  }
-  return [middle(as), middle(bs)];
-}
 
 export async function run(): Promise<BenchResult[]> {
   const sandbox = await startStripeSandbox();
@@ -43,9 +21,9 @@ export async function run(): Promise<BenchResult[]> {
     if (!refund) throw new Error('stripe_create_refund missing');
     const sdk = new Stripe(key, { host: '127.0.0.1', port: new URL(sandbox.url).port, protocol: 'http', maxNetworkRetries: 0 });
 
-    const [describeUs, retrieveUs] = await paired(500, () => refund.describe({ charge: SEED.janeCharge }), () => sdk.charges.retrieve(SEED.janeCharge));
+    const [describeUs, retrieveUs] = await paired(500, () => refund.describe({ charge: SEED.janeCharge }), () => sdk.charges.retrieve(SEED.janeCharge), 200);
     const intl = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
-    const [formatUs, intlUs] = await paired(20_000, () => formatMoney(123_456, 'usd'), () => intl.format(1234.56));
+    const [formatUs, intlUs] = await paired(20_000, () => formatMoney(123_456, 'usd'), () => intl.format(1234.56), 200);
     const [formatNs, intlNs] = [formatUs * 1000, intlUs * 1000];
     return [
       {
