@@ -1,4 +1,4 @@
-import type { RequestView } from '../../kernel/index.ts';
+import type { Json, RequestView } from '../../kernel/index.ts';
 import { FieldValue, JsonValue, Value } from './value.tsx';
 
 /**
@@ -104,35 +104,13 @@ export function IntentDetails(props: { request: RequestView }) {
       {pins.length === 0 ? (
         <p class="empty">No pins.</p>
       ) : (
-        <dl class="fields" id="pins">
-          {pins.map(([key, value]) => (
-            <div class="field">
-              <dt>
-                <Value text={key} />
-              </dt>
-              <dd>
-                <JsonValue value={value} />
-              </dd>
-            </div>
-          ))}
-        </dl>
+        <JsonFields id="pins" entries={pins} />
       )}
 
       <details class="exact" id="exact">
         <summary>Exact request (arguments, tool, digest)</summary>
         <h3>Arguments</h3>
-        <dl class="fields" id="args">
-          {args.map(([key, value]) => (
-            <div class="field">
-              <dt>
-                <Value text={key} />
-              </dt>
-              <dd>
-                <JsonValue value={value} />
-              </dd>
-            </div>
-          ))}
-        </dl>
+        <JsonFields id="args" entries={args} />
         <h3>Tool and digest</h3>
         <p>
           <code>{body.tool}</code>
@@ -142,5 +120,23 @@ export function IntentDetails(props: { request: RequestView }) {
         </p>
       </details>
     </>
+  );
+}
+
+/** Keys and JSON values (pins, arguments) as a labelled list; every key and value goes through display hygiene. */
+function JsonFields({ id, entries }: { id: string; entries: [string, Json][] }) {
+  return (
+    <dl class="fields" id={id}>
+      {entries.map(([key, value]) => (
+        <div class="field">
+          <dt>
+            <Value text={key} />
+          </dt>
+          <dd>
+            <JsonValue value={value} />
+          </dd>
+        </div>
+      ))}
+    </dl>
   );
 }
