@@ -114,10 +114,8 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const submit = (tool: string, args: JsonObject) =>
-  stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool, args });
-const awaitFinal = (requestId: string) =>
-  stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.await', requestId, agentId, waitMs: 5000 });
+const submit = (tool: string, args: JsonObject) => stack.submit(agentId, tool, args);
+const awaitFinal = (requestId: string) => stack.awaitRequest(agentId, requestId);
 const refused = async (promise: Promise<unknown>, code: string) => {
   const error = await promise.then(() => null, (e: unknown) => e);
   expect(error).toBeInstanceOf(KernelError);

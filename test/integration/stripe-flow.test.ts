@@ -30,10 +30,8 @@ afterAll(async () => {
   await sandbox?.close();
 });
 
-const submit = (tool: string, args: JsonObject) =>
-  stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool, args });
-const awaitFinal = (requestId: string) =>
-  stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.await', requestId, agentId, waitMs: 5000 });
+const submit = (tool: string, args: JsonObject) => stack.submit(agentId, tool, args);
+const awaitFinal = (requestId: string) => stack.awaitRequest(agentId, requestId);
 const refundPosts = () => sandbox.received.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/refunds'));
 const refundsFor = (charge: string) => sandbox.state.list('refunds').filter((r) => r.charge === charge);
 

@@ -30,6 +30,10 @@ export interface Stack {
   /** A router port with every kernel capability, standing in for trusted services in tests. */
   port: Port;
   addAgent(name: string, owner: string): Promise<{ token: string; agentId: string }>;
+  /** Submits a request as the agent, the way the MCP gateway does. */
+  submit(agentId: string, tool: string, args: JsonObject): Promise<RequestView>;
+  /** Holds until the request is final (or `waitMs` passes) and returns it. */
+  awaitRequest(agentId: string, requestId: string, waitMs?: number): Promise<RequestView>;
   enrollApprover(email: string, roles?: string[]): Promise<TestApprover>;
   /** Decides with a genuine assertion over the kernel's challenge for this request and decision. */
   decide(approver: TestApprover, requestId: string, decision: 'approve' | 'reject', reason?: string, behaviour?: AssertBehaviour): Promise<RequestView>;
@@ -88,6 +92,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const added = await port.send<JsonObject>('kernel', { op: 'agent.add', name, owner });
       return { token: added.token as string, agentId: (added.agent as JsonObject).id as string };
     },
+    submit: (agentId, tool, args) => port.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool, args }),
+    awaitRequest: (agentId, requestId, waitMs = 5000) =>
+      port.send<RequestView & JsonObject>('kernel', { op: 'request.await', requestId, agentId, waitMs }),
     async enrollApprover(email, roles = []) {
       const approver = await port.send<JsonObject>('kernel', { op: 'approver.upsert', email, roles });
       const authenticator = createSoftAuthenticator({ rpId: 'localhost', origin: publicUrl });
