@@ -132,7 +132,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         return (await ctx.directory.listAgents()).map((a) => ({ ...a }));
       case 'agent.revoke': {
         const agent = await ctx.directory.revokeAgent(m.name);
-        await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor: envelope.from, data: { name: agent.name } }]);
+        const actor = m.by ? `${envelope.from}:approver:${m.by}` : envelope.from;
+        await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor, data: { name: agent.name } }]);
         return { ...agent };
       }
       case 'agent.authenticate': {

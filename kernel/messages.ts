@@ -9,7 +9,8 @@ export type KernelMessage =
   // Agents (gateway for authentication; the admin CLI for the rest).
   | { op: 'agent.add'; name: string; owner: string }
   | { op: 'agent.list' }
-  | { op: 'agent.revoke'; name: string }
+  /** `by`: the approver who revoked it, when a service that verified them (the web app) says so. */
+  | { op: 'agent.revoke'; name: string; by?: string | null }
   | { op: 'agent.authenticate'; token: string }
   /** OAuth resource-server mode: the agent a verified access token's subject names. */
   | { op: 'agent.resolve'; name: string }

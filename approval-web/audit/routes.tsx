@@ -161,7 +161,7 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
       }
       await verifyReauth(deps, rp, me, { action: what, target }, body.value.challengeId, body.value.response);
       if (what === 'revoke') {
-        await send({ op: 'agent.revoke', name: target });
+        await send({ op: 'agent.revoke', name: target, by: me.id });
         return c.json({ message: `Agent ${target} is revoked: its token is refused from now on.` });
       }
       await send({ op: 'passkey.remove', credentialId: target, approverId: me.id });
