@@ -1,5 +1,7 @@
 import type { Json } from '../../kernel/index.ts';
 import type { Timeline, TimelineDecision, TimelineEntry } from './reader.ts';
+// Display hygiene on every value: bidi and zero-width characters made visible, long values cut with a marker.
+import { Value } from '../views/value.tsx';
 
 /** The request timeline: every chain entry about one request, in seq order, with what each step means. */
 
@@ -31,7 +33,9 @@ function Facts(props: { facts: [string, string][] }) {
       {shown.map(([term, value]) => (
         <>
           <dt>{term}</dt>
-          <dd>{value}</dd>
+          <dd>
+            <Value text={value} />
+          </dd>
         </>
       ))}
     </dl>
@@ -86,7 +90,9 @@ export function TimelineView(props: { timeline: Timeline }) {
   const verdict = obj(request.verdict);
   return (
     <section>
-      <h1>{str(intent.summary) || request.tool}</h1>
+      <h1>
+        <Value text={str(intent.summary) || request.tool} />
+      </h1>
       <Facts
         facts={[
           ['Request', request.id],

@@ -1,5 +1,6 @@
 import type { Child } from 'hono/jsx';
 import type { ChainStatus, RequestFilter, RequestPage } from './reader.ts';
+import { Value } from '../views/value.tsx';
 
 /** The chain banner: green with the verified extent, or red naming the first broken entry and why. */
 export function ChainBanner(props: { status: ChainStatus | null; recheckUrl: string; error?: string }) {
@@ -124,7 +125,9 @@ export function RequestTable(props: { page: RequestPage; olderUrl: string | null
               <td data-label="Agent">{r.agentName ?? r.agentId}</td>
               <td data-label="Tool" class="mono">{r.tool}</td>
               <td data-label="Summary">
-                <a href={`/audit/requests/${encodeURIComponent(r.id)}`}>{r.summary || '(no summary)'}</a>
+                <a href={`/audit/requests/${encodeURIComponent(r.id)}`}>
+                  <Value text={r.summary || '(no summary)'} />
+                </a>
               </td>
               <td data-label="Decision">{r.decision}{r.ruleId ? ` (${r.ruleId})` : ''}</td>
               <td data-label="State">{r.state}</td>
