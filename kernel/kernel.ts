@@ -185,7 +185,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       case 'approval.decide': {
         const { record, approved } = await decide(ctx, m.requestId, m.decision, m.reason, m.evidence);
         // Execution starts now but is not awaited: the approver's page answers at once, the agent gets the result.
-        if (approved) void execute(ctx, record.id);
+        if (approved) track(execute(ctx, record.id));
         return asJson(view(record));
       }
       case 'grant.consume':
@@ -226,6 +226,14 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     }, 1000).unref();
   }
 
+  // Executions started after an approval run in the background; close() waits for them, and a failure (say, the
+  // database going away at shutdown) is audited where possible and never becomes an unhandled rejection.
+  const inflight = new Set<Promise<void>>();
+  function track(work: Promise<void>) {
+    const settled = work.catch(() => {}).finally(() => inflight.delete(settled));
+    inflight.add(settled);
+  }
+
   const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000);
   sweeper.unref();
 
@@ -250,6 +258,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     recover: () => recover(ctx),
     async close() {
       clearInterval(sweeper);
+      await Promise.allSettled([...inflight]);
       await unsubscribe?.();
     },
   };
