@@ -8,6 +8,7 @@ import type { DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts
 import type { JsonObject, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { createBudgetStore } from './policy/index.ts';
+import type { AuditInput } from './audit/index.ts';
 import { mintGrant, recordGrant, type MintedGrant } from './grants.ts';
 
 /** A request's path: describe, digest, policy, then (when allowed or approved) grant and execution. */
@@ -85,32 +86,35 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     if (verdict.spend && state === 'allowed') {
       await tx.insert(spends).values({ requestId, ...verdict.spend });
     }
+    const claimed = state === 'allowed' ? await claimIn(ctx, tx, row, ['allowed']) : null;
+    const record = await ctx.store.get(requestId, tx);
+    // The audit append comes last: it takes the chain lock, held until commit, so the locked window stays short.
     await ctx.audit.append(
       [
         { kind: 'request.received', requestId, actor, data: { digest, body, intent: described.intent } as unknown as JsonObject },
         { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject },
+        ...(claimed?.entries ?? []),
       ],
       tx,
     );
-    const claim = state === 'allowed' ? await claimIn(ctx, tx, row, ['allowed']) : null;
-    return { record: await ctx.store.get(requestId, tx), claim };
+    return { record, claim: claimed?.claim ?? null };
   });
 }
 
-/** Moves the request to `executing` (compare-and-swap), mints and records its grant, and audits both, in `tx`. */
-async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[]): Promise<Claim | null> {
+/**
+ * Moves the request to `executing` (compare-and-swap) and mints and records its grant, in `tx`. Returns the audit
+ * entries for the caller to append last in the same transaction.
+ */
+async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[]): Promise<{ claim: Claim; entries: AuditInput[] } | null> {
   const claimed = await ctx.store.transition(tx, row.id, from, 'executing');
   if (!claimed) return null;
   const grant = await mintGrant(ctx.keys, { requestId: row.id, digest: row.digest, tool: row.tool, ttlSeconds: ctx.grantTtlSeconds });
   await recordGrant(tx, { jti: grant.jti, requestId: row.id, digest: row.digest, expiresAt: grant.expiresAt });
-  await ctx.audit.append(
-    [
-      { kind: 'grant.minted', requestId: row.id, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
-      { kind: 'execution.started', requestId: row.id, actor: 'kernel', data: { tool: row.tool } },
-    ],
-    tx,
-  );
-  return { row: claimed, grant };
+  const entries: AuditInput[] = [
+    { kind: 'grant.minted', requestId: row.id, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
+    { kind: 'execution.started', requestId: row.id, actor: 'kernel', data: { tool: row.tool } },
+  ];
+  return { claim: { row: claimed, grant }, entries };
 }
 
 /** An error anywhere in policy evaluation denies: fail closed. */
@@ -131,8 +135,12 @@ export function agentOf(principal: Principal) {
  * compare-and-swap, so two callers never both execute one request.
  */
 export async function execute(ctx: KernelContext, requestId: string): Promise<void> {
-  const claim = await ctx.db.transaction(async (tx) => claimIn(ctx, tx, await ctx.store.row(requestId, tx), ['allowed', 'approved', 'unknown']));
-  if (claim) await run(ctx, claim);
+  const claimed = await ctx.db.transaction(async (tx) => {
+    const result = await claimIn(ctx, tx, await ctx.store.row(requestId, tx), ['allowed', 'approved', 'unknown']);
+    if (result) await ctx.audit.append(result.entries, tx);
+    return result;
+  });
+  if (claimed) await run(ctx, claimed.claim);
 }
 
 /** Sends a claimed request with its grant to the connector's executor and records the outcome. */
