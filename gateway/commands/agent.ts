@@ -1,4 +1,4 @@
-import { KernelError, type Db, type JsonObject, type Port } from '../../kernel/index.ts';
+import { KernelError, type AgentView, type Db, type JsonObject, type Port } from '../../kernel/index.ts';
 import { createInvite } from '../../approval-web/invites.ts';
 
 /**
@@ -13,15 +13,6 @@ export interface CommandOutput {
 
 /** Where the commands send kernel ops: an admin port, or the running services (which hold one). */
 export type AgentTarget = Port | { admin: Port; publicUrl: string; database?: { db: Db } };
-
-interface AgentRow {
-  id: string;
-  name: string;
-  owner: string;
-  createdAt: string;
-  revokedAt: string | null;
-  lastSeenAt: string | null;
-}
 
 function portOf(target: AgentTarget): Port {
   return 'send' in target ? target : target.admin;
@@ -65,7 +56,7 @@ export function clientConfigs(publicUrl: string, token: string) {
 export async function agentAdd(target: AgentTarget, options: { name: string; owner: string; json?: boolean; publicUrl?: string }): Promise<CommandOutput> {
   const port = portOf(target);
   const publicUrl = (options.publicUrl ?? ('send' in target ? undefined : target.publicUrl) ?? 'http://localhost:8787').replace(/\/$/, '');
-  let added: { agent: AgentRow; token: string };
+  let added: { agent: AgentView; token: string };
   try {
     added = (await port.send('kernel', { op: 'agent.add', name: options.name, owner: options.owner })) as unknown as typeof added;
   } catch (error) {
@@ -120,7 +111,7 @@ async function ownerEnrollment(target: AgentTarget, port: Port, owner: string, p
 
 /** `countersign agent list`: every agent, revoked ones marked. */
 export async function agentList(target: AgentTarget, options: { json?: boolean } = {}): Promise<CommandOutput> {
-  const agents = (await portOf(target).send('kernel', { op: 'agent.list' })) as unknown as AgentRow[];
+  const agents = (await portOf(target).send('kernel', { op: 'agent.list' })) as unknown as AgentView[];
   if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agents }) + '\n' };
   if (agents.length === 0) return { exitCode: 0, stdout: 'No agents yet. Add one: countersign agent add NAME --owner EMAIL\n' };
   const rows = agents.map((a) => {
@@ -133,7 +124,7 @@ export async function agentList(target: AgentTarget, options: { json?: boolean }
 /** `countersign agent revoke NAME`: the token stops working at once. */
 export async function agentRevoke(target: AgentTarget, options: { name: string; json?: boolean }): Promise<CommandOutput> {
   try {
-    const agent = (await portOf(target).send('kernel', { op: 'agent.revoke', name: options.name })) as unknown as AgentRow;
+    const agent = (await portOf(target).send('kernel', { op: 'agent.revoke', name: options.name })) as unknown as AgentView;
     if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agent }) + '\n' };
     return { exitCode: 0, stdout: `Agent "${agent.name}" revoked at ${agent.revokedAt}; its token no longer works.\n` };
   } catch (error) {
