@@ -89,6 +89,12 @@ export function createDirectory(db: Db) {
       return { agentId: row.id, agentName: row.name, owner: row.owner };
     },
 
+    /** The principal of an active agent by name (OAuth subjects name agents), or null. */
+    async principalByName(name: string): Promise<Principal | null> {
+      const [row] = await db.select().from(agents).where(and(eq(agents.name, name), isNull(agents.revokedAt)));
+      return row ? { agentId: row.id, agentName: row.name, owner: row.owner } : null;
+    },
+
     async principal(agentId: string): Promise<Principal> {
       const [row] = await db.select().from(agents).where(eq(agents.id, agentId));
       if (!row || row.revokedAt) throw new KernelError('unknown_agent', `agent ${agentId} does not exist or was revoked`);

@@ -98,12 +98,12 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
           if (set.size === 0) waiters.delete(requestId);
           resolve();
         };
-        // Expiry is checked at least every second while someone waits.
+        // Woken by a state change (here or, via signals, on another replica; the sweeper's expiries too); the timer
+        // re-reads at least every second in case a wake-up was missed.
         const timer = setTimeout(done, Math.min(left, 1000));
         set.add(done);
         waiters.set(requestId, set);
       });
-      if (Date.now() < deadline) await expireDue(ctx);
     }
   }
 
@@ -145,8 +145,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         noteRefusal(`edge.refused.${m.what.replace(/[^a-z_]/g, '')}`, envelope.from, m.detail);
         return true;
       case 'agent.resolve': {
-        const agent = (await ctx.directory.listAgents()).find((a) => a.name === m.name && !a.revokedAt);
-        return agent ? { agentId: agent.id, agentName: agent.name, owner: agent.owner } : null;
+        const principal = await ctx.directory.principalByName(m.name);
+        return principal ? { ...principal } : null;
       }
       case 'tools.list':
         return tools.map((t) => ({ ...t }));
