@@ -4,15 +4,15 @@ import type { JsonObject } from '../types.ts';
 import { KernelError } from '../errors.ts';
 import { prepareInput, type AuditCheckpoint, type AuditEntry, type AuditInput, type PreparedInput } from './entry.ts';
 import type { CheckpointSigner } from './signer.ts';
-import { lockedTail, readCheckpoints, readEntries, writeBatch, writeCheckpoint, type AuditFilter } from './store.ts';
+import { readCheckpoints, readEntries, readHead, writeBatch, writeCheckpoint, type AuditFilter, type Tail } from './store.ts';
 import { verifyChain, type VerifyResult } from './verify.ts';
 
 /** The hash-chained audit log: one chain per database, shared by every process that appends to it. */
 export interface AuditLog {
   /**
    * Appends entries and returns them with seq and hash. With `tx` (a transaction from `db.transaction`), they commit
-   * or roll back with the caller's state change; the chain stays locked until that transaction ends, so append late
-   * in it. Without `tx`, concurrent appends are batched into one transaction. Never call it without `tx` while
+   * or roll back with the caller's state change; the chain's head stays locked until that transaction ends, so append
+   * late in it. Without `tx`, concurrent appends are batched into one statement. Never call it without `tx` while
    * holding a transaction open on embedded PGlite: the batch would wait for that transaction forever.
    */
   append(entries: AuditInput[], tx?: Db): Promise<AuditEntry[]>;
@@ -54,8 +54,10 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
   const queue: Waiting[] = [];
   let draining: Promise<void> | null = null;
   let closed = false;
+  // The head as this process last wrote it; a guess, checked by the compare-and-swap in writeBatch.
+  let head: Tail | null = null;
 
-  // Group commit: while one transaction runs, new appends queue up and the next transaction takes them all.
+  // Group commit: while one batch is written, new appends queue up and the next batch takes them all.
   async function drain(): Promise<void> {
     try {
       while (queue.length > 0) {
@@ -67,13 +69,14 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
           size += next.inputs.length;
         }
         try {
-          const written = await db.transaction((tx) => writeBatch(tx as unknown as Db, batch.flatMap((w) => w.inputs), signer, every));
+          const written = await commit(batch.flatMap((w) => w.inputs));
           let offset = 0;
           for (const waiting of batch) {
             waiting.resolve(written.slice(offset, offset + waiting.inputs.length));
             offset += waiting.inputs.length;
           }
         } catch (error) {
+          head = null;
           const reason = new KernelError('database_unavailable', `audit append failed: ${(error as Error).message}`, undefined, { cause: error });
           for (const waiting of batch) waiting.reject(reason);
         }
@@ -82,6 +85,27 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
       // Synchronous with the last empty-queue check, so an append arriving now starts a new drain.
       draining = null;
     }
+  }
+
+  // One autocommit statement when the head is where this process left it; when another appender moved it, re-read
+  // and retry, and after a few misses take the head's lock in a transaction so a busy chain cannot starve the batch.
+  async function commit(inputs: PreparedInput[]): Promise<AuditEntry[]> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      head ??= await readHead(db);
+      const written = await writeBatch(db, inputs, head, signer, every);
+      if (written) return remember(written);
+      head = null;
+    }
+    return remember(await db.transaction(async (raw) => {
+      const tx = raw as unknown as Db;
+      return (await writeBatch(tx, inputs, await readHead(tx, true), signer, every))!;
+    }));
+  }
+
+  function remember(written: AuditEntry[]): AuditEntry[] {
+    const last = written[written.length - 1]!;
+    head = { seq: last.seq, hash: last.hash };
+    return written;
   }
 
   return {
@@ -94,7 +118,8 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
         if (!(tx instanceof PgTransaction)) {
           throw new KernelError('bad_request', 'append(entries, tx): tx must be the transaction handle from db.transaction(...), not the database');
         }
-        return writeBatch(tx as unknown as Db, inputs, signer, every);
+        const inTx = tx as unknown as Db;
+        return (await writeBatch(inTx, inputs, await readHead(inTx, true), signer, every))!;
       }
       const done = new Promise<AuditEntry[]>((resolve, reject) => queue.push({ inputs, resolve, reject }));
       // Start on a later microtask so appends made in the same tick share the first transaction too.
@@ -105,7 +130,7 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
     async checkpoint() {
       return db.transaction(async (raw) => {
         const tx = raw as unknown as Db;
-        const tail = await lockedTail(tx);
+        const tail = await readHead(tx, true);
         return tail.seq === 0 ? null : writeCheckpoint(tx, signer, tail.seq, tail.hash);
       });
     },

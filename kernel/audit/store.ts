@@ -4,44 +4,72 @@ import type { Json } from '../types.ts';
 import { auditCheckpoints, auditEntries } from '../store/schema.ts';
 import { GENESIS_HASH, chainHash, checkpointPayload, entryJcs, type AuditCheckpoint, type AuditEntry, type PreparedInput } from './entry.ts';
 import type { CheckpointSigner } from './signer.ts';
+import { KernelError } from '../errors.ts';
 
-// One advisory lock id for the whole chain: every appender, in any process, takes it inside its transaction and
-// holds it until commit, so seq and prev_hash are read and written by one transaction at a time.
-const CHAIN_LOCK = 0x436f756e7465; // "Counte"
-
-// Rows per INSERT: 8 columns each stays far below PostgreSQL's 65,535 bind parameters.
-const ROWS_PER_INSERT = 2000;
-
-/** The chain's last seq and hash (0 and GENESIS_HASH when empty). */
+/** The chain's last seq and hash (0 and GENESIS_HASH when empty), from the entries themselves. */
 export async function readTail(db: Db): Promise<{ seq: number; hash: string }> {
   const [row] = await db.select({ seq: auditEntries.seq, hash: auditEntries.hash }).from(auditEntries).orderBy(desc(auditEntries.seq)).limit(1);
   return row ?? { seq: 0, hash: GENESIS_HASH };
 }
 
+export interface Tail {
+  seq: number;
+  hash: string;
+}
+
 /**
- * Appends prepared inputs to the chain inside `tx`, which must be a transaction: the lock is held until it ends.
- * Signs a checkpoint at every multiple of `every` the batch crosses, in the same transaction.
+ * The head row's seq and hash. With `lock` (inside a transaction), it stays locked until that transaction ends: the
+ * chain's mutex across processes, which waits for the previous appender's commit and reads what it wrote.
  */
-export async function writeBatch(tx: Db, inputs: readonly PreparedInput[], signer: CheckpointSigner, every: number): Promise<AuditEntry[]> {
-  await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK})`);
-  const tail = await readTail(tx);
+export async function readHead(db: Db, lock = false): Promise<Tail> {
+  // Plain SQL rather than the query builder: this runs once per append batch.
+  const result: unknown = await db.execute(lock ? sql`select seq, hash from audit_head where id = 1 for update` : sql`select seq, hash from audit_head where id = 1`);
+  // postgres-js returns the rows, PGlite an object holding them.
+  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { seq: string | number; hash: string }[];
+  if (!row) throw new KernelError('internal', 'the audit chain head (table audit_head) is missing; run `countersign migrate`');
+  return { seq: Number(row.seq), hash: row.hash };
+}
+
+/**
+ * Extends the chain from `tail` with `inputs` in one statement that also moves the head, but only if the head still
+ * is `tail` (compare-and-swap); returns null, writing nothing, when another appender moved it first. Inside a
+ * transaction that locked the head (`readHead(tx, true)`) it always succeeds. Signs a checkpoint at every multiple
+ * of `every` the batch crosses, written by the same statement.
+ */
+export async function writeBatch(db: Db, inputs: readonly PreparedInput[], tail: Tail, signer: CheckpointSigner, every: number): Promise<AuditEntry[] | null> {
   const at = new Date().toISOString();
   let prev = tail.hash;
   let seq = tail.seq;
-  const written: AuditEntry[] = inputs.map((input) => {
+  const rows: string[] = [];
+  const checkpoints: string[] = [];
+  const written: AuditEntry[] = [];
+  for (const input of inputs) {
     seq++;
     const hash = chainHash(prev, entryJcs(seq, at, input.kind, input.requestId, input.actor, input.dataJcs));
-    const entry: AuditEntry = { seq, at, kind: input.kind, requestId: input.requestId, actor: input.actor, data: input.data, prevHash: prev, hash };
+    rows.push(
+      `{"seq":${seq},"at":"${at}","kind":${JSON.stringify(input.kind)},"request_id":${JSON.stringify(input.requestId)},` +
+        `"actor":${JSON.stringify(input.actor)},"data":${input.dataJcs},"prev_hash":"${prev}","hash":"${hash}"}`,
+    );
+    if (seq % every === 0) {
+      const signature = await signer.sign(checkpointPayload(seq, hash, at));
+      checkpoints.push(JSON.stringify({ seq, hash, at, signature }));
+    }
+    written.push({ seq, at, kind: input.kind, requestId: input.requestId, actor: input.actor, data: input.data, prevHash: prev, hash });
     prev = hash;
-    return entry;
-  });
-  for (let i = 0; i < written.length; i += ROWS_PER_INSERT) {
-    await tx.insert(auditEntries).values(written.slice(i, i + ROWS_PER_INSERT));
   }
-  for (const entry of written) {
-    if (entry.seq % every === 0) await writeCheckpoint(tx, signer, entry.seq, entry.hash);
-  }
-  return written;
+  // Constant statement text, whatever the batch size, so the server plans it once; rows travel as one JSON array.
+  const result: unknown = await db.execute(sql`with head as (
+      update audit_head set seq = ${seq}, hash = ${prev} where id = 1 and seq = ${tail.seq} and hash = ${tail.hash} returning 1),
+    entries as (insert into audit_entries (seq, at, kind, request_id, actor, data, prev_hash, hash)
+      select r.* from jsonb_to_recordset(${`[${rows.join(',')}]`}::text::jsonb)
+      as r(seq bigint, at text, kind text, request_id text, actor text, data jsonb, prev_hash text, hash text)
+      where exists (select 1 from head)),
+    checkpoints as (insert into audit_checkpoints (seq, hash, at, signature)
+      select c.* from jsonb_to_recordset(${`[${checkpoints.join(',')}]`}::text::jsonb) as c(seq bigint, hash text, at text, signature text)
+      where exists (select 1 from head) on conflict do nothing)
+    select count(*)::int as swapped from head`);
+  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { swapped: number }[];
+  return row?.swapped === 1 ? written : null;
 }
 
 /** Signs and stores a checkpoint at `seq` unless one is already there; returns the stored one. */
@@ -52,12 +80,6 @@ export async function writeCheckpoint(tx: Db, signer: CheckpointSigner, seq: num
   if (row) return row;
   const [existing] = await tx.select().from(auditCheckpoints).where(eq(auditCheckpoints.seq, seq));
   return existing!;
-}
-
-/** Takes the chain lock in `tx` and returns the tail, so an on-demand checkpoint sees a settled head. */
-export async function lockedTail(tx: Db): Promise<{ seq: number; hash: string }> {
-  await tx.execute(sql`select pg_advisory_xact_lock(${CHAIN_LOCK})`);
-  return readTail(tx);
 }
 
 /** What `read` may filter on; every bound is inclusive. */

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, integer, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 import type { ApproverRequirement, Intent, RequestBody, ToolResult, Verdict, KernelErrorShape } from '../types.ts';
 
 /** The kernel's tables. Other parts keep their own schema files; none of them writes here directly. */
@@ -128,6 +128,17 @@ export const auditEntries = pgTable(
   },
   (t) => [index('audit_request').on(t.requestId, t.seq), index('audit_kind').on(t.kind, t.seq)],
 );
+
+/**
+ * The chain's head, one row (id 1): appenders lock it with SELECT ... FOR UPDATE, so one transaction at a time, in any
+ * process, reads the tail and extends the chain. It holds no authority: a tampered head breaks the chain at the next
+ * append, which verification reports.
+ */
+export const auditHead = pgTable('audit_head', {
+  id: integer('id').primaryKey(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  hash: text('hash').notNull(),
+});
 
 export const auditCheckpoints = pgTable('audit_checkpoints', {
   seq: bigint('seq', { mode: 'number' }).primaryKey(),

@@ -22,6 +22,7 @@ afterAll(async () => database?.close());
 beforeEach(async () => {
   await db.execute(sql`delete from audit_entries`);
   await db.execute(sql`delete from audit_checkpoints`);
+  await db.execute(sql`update audit_head set seq = 0, hash = repeat('0', 64)`);
 });
 
 const entry = (n: number, kind = 'request.received') => ({ kind, requestId: `req_${n}`, actor: 'agent:a1', data: { n, args: { amount: n * 100 } } });
@@ -73,6 +74,28 @@ describe('audit log on the database', () => {
     expect(result).toMatchObject({ ok: true, entries: total, lastSeq: total, lastCheckpoint: { seq: Math.floor(total / 50) * 50 } });
     const checkpoints = await db.select().from(schema.auditCheckpoints);
     expect(checkpoints.map((c) => c.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: Math.floor(total / 50) }, (_, i) => (i + 1) * 50));
+  });
+
+  it('keeps one chain when appends inside transactions move the head under a batching log', async () => {
+    const audit = createAuditLog(db, signer);
+    const other = createAuditLog(db, signer);
+    const batched = Array.from({ length: 40 }, (_, i) => audit.append([entry(i)]));
+    const inTx = Array.from({ length: 10 }, (_, i) =>
+      db.transaction(async (tx) => {
+        await other.append([entry(100 + i, 'grant.consumed')], tx as unknown as Db);
+      }),
+    );
+    await Promise.all([...batched, ...inTx]);
+    await audit.append([entry(999)]); // its cached head is stale now: the compare-and-swap must catch it
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 51, lastSeq: 51 });
+  });
+
+  it('breaks the chain visibly, at the next entry, when the head row is tampered with', async () => {
+    const audit = createAuditLog(db, signer);
+    await audit.append([entry(1), entry(2)]);
+    await db.execute(sql`update audit_head set hash = ${'f'.repeat(64)}`);
+    await createAuditLog(db, signer).append([entry(3)]);
+    expect((await audit.verify()).firstBad).toEqual({ seq: 3, reason: expect.stringMatching(/prev_hash/) });
   });
 
   it('signs a checkpoint on demand at the head, once', async () => {
