@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Json, RequestBody } from './types.ts';
 import { KernelError } from './errors.ts';
@@ -10,10 +10,9 @@ export function jcs(value: unknown): string {
   return text;
 }
 
-export function sha256Hex(...parts: (string | Uint8Array)[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part);
-  return hash.digest('hex');
+/** sha256 of the parts concatenated (strings as UTF-8), hex. One-shot: the audit chain calls it once per entry. */
+export function sha256Hex(...parts: string[]): string {
+  return hash('sha256', parts.join(''), 'hex');
 }
 
 const REQUEST_DOMAIN = 'countersign/request/v1\0';
