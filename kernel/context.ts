@@ -2,7 +2,7 @@ import type { Db } from './store/db.ts';
 import type { Port } from './router.ts';
 import type { Directory } from './directory.ts';
 import type { RequestStore } from './requests.ts';
-import type { AuditLog } from './audit/index.ts';
+import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import type { KernelKeys } from './keys.ts';
 

@@ -5,7 +5,7 @@ import type { EvidenceInput } from './messages.ts';
 import type { ApprovalDecision, JsonObject, Principal, RequestRecord } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { isEligible, tally } from './approvals.ts';
-import type { AuditInput } from './audit/index.ts';
+import type { AuditInput } from './audit/entry.ts';
 import { approvalChallenge, updatePasskeyCounter, verifyDeviceEvidence, verifyPasskeyEvidence } from './evidence/index.ts';
 
 /** Approver-facing operations: the inbox, the challenge to sign, and a decision with its evidence. */

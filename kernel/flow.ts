@@ -8,7 +8,7 @@ import type { DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts
 import type { JsonObject, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { createBudgetStore } from './policy/index.ts';
-import type { AuditInput } from './audit/index.ts';
+import type { AuditInput } from './audit/entry.ts';
 import { mintGrant, recordGrant, type MintedGrant } from './grants.ts';
 
 /** A request's path: describe, digest, policy, then (when allowed or approved) grant and execution. */

@@ -43,7 +43,11 @@ export {
   type RuleLimit,
   type TraceStep,
 } from './policy/index.ts';
-export * from './audit/index.ts';
+export { GENESIS_HASH, computeEntryHash, type AuditInput, type AuditEntry, type AuditCheckpoint } from './audit/entry.ts';
+export { createJwsSigner, jwkKid, type CheckpointSigner } from './audit/signer.ts';
+export { verifyChain, ChainChecker, type VerifyResult, type ChainStart } from './audit/verify.ts';
+export { createAuditLog, verifyStored, type AuditLog, type AuditLogOptions } from './audit/log.ts';
+export { firstSeqSince, readEntries, readCheckpoints, type AuditFilter } from './audit/store.ts';
 export { createKernel, type Kernel, type KernelOptions, type Signals } from './kernel.ts';
 export { isEligible, tally, quorumText, type ApprovalOutcome } from './approvals.ts';
 export type { AgentView, ApproverView } from './directory.ts';

@@ -8,7 +8,7 @@ import type { ToolInfo } from './connector.ts';
 import type { KernelContext } from './context.ts';
 import { createDirectory } from './directory.ts';
 import { createRequestStore } from './requests.ts';
-import type { AuditLog } from './audit/index.ts';
+import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import type { KernelKeys } from './keys.ts';
 import { consumeGrant } from './grants.ts';

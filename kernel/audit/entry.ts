@@ -5,9 +5,9 @@ import { KernelError } from '../errors.ts';
 /** The previous hash of the first entry: 64 zeros. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** What a caller appends. The log stamps `seq`, `at`, `prevHash` and `hash`. */
+/** What a caller appends; the log stamps `seq`, `at`, `prevHash` and `hash`. */
 export interface AuditInput {
-  /** What happened, dotted: 'request.received', 'policy.decided', 'approval.decided', 'grant.minted'... */
+  /** What happened, dotted: 'request.received', 'policy.decided', 'grant.minted'... */
   kind: string;
   requestId?: string | null;
   /** Who: 'agent:<id>', 'approver:<id>', 'kernel', 'connector.github'... */
@@ -27,29 +27,26 @@ export interface AuditEntry {
   hash: string;
 }
 
-/** A signed statement "the chain had hash `hash` at `seq`", as stored and exported. */
+/** A signed statement "the chain had hash `hash` at `seq`"; `signature` is a compact JWS over JCS({seq, hash, at}). */
 export interface AuditCheckpoint {
   seq: number;
   hash: string;
   at: string;
-  /** Compact JWS over JCS({seq, hash, at}). */
   signature: string;
 }
 
-const KIND = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
-// A NUL (which PostgreSQL text and jsonb cannot hold) shows up in JSON as an unescaped `\u0000`:
-// one preceded by an even number of backslashes.
-const NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
-
-/** An input checked and pre-canonicalized, so a bad entry fails its own caller before it joins a batch. */
+/** An input checked, with its data canonicalized once (`dataJcs`), so a bad entry fails its own caller, not a batch. */
 export interface PreparedInput {
   kind: string;
   requestId: string | null;
   actor: string;
   data: Json;
-  /** JCS of `data`, computed once. */
   dataJcs: string;
 }
+
+const KIND = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
+// A NUL (which PostgreSQL text and jsonb cannot hold) shows up in JSON as `\u0000` after an even number of backslashes.
+const NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 
 /** Checks one input and canonicalizes its data; throws `bad_request` naming what is wrong. */
 export function prepareInput(input: AuditInput, index = 0): PreparedInput {
@@ -69,7 +66,7 @@ export function prepareInput(input: AuditInput, index = 0): PreparedInput {
   let dataJcs: string;
   try {
     dataJcs = jcs(data);
-    // Lone surrogates would be replaced on the way into the database and break the hash: refuse them here.
+    // The database would replace lone surrogates, and the stored entry would then no longer match its hash.
     jcs([input.actor, requestId]);
   } catch (error) {
     throw new KernelError('bad_request', `${where}: not plain JSON (${(error as Error).message}); pass plain JSON values and well-formed strings`);
@@ -80,21 +77,14 @@ export function prepareInput(input: AuditInput, index = 0): PreparedInput {
   return { kind: input.kind, requestId, actor: input.actor, data, dataJcs };
 }
 
-/**
- * JCS({seq, at, kind, requestId, actor, data}) built from parts: keys in RFC 8785 order (actor, at, data, kind,
- * requestId, seq), so the data's canonical form is computed once per entry. A unit test holds it equal to `jcs`.
- */
+/** JCS({seq, at, kind, requestId, actor, data}) from parts, keys in RFC 8785 order; a unit test holds it equal to `jcs`. */
 export function entryJcs(seq: number, at: string, kind: string, requestId: string | null, actor: string, dataJcs: string): string {
-  return (
-    `{"actor":${JSON.stringify(actor)},"at":${JSON.stringify(at)},"data":${dataJcs},"kind":${JSON.stringify(kind)},` +
-    `"requestId":${requestId === null ? 'null' : JSON.stringify(requestId)},"seq":${seq}}`
-  );
+  const id = requestId === null ? 'null' : JSON.stringify(requestId);
+  return `{"actor":${JSON.stringify(actor)},"at":${JSON.stringify(at)},"data":${dataJcs},"kind":${JSON.stringify(kind)},"requestId":${id},"seq":${seq}}`;
 }
 
 /** hash_n = sha256(hash_{n-1} as its 64 hex characters || JCS(entry_n)), hex. */
-export function chainHash(prevHash: string, canonicalEntry: string): string {
-  return sha256Hex(prevHash, canonicalEntry);
-}
+export const chainHash = (prevHash: string, canonicalEntry: string): string => sha256Hex(prevHash, canonicalEntry);
 
 /** The hash an entry should carry given its content and its `prevHash`. */
 export function computeEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
@@ -102,6 +92,4 @@ export function computeEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
 }
 
 /** The bytes a checkpoint signs: JCS({seq, hash, at}). */
-export function checkpointPayload(seq: number, hash: string, at: string): Uint8Array {
-  return new TextEncoder().encode(jcs({ seq, hash, at }));
-}
+export const checkpointPayload = (seq: number, hash: string, at: string): Uint8Array => new TextEncoder().encode(jcs({ seq, hash, at }));

@@ -10,10 +10,10 @@ import { verifyChain, type VerifyResult } from './verify.ts';
 /** The hash-chained audit log: one chain per database, shared by every process that appends to it. */
 export interface AuditLog {
   /**
-   * Appends entries and returns them with seq and hash. With `tx` (a transaction from `db.transaction`), they commit
-   * or roll back with the caller's state change; the chain's head stays locked until that transaction ends, so append
-   * late in it. Without `tx`, concurrent appends are batched into one statement. Never call it without `tx` while
-   * holding a transaction open on embedded PGlite: the batch would wait for that transaction forever.
+   * Appends entries and returns them with seq and hash. With `tx` (from `db.transaction`), they commit or roll back
+   * with the caller's state change, and the chain's head stays locked until then: append late in the transaction.
+   * Without `tx`, concurrent appends share one statement. On embedded PGlite, never append without `tx` while holding
+   * a transaction open: the batch would wait for it forever.
    */
   append(entries: AuditInput[], tx?: Db): Promise<AuditEntry[]>;
   /** Signs a checkpoint at the current head (or returns the one already there); null while the chain is empty. */
@@ -29,7 +29,7 @@ export interface AuditLog {
 export interface AuditLogOptions {
   /** Sign a checkpoint every this many entries (default 1000). */
   checkpointEvery?: number;
-  /** Most entries one batched transaction carries (default 5000). */
+  /** Most entries one batch carries (default 5000). */
   maxBatch?: number;
 }
 
@@ -42,39 +42,31 @@ interface Waiting {
 /**
  * Creates the audit log over `db`.
  * @example
- * const audit = createAuditLog(db, createJwsSigner(privateKey, publicJwk));
  * await db.transaction(async (tx) => { await changeState(tx); await audit.append([{ kind: 'grant.minted', actor: 'kernel', requestId, data }], tx); });
  */
 export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditLogOptions = {}): AuditLog {
   const every = options.checkpointEvery ?? 1000;
   const maxBatch = options.maxBatch ?? 5000;
-  if (!Number.isInteger(every) || every < 1) throw new KernelError('config_error', `checkpointEvery must be a positive integer, got ${every}`);
-  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new KernelError('config_error', `maxBatch must be a positive integer, got ${maxBatch}`);
-
+  for (const [name, value] of [['checkpointEvery', every], ['maxBatch', maxBatch]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new KernelError('config_error', `${name} must be a positive integer, got ${value}`);
+  }
   const queue: Waiting[] = [];
   let draining: Promise<void> | null = null;
   let closed = false;
-  // The head as this process last wrote it; a guess, checked by the compare-and-swap in writeBatch.
+  // The head as this process last wrote it: a guess, checked by writeBatch's compare-and-swap.
   let head: Tail | null = null;
 
   // Group commit: while one batch is written, new appends queue up and the next batch takes them all.
   async function drain(): Promise<void> {
     try {
       while (queue.length > 0) {
-        const batch: Waiting[] = [];
-        let size = 0;
-        while (queue.length > 0 && (batch.length === 0 || size + queue[0]!.inputs.length <= maxBatch)) {
-          const next = queue.shift()!;
-          batch.push(next);
-          size += next.inputs.length;
-        }
+        const batch: Waiting[] = [queue.shift()!];
+        let size = batch[0]!.inputs.length;
+        while (queue.length > 0 && size + queue[0]!.inputs.length <= maxBatch) size += batch[batch.push(queue.shift()!) - 1]!.inputs.length;
         try {
           const written = await commit(batch.flatMap((w) => w.inputs));
           let offset = 0;
-          for (const waiting of batch) {
-            waiting.resolve(written.slice(offset, offset + waiting.inputs.length));
-            offset += waiting.inputs.length;
-          }
+          for (const waiting of batch) waiting.resolve(written.slice(offset, (offset += waiting.inputs.length)));
         } catch (error) {
           head = null;
           const reason = new KernelError('database_unavailable', `audit append failed: ${(error as Error).message}`, undefined, { cause: error });
@@ -87,24 +79,17 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
     }
   }
 
-  // One autocommit statement when the head is where this process left it; when another appender moved it, re-read
-  // and retry, and after a few misses take the head's lock in a transaction so a busy chain cannot starve the batch.
+  // One autocommit statement while the head is where this process left it. When another appender moved it, re-read
+  // and retry; after three misses, lock the head in a transaction, so a busy chain cannot starve the batch.
   async function commit(inputs: PreparedInput[]): Promise<AuditEntry[]> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    let written: AuditEntry[] | null = null;
+    for (let attempt = 0; attempt < 3 && !written; attempt++) {
       head ??= await readHead(db);
-      const written = await writeBatch(db, inputs, head, signer, every);
-      if (written) return remember(written);
-      head = null;
+      written = await writeBatch(db, inputs, head, signer, every);
+      if (!written) head = null;
     }
-    return remember(await db.transaction(async (raw) => {
-      const tx = raw as unknown as Db;
-      return (await writeBatch(tx, inputs, await readHead(tx, true), signer, every))!;
-    }));
-  }
-
-  function remember(written: AuditEntry[]): AuditEntry[] {
-    const last = written[written.length - 1]!;
-    head = { seq: last.seq, hash: last.hash };
+    written ??= await db.transaction(async (tx) => (await writeBatch(tx as unknown as Db, inputs, await readHead(tx as unknown as Db, true), signer, every))!);
+    head = { seq: written[written.length - 1]!.seq, hash: written[written.length - 1]!.hash };
     return written;
   }
 
@@ -122,21 +107,17 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
         return (await writeBatch(inTx, inputs, await readHead(inTx, true), signer, every))!;
       }
       const done = new Promise<AuditEntry[]>((resolve, reject) => queue.push({ inputs, resolve, reject }));
-      // Start on a later microtask so appends made in the same tick share the first transaction too.
+      // Start on a later microtask so appends made in the same tick share the first batch too.
       draining ??= Promise.resolve().then(drain);
       return done;
     },
-
-    async checkpoint() {
-      return db.transaction(async (raw) => {
+    checkpoint: () =>
+      db.transaction(async (raw) => {
         const tx = raw as unknown as Db;
         const tail = await readHead(tx, true);
         return tail.seq === 0 ? null : writeCheckpoint(tx, signer, tail.seq, tail.hash);
-      });
-    },
-
+      }),
     verify: (verifyOptions = {}) => verifyStored(db, [signer.publicJwk, ...(verifyOptions.publicJwks ?? [])], verifyOptions),
-
     read: (filter) => readEntries(db, filter),
     async close() {
       closed = true;
@@ -145,10 +126,7 @@ export function createAuditLog(db: Db, signer: CheckpointSigner, options: AuditL
   };
 }
 
-/**
- * Re-checks the chain stored in `db` against the given public keys. Checkpoints are read before entries, so every
- * checkpoint seen covers entries already committed and appends running meanwhile never look like truncation.
- */
+/** Re-checks the stored chain. Checkpoints are read first, so appends running meanwhile never look like truncation. */
 export async function verifyStored(db: Db, publicJwks: readonly JsonObject[], options: { pageSize?: number } = {}): Promise<VerifyResult> {
   const checkpoints = await readCheckpoints(db);
   return verifyChain(readEntries(db, { pageSize: options.pageSize }), checkpoints, publicJwks);

@@ -1,31 +1,23 @@
-import { and, asc, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../store/db.ts';
 import type { Json } from '../types.ts';
 import { auditCheckpoints, auditEntries } from '../store/schema.ts';
-import { GENESIS_HASH, chainHash, checkpointPayload, entryJcs, type AuditCheckpoint, type AuditEntry, type PreparedInput } from './entry.ts';
+import { chainHash, checkpointPayload, entryJcs, type AuditCheckpoint, type AuditEntry, type PreparedInput } from './entry.ts';
 import type { CheckpointSigner } from './signer.ts';
 import { KernelError } from '../errors.ts';
 
-/** The chain's last seq and hash (0 and GENESIS_HASH when empty), from the entries themselves. */
-export async function readTail(db: Db): Promise<{ seq: number; hash: string }> {
-  const [row] = await db.select({ seq: auditEntries.seq, hash: auditEntries.hash }).from(auditEntries).orderBy(desc(auditEntries.seq)).limit(1);
-  return row ?? { seq: 0, hash: GENESIS_HASH };
-}
+export type Tail = { seq: number; hash: string };
 
-export interface Tail {
-  seq: number;
-  hash: string;
-}
+// postgres-js returns the rows of a raw query, PGlite an object holding them.
+const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows);
 
 /**
  * The head row's seq and hash. With `lock` (inside a transaction), it stays locked until that transaction ends: the
  * chain's mutex across processes, which waits for the previous appender's commit and reads what it wrote.
  */
 export async function readHead(db: Db, lock = false): Promise<Tail> {
-  // Plain SQL rather than the query builder: this runs once per append batch.
-  const result: unknown = await db.execute(lock ? sql`select seq, hash from audit_head where id = 1 for update` : sql`select seq, hash from audit_head where id = 1`);
-  // postgres-js returns the rows, PGlite an object holding them.
-  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { seq: string | number; hash: string }[];
+  const query = lock ? sql`select seq, hash from audit_head where id = 1 for update` : sql`select seq, hash from audit_head where id = 1`;
+  const [row] = rowsOf<{ seq: string | number; hash: string }>(await db.execute(query));
   if (!row) throw new KernelError('internal', 'the audit chain head (table audit_head) is missing; run `countersign migrate`');
   return { seq: Number(row.seq), hash: row.hash };
 }
@@ -58,7 +50,7 @@ export async function writeBatch(db: Db, inputs: readonly PreparedInput[], tail:
     prev = hash;
   }
   // Constant statement text, whatever the batch size, so the server plans it once; rows travel as one JSON array.
-  const result: unknown = await db.execute(sql`with head as (
+  const result = await db.execute(sql`with head as (
       update audit_head set seq = ${seq}, hash = ${prev} where id = 1 and seq = ${tail.seq} and hash = ${tail.hash} returning 1),
     entries as (insert into audit_entries (seq, at, kind, request_id, actor, data, prev_hash, hash)
       select r.* from jsonb_to_recordset(${`[${rows.join(',')}]`}::text::jsonb)
@@ -68,8 +60,7 @@ export async function writeBatch(db: Db, inputs: readonly PreparedInput[], tail:
       select c.* from jsonb_to_recordset(${`[${checkpoints.join(',')}]`}::text::jsonb) as c(seq bigint, hash text, at text, signature text)
       where exists (select 1 from head) on conflict do nothing)
     select count(*)::int as swapped from head`);
-  const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { swapped: number }[];
-  return row?.swapped === 1 ? written : null;
+  return rowsOf<{ swapped: number }>(result)[0]?.swapped === 1 ? written : null;
 }
 
 /** Signs and stores a checkpoint at `seq` unless one is already there; returns the stored one. */
@@ -82,16 +73,8 @@ export async function writeCheckpoint(tx: Db, signer: CheckpointSigner, seq: num
   return existing!;
 }
 
-/** What `read` may filter on; every bound is inclusive. */
-export interface AuditFilter {
-  since?: number;
-  until?: number;
-  requestId?: string;
-  kind?: string;
-  limit?: number;
-  /** Rows per round trip (default 5000). */
-  pageSize?: number;
-}
+/** What `read` may filter on; bounds are inclusive; `pageSize` is rows per round trip (default 5000). */
+export type AuditFilter = { since?: number; until?: number; requestId?: string; kind?: string; limit?: number; pageSize?: number };
 
 /** Streams entries in seq order, a page at a time (keyset pagination), so memory stays flat. */
 export async function* readEntries(db: Db, filter: AuditFilter = {}): AsyncGenerator<AuditEntry> {
@@ -103,12 +86,7 @@ export async function* readEntries(db: Db, filter: AuditFilter = {}): AsyncGener
     if (filter.until !== undefined) where.push(lte(auditEntries.seq, filter.until));
     if (filter.requestId !== undefined) where.push(eq(auditEntries.requestId, filter.requestId));
     if (filter.kind !== undefined) where.push(eq(auditEntries.kind, filter.kind));
-    const page = await db
-      .select()
-      .from(auditEntries)
-      .where(and(...where))
-      .orderBy(asc(auditEntries.seq))
-      .limit(Math.min(pageSize, left));
+    const page = await db.select().from(auditEntries).where(and(...where)).orderBy(asc(auditEntries.seq)).limit(Math.min(pageSize, left));
     for (const row of page) yield { ...row, data: row.data as Json };
     if (page.length < Math.min(pageSize, left)) return;
     left -= page.length;
@@ -123,9 +101,6 @@ export async function readCheckpoints(db: Db, since = 1): Promise<AuditCheckpoin
 
 /** The first seq stamped at or after `isoTime` (null when none is), so exports can start at a time. */
 export async function firstSeqSince(db: Db, isoTime: string): Promise<number | null> {
-  const [row] = await db
-    .select({ seq: sql<string | number | null>`min(${auditEntries.seq})` })
-    .from(auditEntries)
-    .where(gte(auditEntries.at, isoTime));
+  const [row] = await db.select({ seq: sql<string | number | null>`min(${auditEntries.seq})` }).from(auditEntries).where(gte(auditEntries.at, isoTime));
   return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
 }

@@ -15,40 +15,31 @@ export interface VerifyResult {
 }
 
 /** Where a partial chain (an export `since` some seq) starts; the first entry's prevHash is taken on trust. */
-export interface ChainStart {
-  seq: number;
-}
+export type ChainStart = { seq: number };
 
-interface CheckedCheckpoint {
-  checkpoint: AuditCheckpoint;
-  kid?: string;
-  error?: string;
-}
+type Checked = { checkpoint: AuditCheckpoint; kid?: string; error?: string };
 
 /**
- * Walks a chain entry by entry in constant memory, so a million-entry table or bundle streams through.
- * Checkpoints added before the entries are checked as their seq passes; with `keepHashes`, checkpoints may also
- * arrive afterwards (a bundle lists them last) and are checked against the remembered hashes (32 bytes per entry).
+ * Walks a chain entry by entry in constant memory, so a million-entry table or bundle streams through. Checkpoints
+ * added before the entries are checked as their seq passes; with `keepHashes` (32 bytes per entry), checkpoints may
+ * also arrive afterwards, as a bundle lists them last.
  */
 export class ChainChecker {
   private readonly verifier: JwsVerifier;
-  private readonly pending = new Map<number, CheckedCheckpoint[]>();
+  private readonly pending = new Map<number, Checked[]>();
   private hashes: Buffer | null;
   private readonly firstSeq: number;
-  private expectedSeq: number;
-  private prev: string;
+  private prev = GENESIS_HASH;
+  private anchored: boolean;
   private broken = false;
   private count = 0;
-  private lastSeq = 0;
+  private lastSeq: number;
   private lastCheckpoint: VerifyResult['lastCheckpoint'] = null;
   private bad: { seq: number; reason: string } | null = null;
-  private anchored: boolean;
 
   constructor(publicJwks: readonly JsonObject[], options: { start?: ChainStart; keepHashes?: boolean } = {}) {
     this.verifier = createJwsVerifier(publicJwks);
     this.firstSeq = options.start?.seq ?? 1;
-    this.expectedSeq = this.firstSeq;
-    this.prev = GENESIS_HASH;
     this.anchored = this.firstSeq === 1;
     this.lastSeq = this.firstSeq - 1;
     this.hashes = options.keepHashes ? Buffer.alloc(32 * 1024) : null;
@@ -59,7 +50,7 @@ export class ChainChecker {
     if (!this.bad || seq < this.bad.seq) this.bad = { seq, reason };
   }
 
-  /** Verifies checkpoint signatures now; each is then compared with the chain when its seq is (or was) reached. */
+  /** Verifies checkpoint signatures now; each is compared with the chain when its seq is (or was) reached. */
   async addCheckpoints(checkpoints: readonly AuditCheckpoint[]): Promise<void> {
     for (const checkpoint of checkpoints) {
       if (checkpoint.seq < this.firstSeq) continue;
@@ -74,34 +65,26 @@ export class ChainChecker {
     if (this.broken) return false;
     this.count++;
     const seq = entry.seq;
-    if (seq !== this.expectedSeq) {
-      const why = seq > this.expectedSeq ? `missing (next entry found is ${seq})` : `out of order (found ${seq} after ${this.expectedSeq - 1})`;
-      return this.breakAt(this.expectedSeq, `entry ${this.expectedSeq} is ${why}`);
+    const expected = this.lastSeq + 1;
+    if (seq !== expected) {
+      return this.breakAt(expected, `entry ${expected} is ${seq > expected ? `missing (next entry found is ${seq})` : `out of order (found ${seq} after ${expected - 1})`}`);
     }
-    if (!this.anchored) {
-      this.prev = entry.prevHash;
-      this.anchored = true;
-    } else if (entry.prevHash !== this.prev) {
-      return this.breakAt(seq, `prev_hash does not match the hash of entry ${seq - 1} (entry ${seq - 1} changed or removed)`);
-    }
+    if (!this.anchored) [this.prev, this.anchored] = [entry.prevHash, true];
+    else if (entry.prevHash !== this.prev) return this.breakAt(seq, `prev_hash does not match the hash of entry ${seq - 1} (entry ${seq - 1} changed or removed)`);
     const hash = chainHash(this.prev, entryJcs(seq, entry.at, entry.kind, entry.requestId, entry.actor, jcs(entry.data)));
     if (hash !== entry.hash) return this.breakAt(seq, 'stored hash does not match the entry content (entry edited)');
     this.prev = hash;
     this.lastSeq = seq;
-    this.expectedSeq = seq + 1;
     if (this.hashes) this.remember(seq, hash);
-    const checkpoints = this.pending.get(seq);
-    if (checkpoints) {
-      this.pending.delete(seq);
-      for (const checked of checkpoints) this.compare(checked, hash);
-    }
+    for (const checked of this.pending.get(seq) ?? []) this.compare(checked, hash);
+    this.pending.delete(seq);
     return true;
   }
 
   /** The verdict once all entries and checkpoints are in. */
   finish(): VerifyResult {
-    // Checkpoints never reached lie past the last verified entry. The lowest one decides: a valid signature there
-    // proves entries existed that are now gone; a bad one is a forgery at its own seq.
+    // Checkpoints never reached lie past the last verified entry. The lowest decides: a valid signature there proves
+    // entries existed that are now gone; a bad one is a forgery at its own seq.
     const [beyond] = [...this.pending.values()].flat().sort((a, b) => a.checkpoint.seq - b.checkpoint.seq || Number(!a.error) - Number(!b.error));
     if (beyond && !this.broken) {
       const missing = this.lastSeq + 1;
@@ -119,7 +102,7 @@ export class ChainChecker {
     return false;
   }
 
-  private async checkSignature(checkpoint: AuditCheckpoint): Promise<CheckedCheckpoint> {
+  private async checkSignature(checkpoint: AuditCheckpoint): Promise<Checked> {
     const where = `checkpoint at ${checkpoint.seq}`;
     const verified = await this.verifier.verify(checkpoint.signature);
     if ('error' in verified) return { checkpoint, error: `${where}: ${verified.error}` };
@@ -129,29 +112,23 @@ export class ChainChecker {
     } catch {
       return { checkpoint, error: `${where}: signed payload is not JSON` };
     }
-    const expected = jcs({ seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at });
-    if (jcs(signed) !== expected) return { checkpoint, error: `${where}: its seq, hash or time differ from what was signed` };
+    if (jcs(signed) !== jcs({ seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at })) {
+      return { checkpoint, error: `${where}: its seq, hash or time differ from what was signed` };
+    }
     return { checkpoint, kid: verified.kid };
   }
 
-  private compare(checked: CheckedCheckpoint, chainHashAtSeq: string): void {
-    const { checkpoint } = checked;
-    if (checked.error) return this.report(checkpoint.seq, checked.error);
+  private compare({ checkpoint, error, kid }: Checked, chainHashAtSeq: string): void {
+    if (error) return this.report(checkpoint.seq, error);
     if (checkpoint.hash !== chainHashAtSeq) {
       return this.report(checkpoint.seq, `checkpoint at ${checkpoint.seq} signed a different chain hash (entries up to ${checkpoint.seq} were rewritten)`);
     }
-    if (!this.lastCheckpoint || checkpoint.seq >= this.lastCheckpoint.seq) {
-      this.lastCheckpoint = { seq: checkpoint.seq, at: checkpoint.at, kid: checked.kid ?? '' };
-    }
+    if (!this.lastCheckpoint || checkpoint.seq >= this.lastCheckpoint.seq) this.lastCheckpoint = { seq: checkpoint.seq, at: checkpoint.at, kid: kid ?? '' };
   }
 
   private remember(seq: number, hash: string): void {
     const offset = (seq - this.firstSeq) * 32;
-    if (offset + 32 > this.hashes!.length) {
-      const grown = Buffer.alloc(this.hashes!.length * 2);
-      this.hashes!.copy(grown);
-      this.hashes = grown;
-    }
+    if (offset + 32 > this.hashes!.length) this.hashes = Buffer.concat([this.hashes!, Buffer.alloc(this.hashes!.length)]);
     this.hashes!.write(hash, offset, 32, 'hex');
   }
 
@@ -162,10 +139,7 @@ export class ChainChecker {
   }
 }
 
-/**
- * Re-checks a chain: seq continuity from 1 (or `start`), every prev_hash and hash, and every checkpoint's signature
- * and hash. Pure: the same code checks the database and offline bundles.
- */
+/** Re-checks a chain: seq continuity from 1 (or `start`), every prev_hash and hash, every checkpoint's signature and hash. */
 export async function verifyChain(
   entries: Iterable<AuditEntry> | AsyncIterable<AuditEntry>,
   checkpoints: readonly AuditCheckpoint[],
@@ -174,8 +148,6 @@ export async function verifyChain(
 ): Promise<VerifyResult> {
   const checker = new ChainChecker(publicJwks, options);
   await checker.addCheckpoints(checkpoints);
-  for await (const entry of entries) {
-    if (!checker.entry(entry)) break;
-  }
+  for await (const entry of entries) if (!checker.entry(entry)) break;
   return checker.finish();
 }
