@@ -2,7 +2,7 @@ import { and, desc, eq, inArray } from 'drizzle-orm';
 import type { Db } from './store/db.ts';
 import { approvers, decisions, requests } from './store/schema.ts';
 import { KernelError } from './errors.ts';
-import type { KernelErrorShape, RequestRecord, RequestState, ToolResult } from './types.ts';
+import type { ApprovalRecord, KernelErrorShape, RequestRecord, RequestState, ToolResult } from './types.ts';
 
 /** Reading and moving requests in the store. Every state change is a compare-and-swap on the current state. */
 
@@ -12,82 +12,44 @@ export function createRequestStore(db: Db) {
   /** Rows with their decisions. `tx` matters on PGlite: one connection, so a query outside an open transaction waits for it. */
   async function records(rows: Row[], tx: Db = db): Promise<RequestRecord[]> {
     if (rows.length === 0) return [];
-    const ids = rows.map((r) => r.id);
     const decided = await tx
       .select({ d: decisions, email: approvers.email })
       .from(decisions)
       .innerJoin(approvers, eq(decisions.approverId, approvers.id))
-      .where(inArray(decisions.requestId, ids))
+      .where(inArray(decisions.requestId, rows.map((r) => r.id)))
       .orderBy(decisions.createdAt);
     return rows.map((row) => ({
-      id: row.id,
-      digest: row.digest,
-      body: row.body,
-      intent: row.intent,
-      state: row.state as RequestState,
-      verdict: row.verdict,
-      approvals: decided
-        .filter((x) => x.d.requestId === row.id)
-        .map(({ d, email }) => ({
-          approverId: d.approverId,
-          approverEmail: email,
-          decision: d.decision as 'approve' | 'reject',
-          reason: d.reason,
-          evidenceKind: d.evidenceKind as 'webauthn' | 'device',
-          keyId: d.keyId,
-          at: d.createdAt.toISOString(),
-        })),
-      result: row.result ?? null,
-      error: row.error ?? null,
-      createdAt: row.createdAt.toISOString(),
-      updatedAt: row.updatedAt.toISOString(),
+      id: row.id, digest: row.digest, body: row.body, intent: row.intent, state: row.state as RequestState, verdict: row.verdict,
+      approvals: decided.filter((x) => x.d.requestId === row.id).map(({ d, email }): ApprovalRecord => ({
+        approverId: d.approverId, approverEmail: email, decision: d.decision as ApprovalRecord['decision'], reason: d.reason,
+        evidenceKind: d.evidenceKind as ApprovalRecord['evidenceKind'], keyId: d.keyId, at: d.createdAt.toISOString(),
+      })),
+      result: row.result ?? null, error: row.error ?? null, createdAt: row.createdAt.toISOString(), updatedAt: row.updatedAt.toISOString(),
     }));
   }
 
-  return {
-    async get(id: string, tx: Db = db): Promise<RequestRecord> {
-      const rows = await tx.select().from(requests).where(eq(requests.id, id));
-      if (rows.length === 0) throw new KernelError('unknown_request', `no request ${id}`);
-      return (await records(rows, tx))[0];
-    },
+  async function row(id: string, tx: Db = db): Promise<Row> {
+    const [found] = await tx.select().from(requests).where(eq(requests.id, id));
+    if (!found) throw new KernelError('unknown_request', `no request ${id}`);
+    return found;
+  }
 
-    async row(id: string, tx: Db = db): Promise<Row> {
-      const [row] = await tx.select().from(requests).where(eq(requests.id, id));
-      if (!row) throw new KernelError('unknown_request', `no request ${id}`);
-      return row;
-    },
+  return {
+    row,
+    records,
+    get: async (id: string, tx: Db = db): Promise<RequestRecord> => (await records([await row(id, tx)], tx))[0]!,
 
     async list(filter: { agentId: string | null; state?: RequestState; limit: number }): Promise<RequestRecord[]> {
-      const conditions = [
-        filter.agentId ? eq(requests.agentId, filter.agentId) : undefined,
-        filter.state ? eq(requests.state, filter.state) : undefined,
-      ].filter((c) => c !== undefined);
-      const rows = await db
-        .select()
-        .from(requests)
-        .where(conditions.length ? and(...conditions) : undefined)
-        .orderBy(desc(requests.createdAt))
-        .limit(Math.min(Math.max(filter.limit, 1), 200));
-      return records(rows);
+      const where = and(filter.agentId ? eq(requests.agentId, filter.agentId) : undefined, filter.state ? eq(requests.state, filter.state) : undefined);
+      return records(await db.select().from(requests).where(where).orderBy(desc(requests.createdAt)).limit(Math.min(Math.max(filter.limit, 1), 200)));
     },
 
     /** Moves a request from one of `from` to `to`; returns the row, or null when it was not in `from`. */
-    async transition(
-      tx: Db,
-      id: string,
-      from: readonly RequestState[],
-      to: RequestState,
-      patch: { result?: ToolResult; error?: KernelErrorShape } = {},
-    ): Promise<Row | null> {
-      const [row] = await tx
-        .update(requests)
-        .set({ state: to, updatedAt: new Date(), ...patch })
-        .where(and(eq(requests.id, id), inArray(requests.state, [...from])))
-        .returning();
-      return row ?? null;
+    async transition(tx: Db, id: string, from: readonly RequestState[], to: RequestState, patch: { result?: ToolResult; error?: KernelErrorShape } = {}) {
+      const where = and(eq(requests.id, id), inArray(requests.state, [...from]));
+      const [moved] = await tx.update(requests).set({ state: to, updatedAt: new Date(), ...patch }).where(where).returning();
+      return moved ?? null;
     },
-
-    records,
   };
 }
 

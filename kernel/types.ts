@@ -13,29 +13,10 @@ export interface Principal {
 }
 
 export type Impact = 'read' | 'write' | 'high';
-export type Consequence =
-  | 'reads'
-  | 'writes'
-  | 'moves-money'
-  | 'changes-code'
-  | 'deploys'
-  | 'grants-access'
-  | 'shares-secret'
-  | 'deletes';
+export type Consequence = 'reads' | 'writes' | 'moves-money' | 'changes-code' | 'deploys' | 'grants-access' | 'shares-secret' | 'deletes';
 
 export type FieldKind =
-  | 'text'
-  | 'number'
-  | 'money'
-  | 'account'
-  | 'repository'
-  | 'branch'
-  | 'commit'
-  | 'environment'
-  | 'url'
-  | 'email'
-  | 'person'
-  | 'permission';
+  | 'text' | 'number' | 'money' | 'account' | 'repository' | 'branch' | 'commit' | 'environment' | 'url' | 'email' | 'person' | 'permission';
 
 /**
  * One labelled value of an intent. Money is `value` in integer minor units plus an ISO 4217 `currency`,
@@ -63,18 +44,8 @@ export interface Intent {
 }
 
 export type RequestState =
-  | 'received'
-  | 'denied'
-  | 'allowed'
-  | 'pending'
-  | 'approved'
-  | 'rejected'
-  | 'expired'
-  | 'cancelled'
-  | 'executing'
-  | 'succeeded'
-  | 'failed'
-  | 'unknown';
+  | 'received' | 'denied' | 'allowed' | 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled'
+  | 'executing' | 'succeeded' | 'failed' | 'unknown';
 
 export const FINAL_STATES: readonly RequestState[] = ['denied', 'rejected', 'expired', 'cancelled', 'succeeded', 'failed'];
 
