@@ -7,23 +7,12 @@ import type { ApprovalDecision, ApproverRequirement, Principal } from './types.t
 
 export type ApprovalOutcome = 'pending' | 'approved' | 'rejected' | 'expired';
 
-export interface Decided {
-  approverId: string;
-  decision: ApprovalDecision;
-}
+export type Decided = { approverId: string; decision: ApprovalDecision };
+
+type Roles = Readonly<Record<string, readonly string[]>>;
 
 /** Role membership comes from config (`roles`) and from the role an approver was invited with. */
-export interface Approver {
-  email: string;
-  roles: readonly string[];
-}
-
-export function isEligible(
-  requirement: ApproverRequirement,
-  approver: Approver,
-  principal: Principal,
-  configRoles: Readonly<Record<string, readonly string[]>>,
-): boolean {
+export function isEligible(requirement: ApproverRequirement, approver: { email: string; roles: readonly string[] }, principal: Principal, configRoles: Roles): boolean {
   const email = approver.email.toLowerCase();
   if (requirement.role === 'owner') return email === principal.owner.toLowerCase();
   const listed = (configRoles[requirement.role] ?? []).some((member) => member.toLowerCase() === email);

@@ -8,26 +8,15 @@ export interface Message {
   [field: string]: Json | undefined;
 }
 
-/**
- * What a handler receives. `from` is stamped by the router from the sending port: it is the only
- * trustworthy statement of who sent the message. Anything the sender wrote inside `body` is advisory.
- */
-export interface Envelope<M extends Message = Message> {
-  id: string;
-  from: string;
-  to: string;
-  body: M;
-}
+/** What a handler receives. The router stamps `from` from the sending port: the only trustworthy word on the sender. */
+export type Envelope<M extends Message = Message> = { id: string; from: string; to: string; body: M };
 
 /** Replies are plain data so that the same shapes work when a service lives in another process. */
 export type Reply = { ok: true; value: Json } | { ok: false; error: { code: string; message: string } };
 
 export type Handler = (envelope: Envelope) => Promise<Json>;
 
-/**
- * A capability names what a port may send: `endpoint:op`. A `*` at the end of either part matches any suffix,
- * so `connector.*:describe` lets the kernel ask every connector to describe.
- */
+/** What a port may send: `endpoint:op`, where a trailing `*` in either part matches any suffix (`connector.*:describe`). */
 export type Capability = `${string}:${string}`;
 
 export interface Port {
@@ -60,8 +49,7 @@ export function createRouter(onRefusal: RefusalSink): Router {
   const table = new Map<string, { handler: Handler; capabilities: readonly Capability[] }>();
 
   async function deliver(from: string, to: string, body: Message): Promise<Reply> {
-    const sender = table.get(from);
-    const target = table.get(to);
+    const [sender, target] = [table.get(from), table.get(to)];
     const op = typeof body?.op === 'string' ? body.op : '';
     // Refusals reveal nothing about which endpoints exist: unknown target and missing capability read the same.
     if (!sender || !target || !allows(sender.capabilities, to, op)) {
@@ -70,11 +58,9 @@ export function createRouter(onRefusal: RefusalSink): Router {
       return { ok: false, error: { code: 'capability_refused', message: `${from} may not send ${op || '(no op)'} to ${to}` } };
     }
     try {
-      const value = await target.handler({ id: randomUUID(), from, to, body });
-      return { ok: true, value };
+      return { ok: true, value: await target.handler({ id: randomUUID(), from, to, body }) };
     } catch (error) {
-      const kernelError = asKernelError(error);
-      return { ok: false, error: { code: kernelError.code, message: kernelError.message } };
+      return { ok: false, error: asKernelError(error).toJSON() };
     }
   }
 
