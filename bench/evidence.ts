@@ -1,7 +1,8 @@
 import { createHash, createPublicKey, createVerify } from 'node:crypto';
 import { isoCBOR } from '@simplewebauthn/server/helpers';
 import { jwtVerify } from 'jose';
-import { approvalChallenge, generateKernelKeys, mintGrant, sha256Hex, verifyGrant, verifyPasskeyEvidence } from '../kernel/index.ts';
+import { approvalChallenge, mintGrant, sha256Hex, verifyGrant, verifyPasskeyEvidence } from '../kernel/index.ts';
+import { generateKernelKeys } from '../gateway/keys.ts';
 import { createSoftAuthenticator } from '../test/support/authenticator.ts';
 import type { BenchResult } from './types.ts';
 

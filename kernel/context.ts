@@ -4,7 +4,7 @@ import type { Directory } from './directory.ts';
 import type { RequestStore } from './requests.ts';
 import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
-import type { KernelKeys } from './keys.ts';
+import type { KernelKeys } from './grants.ts';
 
 /** What the kernel's parts share. Built once by createKernel; nothing in it is global. */
 export interface KernelContext {

@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import { SignJWT, errors, jwtVerify } from 'jose';
+import { SignJWT, errors, jwtVerify, type JWK } from 'jose';
 import type { Db } from './store/db.ts';
 import { grants } from './store/schema.ts';
 import { KernelError } from './errors.ts';
-import type { KernelKeys } from './keys.ts';
 import { checkDigest } from './evidence/challenge.ts';
+
+/** The kernel's Ed25519 signing key: it signs grants and audit checkpoints. `kid` is the RFC 7638 JWK thumbprint. */
+export interface KernelKeys {
+  kid: string;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  /** The public half as a JWK (with kid, alg, use), for executors and offline verifiers. */
+  publicJwk: JWK;
+}
 
 const ISSUER = 'countersign-kernel';
 const AUDIENCE = 'countersign-executor';

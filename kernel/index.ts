@@ -24,8 +24,7 @@ export {
   type DeviceEvidenceInput,
   type StoredPasskey,
 } from './evidence/index.ts';
-export { generateKernelKeys, importKernelKeys, exportKernelKeys, importKernelPublicKey, type KernelKeys } from './keys.ts';
-export { mintGrant, verifyGrant, recordGrant, consumeGrant, type GrantClaims, type MintedGrant } from './grants.ts';
+export { mintGrant, verifyGrant, recordGrant, consumeGrant, type GrantClaims, type MintedGrant, type KernelKeys } from './grants.ts';
 export {
   compilePolicy,
   createBudgetStore,

@@ -6,7 +6,6 @@ import {
   createJwsSigner,
   createKernel,
   createRouter,
-  generateKernelKeys,
   type JsonObject,
   type Kernel,
   type Port,
@@ -15,6 +14,7 @@ import {
 } from '../../kernel/index.ts';
 import { APPROVAL_WEB_CAPABILITIES, createApprovalWeb } from '../../approval-web/index.ts';
 import type { Database } from '../../gateway/db.ts';
+import { generateKernelKeys } from '../../gateway/keys.ts';
 import { freshDatabase } from '../support/db.ts';
 
 /**

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { consumeGrant, generateKernelKeys, mintGrant, recordGrant, schema, sha256Hex, type KernelKeys, type RequestBody } from '../../kernel/index.ts';
+import { consumeGrant, mintGrant, recordGrant, schema, sha256Hex, type KernelKeys, type RequestBody } from '../../kernel/index.ts';
+import { generateKernelKeys } from '../../gateway/keys.ts';
 import type { Database } from '../../gateway/db.ts';
 import { dbKind, freshDatabase } from '../support/db.ts';
 

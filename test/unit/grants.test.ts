@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SignJWT, base64url, decodeJwt, decodeProtectedHeader } from 'jose';
-import { exportKernelKeys, generateKernelKeys, importKernelKeys, importKernelPublicKey, mintGrant, sha256Hex, verifyGrant, KernelError } from '../../kernel/index.ts';
+import { mintGrant, sha256Hex, verifyGrant, KernelError } from '../../kernel/index.ts';
+import { exportKernelKeys, generateKernelKeys, importKernelKeys, importKernelPublicKey } from '../../gateway/keys.ts';
 
 const digest = sha256Hex('request one');
 const tool = 'stripe_create_refund';
