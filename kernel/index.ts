@@ -13,9 +13,10 @@ export type { KernelMessage, PasskeyInput, EvidenceInput, RequestView } from './
 export {
   approvalChallenge,
   approvalSigningBytes,
+  checkDecision,
+  checkDigest,
   verifyPasskeyEvidence,
   verifyDeviceEvidence,
-  verifyReceiptOffline,
   updatePasskeyCounter,
   type Receipt,
   type PasskeyReceipt,

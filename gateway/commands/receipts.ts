@@ -1,4 +1,5 @@
-import { verifyReceiptOffline, type Json, type JsonObject, type Receipt } from '../../kernel/index.ts';
+import type { Json, JsonObject, Receipt } from '../../kernel/index.ts';
+import { verifyReceiptOffline } from '../audit/receipt.ts';
 import { type BundleHeader } from '../audit/bundle.ts';
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CompactSign, SignJWT, base64url, generateKeyPair } from 'jose';
-import { approvalChallenge, approvalSigningBytes, sha256Hex, verifyDeviceEvidence, verifyPasskeyEvidence, verifyReceiptOffline, KernelError, type Receipt } from '../../kernel/index.ts';
+import { approvalChallenge, approvalSigningBytes, sha256Hex, verifyDeviceEvidence, verifyPasskeyEvidence, KernelError, type Receipt } from '../../kernel/index.ts';
+import { verifyReceiptOffline } from '../../gateway/audit/receipt.ts';
 import { createPassportKey } from '../support/passport-key.ts';
 import { createSoftAuthenticator } from '../support/authenticator.ts';
 
