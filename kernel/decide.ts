@@ -6,7 +6,7 @@ import type { ApprovalDecision, JsonObject, Principal, RequestRecord } from './t
 import type { KernelContext } from './context.ts';
 import { isEligible, tally } from './approvals.ts';
 import type { AuditInput } from './audit/entry.ts';
-import { approvalChallenge, updatePasskeyCounter, verifyDeviceEvidence, verifyPasskeyEvidence } from './evidence/index.ts';
+import { approvalChallenge, updatePasskeyCounter, verifyDeviceEvidence, verifyPasskeyEvidence } from './evidence.ts';
 
 /** Approver-facing operations: the inbox, the challenge to sign, and a decision with its evidence. */
 

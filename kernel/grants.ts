@@ -4,7 +4,7 @@ import { SignJWT, errors, jwtVerify, type JWK } from 'jose';
 import type { Db } from './store/db.ts';
 import { grants } from './store/schema.ts';
 import { KernelError } from './errors.ts';
-import { checkDigest } from './evidence/challenge.ts';
+import { checkDigest } from './evidence.ts';
 
 /** The kernel's Ed25519 signing key: it signs grants and audit checkpoints. `kid` is the RFC 7638 JWK thumbprint. */
 export interface KernelKeys {

@@ -24,7 +24,7 @@ export {
   type PasskeyEvidenceInput,
   type DeviceEvidenceInput,
   type StoredPasskey,
-} from './evidence/index.ts';
+} from './evidence.ts';
 export { mintGrant, verifyGrant, recordGrant, consumeGrant, type GrantClaims, type MintedGrant, type KernelKeys } from './grants.ts';
 export {
   compilePolicy,

@@ -11,7 +11,7 @@ import { createRequestStore } from './requests.ts';
 import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import { consumeGrant, type KernelKeys } from './grants.ts';
-import { updatePasskeyCounter } from './evidence/index.ts';
+import { updatePasskeyCounter } from './evidence.ts';
 import { execute, recover, run, submit, type Claim } from './flow.ts';
 import { challenge, decide, expireDue, inbox } from './decide.ts';
 
