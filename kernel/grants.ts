@@ -17,19 +17,8 @@ export interface KernelKeys {
 
 const ISSUER = 'countersign-kernel';
 const AUDIENCE = 'countersign-executor';
+const TYP = 'countersign-grant+jwt';
 const MAX_TTL_SECONDS = 3600;
-
-/** The claims of a grant: permission to execute exactly one request (its digest), once, before `exp`. */
-export interface GrantClaims {
-  iss: typeof ISSUER;
-  aud: typeof AUDIENCE;
-  jti: string;
-  sub: string; // request id
-  digest: string;
-  tool: string;
-  iat: number;
-  exp: number;
-}
 
 export interface MintedGrant {
   jwt: string;
@@ -38,7 +27,8 @@ export interface MintedGrant {
 }
 
 /**
- * Signs a single-use grant for one request. Record it with recordGrant in the transaction that moves the request to
+ * Signs a single-use grant: permission to execute exactly one request, once, before `exp`. Its claims are iss, aud, jti,
+ * sub (the request id), digest, tool, iat and exp. Record it with recordGrant in the transaction that moves the request to
  * `executing`, so a grant exists in the database exactly when one was handed out.
  * @example const grant = await mintGrant(keys, { requestId, digest, tool: 'stripe_create_refund' });
  */
@@ -55,13 +45,8 @@ export async function mintGrant(
   const iat = Math.floor((input.now ?? new Date()).getTime() / 1000);
   const jti = randomUUID();
   const jwt = await new SignJWT({ digest: input.digest, tool: input.tool })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt', kid: keys.kid })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(input.requestId)
-    .setJti(jti)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + ttl)
+    .setProtectedHeader({ alg: 'EdDSA', typ: TYP, kid: keys.kid })
+    .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(input.requestId).setJti(jti).setIssuedAt(iat).setExpirationTime(iat + ttl)
     .sign(keys.privateKey);
   return { jwt, jti, expiresAt: new Date((iat + ttl) * 1000) };
 }
@@ -79,20 +64,9 @@ export async function verifyGrant(
   if (typeof jwt !== 'string' || jwt.split('.').length !== 3) {
     throw new KernelError('grant_invalid', 'the grant is not a compact JWS (three base64url parts); executions need the grant the kernel minted');
   }
-  let claims: Partial<GrantClaims>;
-  try {
-    const result = await jwtVerify(jwt, publicKey, {
-      algorithms: ['EdDSA'],
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      typ: 'countersign-grant+jwt',
-      requiredClaims: ['jti', 'exp', 'sub', 'digest', 'tool'],
-      currentDate: expected.now,
-    });
-    claims = result.payload as Partial<GrantClaims>;
-  } catch (error) {
-    throw grantError(error);
-  }
+  const requiredClaims = ['jti', 'exp', 'sub', 'digest', 'tool'];
+  const options = { algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE, typ: TYP, requiredClaims, currentDate: expected.now };
+  const { payload: claims } = await jwtVerify(jwt, publicKey, options).catch(refuseGrant);
   if (claims.digest !== expected.digest) {
     throw new KernelError('digest_mismatch', 'the grant was issued for another request (its digest differs from the request being executed); nothing was executed');
   }
@@ -102,14 +76,14 @@ export async function verifyGrant(
   return { jti: String(claims.jti), requestId: String(claims.sub), expiresAt: new Date(Number(claims.exp) * 1000) };
 }
 
-function grantError(error: unknown): KernelError {
-  if (error instanceof errors.JWTExpired) return new KernelError('grant_expired', 'the grant has expired; the kernel must mint a new one for this request');
-  if (error instanceof errors.JOSEAlgNotAllowed) return new KernelError('grant_invalid', 'the grant is not signed with EdDSA; only kernel-signed grants are accepted');
+function refuseGrant(error: unknown): never {
+  if (error instanceof errors.JWTExpired) throw new KernelError('grant_expired', 'the grant has expired; the kernel must mint a new one for this request');
+  if (error instanceof errors.JOSEAlgNotAllowed) throw new KernelError('grant_invalid', 'the grant is not signed with EdDSA; only kernel-signed grants are accepted');
   if (error instanceof errors.JWSSignatureVerificationFailed) {
-    return new KernelError('grant_invalid', "the grant's signature does not verify with the kernel key: it is forged, altered or from another kernel");
+    throw new KernelError('grant_invalid', "the grant's signature does not verify with the kernel key: it is forged, altered or from another kernel");
   }
-  if (error instanceof errors.JWTClaimValidationFailed) return new KernelError('grant_invalid', `the grant is not a Countersign grant: ${error.message}`);
-  return new KernelError('grant_invalid', `the grant cannot be read: ${(error as Error).message}`);
+  if (error instanceof errors.JWTClaimValidationFailed) throw new KernelError('grant_invalid', `the grant is not a Countersign grant: ${error.message}`);
+  throw new KernelError('grant_invalid', `the grant cannot be read: ${(error as Error).message}`);
 }
 
 /** Stores a minted grant; pass the transaction that moves the request to `executing`. */
@@ -121,21 +95,17 @@ export async function recordGrant(tx: Db, grant: { jti: string; requestId: strin
  * Marks a grant consumed, atomically: of any number of concurrent calls for one grant, exactly one returns. The others,
  * and any later call, throw 'grant_consumed'; also 'grant_expired', 'digest_mismatch' or 'grant_invalid' (unknown jti).
  */
-export async function consumeGrant(db: Db, grant: { jti: string; digest: string }): Promise<void> {
-  const taken = await db
-    .update(grants)
-    .set({ consumedAt: sql`now()` })
-    .where(and(eq(grants.jti, grant.jti), eq(grants.digest, grant.digest), isNull(grants.consumedAt), gt(grants.expiresAt, sql`now()`)))
-    .returning({ jti: grants.jti });
+export async function consumeGrant(db: Db, { jti, digest }: { jti: string; digest: string }): Promise<void> {
+  // One conditional UPDATE is the atomic step: concurrent callers race for the row and only one finds it unconsumed.
+  const usable = and(eq(grants.jti, jti), eq(grants.digest, digest), isNull(grants.consumedAt), gt(grants.expiresAt, sql`now()`));
+  const taken = await db.update(grants).set({ consumedAt: sql`now()` }).where(usable).returning({ jti: grants.jti });
   if (taken.length === 1) return;
   // Find out why, on the database clock the update used.
-  const [row] = await db
-    .select({ digest: grants.digest, consumedAt: grants.consumedAt, expired: sql<boolean>`${grants.expiresAt} <= now()` })
-    .from(grants)
-    .where(eq(grants.jti, grant.jti));
-  if (!row) throw new KernelError('grant_invalid', `no grant ${grant.jti} was issued by this kernel; nothing was executed`);
-  if (row.digest !== grant.digest) throw new KernelError('digest_mismatch', `grant ${grant.jti} was issued for another request; nothing was executed`);
-  if (row.consumedAt) throw new KernelError('grant_consumed', `grant ${grant.jti} was already used at ${row.consumedAt.toISOString()}; a request executes at most once`);
-  if (row.expired) throw new KernelError('grant_expired', `grant ${grant.jti} expired before it was used; the kernel must mint a new one`);
-  throw new KernelError('grant_consumed', `grant ${grant.jti} was used concurrently by another execution`);
+  const expired = sql<boolean>`${grants.expiresAt} <= now()`;
+  const [row] = await db.select({ digest: grants.digest, consumedAt: grants.consumedAt, expired }).from(grants).where(eq(grants.jti, jti));
+  if (!row) throw new KernelError('grant_invalid', `no grant ${jti} was issued by this kernel; nothing was executed`);
+  if (row.digest !== digest) throw new KernelError('digest_mismatch', `grant ${jti} was issued for another request; nothing was executed`);
+  if (row.consumedAt) throw new KernelError('grant_consumed', `grant ${jti} was already used at ${row.consumedAt.toISOString()}; a request executes at most once`);
+  if (row.expired) throw new KernelError('grant_expired', `grant ${jti} expired before it was used; the kernel must mint a new one`);
+  throw new KernelError('grant_consumed', `grant ${jti} was used concurrently by another execution`);
 }

@@ -25,7 +25,7 @@ export {
   type DeviceEvidenceInput,
   type StoredPasskey,
 } from './evidence.ts';
-export { mintGrant, verifyGrant, recordGrant, consumeGrant, type GrantClaims, type MintedGrant, type KernelKeys } from './grants.ts';
+export { mintGrant, verifyGrant, recordGrant, consumeGrant, type KernelKeys, type MintedGrant } from './grants.ts';
 export {
   compilePolicy,
   createBudgetStore,
