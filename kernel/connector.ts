@@ -26,11 +26,8 @@ export interface ToolInfo {
   sandbox: boolean;
 }
 
-export interface DescribeReply {
-  /** The arguments as validated (defaults applied). These, not the raw ones, are what is digested and executed. */
-  args: JsonObject;
-  intent: Intent;
-}
+/** `args` as validated (defaults applied): these, not the raw ones, are what is digested and executed. */
+export type DescribeReply = { args: JsonObject; intent: Intent };
 
 export type ExecuteReply = ToolResult;
 export type ReconcileReply = { happened: false } | { happened: true; result: ToolResult };

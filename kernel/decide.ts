@@ -24,12 +24,8 @@ export async function inbox(ctx: KernelContext, approverId: string): Promise<Req
   const approver = await ctx.directory.getApprover({ approverId });
   if (!approver) throw new KernelError('not_an_approver', `no approver ${approverId}`);
   const pending = await ctx.store.list({ agentId: null, state: 'pending', limit: 200 });
-  return pending.filter(
-    (r) =>
-      r.verdict.approvers !== undefined &&
-      isEligible(r.verdict.approvers, approver, r.body.principal, ctx.roles()) &&
-      !r.approvals.some((a) => a.approverId === approverId),
-  );
+  const mayDecide = (r: RequestRecord) => r.verdict.approvers !== undefined && isEligible(r.verdict.approvers, approver, r.body.principal, ctx.roles());
+  return pending.filter((r) => mayDecide(r) && !r.approvals.some((a) => a.approverId === approverId));
 }
 
 export async function challenge(ctx: KernelContext, requestId: string, decision: ApprovalDecision, approverId: string) {
@@ -71,46 +67,23 @@ async function signer(ctx: KernelContext, record: RequestRecord, decision: Appro
       expectedOrigin: new URL(ctx.publicUrl).origin,
       expectedRPID: ctx.rpId,
     });
-    return {
-      approverId: key.approverId,
-      email: key.email,
-      roles: key.roles,
-      keyId: key.id,
-      kind: 'webauthn',
-      receipt: receipt as unknown as JsonObject,
-      commit: () => updatePasskeyCounter(ctx.db, key.id, key.counter, newCounter),
-    };
+    const commit = () => updatePasskeyCounter(ctx.db, key.id, key.counter, newCounter);
+    return { approverId: key.approverId, email: key.email, roles: key.roles, keyId: key.id, kind: 'webauthn', receipt: receipt as unknown as JsonObject, commit };
   }
-  const [device] = await ctx.db
-    .select()
-    .from(devices)
-    .where(eq(devices.id, evidence.deviceId));
+  const [device] = await ctx.db.select().from(devices).where(eq(devices.id, evidence.deviceId));
   if (!device || device.removedAt) throw new KernelError('evidence_refused', `device ${evidence.deviceId} is not paired`);
   const approver = await ctx.directory.getApprover({ approverId: device.approverId });
   if (!approver) throw new KernelError('evidence_refused', 'the device belongs to no approver');
-  await verifyDeviceEvidence({ jws: evidence.jws, digest: record.digest, decision, publicJwk: device.publicJwk, deviceId: device.id });
-  return {
-    approverId: approver.id,
-    email: approver.email,
-    roles: approver.roles,
-    keyId: device.id,
-    kind: 'device',
-    receipt: { kind: 'device', deviceId: device.id, jws: evidence.jws, digest: record.digest, decision },
-    commit: async () => true,
-  };
+  const { receipt } = await verifyDeviceEvidence({ jws: evidence.jws, digest: record.digest, decision, publicJwk: device.publicJwk, deviceId: device.id });
+  const stored = receipt as unknown as JsonObject;
+  return { approverId: approver.id, email: approver.email, roles: approver.roles, keyId: device.id, kind: 'device', receipt: stored, commit: async () => true };
 }
 
 /**
  * Counts a decision only after its evidence verifies over this request's digest and decision, from an approver of
  * the required role. Returns the request after the decision, and whether it is now approved (to execute).
  */
-export async function decide(
-  ctx: KernelContext,
-  requestId: string,
-  decision: ApprovalDecision,
-  reason: string | null,
-  evidence: EvidenceInput,
-): Promise<{ record: RequestRecord; approved: boolean }> {
+export async function decide(ctx: KernelContext, requestId: string, decision: ApprovalDecision, reason: string | null, evidence: EvidenceInput) {
   let record: RequestRecord;
   let who: Signer;
   try {
@@ -133,25 +106,13 @@ export async function decide(
   }
   const requirement = record.verdict.approvers!;
   const outcome = await ctx.db.transaction(async (tx) => {
-    await tx.insert(decisions).values({
-      requestId,
-      approverId: who.approverId,
-      decision,
-      reason: reason?.slice(0, 2000) ?? null,
-      evidenceKind: who.kind,
-      keyId: who.keyId,
-      evidence: who.receipt,
-    });
+    const { approverId, kind: evidenceKind, keyId, receipt } = who;
+    await tx.insert(decisions).values({ requestId, approverId, decision, reason: reason?.slice(0, 2000) ?? null, evidenceKind, keyId, evidence: receipt });
     const all = await tx.select().from(decisions).where(eq(decisions.requestId, requestId));
-    const result = tally(requirement, all.map((d) => ({ approverId: d.approverId, decision: d.decision as ApprovalDecision })), new Date(record.body.expiresAt), ctx.now());
-    const entries: AuditInput[] = [
-      {
-        kind: 'approval.decided',
-        requestId,
-        actor: `approver:${who.approverId}`,
-        data: { decision, reason, approver: who.email, evidenceKind: who.kind, keyId: who.keyId, digest: record.digest, receipt: who.receipt },
-      },
-    ];
+    const decided = all.map((d) => ({ approverId: d.approverId, decision: d.decision as ApprovalDecision }));
+    const result = tally(requirement, decided, new Date(record.body.expiresAt), ctx.now());
+    const data = { decision, reason, approver: who.email, evidenceKind, keyId, digest: record.digest, receipt };
+    const entries: AuditInput[] = [{ kind: 'approval.decided', requestId, actor: `approver:${approverId}`, data }];
     if (result !== 'pending') {
       const moved = await ctx.store.transition(tx, requestId, ['pending'], result);
       if (!moved) throw new KernelError('not_pending', `request ${requestId} was decided concurrently`);
@@ -167,10 +128,7 @@ export async function decide(
 /** Pending requests past their expiry become `expired`: a timeout is a rejection. */
 export async function expireDue(ctx: KernelContext): Promise<string[]> {
   const now = ctx.now();
-  const due = await ctx.db
-    .select({ id: requests.id })
-    .from(requests)
-    .where(and(eq(requests.state, 'pending'), lt(requests.expiresAt, now)));
+  const due = await ctx.db.select({ id: requests.id }).from(requests).where(and(eq(requests.state, 'pending'), lt(requests.expiresAt, now)));
   const expired: string[] = [];
   for (const { id } of due) {
     await ctx.db.transaction(async (tx) => {

@@ -5,7 +5,7 @@ import { requests, spends } from './store/schema.ts';
 import { KernelError, asKernelError } from './errors.ts';
 import { requestDigest } from './digest.ts';
 import type { DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts';
-import type { JsonObject, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
+import type { JsonObject, KernelErrorShape, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { createBudgetStore } from './policy/index.ts';
 import type { AuditInput } from './audit/entry.ts';
@@ -58,45 +58,20 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     }
     const ttl = verdict.decision === 'approve' ? verdict.expiresInSeconds ?? DEFAULT_APPROVAL_SECONDS : ALLOW_TTL_SECONDS;
     const expiresAt = new Date(now.getTime() + ttl * 1000);
-    const body: RequestBody = {
-      tool,
-      args: described.args,
-      pins: described.intent.pins,
-      principal,
-      policyVersion: policy.version,
-      requestId,
-      nonce: randomBytes(16).toString('base64url'),
-      expiresAt: expiresAt.toISOString(),
-    };
+    const nonce = randomBytes(16).toString('base64url');
+    const { args, intent } = described;
+    const body: RequestBody = { tool, args, pins: intent.pins, principal, policyVersion: policy.version, requestId, nonce, expiresAt: expiresAt.toISOString() };
     const digest = requestDigest(body);
     const state = verdict.decision === 'allow' ? 'allowed' : verdict.decision === 'deny' ? 'denied' : 'pending';
-    const [row] = await tx.insert(requests).values({
-      id: requestId,
-      digest,
-      agentId: principal.agentId,
-      tool,
-      body,
-      intent: described.intent,
-      verdict,
-      state,
-      ruleId: verdict.ruleId,
-      approvers: verdict.approvers ?? null,
-      expiresAt,
-    }).returning();
-    if (verdict.spend && state === 'allowed') {
-      await tx.insert(spends).values({ requestId, ...verdict.spend });
-    }
+    const values = { id: requestId, digest, agentId: principal.agentId, tool, body, intent, verdict, state, ruleId: verdict.ruleId, expiresAt };
+    const [row] = await tx.insert(requests).values({ ...values, approvers: verdict.approvers ?? null }).returning();
+    if (verdict.spend && state === 'allowed') await tx.insert(spends).values({ requestId, ...verdict.spend });
     const claimed = state === 'allowed' ? await claimIn(ctx, tx, row, ['allowed']) : null;
     const record = await ctx.store.get(requestId, tx);
-    // The audit append comes last: it takes the chain lock, held until commit, so the locked window stays short.
-    await ctx.audit.append(
-      [
-        { kind: 'request.received', requestId, actor, data: { digest, body, intent: described.intent } as unknown as JsonObject },
-        { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject },
-        ...(claimed?.entries ?? []),
-      ],
-      tx,
-    );
+    // The audit append comes last: it locks the chain's head until commit, so the locked window stays short.
+    const received = { kind: 'request.received', requestId, actor, data: { digest, body, intent } as unknown as JsonObject };
+    const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
+    await ctx.audit.append([received, decided, ...(claimed?.entries ?? [])], tx);
     return { record, claim: claimed?.claim ?? null };
   });
 }
@@ -149,12 +124,8 @@ export async function run(ctx: KernelContext, { row, grant }: Claim): Promise<vo
   const connector = ctx.connectorFor(row.tool);
   try {
     if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);
-    const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, {
-      op: 'execute',
-      body: row.body as unknown as JsonObject,
-      digest: row.digest,
-      grant: grant.jwt,
-    });
+    const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt };
+    const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, message);
     await finish(ctx, requestId, 'succeeded', { result });
   } catch (error) {
     const e = asKernelError(error);
@@ -163,12 +134,9 @@ export async function run(ctx: KernelContext, { row, grant }: Claim): Promise<vo
   }
 }
 
-async function finish(
-  ctx: KernelContext,
-  requestId: string,
-  state: 'succeeded' | 'failed' | 'unknown',
-  patch: { result?: ExecuteReply; error?: { code: string; message: string } },
-): Promise<void> {
+type Outcome = { result?: ExecuteReply; error?: KernelErrorShape };
+
+async function finish(ctx: KernelContext, requestId: string, state: 'succeeded' | 'failed' | 'unknown', patch: Outcome): Promise<void> {
   await ctx.db.transaction(async (tx) => {
     await ctx.store.transition(tx, requestId, ['executing'], state, patch);
     const kind = state === 'succeeded' ? 'execution.succeeded' : state === 'failed' ? 'execution.failed' : 'execution.unknown';
@@ -182,22 +150,16 @@ async function finish(
  * if the call happened, record its result; if not, execute again (the idempotency key is derived from the request id).
  */
 export async function recover(ctx: KernelContext): Promise<number> {
-  const stuck = await ctx.db
-    .select({ id: requests.id, tool: requests.tool, body: requests.body })
-    .from(requests)
-    .where(sql`${requests.state} in ('executing', 'unknown')`);
+  const columns = { id: requests.id, tool: requests.tool, body: requests.body };
+  const stuck = await ctx.db.select(columns).from(requests).where(sql`${requests.state} in ('executing', 'unknown')`);
   for (const row of stuck) {
     const connector = ctx.connectorFor(row.tool);
     if (!connector) continue;
-    await ctx.db.transaction(async (tx) => {
-      await ctx.store.transition(tx, row.id, ['executing'], 'unknown');
-    });
+    await ctx.store.transition(ctx.db, row.id, ['executing'], 'unknown');
     try {
       const reply = await ctx.port.send<ReconcileReply & JsonObject>(connector, { op: 'reconcile', body: row.body as unknown as JsonObject });
       if (reply.happened) {
-        await ctx.db.transaction(async (tx) => {
-          await ctx.store.transition(tx, row.id, ['unknown'], 'executing');
-        });
+        await ctx.store.transition(ctx.db, row.id, ['unknown'], 'executing');
         await finish(ctx, row.id, 'succeeded', { result: reply.result });
       } else {
         await execute(ctx, row.id);

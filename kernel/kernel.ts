@@ -15,11 +15,8 @@ import { updatePasskeyCounter } from './evidence.ts';
 import { execute, recover, run, submit, type Claim } from './flow.ts';
 import { challenge, decide, expireDue, inbox } from './decide.ts';
 
-/** Wake-ups across replicas (LISTEN/NOTIFY on PostgreSQL). In one process, a no-op pair is enough. */
-export interface Signals {
-  publish(requestId: string): Promise<void>;
-  subscribe(onRequest: (requestId: string) => void): Promise<() => Promise<void>>;
-}
+/** Wake-ups across replicas (LISTEN/NOTIFY on PostgreSQL); in one process, none are needed. */
+export type Signals = { publish(requestId: string): Promise<void>; subscribe(onRequest: (requestId: string) => void): Promise<() => Promise<void>> };
 
 export interface KernelOptions {
   db: Db;
@@ -54,15 +51,10 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const wakeLocal = (id: string) => waiters.get(id)?.forEach((resolve) => resolve());
 
   const ctx: KernelContext = {
-    db: options.db,
+    ...options,
     port: options.router.register('kernel', (envelope) => handle(envelope), KERNEL_CAPABILITIES),
     directory: createDirectory(options.db),
     store: createRequestStore(options.db),
-    audit: options.audit,
-    keys: options.keys,
-    policy: options.policy,
-    roles: options.roles,
-    publicUrl: options.publicUrl,
     rpId: new URL(options.publicUrl).hostname,
     grantTtlSeconds: options.grantTtlSeconds ?? 60,
     now: options.now ?? (() => new Date()),
@@ -74,19 +66,18 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   };
   const unsubscribe = await options.signals?.subscribe(wakeLocal);
 
-  function view(record: RequestRecord): RequestView {
-    const approvalUrl = record.state === 'pending' ? `${ctx.publicUrl.replace(/\/$/, '')}/requests/${record.id}` : null;
-    return { ...record, approvalUrl };
-  }
+  const approvalUrl = (record: RequestRecord) => (record.state === 'pending' ? `${ctx.publicUrl.replace(/\/$/, '')}/requests/${record.id}` : null);
+  const view = (record: RequestRecord): RequestView => ({ ...record, approvalUrl: approvalUrl(record) });
+  const mine = (record: RequestRecord, agentId: string | null) => {
+    if (agentId && record.body.principal.agentId !== agentId) throw new KernelError('unknown_request', `no request ${record.id} for this agent`);
+    return record;
+  };
 
   /** Holds until the request reaches a final state or `waitMs` passes; returns the request as it is then. */
   async function awaitRequest(requestId: string, agentId: string | null, waitMs: number): Promise<RequestView> {
     const deadline = Date.now() + Math.min(Math.max(waitMs, 0), 300_000);
     for (;;) {
-      const record = await ctx.store.get(requestId);
-      if (agentId && record.body.principal.agentId !== agentId) {
-        throw new KernelError('unknown_request', `no request ${requestId} for this agent`);
-      }
+      const record = mine(await ctx.store.get(requestId), agentId);
       const left = deadline - Date.now();
       if (FINAL_STATES.includes(record.state) || left <= 0) return view(record);
       await new Promise<void>((resolve) => {
@@ -128,27 +119,25 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         return { agent: { ...agent }, token };
       }
       case 'agent.list':
-        return (await ctx.directory.listAgents()).map((a) => ({ ...a }));
+        return asJson(await ctx.directory.listAgents());
       case 'agent.revoke': {
         const agent = await ctx.directory.revokeAgent(m.name);
         const actor = m.by ? `${envelope.from}:approver:${m.by}` : envelope.from;
         await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor, data: { name: agent.name } }]);
-        return { ...agent };
+        return asJson(agent);
       }
       case 'agent.authenticate': {
         const principal = await ctx.directory.authenticate(m.token);
         if (!principal) noteRefusal('auth.failed', envelope.from, 'invalid or revoked agent token');
-        return principal ? { ...principal } : null;
+        return asJson(principal);
       }
       case 'edge.refused':
         noteRefusal(`edge.refused.${m.what.replace(/[^a-z_]/g, '')}`, envelope.from, m.detail);
         return true;
-      case 'agent.resolve': {
-        const principal = await ctx.directory.principalByName(m.name);
-        return principal ? { ...principal } : null;
-      }
+      case 'agent.resolve':
+        return asJson(await ctx.directory.principalByName(m.name));
       case 'tools.list':
-        return tools.map((t) => ({ ...t }));
+        return asJson(tools);
       case 'request.submit':
         return asJson(await afterSubmit(await submit(ctx, m.agentId, m.tool, m.args)));
       case 'request.await':
@@ -156,31 +145,27 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       case 'request.get':
         return asJson(view(await ctx.store.get(m.requestId)));
       case 'request.list':
-        return (await ctx.store.list({ agentId: m.agentId, limit: m.limit })).map((r) => asJson(view(r)));
+        return asJson((await ctx.store.list({ agentId: m.agentId, limit: m.limit })).map(view));
       case 'request.cancel':
         return asJson(await cancel(m.requestId, m.agentId, m.reason, envelope.from));
       case 'approver.upsert':
-        return { ...(await ctx.directory.upsertApprover(m.email, m.roles)) };
-      case 'approver.get': {
-        const approver = await ctx.directory.getApprover({ email: m.email, approverId: m.approverId });
-        return approver ? { ...approver } : null;
-      }
+        return asJson(await ctx.directory.upsertApprover(m.email, m.roles));
+      case 'approver.get':
+        return asJson(await ctx.directory.getApprover({ email: m.email, approverId: m.approverId }));
       case 'passkey.add':
         await ctx.directory.addPasskey(m.approverId, m.credential);
         return true;
-      case 'passkey.lookup': {
-        const key = await ctx.directory.lookupPasskey(m.credentialId);
-        return key ? { ...key } : null;
-      }
+      case 'passkey.lookup':
+        return asJson(await ctx.directory.lookupPasskey(m.credentialId));
       case 'passkey.touch':
         return updatePasskeyCounter(ctx.db, m.credentialId, m.oldCounter, m.newCounter);
       case 'passkey.remove':
         await ctx.directory.removePasskey(m.credentialId, m.approverId);
         return true;
       case 'approval.inbox':
-        return (await inbox(ctx, m.approverId)).map((r) => asJson(view(r)));
+        return asJson((await inbox(ctx, m.approverId)).map(view));
       case 'approval.challenge':
-        return { ...(await challenge(ctx, m.requestId, m.decision, m.approverId)) };
+        return asJson(await challenge(ctx, m.requestId, m.decision, m.approverId));
       case 'approval.decide': {
         const { record, approved } = await decide(ctx, m.requestId, m.decision, m.reason, m.evidence);
         // Execution starts now but is not awaited: the approver's page answers at once, the agent gets the result.
@@ -200,8 +185,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   }
 
   async function cancel(requestId: string, agentId: string | null, reason: string | null, from: string): Promise<RequestView> {
-    const record = await ctx.store.get(requestId);
-    if (agentId && record.body.principal.agentId !== agentId) throw new KernelError('unknown_request', `no request ${requestId} for this agent`);
+    const record = mine(await ctx.store.get(requestId), agentId);
     await ctx.db.transaction(async (tx) => {
       const moved = await ctx.store.transition(tx, requestId, ['pending'], 'cancelled');
       if (!moved) throw new KernelError('not_pending', `request ${requestId} is ${record.state}; only a pending request can be cancelled`);
@@ -238,21 +222,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   return {
     async refreshTools() {
-      const lists = await Promise.all(
-        options.router
-          .endpoints()
-          .filter((name) => name.startsWith('connector.'))
-          .map(async (name) => ({ name, tools: await ctx.port.send<ToolInfo[] & Json>(name, { op: 'tools.list' }) })),
-      );
+      const connectors = options.router.endpoints().filter((name) => name.startsWith('connector.'));
+      const lists = await Promise.all(connectors.map((name) => ctx.port.send<ToolInfo[] & Json>(name, { op: 'tools.list' })));
       toolIndex.clear();
-      tools = [];
-      for (const { name, tools: list } of lists) {
-        for (const tool of list) {
-          toolIndex.set(tool.name, name);
-          tools.push(tool);
-        }
-      }
-      return tools;
+      lists.forEach((list, i) => list.forEach((tool) => toolIndex.set(tool.name, connectors[i]!)));
+      return (tools = lists.flat() as ToolInfo[]);
     },
     recover: () => recover(ctx),
     async close() {
@@ -263,6 +237,5 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   };
 }
 
-function asJson(value: RequestView): JsonObject {
-  return value as unknown as JsonObject;
-}
+/** Kernel records are plain JSON by construction; this only tells TypeScript so. */
+const asJson = (value: object | null): Json => value as unknown as Json;

@@ -37,19 +37,10 @@ export type KernelMessage =
   // Grants (connector hosts, just before an upstream call).
   | { op: 'grant.consume'; jti: string; digest: string };
 
-export interface PasskeyInput {
-  [key: string]: Json;
-  id: string;
-  publicKey: string;
-  counter: number;
-  transports: string[];
-  name: string;
-}
+export type PasskeyInput = { [key: string]: Json; id: string; publicKey: string; counter: number; transports: string[]; name: string };
 
 /** Evidence as submitted: a WebAuthn assertion (AuthenticationResponseJSON) or a paired device's compact JWS. */
-export type EvidenceInput =
-  | { kind: 'webauthn'; response: JsonObject }
-  | { kind: 'device'; deviceId: string; jws: string };
+export type EvidenceInput = { kind: 'webauthn'; response: JsonObject } | { kind: 'device'; deviceId: string; jws: string };
 
 /** What request ops return: the stored record, with the approval link when one is waiting. */
 export interface RequestView extends RequestRecord {

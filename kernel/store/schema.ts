@@ -93,6 +93,7 @@ export const decisions = pgTable(
   (t) => [primaryKey({ columns: [t.requestId, t.approverId] })],
 );
 
+/** Minted grants; `consumedAt` is set once, atomically, when an executor uses the grant. */
 export const grants = pgTable('grants', {
   jti: text('jti').primaryKey(),
   requestId: text('request_id').notNull().references(() => requests.id),
@@ -129,11 +130,7 @@ export const auditEntries = pgTable(
   (t) => [index('audit_request').on(t.requestId, t.seq), index('audit_kind').on(t.kind, t.seq)],
 );
 
-/**
- * The chain's head, one row (id 1): appenders lock it with SELECT ... FOR UPDATE, so one transaction at a time, in any
- * process, reads the tail and extends the chain. It holds no authority: a tampered head breaks the chain at the next
- * append, which verification reports.
- */
+/** The chain's head (one row, id 1), moved by compare-and-swap. No authority: a tampered head breaks the chain visibly. */
 export const auditHead = pgTable('audit_head', {
   id: integer('id').primaryKey(),
   seq: bigint('seq', { mode: 'number' }).notNull(),
