@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { exportJWK, generateKeyPair } from 'jose';
 import postgres from 'postgres';
@@ -104,9 +104,9 @@ export async function run(): Promise<BenchResult[]> {
   // Baseline: only the hashing, over the bytes verifyChain hashes (prev hash || JCS(entry)), prepared beforehand.
   const bytes = chain.map((e) => e.prevHash + entryJcs(e.seq, e.at, e.kind, e.requestId, e.actor, jcs(e.data)));
   const hashStart = performance.now();
-  for (const text of bytes) createHash('sha256').update(text).digest('hex');
+  for (const text of bytes) hash('sha256', text, 'hex');
   const hashSeconds = (performance.now() - hashStart) / 1000;
-  results.push({ name: 'audit.verify_200k_in_memory', value: Math.round(count / verifySeconds), unit: 'entries/s', baseline: { name: 'bare sha256 over the same bytes', value: Math.round(count / hashSeconds) }, target: '>= 200000 entries/s' });
+  results.push({ name: 'audit.verify_200k_in_memory', value: Math.round(count / verifySeconds), unit: 'entries/s', baseline: { name: 'bare one-shot sha256 over the same bytes', value: Math.round(count / hashSeconds) }, target: '>= 200000 entries/s' });
   return results;
 }
 
