@@ -1,6 +1,4 @@
-/**
- * The kernel's complete public surface. Everything outside kernel/ imports from here, never from a deeper file.
- */
+/** The kernel's complete public surface. Everything outside kernel/ imports from here, never from a deeper file. */
 export type * from './types.ts';
 export { FINAL_STATES } from './types.ts';
 export { KernelError, asKernelError, type KernelErrorCode } from './errors.ts';
@@ -10,21 +8,8 @@ export type { ConnectorMessage, ToolInfo, DescribeReply, ExecuteReply, Reconcile
 export type { Db } from './store/db.ts';
 export * as schema from './store/schema.ts';
 export type { KernelMessage, PasskeyInput, EvidenceInput, RequestView } from './messages.ts';
-export {
-  approvalChallenge,
-  approvalSigningBytes,
-  checkDecision,
-  checkDigest,
-  verifyPasskeyEvidence,
-  verifyDeviceEvidence,
-  updatePasskeyCounter,
-  type Receipt,
-  type PasskeyReceipt,
-  type DeviceReceipt,
-  type PasskeyEvidenceInput,
-  type DeviceEvidenceInput,
-  type StoredPasskey,
-} from './evidence.ts';
+export { approvalChallenge, approvalSigningBytes, checkDecision, checkDigest, verifyPasskeyEvidence, verifyDeviceEvidence, updatePasskeyCounter } from './evidence.ts';
+export type { Receipt, PasskeyReceipt, DeviceReceipt, PasskeyEvidenceInput, DeviceEvidenceInput, StoredPasskey } from './evidence.ts';
 export { mintGrant, verifyGrant, recordGrant, consumeGrant, type KernelKeys, type MintedGrant } from './grants.ts';
 export {
   compilePolicy,
