@@ -16,7 +16,8 @@ function sources(dir: string): string[] {
 /** Every relative import of a file, resolved to a path from the repository root. */
 function imports(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/g), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)];
+  const patterns = [/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/g, /(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g, /import\(\s*['"]([^'"]+)['"]\s*\)/g];
+  const specifiers = patterns.flatMap((pattern) => [...text.matchAll(pattern)]);
   return specifiers.map((m) => m[1]!).filter((s) => s.startsWith('.')).map((s) => relative(root, resolve(root, file, '..', s)));
 }
 
