@@ -2,16 +2,6 @@
 export { compilePolicy } from './compile.ts';
 export { createBudgetStore, type BudgetStore } from './budget.ts';
 export { BUDGET_KEY } from './evaluate.ts';
-export { parseDuration, parseWindow } from './duration.ts';
-export type {
-  BudgetReader,
-  CompileOptions,
-  CompiledPolicy,
-  PolicyConfig,
-  PolicyExplanation,
-  PolicyAgent,
-  PolicyInput,
-  RuleConfig,
-  RuleLimit,
-  TraceStep,
-} from './types.ts';
+export { parseDuration, parseWindow } from './compile.ts';
+export type { BudgetReader, CompileOptions, CompiledPolicy, PolicyConfig, PolicyExplanation } from './types.ts';
+export type { PolicyAgent, PolicyInput, RuleConfig, RuleLimit, TraceStep } from './types.ts';

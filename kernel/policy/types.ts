@@ -17,55 +17,34 @@ export interface RuleConfig {
   limit?: { sum: string; per: string; max: number };
 }
 
-export interface PolicyConfig {
-  /** What happens when no rule matches. Default `approve`: fail closed. */
-  default?: PolicyDecision;
-  rules?: RuleConfig[];
-}
+/** `default` is what happens when no rule matches: `approve` unless set, so an unmatched request fails closed. */
+export interface PolicyConfig { default?: PolicyDecision; rules?: RuleConfig[] }
 
-export interface CompileOptions {
-  /** Role names from config `roles`; `owner` is built in. */
-  roles?: readonly string[];
-}
+/** `roles`: the role names from config `roles`; `owner` is built in. */
+export interface CompileOptions { roles?: readonly string[] }
 
-export interface PolicyAgent {
-  id: string;
-  name: string;
-  owner: string;
-}
+/** The agent as CEL sees it (`agent.id`, `agent.name`, `agent.owner`), built from the kernel-stamped principal. */
+export interface PolicyAgent { id: string; name: string; owner: string }
 
 /** What policy sees of a request. `intent` may be partial offline (`policy explain`), `now` defaults to the clock. */
 export interface PolicyInput {
   tool: string;
   args: JsonObject;
   intent?: Partial<Pick<Intent, 'summary' | 'consequence' | 'reversible' | 'fields' | 'pins'>>;
-  /** The agent as CEL sees it (`agent.id`, `agent.name`, `agent.owner`), built from the kernel-stamped principal. */
   agent: PolicyAgent;
   now?: Date;
 }
 
 /** Spending so far on a rule's budget. Budgets are keyed; every rule uses the key `global` for now. */
-export interface BudgetReader {
-  spent(ruleId: string, key: string, since: Date): Promise<number>;
-}
+export interface BudgetReader { spent(ruleId: string, key: string, since: Date): Promise<number> }
 
 /** One line of `policy explain`: a rule that was considered and why it did or did not decide. */
-export interface TraceStep {
-  ruleId: string;
-  matched: boolean;
-  why: string;
-}
+export interface TraceStep { ruleId: string; matched: boolean; why: string }
 
-export interface PolicyExplanation {
-  verdict: Verdict;
-  trace: TraceStep[];
-}
+export interface PolicyExplanation { verdict: Verdict; trace: TraceStep[] }
 
 /** A rule's budget, for stores that check the limit again when they record a spend. */
-export interface RuleLimit {
-  max: number;
-  windowSeconds: number;
-}
+export interface RuleLimit { max: number; windowSeconds: number }
 
 /** A policy compiled once at load: evaluation does no parsing and no type checking. */
 export interface CompiledPolicy {
