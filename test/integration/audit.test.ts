@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { exportJWK, generateKeyPair } from 'jose';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { freshDatabase } from '../support/db.ts';
+import { MIGRATIONS_DIR } from '../../gateway/db.ts';
 import type { Database } from '../../gateway/db.ts';
 import { createAuditLog, createJwsSigner, schema, type AuditLog, type CheckpointSigner, type Db, type JsonObject } from '../../kernel/index.ts';
 import { exportBundle, verifyBundle } from '../../gateway/audit/bundle.ts';
@@ -88,6 +91,18 @@ describe('audit log on the database', () => {
     await Promise.all([...batched, ...inTx]);
     await audit.append([entry(999)]); // its cached head is stale now: the compare-and-swap must catch it
     expect(await audit.verify()).toMatchObject({ ok: true, entries: 51, lastSeq: 51 });
+  });
+
+  it('continues an existing chain after the audit_head migration seeds the head from its tail', async () => {
+    const audit = createAuditLog(db, signer);
+    await audit.append([entry(1), entry(2), entry(3)]);
+    // What a database upgraded from before the head row looks like: entries, no head. Then the migration's seed.
+    await db.execute(sql`delete from audit_head`);
+    const migration = readFileSync(join(MIGRATIONS_DIR, '0002_audit_head.sql'), 'utf8');
+    const seed = migration.split('--> statement-breakpoint').map((part) => part.trim()).find((part) => part.includes('INSERT INTO "audit_head"'));
+    await db.execute(sql.raw(seed!));
+    await createAuditLog(db, signer).append([entry(4)]);
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 4, lastSeq: 4 });
   });
 
   it('breaks the chain visibly, at the next entry, when the head row is tampered with', async () => {
