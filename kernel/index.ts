@@ -11,23 +11,8 @@ export type { KernelMessage, PasskeyInput, EvidenceInput, RequestView } from './
 export { approvalChallenge, approvalSigningBytes, checkDecision, checkDigest, verifyPasskeyEvidence, verifyDeviceEvidence, updatePasskeyCounter } from './evidence.ts';
 export type { Receipt, PasskeyReceipt, DeviceReceipt, PasskeyEvidenceInput, DeviceEvidenceInput, StoredPasskey } from './evidence.ts';
 export { mintGrant, verifyGrant, recordGrant, consumeGrant, type KernelKeys, type MintedGrant } from './grants.ts';
-export {
-  compilePolicy,
-  createBudgetStore,
-  parseDuration,
-  BUDGET_KEY,
-  type BudgetStore,
-  type BudgetReader,
-  type CompileOptions,
-  type CompiledPolicy,
-  type PolicyConfig,
-  type PolicyExplanation,
-  type PolicyAgent,
-  type PolicyInput,
-  type RuleConfig,
-  type RuleLimit,
-  type TraceStep,
-} from './policy/index.ts';
+export { compilePolicy, createBudgetStore, parseDuration, BUDGET_KEY, type BudgetStore, type BudgetReader, type CompileOptions } from './policy/index.ts';
+export type { CompiledPolicy, PolicyConfig, PolicyExplanation, PolicyAgent, PolicyInput, RuleConfig, RuleLimit, TraceStep } from './policy/index.ts';
 export { GENESIS_HASH, computeEntryHash, type AuditInput, type AuditEntry, type AuditCheckpoint } from './audit/entry.ts';
 export { createJwsSigner, jwkKid, type CheckpointSigner } from './audit/signer.ts';
 export { verifyChain, ChainChecker, type VerifyResult, type ChainStart } from './audit/verify.ts';
