@@ -67,7 +67,7 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     const [row] = await tx.insert(requests).values({ ...values, approvers: verdict.approvers ?? null }).returning();
     if (verdict.spend && state === 'allowed') await tx.insert(spends).values({ requestId, ...verdict.spend });
     const claimed = state === 'allowed' ? await claimIn(ctx, tx, row, ['allowed']) : null;
-    const record = await ctx.store.get(requestId, tx);
+    const [record] = await ctx.store.records([claimed?.claim.row ?? row!], tx);
     // The audit append comes last: it locks the chain's head until commit, so the locked window stays short.
     const received = { kind: 'request.received', requestId, actor, data: { digest, body, intent } as unknown as JsonObject };
     const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };

@@ -11,12 +11,13 @@ type Row = typeof requests.$inferSelect;
 export function createRequestStore(db: Db) {
   /** Rows with their decisions. `tx` matters on PGlite: one connection, so a query outside an open transaction waits for it. */
   async function records(rows: Row[], tx: Db = db): Promise<RequestRecord[]> {
-    if (rows.length === 0) return [];
-    const decided = await tx
+    // Only requests that policy sent for approval can carry decisions; the others skip the query.
+    const ids = rows.filter((r) => r.verdict.decision === 'approve').map((r) => r.id);
+    const decided = ids.length === 0 ? [] : await tx
       .select({ d: decisions, email: approvers.email })
       .from(decisions)
       .innerJoin(approvers, eq(decisions.approverId, approvers.id))
-      .where(inArray(decisions.requestId, rows.map((r) => r.id)))
+      .where(inArray(decisions.requestId, ids))
       .orderBy(decisions.createdAt);
     return rows.map((row) => ({
       id: row.id, digest: row.digest, body: row.body, intent: row.intent, state: row.state as RequestState, verdict: row.verdict,
