@@ -69,7 +69,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
     sandbox: options.sandbox ?? false,
     sessionCookie: cookiePolicy(url.origin, 'cs_session'),
     csrfCookie: cookiePolicy(url.origin, 'cs_csrf'),
-    history: createHistory(),
+    history: createHistory(options.db),
     vapidPublicKey: options.vapidPublicKey ?? null,
   };
   // Bundled once, at creation; a client script that does not compile shows up on the first page instead of crashing.

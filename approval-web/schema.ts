@@ -1,6 +1,6 @@
-import { index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
-/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions. */
+/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions, inbox history. */
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -41,3 +41,14 @@ export const pushSubscriptions = pgTable('web_push_subscriptions', {
   subscription: jsonb('subscription').notNull(),
   createdAt: at('created_at').notNull().defaultNow(),
 });
+
+/** Requests each approver has seen in their inbox, for its History section (the newest 30 per approver are kept). */
+export const inboxHistory = pgTable(
+  'web_inbox_history',
+  {
+    approverId: text('approver_id').notNull(),
+    requestId: text('request_id').notNull(),
+    seenAt: at('seen_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.approverId, t.requestId] }), index('web_inbox_history_seen').on(t.approverId, t.seenAt)],
+);

@@ -17,9 +17,9 @@ const STREAM_MS = 5 * 60_000;
 
 async function load(deps: WebDeps, approverId: string): Promise<{ pending: RequestView[]; history: RequestView[] }> {
   const pending = (await deps.kernel.inbox(approverId)).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  deps.history.saw(approverId, pending.map((r) => r.id).reverse());
+  await deps.history.saw(approverId, pending.map((r) => r.id));
   const pendingIds = new Set(pending.map((r) => r.id));
-  const gone = deps.history.recent(approverId).filter((id) => !pendingIds.has(id));
+  const gone = (await deps.history.recent(approverId)).filter((id) => !pendingIds.has(id));
   // Anything seen that is no longer waiting for this approver: decided (by them or others), expired, cancelled.
   const history = (await Promise.all(gone.map((id) => deps.kernel.request(id)))).filter((r): r is RequestView => r !== null);
   return { pending, history: history.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)) };
@@ -68,7 +68,7 @@ export function inboxRoutes(deps: WebDeps): Hono<WebEnv> {
         let ids: string;
         try {
           const pending = await deps.kernel.inbox(approverId);
-          deps.history.saw(approverId, pending.map((r) => r.id));
+          await deps.history.saw(approverId, pending.map((r) => r.id));
           ids = pending.map((r) => r.id).sort().join(',');
         } catch {
           // The approver was removed, or the kernel is gone: end the stream; the page keeps what it shows.

@@ -113,7 +113,7 @@ export function requestRoutes(deps: WebDeps): Hono<WebEnv> {
       if (!refused) throw error;
       return problem(c, refused.status, refused.code, refused.message);
     }
-    deps.history.saw(approver.id, [id]);
+    await deps.history.saw(approver.id, [id]);
     const { approved, required } = approvalsCount(after);
     return c.json({ state: after.state, approved, required, message: outcomeMessage(after, decision) });
   });

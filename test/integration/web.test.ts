@@ -5,6 +5,7 @@ import { APPROVAL_WEB_CAPABILITIES, approverInvite, createApprovalWeb, createInv
 import { claimInvite, hashToken, inviteStatus, releaseInvite } from '../../approval-web/invites.ts';
 import { storeChallenge, takeChallenge } from '../../approval-web/challenges.ts';
 import { createSession, findSession, revokeSession } from '../../approval-web/sessions.ts';
+import { createHistory } from '../../approval-web/history.ts';
 import { challenges, invites, sessions } from '../../approval-web/schema.ts';
 import type { Database } from '../../gateway/db.ts';
 import { dbKind, freshDatabase } from '../support/db.ts';
@@ -50,6 +51,23 @@ describe(`web invites on ${dbKind}`, () => {
 
   it('refuses a nonsensical ttl', async () => {
     await expect(createInvite(database.db, { email: 'a@example.com', publicUrl: URL_, ttlMinutes: 0 })).rejects.toThrow(/ttlMinutes/);
+  });
+});
+
+describe(`inbox history on ${dbKind}`, () => {
+  it('survives a restart and is shared by replicas: a new instance reads what another recorded, newest first, 30 at most', async () => {
+    const before = createHistory(database.db);
+    await before.saw('apr_h1', ['req_a', 'req_b']);
+    await new Promise((r) => setTimeout(r, 5));
+    await before.saw('apr_h1', ['req_c', 'req_a']);
+    const after = createHistory(database.db); // as after a restart, or on another replica
+    expect(await after.recent('apr_h1')).toEqual(['req_c', ...(await after.recent('apr_h1')).slice(1)]);
+    expect((await after.recent('apr_h1')).sort()).toEqual(['req_a', 'req_b', 'req_c']);
+    expect(await after.recent('apr_other')).toEqual([]);
+    for (let i = 0; i < 40; i++) await after.saw('apr_h1', [`req_${String(i).padStart(2, '0')}`]);
+    const kept = await before.recent('apr_h1');
+    expect(kept).toHaveLength(30);
+    expect(kept[0]).toBe('req_39');
   });
 });
 
