@@ -145,6 +145,13 @@ async function finish(ctx: KernelContext, requestId: string, state: 'succeeded' 
   ctx.wake(requestId);
 }
 
+/** A recovery transition and its audit entry, in one transaction; nothing happens when the request moved meanwhile. */
+async function move(ctx: KernelContext, id: string, from: RequestState, to: RequestState, kind: string, data: JsonObject): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    if (await ctx.store.transition(tx, id, [from], to)) await ctx.audit.append([{ kind, requestId: id, actor: 'kernel', data }], tx);
+  });
+}
+
 /**
  * After a restart: requests left `executing` or `unknown` may or may not have reached upstream. Ask the connector;
  * if the call happened, record its result; if not, execute again (the idempotency key is derived from the request id).
@@ -155,11 +162,11 @@ export async function recover(ctx: KernelContext): Promise<number> {
   for (const row of stuck) {
     const connector = ctx.connectorFor(row.tool);
     if (!connector) continue;
-    await ctx.store.transition(ctx.db, row.id, ['executing'], 'unknown');
+    await move(ctx, row.id, 'executing', 'unknown', 'execution.unknown', { reason: 'found executing at start; asking the connector whether the call happened' });
     try {
       const reply = await ctx.port.send<ReconcileReply & JsonObject>(connector, { op: 'reconcile', body: row.body as unknown as JsonObject });
       if (reply.happened) {
-        await ctx.store.transition(ctx.db, row.id, ['unknown'], 'executing');
+        await move(ctx, row.id, 'unknown', 'executing', 'execution.reconciled', { happened: true });
         await finish(ctx, row.id, 'succeeded', { result: reply.result });
       } else {
         await execute(ctx, row.id);

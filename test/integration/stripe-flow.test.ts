@@ -64,6 +64,11 @@ describe('Stripe through the kernel with the default policy', () => {
     expect(final.state).toBe('succeeded');
     expect(final.result?.data).toMatchObject({ amount: 1000 });
     expect(refundsFor(SEED.janeCharge)).toHaveLength(before);
+    // Every recovery transition is in the audit chain, in order, and the chain still verifies.
+    const kinds: string[] = [];
+    for await (const entry of stack.services.audit.read({ requestId: view.id })) kinds.push(entry.kind);
+    expect(kinds.slice(-3)).toEqual(['execution.unknown', 'execution.reconciled', 'execution.succeeded']);
+    expect((await stack.services.audit.verify()).ok).toBe(true);
   });
 
   it('leaves the secret key out of every result, error and audit entry', async () => {
