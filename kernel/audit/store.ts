@@ -17,8 +17,14 @@ const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (r
  */
 export async function readHead(db: Db, lock = false): Promise<Tail> {
   const query = lock ? sql`select seq, hash from audit_head where id = 1 for update` : sql`select seq, hash from audit_head where id = 1`;
-  const [row] = rowsOf<{ seq: string | number; hash: string }>(await db.execute(query));
-  if (!row) throw new KernelError('internal', 'the audit chain head (table audit_head) is missing; run `countersign migrate`');
+  let [row] = rowsOf<{ seq: string | number; hash: string }>(await db.execute(query));
+  if (!row) {
+    // The head is derived from the entries, so a missing head row is rebuilt from the chain's tail.
+    await db.execute(sql`insert into audit_head (id, seq, hash) select 1, coalesce(max(seq), 0),
+      coalesce((select hash from audit_entries order by seq desc limit 1), repeat('0', 64)) from audit_entries on conflict do nothing`);
+    [row] = rowsOf<{ seq: string | number; hash: string }>(await db.execute(query));
+  }
+  if (!row) throw new KernelError('internal', 'the audit chain head (table audit_head) cannot be read or rebuilt; run `countersign migrate`');
   return { seq: Number(row.seq), hash: row.hash };
 }
 

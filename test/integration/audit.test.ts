@@ -105,6 +105,16 @@ describe('audit log on the database', () => {
     expect(await audit.verify()).toMatchObject({ ok: true, entries: 4, lastSeq: 4 });
   });
 
+  it('rebuilds a deleted head row from the chain tail and carries on', async () => {
+    const audit = createAuditLog(db, signer);
+    await audit.append([entry(1), entry(2)]);
+    await db.execute(sql`delete from audit_head`);
+    await createAuditLog(db, signer).append([entry(3)]); // the batching path
+    await db.execute(sql`delete from audit_head`);
+    await db.transaction((tx) => createAuditLog(db, signer).append([entry(4)], tx as unknown as Db)); // the locking path
+    expect(await audit.verify()).toMatchObject({ ok: true, entries: 4, lastSeq: 4 });
+  });
+
   it('breaks the chain visibly, at the next entry, when the head row is tampered with', async () => {
     const audit = createAuditLog(db, signer);
     await audit.append([entry(1), entry(2)]);
