@@ -21,7 +21,7 @@ export interface NotifierOptions {
   webhooks: readonly string[];
   /** Null turns Web Push off. */
   vapid: VapidKeys | null;
-  /** For tests: where webhook and push requests go (default: global fetch / web-push's own HTTPS). */
+  /** Where webhook and push requests go (default: global fetch); tests pass their own. */
   fetch?: typeof fetch;
   log?: (line: string) => void;
 }
@@ -95,16 +95,16 @@ export function registerNotifier(router: Router, options: NotifierOptions): { se
         .filter((row) => mayDecide.has(row.approverId))
         .map(async (row) => {
           try {
-            await webpush.sendNotification(row.subscription as webpush.PushSubscription, payload, {
-              vapidDetails: { subject: options.publicUrl.startsWith('https:') ? options.publicUrl : 'mailto:countersign@localhost', publicKey: vapid.publicKey, privateKey: vapid.privateKey },
-              TTL: 600,
-              timeout: 10_000,
-            });
-          } catch (error) {
-            const status = (error as { statusCode?: number }).statusCode;
+            // web-push encrypts (RFC 8291) and signs the VAPID JWT (RFC 8292); the request itself goes out through
+            // `send`, like the webhooks, so it shares their timeout and tests can see exactly what leaves.
+            const vapidDetails = { subject: options.publicUrl.startsWith('https:') ? options.publicUrl : 'mailto:countersign@localhost', publicKey: vapid.publicKey, privateKey: vapid.privateKey };
+            const request = webpush.generateRequestDetails(row.subscription as webpush.PushSubscription, payload, { vapidDetails, TTL: 600 });
+            const response = await send(request.endpoint, { method: request.method, headers: request.headers as Record<string, string>, body: request.body ? new Uint8Array(request.body) : undefined, signal: AbortSignal.timeout(10_000) });
             // 404/410: the browser dropped the subscription; forget it.
-            if (status === 404 || status === 410) await options.db.delete(pushSubscriptions).where(eq(pushSubscriptions.endpoint, row.endpoint));
-            else log(`notifier: push to ${hostOf(row.endpoint)} failed for request ${notice.requestId}${status ? ` (${status})` : ''}`);
+            if (response.status === 404 || response.status === 410) await options.db.delete(pushSubscriptions).where(eq(pushSubscriptions.endpoint, row.endpoint));
+            else if (!response.ok) log(`notifier: push to ${hostOf(row.endpoint)} failed for request ${notice.requestId} (${response.status})`);
+          } catch (error) {
+            log(`notifier: push to ${hostOf(row.endpoint)} failed for request ${notice.requestId}: ${(error as Error).name}`);
           }
         }),
     );
