@@ -101,7 +101,7 @@ async function evaluateSafely(evaluate: () => Promise<Verdict>): Promise<Verdict
   }
 }
 
-export function agentOf(principal: Principal) {
+function agentOf(principal: Principal) {
   return { id: principal.agentId, name: principal.agentName, owner: principal.owner };
 }
 
