@@ -41,3 +41,13 @@ export const pushSubscriptions = pgTable('web_push_subscriptions', {
   subscription: jsonb('subscription').notNull(),
   createdAt: at('created_at').notNull().defaultNow(),
 });
+
+/** One-time codes that pair a Passport with an approver: stored hashed, short-lived, used once. */
+export const devicePairings = pgTable('web_device_pairings', {
+  codeHash: text('code_hash').primaryKey(),
+  approverId: text('approver_id').notNull(),
+  name: text('name'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  expiresAt: at('expires_at').notNull(),
+  usedAt: at('used_at'),
+});
