@@ -75,15 +75,15 @@ export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: (what: s
     }
   });
 
-  api.use('*', requireDevice(deps.kernel, nonces));
+  const device = requireDevice(deps.kernel, nonces);
 
-  api.get('/inbox', async (c) => {
-    const device = c.var.device;
-    const pending = await deps.kernel.inbox(device.approverId);
-    return c.json({ device: { id: device.id, name: device.name, approverEmail: device.email }, requests: pending.map(inboxItem) });
+  api.get('/inbox', device, async (c) => {
+    const { id, name, email, approverId } = c.var.device;
+    const pending = await deps.kernel.inbox(approverId);
+    return c.json({ device: { id, name, approverEmail: email }, requests: pending.map(inboxItem) });
   });
 
-  api.post('/decide', async (c) => {
+  api.post('/decide', device, async (c) => {
     const parsed = await body(c, decideBody);
     if (!parsed.ok) return fail(c, 400, 'bad_request', parsed.message);
     const { requestId, decision, jws } = parsed.value;

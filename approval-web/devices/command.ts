@@ -19,7 +19,7 @@ export async function devicePair(db: Db, port: Port, publicUrl: string, options:
   });
   const approver = await kernelClient(port).approverByEmail(options.email.trim().toLowerCase());
   if (!approver) {
-    return failed('not_an_approver', `there is no approver ${options.email}; invite them first (countersign approver invite ${shellWord(options.email)}), then pair their Passport`);
+    return failed('not_an_approver', `${options.email} is not an enrolled approver; send them an enrollment link (countersign approver invite ${shellWord(options.email)}) and pair their Passport once they have enrolled`);
   }
   let pairing;
   try {

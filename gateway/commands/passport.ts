@@ -118,7 +118,8 @@ async function call<T>(url: string, path: string, init: { method: 'GET' | 'POST'
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
   } catch (error) {
-    throw new PassportError(`cannot reach ${url} (${(error as Error).message}); is Countersign running there? Check --url`);
+    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+    throw new PassportError(`cannot reach ${url} (${cause?.code ?? cause?.message ?? (error as Error).message}); is Countersign running there? Check --url`);
   }
   const text = await response.text();
   let parsed: unknown;
@@ -254,11 +255,11 @@ async function decideOne(file: PassportFile, url: string, item: InboxItem, mode:
 }
 
 async function run(values: { url?: string; home: string; once: boolean; approveAll: boolean; rejectAll: boolean; json: boolean }, io: PassportIo): Promise<number> {
+  const file = readPassport(values.home);
   if (values.approveAll && values.rejectAll) throw new PassportError('choose one of --approve-all and --reject-all');
   const mode: ApprovalDecision | null = values.approveAll ? 'approve' : values.rejectAll ? 'reject' : null;
   if (!mode && !io.ask) throw new PassportError('not on a terminal, so nobody can answer "Approve?": pass --approve-all or --reject-all');
   if (!values.once && values.json) throw new PassportError('--json prints one object, so it needs --once');
-  const file = readPassport(values.home);
   const url = checkUrl(values.url ?? file.url);
   const handled = new Set<string>();
   const outcomes: Outcome[] = [];

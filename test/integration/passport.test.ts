@@ -388,3 +388,14 @@ describe(`Passport emulator on ${dbKind}`, () => {
     expect(help.stdout).toContain('countersign passport pair --url URL --code CODE');
   }, 60_000);
 });
+
+describe(`device API edges on ${dbKind}`, () => {
+  it('answers unknown calls and non-JSON bodies with JSON errors that say what to do', async () => {
+    const unknown = await fetch(base + '/api/v1/devices/nope');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toMatch(/POST pair, GET inbox, POST decide/);
+    const notJson = await fetch(base + '/api/v1/devices/pair', { method: 'POST', body: 'x' });
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: { message: string } }).error.message).toMatch(/must be JSON/);
+  });
+});
