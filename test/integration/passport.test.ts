@@ -399,3 +399,22 @@ describe(`device API edges on ${dbKind}`, () => {
     expect(((await notJson.json()) as { error: { message: string } }).error.message).toMatch(/must be JSON/);
   });
 });
+
+describe(`Passport receipts offline on ${dbKind}`, () => {
+  it('an exported bundle re-verifies device-signed approvals with the paired keys', async () => {
+    const device = await pairDevice();
+    const request = await pending(9900);
+    const jws = await signDecision(request.digest, 'approve', device.privateKey, device.deviceId);
+    expect((await decide(device, { requestId: request.id, decision: 'approve', jws })).status).toBe(200);
+    const out = join(tempHome() + '-bundle.jsonl');
+    const exported = await runState(stack.services, ['audit', 'export', '--out', out]);
+    expect(exported.exitCode, exported.stdout).toBe(0);
+    const { auditVerifyOffline } = await import('../../gateway/commands/audit.ts');
+    const { verifyReceiptForBundle } = await import('../../gateway/commands/receipts.ts');
+    const verified = await auditVerifyOffline(out, { json: true, verifyReceipt: verifyReceiptForBundle });
+    expect(verified.exitCode, verified.stdout).toBe(0);
+    const devices = await db().select().from(schema.decisions).where(eq(schema.decisions.evidenceKind, 'device'));
+    expect((JSON.parse(verified.stdout) as { receipts: number }).receipts).toBeGreaterThanOrEqual(devices.length);
+    expect(devices.length).toBeGreaterThanOrEqual(1);
+  });
+});
