@@ -338,6 +338,29 @@ describe(`Passport emulator on ${dbKind}`, () => {
     expect(noTty.text()).toMatch(/--approve-all or --reject-all/);
   });
 
+  it('asks "Approve? [y/N/r=reject]" on a terminal: y approves, r rejects, anything else skips', async () => {
+    const home = tempHome();
+    expect(await passportMain(['pair', '--url', base, '--code', await pairingCode(), '--home', home], capture())).toBe(0);
+    await passportMain(['--once', '--reject-all', '--home', home], capture()); // clear what earlier tests left
+    const first = await pending(1001);
+    const second = await pending(1002);
+    const third = await pending(1003);
+    const answers = new Map([[1001, 'y'], [1002, 'r'], [1003, '']]);
+    const io = capture();
+    const questions: string[] = [];
+    io.ask = async (question) => {
+      questions.push(question);
+      const amount = Number(/Pay \$(\d+)\.(\d+)/.exec(io.text().split('┌─ Passport').at(-1)!)!.slice(1).join(''));
+      return answers.get(amount) ?? '';
+    };
+    expect(await passportMain(['--once', '--home', home], io), io.text()).toBe(0);
+    expect(questions).toEqual(Array(3).fill('Approve? [y/N/r=reject] '));
+    expect((await stack.awaitRequest(agentId, first.id)).state).toBe('succeeded');
+    expect((await stack.port.send<JsonObject>('kernel', { op: 'request.get', requestId: second.id })).state).toBe('rejected');
+    expect((await stack.port.send<JsonObject>('kernel', { op: 'request.get', requestId: third.id })).state).toBe('pending');
+    expect(io.text()).toContain('Skipped: not decided.');
+  });
+
   it('refuses to sign when the digest the server sent does not match the body', async () => {
     const home = tempHome();
     expect(await passportMain(['pair', '--url', base, '--code', await pairingCode(), '--home', home], capture())).toBe(0);
