@@ -163,7 +163,8 @@ async function pair(values: { url?: string; code?: string; name?: string; home: 
 }
 
 /** A value as the device shows it: hidden characters as visible escapes, flags spelled out, lines kept in their box. */
-function shown(text: string, indent: string, flags: Flag[] = []): string {
+function shown(value: unknown, indent: string, flags: Flag[] = []): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
   const { pieces, flags: found } = inspect(text);
   const all = [...new Set([...flags, ...found])];
   const body = pieces.map((p) => p.text).join('').replace(/\r?\n/g, `\n${indent}`);
@@ -189,9 +190,9 @@ export function screen(item: InboxItem): string {
     `│ ${shown(intent.summary, '│ ')}`,
     `│ ${intent.consequence}, ${intent.reversible ? 'reversible' : 'NOT reversible'}${intent.sandbox ? ' · SANDBOX' : ''}`,
     `│ tool ${body.tool} · agent ${shown(body.principal.agentName, '│   ')} (owner ${shown(body.principal.owner, '│   ')})`,
-    ...intent.fields.map((f) => `│ ${shown(f.label, '│   ')}: ${fieldText(f, '│   ')}`),
+    ...intent.fields.filter((f) => f !== null && typeof f === 'object').map((f) => `│ ${shown(f.label, '│   ')}: ${fieldText(f, '│   ')}`),
     ...Object.entries(body.pins).map(([k, v]) => `│ pin ${shown(k, '│   ')} = ${shown(typeof v === 'string' ? v : JSON.stringify(v), '│   ')}`),
-    ...(intent.agentText ?? []).flatMap((t) => [
+    ...(Array.isArray(intent.agentText) ? intent.agentText : []).filter((t) => t !== null && typeof t === 'object').flatMap((t) => [
       `│ ┌ The agent's own words (${shown(t.label, '│ │ ')}), not checked by Countersign:`,
       `│ │ ${shown(t.text, '│ │ ')}`,
       '│ └',
@@ -218,8 +219,12 @@ async function decideOne(file: PassportFile, url: string, item: InboxItem, mode:
   } catch (error) {
     computed = `(cannot compute: ${(error as Error).message})`;
   }
-  if (!item.intent || typeof item.intent.summary !== 'string' || !Array.isArray(item.intent.fields)) {
-    computed = `(no readable intent came with it)`;
+  const obj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const body = item.body as Partial<RequestBody> | undefined;
+  if (!obj(body) || typeof body!.tool !== 'string' || !obj(body!.args) || !obj(body!.pins) || !obj(body!.principal) || typeof body!.expiresAt !== 'string') {
+    computed = '(the request body is not a Countersign request: it lacks tool, args, pins, principal or expiresAt)';
+  } else if (!obj(item.intent) || typeof item.intent.summary !== 'string' || !Array.isArray(item.intent.fields)) {
+    computed = '(no readable intent came with it)';
   }
   if (computed !== item.digest) {
     const refused = `the server's digest ${String(item.digest)} does not match the request it sent (computed ${computed}); not signing`;
