@@ -10,6 +10,8 @@ import { enrollRoutes } from './routes/enroll.tsx';
 import { inboxRoutes } from './routes/inbox.tsx';
 import { requestRoutes } from './routes/request.tsx';
 import { pushRoutes } from './routes/push.ts';
+import { deviceApi } from './devices/api.ts';
+import { deviceRoutes } from './routes/devices.tsx';
 import { createHistory } from './history.ts';
 import { signInRoutes } from './routes/signin.tsx';
 import { csrfToken, originCheck, securityHeaders } from './security.ts';
@@ -18,6 +20,8 @@ import { cookiePolicy, sessionLoader } from './sessions.ts';
 export { APPROVAL_WEB_CAPABILITIES, kernelClient, type Approver, type KernelClient } from './kernel-client.ts';
 export { createInvite, normalizeEmail, type Invite } from './invites.ts';
 export { approverInvite } from './invite-command.ts';
+export { devicePair } from './devices/command.ts';
+export { createPairingCode, type PairingCode } from './devices/pairing.ts';
 export type { WebDeps, WebEnv } from './context.ts';
 export { registerNotifier, loadOrCreateVapidKeys, webhookBody, NOTIFIER_CAPABILITIES, type NotifierOptions, type VapidKeys } from './notify/index.ts';
 
@@ -83,8 +87,10 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
     return next();
   });
   app.get('/assets/:name', (c) => serveAsset(c, c.var.assets, c.req.param('name')));
-  app.use('*', securityHeaders(url.origin));
   const report = (what: string, detail: string) => void options.port.send('kernel', { op: 'edge.refused', what, detail }).catch(() => {});
+  // Devices authenticate by signature, not by cookie: their API sits before the browser-only origin and CSRF checks.
+  app.route('/api/v1/devices', deviceApi(deps, report));
+  app.use('*', securityHeaders(url.origin));
   app.use('*', ...originCheck(url.origin, report));
   app.use('*', sessionLoader(deps));
   app.use('*', csrfToken(deps, report));
@@ -94,6 +100,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   app.route('/', inboxRoutes(deps));
   app.route('/', requestRoutes(deps));
   app.route('/', pushRoutes(deps));
+  app.route('/', deviceRoutes(deps));
   app.route('/audit', auditRoutes(deps, options.port));
 
   app.notFound((c) => problem(c, 404, 'not_found', `There is no page at ${c.req.path}. Go to the inbox at /.`));

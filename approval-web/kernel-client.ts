@@ -21,6 +21,7 @@ export const APPROVAL_WEB_CAPABILITIES: readonly Capability[] = [
   'kernel:approver.upsert',
   'kernel:passkey.*',
   'kernel:approval.*',
+  'kernel:device.*',
   'kernel:request.get',
   'kernel:agent.revoke',
   'kernel:edge.refused',
@@ -36,6 +37,17 @@ const approverSchema = z.object({
     .default([]),
 });
 export type Approver = z.infer<typeof approverSchema>;
+
+const deviceSchema = z.object({
+  id: z.string(),
+  approverId: z.string(),
+  name: z.string(),
+  publicJwk: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }),
+  pairedAt: z.string(),
+});
+export type Device = z.infer<typeof deviceSchema>;
+const pairedDeviceSchema = deviceSchema.extend({ email: z.string(), roles: z.array(z.string()).default([]) });
+export type PairedDevice = z.infer<typeof pairedDeviceSchema>;
 
 const storedPasskeySchema = z.object({
   id: z.string(),
@@ -78,6 +90,14 @@ export interface KernelClient {
   challenge(requestId: string, decision: ApprovalDecision, approverId: string): Promise<ApprovalChallenge>;
   /** Sends a decision with its assertion; the kernel verifies it, counts it or refuses (and audits either way). */
   decide(requestId: string, decision: ApprovalDecision, reason: string | null, response: JsonObject): Promise<RequestView>;
+  /** Pairs a device's Ed25519 public key with an approver; the kernel checks the key and audits `device.paired`. */
+  addDevice(approverId: string, name: string, publicJwk: JsonObject): Promise<Device>;
+  listDevices(approverId: string): Promise<Device[]>;
+  removeDevice(deviceId: string, approverId: string): Promise<Device>;
+  /** The active device and its approver, or null when unknown or removed. */
+  lookupDevice(deviceId: string): Promise<PairedDevice | null>;
+  /** A decision signed on a paired device: the kernel verifies the compact JWS over the approval signing bytes. */
+  decideOnDevice(requestId: string, decision: ApprovalDecision, reason: string | null, deviceId: string, jws: string): Promise<RequestView>;
 }
 
 const challengeSchema = z.object({
@@ -141,6 +161,22 @@ export function kernelClient(port: Port): KernelClient {
     },
     async decide(requestId, decision, reason, response) {
       const reply = await send({ op: 'approval.decide', requestId, decision, reason, evidence: { kind: 'webauthn', response } });
+      return reply as unknown as RequestView;
+    },
+    async addDevice(approverId, name, publicJwk) {
+      return parse('device.add', deviceSchema, await send({ op: 'device.add', approverId, name, publicJwk }));
+    },
+    async listDevices(approverId) {
+      return parse('device.list', z.array(deviceSchema), await send({ op: 'device.list', approverId }));
+    },
+    async removeDevice(deviceId, approverId) {
+      return parse('device.remove', deviceSchema, await send({ op: 'device.remove', deviceId, approverId }));
+    },
+    async lookupDevice(deviceId) {
+      return parse('device.lookup', pairedDeviceSchema.nullable(), await send({ op: 'device.lookup', deviceId }));
+    },
+    async decideOnDevice(requestId, decision, reason, deviceId, jws) {
+      const reply = await send({ op: 'approval.decide', requestId, decision, reason, evidence: { kind: 'device', deviceId, jws } });
       return reply as unknown as RequestView;
     },
   };

@@ -1,6 +1,6 @@
 import { index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
-/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions, inbox history. */
+/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions, inbox history, Passport pairing codes. */
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -52,3 +52,13 @@ export const inboxHistory = pgTable(
   },
   (t) => [primaryKey({ columns: [t.approverId, t.requestId] }), index('web_inbox_history_seen').on(t.approverId, t.seenAt)],
 );
+
+/** One-time codes that pair a Passport with an approver: stored hashed, short-lived, used once. */
+export const devicePairings = pgTable('web_device_pairings', {
+  codeHash: text('code_hash').primaryKey(),
+  approverId: text('approver_id').notNull(),
+  name: text('name'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  expiresAt: at('expires_at').notNull(),
+  usedAt: at('used_at'),
+});

@@ -12,6 +12,8 @@ const load = {
   agent: () => import('./commands/agent.ts'),
   invite: () => import('../approval-web/invite-command.ts'),
   receipts: () => import('./commands/receipts.ts'),
+  devicePair: () => import('../approval-web/devices/command.ts'),
+  passport: () => import('./commands/passport.ts'),
 };
 
 const HELP = `countersign: an authority gateway for AI agents (agents act, humans authorize)
@@ -23,6 +25,11 @@ Usage:
   countersign agent add NAME --owner EMAIL [--json]  create an agent; prints its token once and client config
   countersign agent list [--json] | agent revoke NAME [--json]
   countersign approver invite EMAIL [--role ROLE] [--json]   one-time passkey enrollment link and QR code
+  countersign device pair --approver EMAIL [--name NAME] [--json]
+                                                     one-time code (10 minutes) to pair a Passport for an approver
+  countersign passport pair --url URL --code CODE [--name NAME] [--home DIR]
+  countersign passport [--url URL] [--home DIR] [--once] [--approve-all|--reject-all] [--json]
+                                                     the Passport device emulator (countersign passport --help)
   countersign policy check [--json]                  compile countersign.yaml and report problems
   countersign policy explain --tool T --args JSON [--agent A] [--pins JSON] [--json]
   countersign policy test CASES.yaml [--json]
@@ -60,7 +67,7 @@ function options(e: Env): StartOptions {
 }
 
 /** Commands that read or change state: run inside the server when one is running. */
-const STATEFUL = new Set(['agent', 'approver', 'audit', 'migrate']);
+const STATEFUL = new Set(['agent', 'approver', 'audit', 'migrate', 'device']);
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -74,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'policy') return print(await runPolicy(e, rest));
+    // The emulator is a separate device: it talks to the server over HTTP only, never to the data directory.
+    if (command === 'passport') return await (await load.passport()).passportMain(rest);
     if (command === 'audit' && rest[0] === 'verify' && rest.includes('--offline')) return print(await runStateless(rest));
     if (!STATEFUL.has(command)) return print({ exitCode: 2, stdout: `unknown command "${command}"\n\n${HELP}` });
     const viaServer = await sendToServer(e.home, argv);
@@ -130,6 +139,8 @@ export async function runState(services: Services, argv: string[]): Promise<Comm
       json: { type: 'boolean' },
       since: { type: 'string' },
       out: { type: 'string' },
+      approver: { type: 'string' },
+      name: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -153,6 +164,11 @@ export async function runState(services: Services, argv: string[]): Promise<Comm
   if (command === 'approver' && sub === 'invite') {
     if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign approver invite EMAIL [--role ROLE] [--json]\n' };
     return approverInvite(db, services.publicUrl, { email: positionals[0], role: values.role, json });
+  }
+  if (command === 'device' && sub === 'pair') {
+    if (!values.approver) return { exitCode: 2, stdout: 'usage: countersign device pair --approver EMAIL [--name NAME] [--json]\n' };
+    const { devicePair } = await load.devicePair();
+    return devicePair(db, services.admin, services.publicUrl, { email: values.approver, name: values.name ?? null, json });
   }
   if (command === 'audit' && sub === 'verify') return auditVerify(services, { json });
   if (command === 'audit' && sub === 'export') return auditExport(services, { since: values.since, out: values.out });

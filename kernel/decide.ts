@@ -1,5 +1,5 @@
 import { and, eq, lt } from 'drizzle-orm';
-import { decisions, devices, requests } from './store/schema.ts';
+import { decisions, requests } from './store/schema.ts';
 import { KernelError, asKernelError } from './errors.ts';
 import type { EvidenceInput } from './messages.ts';
 import type { ApprovalDecision, JsonObject, Principal, RequestRecord } from './types.ts';
@@ -70,13 +70,11 @@ async function signer(ctx: KernelContext, record: RequestRecord, decision: Appro
     const commit = () => updatePasskeyCounter(ctx.db, key.id, key.counter, newCounter);
     return { approverId: key.approverId, email: key.email, roles: key.roles, keyId: key.id, kind: 'webauthn', receipt: receipt as unknown as JsonObject, commit };
   }
-  const [device] = await ctx.db.select().from(devices).where(eq(devices.id, evidence.deviceId));
-  if (!device || device.removedAt) throw new KernelError('evidence_refused', `device ${evidence.deviceId} is not paired`);
-  const approver = await ctx.directory.getApprover({ approverId: device.approverId });
-  if (!approver) throw new KernelError('evidence_refused', 'the device belongs to no approver');
+  const device = typeof evidence.deviceId === 'string' ? await ctx.directory.lookupDevice(evidence.deviceId) : null;
+  if (!device) throw new KernelError('evidence_refused', `device ${String(evidence.deviceId)} is not paired (or was removed); pair it again`);
   const { receipt } = await verifyDeviceEvidence({ jws: evidence.jws, digest: record.digest, decision, publicJwk: device.publicJwk, deviceId: device.id });
   const stored = receipt as unknown as JsonObject;
-  return { approverId: approver.id, email: approver.email, roles: approver.roles, keyId: device.id, kind: 'device', receipt: stored, commit: async () => true };
+  return { approverId: device.approverId, email: device.email, roles: device.roles, keyId: device.id, kind: 'device', receipt: stored, commit: async () => true };
 }
 
 /**

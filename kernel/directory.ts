@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from './store/db.ts';
-import { agents, approvers, passkeys } from './store/schema.ts';
+import { agents, approvers, devices, passkeys } from './store/schema.ts';
 import { KernelError } from './errors.ts';
 import { sha256Hex } from './digest.ts';
 import type { PasskeyInput } from './messages.ts';
-import type { Principal } from './types.ts';
+import type { JsonObject, Principal } from './types.ts';
 
 /** Who may act: agents (by hashed bearer token) and approvers (by their passkeys). */
 
@@ -33,6 +33,28 @@ const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '')}
 type AgentRow = typeof agents.$inferSelect;
 const agentView = (r: AgentRow): AgentView =>
   ({ id: r.id, name: r.name, owner: r.owner, createdAt: r.createdAt.toISOString(), revokedAt: iso(r.revokedAt), lastSeenAt: iso(r.lastSeenAt) });
+export interface DeviceView {
+  id: string;
+  approverId: string;
+  name: string;
+  publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string };
+  pairedAt: string;
+}
+
+const DEVICE_NAME = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
+type DeviceRow = typeof devices.$inferSelect;
+const deviceView = (r: DeviceRow): DeviceView =>
+  ({ id: r.id, approverId: r.approverId, name: r.name, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: r.publicJwk.x ?? '' }, pairedAt: r.pairedAt.toISOString() });
+
+/** Only an Ed25519 public key is accepted: a private part (`d`) means the device leaked its key, and is refused. */
+function checkDeviceKey(jwk: JsonObject): string {
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KernelError('bad_request', 'publicJwk must be a JSON object (a JWK)');
+  if ('d' in jwk) throw new KernelError('bad_request', 'publicJwk contains a private key ("d"); send only the public key, and generate a new key pair since this one has left the device');
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new KernelError('bad_request', `publicJwk must be an Ed25519 key (kty "OKP", crv "Ed25519"), got kty ${JSON.stringify(jwk.kty)}, crv ${JSON.stringify(jwk.crv)}`);
+  if (typeof jwk.x !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jwk.x)) throw new KernelError('bad_request', 'publicJwk.x must be the 32-byte Ed25519 public key, base64url without padding (43 characters)');
+  return jwk.x;
+}
+
 const principalOf = (r: AgentRow): Principal => ({ agentId: r.id, agentName: r.name, owner: r.owner });
 
 export function createDirectory(db: Db) {
@@ -118,6 +140,36 @@ export function createDirectory(db: Db) {
       const where = and(eq(passkeys.id, credentialId), eq(passkeys.approverId, approverId), isNull(passkeys.removedAt));
       const [row] = await db.update(passkeys).set({ removedAt: new Date() }).where(where).returning();
       if (!row) throw new KernelError('bad_request', `no active passkey ${credentialId} for this approver`);
+    },
+
+    async addDevice(approverId: string, name: string, publicJwk: JsonObject): Promise<DeviceView> {
+      const x = checkDeviceKey(publicJwk);
+      if (typeof name !== 'string' || !DEVICE_NAME.test(name.trim())) throw new KernelError('bad_request', 'a device name must be 1-64 printable characters, e.g. "Jane\'s Passport"');
+      if (!(await getApprover({ approverId }))) throw new KernelError('not_an_approver', `no approver ${approverId}`);
+      const [row] = await db.insert(devices).values({ id: newId('dev'), approverId, name: name.trim(), publicJwk: { kty: 'OKP', crv: 'Ed25519', x } }).returning();
+      return deviceView(row!);
+    },
+
+    async listDevices(approverId: string): Promise<DeviceView[]> {
+      const rows = await db.select().from(devices).where(and(eq(devices.approverId, approverId), isNull(devices.removedAt))).orderBy(devices.pairedAt);
+      return rows.map(deviceView);
+    },
+
+    async removeDevice(deviceId: string, approverId: string): Promise<DeviceView> {
+      const where = and(eq(devices.id, deviceId), eq(devices.approverId, approverId), isNull(devices.removedAt));
+      const [row] = await db.update(devices).set({ removedAt: new Date() }).where(where).returning();
+      if (!row) throw new KernelError('bad_request', `no paired device ${deviceId} for this approver (unknown, someone else's, or already removed)`);
+      return deviceView(row);
+    },
+
+    /** An active device and who it belongs to, or null when unknown or removed. */
+    async lookupDevice(deviceId: string): Promise<(DeviceView & { email: string; roles: string[] }) | null> {
+      const [row] = await db
+        .select({ d: devices, a: approvers })
+        .from(devices)
+        .innerJoin(approvers, eq(devices.approverId, approvers.id))
+        .where(and(eq(devices.id, deviceId), isNull(devices.removedAt)));
+      return row ? { ...deviceView(row.d), email: row.a.email, roles: row.a.roles } : null;
     },
   };
 }

@@ -20,4 +20,4 @@ export { createAuditLog, verifyStored, type AuditLog, type AuditLogOptions } fro
 export { firstSeqSince, readEntries, readCheckpoints, type AuditFilter } from './audit/store.ts';
 export { createKernel, type Kernel, type KernelOptions, type Signals } from './kernel.ts';
 export { isEligible, tally, quorumText, type ApprovalOutcome } from './approvals.ts';
-export type { AgentView, ApproverView } from './directory.ts';
+export type { AgentView, ApproverView, DeviceView } from './directory.ts';

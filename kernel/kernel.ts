@@ -162,6 +162,22 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       case 'passkey.remove':
         await ctx.directory.removePasskey(m.credentialId, m.approverId);
         return true;
+      case 'device.add': {
+        const device = await ctx.directory.addDevice(m.approverId, m.name, m.publicJwk);
+        const data = { deviceId: device.id, approverId: device.approverId, name: device.name, x: device.publicJwk.x };
+        await ctx.audit.append([{ kind: 'device.paired', requestId: null, actor: envelope.from, data }]);
+        return asJson(device);
+      }
+      case 'device.list':
+        return asJson(await ctx.directory.listDevices(m.approverId));
+      case 'device.remove': {
+        const device = await ctx.directory.removeDevice(m.deviceId, m.approverId);
+        const actor = `${envelope.from}:approver:${m.approverId}`;
+        await ctx.audit.append([{ kind: 'device.removed', requestId: null, actor, data: { deviceId: device.id, name: device.name } }]);
+        return asJson(device);
+      }
+      case 'device.lookup':
+        return asJson(await ctx.directory.lookupDevice(m.deviceId));
       case 'approval.inbox':
         return asJson((await inbox(ctx, m.approverId)).map(view));
       case 'approval.challenge':

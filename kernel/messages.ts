@@ -30,6 +30,12 @@ export type KernelMessage =
   | { op: 'passkey.lookup'; credentialId: string }
   | { op: 'passkey.touch'; credentialId: string; oldCounter: number; newCounter: number }
   | { op: 'passkey.remove'; credentialId: string; approverId: string }
+  // Paired Passport devices (approval web app, admin CLI): an approver's Ed25519 key that signs decisions.
+  | { op: 'device.add'; approverId: string; name: string; publicJwk: JsonObject }
+  | { op: 'device.list'; approverId: string }
+  | { op: 'device.remove'; deviceId: string; approverId: string }
+  /** The active device with its approver, or null (unknown or removed): device API authentication. */
+  | { op: 'device.lookup'; deviceId: string }
   // Approvals (approval web app, paired devices).
   | { op: 'approval.inbox'; approverId: string }
   | { op: 'approval.challenge'; requestId: string; decision: ApprovalDecision; approverId: string }

@@ -39,6 +39,7 @@ export function render(
                 Countersign
               </a>
               {approver ? <a href="/audit">Audit</a> : null}
+              {approver ? <a href="/devices">Passports</a> : null}
               {approver ? (
                 <form method="post" action="/signout">
                   <span class="who">{approver.email} </span>
