@@ -132,7 +132,8 @@ describe('passkey enrollment and sign-in in Chromium', () => {
     await other.goto(racing.url);
     await harness.database.db.update(invites).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(invites.tokenHash, hashToken(racing.token)));
     await other.getByRole('button', { name: 'Create passkey' }).click();
-    await expect(other.locator('#status').textContent()).resolves.toMatch(/expired/);
+    // The status first says to follow the device's prompt; the refusal replaces it once the server answers.
+    await expect.poll(() => other.locator('#status').textContent(), { timeout: 10_000 }).toMatch(/expired/);
     const lee = await harness.admin.send('kernel', { op: 'approver.get', email: 'lee@example.com', approverId: null });
     expect(lee).toBeNull();
   });
@@ -178,6 +179,6 @@ describe('passkey enrollment and sign-in in Chromium', () => {
     });
     await addVirtualAuthenticator(page);
     await page.getByRole('button', { name: 'Sign in with passkey' }).click();
-    await expect(page.locator('#status').textContent()).resolves.toMatch(/Reload the page/);
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 10_000 }).toMatch(/Reload the page/);
   });
 });
