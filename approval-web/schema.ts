@@ -1,6 +1,6 @@
 import { index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
-/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions, inbox history, Passport pairing codes. */
+/** The approval web app's own tables: enrollment invites, sign-in sessions, ceremony challenges, push subscriptions, inbox history, Passport pairing codes and device-call nonces. */
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -62,3 +62,8 @@ export const devicePairings = pgTable('web_device_pairings', {
   expiresAt: at('expires_at').notNull(),
   usedAt: at('used_at'),
 });
+
+/** Nonces of signed device calls, kept until they could no longer be fresh, so a call is accepted once across replicas. */
+export const deviceNonces = pgTable('web_device_nonces', { key: text('key').primaryKey(), expiresAt: at('expires_at').notNull() }, (t) => [
+  index('web_device_nonces_expires').on(t.expiresAt),
+]);

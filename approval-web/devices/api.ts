@@ -4,7 +4,7 @@ import { KernelError, type JsonObject, type RequestView } from '../../kernel/ind
 import type { WebDeps } from '../context.ts';
 import { approvalsCount } from '../views/intent.tsx';
 import { outcomeMessage } from '../views/decision.tsx';
-import { NonceCache, requireDevice, type DeviceEnv } from './auth.ts';
+import { databaseNonces, requireDevice, type DeviceEnv } from './auth.ts';
 import { claimPairingCode, pairingCodeState, releasePairingCode } from './pairing.ts';
 
 /**
@@ -49,7 +49,7 @@ function inboxItem(r: RequestView) {
 
 export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: (what: string, detail: string) => void): Hono<DeviceEnv> {
   const api = new Hono<DeviceEnv>();
-  const nonces = new NonceCache();
+  const nonces = databaseNonces(deps.db);
 
   api.post('/pair', async (c) => {
     const parsed = await body(c, pairBody);

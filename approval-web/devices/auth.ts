@@ -1,13 +1,15 @@
 import type { MiddlewareHandler } from 'hono';
 import { compactVerify, decodeProtectedHeader, importJWK } from 'jose';
+import { lt } from 'drizzle-orm';
+import type { Db } from '../../kernel/index.ts';
 import type { KernelClient, PairedDevice } from '../kernel-client.ts';
+import { deviceNonces } from '../schema.ts';
 
 /**
  * Device API authentication. Every call but pairing carries `Authorization: Passport <JWS>`: a compact JWS signed by
  * the paired device's Ed25519 key (alg EdDSA), header `kid` = device id, payload `{method, path, iat, nonce}`. It is
- * fresh (iat within 60 s), names this exact call, and is used once: the nonce is remembered until it would be stale
- * anyway. The cache is per process: replicas behind a load balancer each keep their own, which bounds a replay to
- * one use per replica within the minute; pin devices to one replica (or share the cache) where that matters.
+ * fresh (iat within 60 s), names this exact call, and is used once: the nonce is recorded in the database until it
+ * would be stale anyway, so every replica sharing the database refuses a replay.
  */
 
 export const SKEW_SECONDS = 60;
@@ -21,22 +23,21 @@ export class DeviceAuthError extends Error {
   }
 }
 
-/** Nonces seen within the freshness window, oldest first. Full of live entries means a flood: refuse, never forget early. */
-export class NonceCache {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly max = 50_000) {}
+/** Where used nonces are recorded: `remember` is true when the nonce is new (and now recorded), false when seen. */
+export interface NonceStore {
+  remember(key: string): Promise<boolean>;
+}
 
-  /** True when the nonce is new (and now remembered), false when it was seen. Throws when the cache is full. */
-  remember(key: string, now = Date.now()): boolean {
-    for (const [k, expires] of this.seen) {
-      if (expires > now) break;
-      this.seen.delete(k);
-    }
-    if (this.seen.has(key)) return false;
-    if (this.seen.size >= this.max) throw new DeviceAuthError('busy', 'Too many device calls in the last two minutes; wait a minute and try again.');
-    this.seen.set(key, now + NONCE_TTL_MS);
-    return true;
-  }
+/** The shared store: one row per nonce, kept until it could no longer be fresh; a replay is a primary-key conflict. */
+export function databaseNonces(db: Db): NonceStore {
+  return {
+    async remember(key) {
+      const now = new Date();
+      await db.delete(deviceNonces).where(lt(deviceNonces.expiresAt, now));
+      const rows = await db.insert(deviceNonces).values({ key, expiresAt: new Date(now.getTime() + NONCE_TTL_MS) }).onConflictDoNothing().returning();
+      return rows.length === 1;
+    },
+  };
 }
 
 function refuse(code: string, message: string): never {
@@ -44,7 +45,7 @@ function refuse(code: string, message: string): never {
 }
 
 /** Checks one Authorization header for `method path`; returns the device it proves, or throws DeviceAuthError. */
-export async function authenticateDevice(kernel: KernelClient, nonces: NonceCache, header: string | undefined, method: string, path: string): Promise<PairedDevice> {
+export async function authenticateDevice(kernel: KernelClient, nonces: NonceStore, header: string | undefined, method: string, path: string): Promise<PairedDevice> {
   const match = /^Passport\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header?.trim() ?? '');
   if (!match) refuse('unauthorized', 'Send "Authorization: Passport <JWS>": a compact JWS signed by your paired device (alg EdDSA, kid = device id) over {method, path, iat, nonce}.');
   const jws = match![1]!;
@@ -79,19 +80,19 @@ export async function authenticateDevice(kernel: KernelClient, nonces: NonceCach
   if (skew > SKEW_SECONDS) refuse('stale', `The JWS was signed ${Math.round(skew)} s away from the server's clock (at most ${SKEW_SECONDS} s allowed). Sign a fresh one; check the device clock.`);
   const nonce = claims.nonce;
   if (typeof nonce !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) refuse('unauthorized', 'The payload needs nonce: 16-128 random base64url characters, new for every call.');
-  if (!nonces.remember(`${device!.id}:${nonce as string}`)) refuse('replayed', 'This JWS (its nonce) was already used. Sign a fresh one for every call.');
+  if (!(await nonces.remember(`${device!.id}:${nonce as string}`))) refuse('replayed', 'This JWS (its nonce) was already used. Sign a fresh one for every call.');
   return device!;
 }
 
-/** Middleware form: sets `c.var.device`, or answers 401 (503 when the nonce cache is full) with `{error: {code, message}}`. */
-export function requireDevice(kernel: KernelClient, nonces: NonceCache): MiddlewareHandler<DeviceEnv> {
+/** Middleware form: sets `c.var.device`, or answers 401 with `{error: {code, message}}`. */
+export function requireDevice(kernel: KernelClient, nonces: NonceStore): MiddlewareHandler<DeviceEnv> {
   return async (c, next) => {
     try {
       c.set('device', await authenticateDevice(kernel, nonces, c.req.header('authorization'), c.req.method, new URL(c.req.url).pathname));
     } catch (error) {
       if (!(error instanceof DeviceAuthError)) throw error;
       c.header('WWW-Authenticate', 'Passport');
-      return c.json({ error: { code: error.code, message: error.message } }, error.code === 'busy' ? 503 : 401);
+      return c.json({ error: { code: error.code, message: error.message } }, 401);
     }
     return next();
   };

@@ -6,6 +6,8 @@ import { claimInvite, hashToken, inviteStatus, releaseInvite } from '../../appro
 import { storeChallenge, takeChallenge } from '../../approval-web/challenges.ts';
 import { createSession, findSession, revokeSession } from '../../approval-web/sessions.ts';
 import { createHistory } from '../../approval-web/history.ts';
+import { databaseNonces } from '../../approval-web/devices/auth.ts';
+import { deviceNonces } from '../../approval-web/schema.ts';
 import { challenges, invites, sessions } from '../../approval-web/schema.ts';
 import type { Database } from '../../gateway/db.ts';
 import { dbKind, freshDatabase } from '../support/db.ts';
@@ -68,6 +70,19 @@ describe(`inbox history on ${dbKind}`, () => {
     const kept = await before.recent('apr_h1');
     expect(kept).toHaveLength(30);
     expect(kept[0]).toBe('req_39');
+  });
+});
+
+describe(`device-call nonces on ${dbKind}`, () => {
+  it('accept a nonce once across replicas, and forget it once it could no longer be fresh', async () => {
+    const [replicaA, replicaB] = [databaseNonces(database.db), databaseNonces(database.db)];
+    expect(await replicaA.remember('dev_1:nonce-aaaaaaaaaaaaaaaa')).toBe(true);
+    expect(await replicaB.remember('dev_1:nonce-aaaaaaaaaaaaaaaa')).toBe(false);
+    expect(await replicaA.remember('dev_1:nonce-aaaaaaaaaaaaaaaa')).toBe(false);
+    expect(await Promise.all([replicaA.remember('dev_1:race'), replicaB.remember('dev_1:race')])).toEqual(expect.arrayContaining([true, false]));
+    // Stale: its expiry passed, so the row is cleared by the next call and the nonce is new again.
+    await database.db.update(deviceNonces).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(deviceNonces.key, 'dev_1:nonce-aaaaaaaaaaaaaaaa'));
+    expect(await replicaB.remember('dev_1:nonce-aaaaaaaaaaaaaaaa')).toBe(true);
   });
 });
 
