@@ -2,6 +2,8 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { KernelError, type JsonObject, type RequestView } from '../../kernel/index.ts';
 import type { WebDeps } from '../context.ts';
+import { readJson, type BodyWords } from '../routes/body.ts';
+import type { Reporter } from '../security.ts';
 import { approvalsCount } from '../views/intent.tsx';
 import { outcomeMessage } from '../views/decision.tsx';
 import { databaseNonces, requireDevice, type DeviceEnv } from './auth.ts';
@@ -29,16 +31,8 @@ const decideBody = z.object({
   jws: z.string().min(1).max(8192),
 });
 
-async function body<T>(c: Context, schema: z.ZodType<T>): Promise<{ ok: true; value: T } | { ok: false; message: string }> {
-  let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    return { ok: false, message: 'The body must be JSON (Content-Type: application/json).' };
-  }
-  const parsed = schema.safeParse(raw);
-  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, message: `The body is not what this call takes: ${z.prettifyError(parsed.error)}` };
-}
+const DEVICE_WORDS: BodyWords = { notJson: 'The body must be JSON (Content-Type: application/json).', wrongShape: 'The body is not what this call takes' };
+const body = <T>(c: Context, schema: z.ZodType<T>) => readJson(c, schema, DEVICE_WORDS);
 
 /** What a device shows for one request: everything it needs to recompute the digest, and the canonical intent. */
 function inboxItem(r: RequestView) {
@@ -47,7 +41,7 @@ function inboxItem(r: RequestView) {
   return { id: r.id, digest: r.digest, tool: r.body.tool, expiresAt: r.body.expiresAt, approvals: { approved, required }, body: r.body, intent: { ...r.intent, agentText } };
 }
 
-export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: (what: string, detail: string) => void): Hono<DeviceEnv> {
+export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: Reporter): Hono<DeviceEnv> {
   const api = new Hono<DeviceEnv>();
   const nonces = databaseNonces(deps.db);
 

@@ -8,15 +8,23 @@ export const ceremonyReply = z.object({
 });
 export type CeremonyReply = z.infer<typeof ceremonyReply>;
 
+/** How a refusal reads: pages tell a person to reload; API callers are told what the call takes. */
+export interface BodyWords {
+  notJson: string;
+  wrongShape: string;
+}
+
+const PAGE_WORDS: BodyWords = { notJson: 'The request body is not JSON. Reload the page and try again.', wrongShape: 'The request body is not what this page sends' };
+
 /** Parses a JSON body; returns a message that says what to fix instead of throwing on bad input. */
-export async function readJson<T>(c: Context, schema: z.ZodType<T>): Promise<{ ok: true; value: T } | { ok: false; message: string }> {
+export async function readJson<T>(c: Context, schema: z.ZodType<T>, words: BodyWords = PAGE_WORDS): Promise<{ ok: true; value: T } | { ok: false; message: string }> {
   let raw: unknown;
   try {
     raw = await c.req.json();
   } catch {
-    return { ok: false, message: 'The request body is not JSON. Reload the page and try again.' };
+    return { ok: false, message: words.notJson };
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) return { ok: false, message: `The request body is not what this page sends: ${z.prettifyError(parsed.error)}` };
+  if (!parsed.success) return { ok: false, message: `${words.wrongShape}: ${z.prettifyError(parsed.error)}` };
   return { ok: true, value: parsed.data };
 }
