@@ -135,10 +135,19 @@ async function call<T>(url: string, path: string, init: { method: 'GET' | 'POST'
   return parsed as T;
 }
 
-async function signAuth(file: PassportFile, method: string, path: string): Promise<string> {
+/** Signs bytes as the device: a compact JWS (EdDSA, kid = device id). The key is imported once per run. */
+type Sign = (payload: Uint8Array) => Promise<string>;
+
+async function deviceSigner(file: PassportFile, home: string): Promise<Sign> {
+  const key = await importJWK(file.privateJwk, 'EdDSA').catch((error: Error) => {
+    throw new PassportError(`${fileOf(home)} holds a key that cannot be used (${error.message}); pair again with another --home, or remove it`);
+  });
+  return (payload) => new CompactSign(payload).setProtectedHeader({ alg: 'EdDSA', kid: file.deviceId }).sign(key);
+}
+
+function signAuth(sign: Sign, method: string, path: string): Promise<string> {
   const claims = { method, path, iat: Math.floor(Date.now() / 1000), nonce: randomBytes(18).toString('base64url') };
-  const key = await importJWK(file.privateJwk, 'EdDSA');
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'EdDSA', kid: file.deviceId }).sign(key);
+  return sign(new TextEncoder().encode(JSON.stringify(claims)));
 }
 
 async function pair(values: { url?: string; code?: string; name?: string; home: string; json: boolean }, io: PassportIo): Promise<number> {
@@ -211,7 +220,7 @@ interface Outcome {
   refused?: string;
 }
 
-async function decideOne(file: PassportFile, url: string, item: InboxItem, mode: ApprovalDecision | null, io: PassportIo, json: boolean): Promise<Outcome | null> {
+async function decideOne(sign: Sign, url: string, item: InboxItem, mode: ApprovalDecision | null, io: PassportIo, json: boolean): Promise<Outcome | null> {
   // The device's own check: the digest it signs must be the one it computes from what it was shown.
   let computed: string;
   try {
@@ -241,13 +250,12 @@ async function decideOne(file: PassportFile, url: string, item: InboxItem, mode:
       return null;
     }
   }
-  const key = await importJWK(file.privateJwk, 'EdDSA');
-  const jws = await new CompactSign(approvalSigningBytes(item.digest, decision)).setProtectedHeader({ alg: 'EdDSA', kid: file.deviceId }).sign(key);
+  const jws = await sign(approvalSigningBytes(item.digest, decision));
   const path = '/api/v1/devices/decide';
   try {
     const result = await call<{ state: string; message: string }>(url, path, {
       method: 'POST',
-      auth: await signAuth(file, 'POST', path),
+      auth: await signAuth(sign, 'POST', path),
       body: { requestId: item.id, decision, jws },
     });
     if (!json) io.write(`${decision === 'approve' ? 'Approved' : 'Rejected'}: ${result.message} (now ${result.state})\n`);
@@ -266,6 +274,7 @@ async function run(values: { url?: string; home: string; once: boolean; approveA
   if (!mode && !io.ask) throw new PassportError('not on a terminal, so nobody can answer "Approve?": pass --approve-all or --reject-all');
   if (!values.once && values.json) throw new PassportError('--json prints one object, so it needs --once');
   const url = checkUrl(values.url ?? file.url);
+  const sign = await deviceSigner(file, values.home);
   const handled = new Set<string>();
   const outcomes: Outcome[] = [];
   if (!values.json) io.write(`Passport "${file.name}" (${file.deviceId}) for ${file.approverEmail ?? 'its approver'} at ${url}${values.once ? '' : '; polling every 2 s, Ctrl-C to stop'}\n`);
@@ -273,7 +282,7 @@ async function run(values: { url?: string; home: string; once: boolean; approveA
     const path = '/api/v1/devices/inbox';
     let inbox: { requests: InboxItem[] };
     try {
-      inbox = await call<{ requests: InboxItem[] }>(url, path, { method: 'GET', auth: await signAuth(file, 'GET', path) });
+      inbox = await call<{ requests: InboxItem[] }>(url, path, { method: 'GET', auth: await signAuth(sign, 'GET', path) });
       if (!Array.isArray(inbox.requests)) throw new PassportError(`${url} sent an inbox without a list of requests; is it a Countersign server?`);
     } catch (error) {
       // Polling rides out a restarting server; a single pass reports and stops.
@@ -286,7 +295,7 @@ async function run(values: { url?: string; home: string; once: boolean; approveA
     if (values.once && fresh.length === 0 && !values.json) io.write('Nothing waiting for you.\n');
     for (const item of fresh) {
       handled.add(item.id);
-      const outcome = await decideOne(file, url, item, mode, io, values.json);
+      const outcome = await decideOne(sign, url, item, mode, io, values.json);
       if (outcome) outcomes.push(outcome);
     }
     if (values.once) break;
