@@ -4,6 +4,7 @@ import { KernelError, asKernelError } from './errors.ts';
 import type { EvidenceInput } from './messages.ts';
 import type { ApprovalDecision, JsonObject, Principal, RequestRecord } from './types.ts';
 import type { KernelContext } from './context.ts';
+import { move } from './flow.ts';
 import { isEligible, tally } from './approvals.ts';
 import type { AuditInput } from './audit/entry.ts';
 import { approvalChallenge, updatePasskeyCounter, verifyDeviceEvidence, verifyPasskeyEvidence } from './evidence.ts';
@@ -129,12 +130,7 @@ export async function expireDue(ctx: KernelContext): Promise<string[]> {
   const due = await ctx.db.select({ id: requests.id }).from(requests).where(and(eq(requests.state, 'pending'), lt(requests.expiresAt, now)));
   const expired: string[] = [];
   for (const { id } of due) {
-    await ctx.db.transaction(async (tx) => {
-      if (await ctx.store.transition(tx, id, ['pending'], 'expired')) {
-        await ctx.audit.append([{ kind: 'request.expired', requestId: id, actor: 'kernel', data: { at: now.toISOString() } }], tx);
-        expired.push(id);
-      }
-    });
+    if (await move(ctx, id, 'pending', 'expired', { kind: 'request.expired', actor: 'kernel', data: { at: now.toISOString() } })) expired.push(id);
     ctx.wake(id);
   }
   return expired;

@@ -145,10 +145,12 @@ async function finish(ctx: KernelContext, requestId: string, state: 'succeeded' 
   ctx.wake(requestId);
 }
 
-/** A recovery transition and its audit entry, in one transaction; nothing happens when the request moved meanwhile. */
-async function move(ctx: KernelContext, id: string, from: RequestState, to: RequestState, kind: string, data: JsonObject): Promise<void> {
-  await ctx.db.transaction(async (tx) => {
-    if (await ctx.store.transition(tx, id, [from], to)) await ctx.audit.append([{ kind, requestId: id, actor: 'kernel', data }], tx);
+/** Moves a request from `from` to `to` with its audit entry, in one transaction; false, writing nothing, when it was elsewhere. */
+export async function move(ctx: KernelContext, id: string, from: RequestState, to: RequestState, entry: { kind: string; actor: string; data: JsonObject }): Promise<boolean> {
+  return ctx.db.transaction(async (tx) => {
+    if (!(await ctx.store.transition(tx, id, [from], to))) return false;
+    await ctx.audit.append([{ ...entry, requestId: id }], tx);
+    return true;
   });
 }
 
@@ -162,11 +164,12 @@ export async function recover(ctx: KernelContext): Promise<number> {
   for (const row of stuck) {
     const connector = ctx.connectorFor(row.tool);
     if (!connector) continue;
-    await move(ctx, row.id, 'executing', 'unknown', 'execution.unknown', { reason: 'found executing at start; asking the connector whether the call happened' });
+    const reason = 'found executing at start; asking the connector whether the call happened';
+    await move(ctx, row.id, 'executing', 'unknown', { kind: 'execution.unknown', actor: 'kernel', data: { reason } });
     try {
       const reply = await ctx.port.send<ReconcileReply & JsonObject>(connector, { op: 'reconcile', body: row.body as unknown as JsonObject });
       if (reply.happened) {
-        await move(ctx, row.id, 'unknown', 'executing', 'execution.reconciled', { happened: true });
+        await move(ctx, row.id, 'unknown', 'executing', { kind: 'execution.reconciled', actor: 'kernel', data: { happened: true } });
         await finish(ctx, row.id, 'succeeded', { result: reply.result });
       } else {
         await execute(ctx, row.id);

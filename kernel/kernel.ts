@@ -12,7 +12,7 @@ import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import { consumeGrant, type KernelKeys } from './grants.ts';
 import { updatePasskeyCounter } from './evidence.ts';
-import { execute, recover, run, submit, type Claim } from './flow.ts';
+import { execute, move, recover, run, submit, type Claim } from './flow.ts';
 import { challenge, decide, expireDue, inbox } from './decide.ts';
 
 /** Wake-ups across replicas (LISTEN/NOTIFY on PostgreSQL); in one process, none are needed. */
@@ -202,11 +202,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   async function cancel(requestId: string, agentId: string | null, reason: string | null, from: string): Promise<RequestView> {
     const record = mine(await ctx.store.get(requestId), agentId);
-    await ctx.db.transaction(async (tx) => {
-      const moved = await ctx.store.transition(tx, requestId, ['pending'], 'cancelled');
-      if (!moved) throw new KernelError('not_pending', `request ${requestId} is ${record.state}; only a pending request can be cancelled`);
-      await ctx.audit.append([{ kind: 'request.cancelled', requestId, actor: from, data: { reason } }], tx);
-    });
+    if (!(await move(ctx, requestId, 'pending', 'cancelled', { kind: 'request.cancelled', actor: from, data: { reason } }))) {
+      throw new KernelError('not_pending', `request ${requestId} is ${record.state}; only a pending request can be cancelled`);
+    }
     ctx.wake(requestId);
     return view(await ctx.store.get(requestId));
   }
