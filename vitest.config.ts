@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, run in order by `npm test`: fast unit tests, integration tests against a real
-// database (PGlite by default, PostgreSQL when TEST_DATABASE_URL is set), and browser end-to-end tests.
+// Four projects, run in order by `npm test`: fast unit tests, integration tests against a real
+// database (PGlite by default, PostgreSQL when TEST_DATABASE_URL is set), property and fuzz tests (a few seconds of
+// each property; `npm run fuzz` runs them long), and browser end-to-end tests.
 export default defineConfig({
   esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx' },
   test: {
@@ -10,6 +11,18 @@ export default defineConfig({
       {
         extends: true,
         test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.test.ts', 'test/fuzz/**/*.test.tsx'],
+          // The fast part (FUZZ_RUNS unset, in `npm test`) leaves out the targets that start a server: `npm run fuzz` runs
+          // them. The issue-scale run against a server process (*.long.test.ts) runs only in `npm run fuzz -- --long`.
+          exclude: [...(process.env.FUZZ_RUNS ? [] : ['test/fuzz/**/*.server.test.ts']), ...(process.env.FUZZ_LONG ? [] : ['test/fuzz/**/*.long.test.ts'])],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
       },
       {
         extends: true,

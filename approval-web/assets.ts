@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import type { Context } from 'hono';
 
 /**
@@ -12,7 +12,7 @@ import type { Context } from 'hono';
 const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'client');
 
 /** The client entry points: one small script per page that needs one. */
-export const ENTRY_POINTS = ['enroll', 'signin', 'inbox', 'approve'] as const;
+export const ENTRY_POINTS = ['enroll', 'signin', 'inbox', 'approve', 'page'] as const;
 export type ScriptName = (typeof ENTRY_POINTS)[number];
 
 export interface AssetManifest {
@@ -23,18 +23,21 @@ export interface AssetManifest {
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
+/** How the client files are built (the edge process's own bundle carries their output: gateway/isolation/edge-bundle.ts). */
+export const CLIENT_BUILD = {
+  entryPoints: [...ENTRY_POINTS.map((name) => join(CLIENT_DIR, `${name}.ts`)), join(CLIENT_DIR, 'app.css')],
+  bundle: true,
+  write: false,
+  format: 'esm',
+  target: ['es2020', 'safari15'],
+  minify: true,
+  outdir: '/assets',
+  logLevel: 'silent',
+} satisfies BuildOptions;
+
 /** Bundles every entry point and the stylesheet; fails with the esbuild message if a client file does not compile. */
 export async function bundleAssets(): Promise<AssetManifest> {
-  const result = await build({
-    entryPoints: [...ENTRY_POINTS.map((name) => join(CLIENT_DIR, `${name}.ts`)), join(CLIENT_DIR, 'app.css')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    target: ['es2020', 'safari15'],
-    minify: true,
-    outdir: '/assets',
-    logLevel: 'silent',
-  });
+  const result = await build(CLIENT_BUILD);
   const files = new Map<string, { body: Uint8Array; type: string }>();
   const byEntry = new Map<string, string>();
   for (const output of result.outputFiles) {

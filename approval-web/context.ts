@@ -1,12 +1,14 @@
-import type { Db } from '../kernel/index.ts';
+import type { Resolver } from '../net/egress.ts';
 import type { AssetManifest } from './assets.ts';
 import type { Approver, KernelClient } from './kernel-client.ts';
 import type { History } from './history.ts';
+import type { WebStore } from './store.ts';
 import type { CookiePolicy, Session } from './sessions.ts';
 
 /** What every route of the web app is built from; made once in createApprovalWeb. */
 export interface WebDeps {
-  db: Db;
+  /** The web app's own tables, through the `webdb` endpoint (approval-web/store.ts): never a database handle. */
+  store: WebStore;
   kernel: KernelClient;
   publicUrl: string;
   /** The origin passkeys are bound to and that every state-changing request must come from. */
@@ -19,6 +21,10 @@ export interface WebDeps {
   history: History;
   /** The VAPID public key for Web Push subscriptions; null when push is off. */
   vapidPublicKey: string | null;
+  /** Tests only: DNS resolution for checking push endpoints (default: the system resolver). */
+  resolve?: Resolver;
+  /** The emails that hold a role (config and directory), to name who may still decide; empty when unknown. */
+  approversOf: (role: string) => Promise<string[]>;
 }
 
 /** Per-request values the middleware chain sets for pages (Hono `c.var`). */

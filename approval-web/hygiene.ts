@@ -1,11 +1,24 @@
+import { domainToUnicode } from 'node:url';
+import { imitatesAscii } from './hygiene/confusables.ts';
+import { escapeOf, hiddenIn, kindOf, withoutHidden, type HiddenKind } from './hygiene/hidden.ts';
+import { mixesScripts } from './hygiene/scripts.ts';
+export { fingerprint } from './hygiene/fingerprint.ts';
+import type { UpstreamAuthor } from '../kernel/index.ts';
+
 /**
- * Display hygiene (DESIGN section 4), as pure functions every screen renders through: characters that change how
- * text looks without being seen become visible escapes and are flagged; words mixing Latin with look-alike scripts
- * are flagged; hostnames show in punycode; long values are cut only with a marker and the whole value kept; money is
- * formatted from minor units with its ISO code. Escaping for HTML is JSX's job, never this module's.
+ * Display hygiene (DESIGN section 4), as pure functions every screen renders through: the approval page, the audit
+ * dashboard, push and webhook messages (approval-web/notify) and the Passport emulator (gateway/commands/passport.ts).
+ * Characters that change how text looks without being seen become visible escapes and are flagged, by Unicode
+ * property (`hygiene/hidden.ts`); words that mix scripts or imitate ASCII words are flagged after UTS #39
+ * (`hygiene/scripts.ts`, `hygiene/confusables.ts`); hostnames show in punycode; long values are cut only with a marker
+ * and the whole value kept; money is formatted from minor units with its ISO code. Escaping for HTML is JSX's job.
+ *
+ * It lives in approval-web, the face humans see, and imports no other part of Countersign but kernel types (the
+ * architecture test holds it to that), so the gateway's Passport emulator can import it along the allowed
+ * gateway -> approval-web arrow, and it costs the kernel's review budget nothing.
  */
 
-export type Flag = 'bidi' | 'invisible' | 'tag' | 'control' | 'mixed-script' | 'not-https' | 'bad-url' | 'bad-amount';
+export type Flag = HiddenKind | 'mixed-script' | 'confusable' | 'not-https' | 'bad-url' | 'bad-amount';
 
 /** A run of text to show as is, or the visible escape of one hidden character (`⟨U+202E⟩`). */
 export interface Piece {
@@ -21,59 +34,57 @@ export interface Inspected {
 /** Values longer than this are shown cut, with an explicit marker and a way to see all of it. */
 export const LONG_VALUE = 500;
 
-const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/;
-const INVISIBLE = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/;
-const TAG = /[\u{E0000}-\u{E007F}]/u;
-// C0 and C1 controls except tab and newline, which text areas legitimately hold.
-const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
-const HIDDEN = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C\u200B-\u200D\u2060\uFEFF\u00AD\u180E\u0000-\u0008\u000B-\u001F\u007F-\u009F]|[\u{E0000}-\u{E007F}]/gu;
-
-function escapeOf(char: string): string {
-  return `⟨U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟩`;
-}
-
-function kindOf(char: string): Flag {
-  if (BIDI.test(char)) return 'bidi';
-  if (TAG.test(char)) return 'tag';
-  if (INVISIBLE.test(char)) return 'invisible';
-  return 'control';
-}
-
-/** Splits text into visible runs and escapes of hidden characters, and flags what it found. */
-export function inspect(text: string): Inspected {
+/**
+ * Splits text into visible runs and escapes of hidden characters, and flags what it found. A one-line value (the
+ * default: summaries, labels, identifiers) also escapes tabs, line breaks and spaces other than U+0020; free text
+ * (`multiline`: descriptions, comments, reasons) keeps its line breaks and tabs.
+ */
+export function inspect(text: string, options: { multiline?: boolean } = {}): Inspected {
   const pieces: Piece[] = [];
   const flags = new Set<Flag>();
   let last = 0;
-  for (const match of text.matchAll(HIDDEN)) {
-    if (match.index > last) pieces.push({ text: text.slice(last, match.index), escaped: false });
-    pieces.push({ text: escapeOf(match[0]), escaped: true });
-    flags.add(kindOf(match[0]));
-    last = match.index + match[0].length;
+  for (const { index, char } of hiddenIn(text, options.multiline ?? false)) {
+    if (index > last) pieces.push({ text: text.slice(last, index), escaped: false });
+    pieces.push({ text: escapeOf(char), escaped: true });
+    flags.add(kindOf(char));
+    last = index + char.length;
   }
   if (last < text.length) pieces.push({ text: text.slice(last), escaped: false });
-  if (isMixedScript(text)) flags.add('mixed-script');
+  for (const flag of lookalikes(text)) flags.add(flag);
   return { pieces, flags: [...flags] };
 }
 
-// Cyrillic and Greek letters that pass for Latin ones at a glance.
-const LOOKALIKE = /^[аеорсухіјѕԁһԛԝаАВЕКМНОРСТХІЈЅοΑΒΕΖΗΙΚΜΝΟΡΤΥΧνρτ]+$/u;
+/** Only the flags: what `inspect` would say about `text`. */
+export function flagsOf(text: string, options: { multiline?: boolean } = {}): Flag[] {
+  return inspect(text, options).flags;
+}
 
 /**
- * True when one word mixes Latin with Cyrillic or Greek ("pаypal" with a Cyrillic а), or when Latin text holds a word
- * made only of Cyrillic/Greek look-alikes. Hidden characters are ignored, so they cannot split a word to hide it.
+ * `mixed-script` when a word mixes scripts (UTS #39, Highly Restrictive), `confusable` when a word that is not ASCII
+ * has an ASCII skeleton. Hidden characters are removed first, so they cannot split a word to hide it.
  */
-export function isMixedScript(text: string): boolean {
-  const words = text.replace(HIDDEN, '').match(/[\p{L}\p{M}\p{N}]+/gu) ?? [];
-  let latinWords = 0;
-  let lookalikeWords = 0;
-  for (const word of words) {
-    const latin = /\p{Script=Latin}/u.test(word);
-    const other = /[\p{Script=Cyrillic}\p{Script=Greek}]/u.test(word);
-    if (latin && other) return true;
-    if (latin) latinWords += 1;
-    else if (other && LOOKALIKE.test(word)) lookalikeWords += 1;
+export function lookalikes(text: string): Flag[] {
+  if (!/[^\x00-\x7f]/.test(text)) return [];
+  const flags = new Set<Flag>();
+  // A symbol that passes for one ASCII letter or digit (𝈓, a Greek musical symbol, for F) is part of the word it
+  // dresses; other symbols (€, ™) separate words. A word needs a letter, so "3 × 4" is not taken for "3 x 4".
+  const visible = withoutHidden(text).replace(/\p{S}/gu, (c) => (imitatesAscii(c) ? c : ' '));
+  for (const word of visible.match(/[\p{L}\p{M}\p{N}\p{S}]+/gu) ?? []) {
+    if (!/\p{L}/u.test(word)) continue;
+    if (mixesScripts(word)) flags.add('mixed-script');
+    if (imitatesAscii(word)) flags.add('confusable');
   }
-  return latinWords > 0 && lookalikeWords > 0;
+  return [...flags];
+}
+
+/** True when one word mixes scripts ("pаypal" with a Cyrillic а); kept for callers that only ask that. */
+export function isMixedScript(text: string): boolean {
+  return lookalikes(text).includes('mixed-script');
+}
+
+/** "written on GitHub by @octocat": how every screen names the author of upstream text. */
+export function authorLine(author: UpstreamAuthor): string {
+  return `written on ${author.on}${author.by ? ` by ${author.by}` : ''}`;
 }
 
 /** Cuts at `max` code points (never inside a surrogate pair); `hidden` is how many code points were left out. */
@@ -99,6 +110,8 @@ export function displayUrl(value: string): DisplayUrl {
     return { text: value, hostname: null, flags: ['bad-url'] };
   }
   const flags: Flag[] = url.protocol === 'https:' ? [] : ['not-https'];
+  // A punycode label hides its letters; look at them decoded ("xn--ggle-0nda" is Armenian-dressed "google").
+  if (/(^|\.)xn--/i.test(url.hostname)) flags.push(...lookalikes(domainToUnicode(url.hostname)));
   // href re-serializes with the punycode hostname; credentials in a URL are shown, since they are what was asked.
   return { text: url.href, hostname: url.hostname, flags };
 }
@@ -140,7 +153,13 @@ export const FLAG_TEXT: Record<Flag, string> = {
   invisible: 'Contains invisible characters (shown as ⟨U+…⟩).',
   tag: 'Contains invisible tag characters (shown as ⟨U+…⟩), sometimes used to hide instructions.',
   control: 'Contains control characters (shown as ⟨U+…⟩).',
-  'mixed-script': 'Mixes Latin with Cyrillic or Greek letters that look alike: check the spelling carefully.',
+  separator: 'Contains line or paragraph separators (shown as ⟨U+…⟩) that can break text where it looks whole.',
+  'variation-selector': 'Contains variation selectors (shown as ⟨U+…⟩) that change how the character before them looks.',
+  unassigned: 'Contains unassigned or private-use characters (shown as ⟨U+…⟩) that have no agreed look.',
+  'line-break': 'Contains line breaks or tabs (shown as ⟨U+…⟩) in a value meant to be one line.',
+  space: 'Contains unusual spaces (shown as ⟨U+…⟩) that look like ordinary ones.',
+  'mixed-script': 'Mixes letters from different scripts in one word (like a Cyrillic а in "pаypal"): check the spelling carefully.',
+  confusable: 'Contains look-alike letters (like ｐ or 𝐩 for p) that imitate plain ones: the text may not say what it seems.',
   'not-https': 'Not an https address: the connection is not encrypted.',
   'bad-url': 'Not a valid URL.',
   'bad-amount': 'This amount could not be read as a whole number of minor units with a currency code.',

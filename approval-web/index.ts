@@ -1,9 +1,11 @@
 import { Hono } from 'hono';
+import type { Resolver } from '../net/egress.ts';
 import { HTTPException } from 'hono/http-exception';
 import { KernelError, type Db, type Port } from '../kernel/index.ts';
 import { bundleAssets, serveAsset, type AssetManifest } from './assets.ts';
 import type { WebDeps, WebEnv } from './context.ts';
 import { kernelClient } from './kernel-client.ts';
+import { roleMembers } from './role-members.ts';
 import { problem } from './problem.tsx';
 import { auditRoutes } from './audit/routes.tsx';
 import { enrollRoutes } from './routes/enroll.tsx';
@@ -12,9 +14,10 @@ import { requestRoutes } from './routes/request.tsx';
 import { pushRoutes } from './routes/push.ts';
 import { deviceApi } from './devices/api.ts';
 import { deviceRoutes } from './routes/devices.tsx';
-import { createHistory } from './history.ts';
+import { dbWebStore, remoteWebStore, type WebStore } from './store.ts';
 import { signInRoutes } from './routes/signin.tsx';
-import { csrfToken, originCheck, securityHeaders } from './security.ts';
+import { csrfToken, originCheck, securityHeaders, throttled } from './security.ts';
+import { failureThrottle } from '../net/throttle.ts';
 import { cookiePolicy, sessionLoader } from './sessions.ts';
 
 export { APPROVAL_WEB_CAPABILITIES, kernelClient, type Approver, type KernelClient } from './kernel-client.ts';
@@ -23,18 +26,27 @@ export { approverInvite } from './invite-command.ts';
 export { devicePair } from './devices/command.ts';
 export { createPairingCode, type PairingCode } from './devices/pairing.ts';
 export type { WebDeps, WebEnv } from './context.ts';
-export { registerNotifier, loadOrCreateVapidKeys, webhookBody, NOTIFIER_CAPABILITIES, type NotifierOptions, type VapidKeys } from './notify/index.ts';
+export { dbWebStore, remoteWebStore, serveWebStore, type WebStore } from './store.ts';
+// The notifier (approval-web/notify/) holds the VAPID private key: it runs beside the kernel, so the edge never imports it.
 
 export interface ApprovalWebOptions {
-  /** The web app's router port; it needs APPROVAL_WEB_CAPABILITIES. */
+  /** The web app's router port; it needs CAPABILITIES.web. */
   port: Port;
-  /** For the web app's own tables (invites, sessions, challenges, push subscriptions). */
-  db: Db;
+  /**
+   * The web app's own tables (invites, sessions, challenges, push subscriptions): `store` when they live in another
+   * process, or `db` to run the same ops on a handle in this process; neither: its ops go to `webdb` through `port`.
+   */
+  store?: WebStore;
+  db?: Db;
   /** The origin people open, e.g. https://countersign.example.com or http://localhost:8787. Passkeys are bound to it. */
   publicUrl: string;
   sandbox?: boolean;
   /** The VAPID public key (from loadOrCreateVapidKeys) to offer "Enable notifications"; omit to leave push off. */
   vapidPublicKey?: string | null;
+  /** Tests only: DNS resolution for checking push endpoints. */
+  resolve?: Resolver;
+  /** Tests only: who holds a role (default: enrolled approvers whose effective roles include it, as the kernel says). */
+  approversOf?: (role: string) => Promise<string[]>;
 }
 
 /** Passkeys need a secure context: https anywhere, or plain http only on localhost. */
@@ -60,21 +72,25 @@ function checkPublicUrl(publicUrl: string): URL {
  * The approval web app: passkey enrollment and sign-in, the inbox, and (part 2) the approval pages. It reaches the
  * kernel only through router messages. Mount it after the gateway's own routes, e.g.
  * `server.all('*', (c) => web.fetch(c.req.raw, c.env))`, so its middleware never runs for /mcp.
- * @example const web = createApprovalWeb({ port: router.register('web', handler, APPROVAL_WEB_CAPABILITIES), db, publicUrl });
+ * @example const web = createApprovalWeb({ port: router.register('web', handler, CAPABILITIES.web), db, publicUrl });
  */
 export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   const url = checkPublicUrl(options.publicUrl);
+  const kernel = kernelClient(options.port);
+  const store = options.store ?? (options.db ? dbWebStore(options.db) : remoteWebStore(options.port));
   const deps: WebDeps = {
-    db: options.db,
-    kernel: kernelClient(options.port),
+    store,
+    kernel,
     publicUrl: url.origin,
     origin: url.origin,
     rpId: url.hostname,
     sandbox: options.sandbox ?? false,
     sessionCookie: cookiePolicy(url.origin, 'cs_session'),
     csrfCookie: cookiePolicy(url.origin, 'cs_csrf'),
-    history: createHistory(options.db),
+    history: { saw: (approverId, ids) => store.historySaw(approverId, ids), recent: (approverId) => store.historyRecent(approverId) },
     vapidPublicKey: options.vapidPublicKey ?? null,
+    resolve: options.resolve,
+    approversOf: options.approversOf ?? roleMembers(options.port, kernel),
   };
   // Bundled once, at creation; a client script that does not compile shows up on the first page instead of crashing.
   const assets: Promise<AssetManifest> = bundleAssets();
@@ -88,18 +104,21 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   });
   app.get('/assets/:name', (c) => serveAsset(c, c.var.assets, c.req.param('name')));
   const report = (what: string, detail: string) => void options.port.send('kernel', { op: 'edge.refused', what, detail }).catch(() => {});
+  // Guessing is throttled per client address: 10 failed pairing codes per 10 minutes, 10 failed sign-ins per 5.
+  app.use('/api/v1/devices/pair', throttled(failureThrottle({ max: 10, windowSeconds: 600 }), 'pairing code', report));
   // Devices authenticate by signature, not by cookie: their API sits before the browser-only origin and CSRF checks.
   app.route('/api/v1/devices', deviceApi(deps, report));
   app.use('*', securityHeaders(url.origin));
   app.use('*', ...originCheck(url.origin, report));
   app.use('*', sessionLoader(deps));
   app.use('*', csrfToken(deps, report));
+  app.use('/signin/verify', throttled(failureThrottle({ max: 10, windowSeconds: 300 }), 'sign-in', report));
 
   app.route('/', enrollRoutes(deps));
   app.route('/', signInRoutes(deps));
   app.route('/', inboxRoutes(deps));
   app.route('/', requestRoutes(deps));
-  app.route('/', pushRoutes(deps));
+  app.route('/', pushRoutes(deps, report));
   app.route('/', deviceRoutes(deps));
   app.route('/audit', auditRoutes(deps, options.port));
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  CAPABILITIES,
   KernelError,
   type ApprovalDecision,
   type Capability,
@@ -16,22 +17,14 @@ import {
  */
 
 /** What the gateway must grant the web app's port when it registers it on the router. */
-export const APPROVAL_WEB_CAPABILITIES: readonly Capability[] = [
-  'kernel:approver.get',
-  'kernel:approver.upsert',
-  'kernel:passkey.*',
-  'kernel:approval.*',
-  'kernel:device.*',
-  'kernel:request.get',
-  'kernel:agent.revoke',
-  'kernel:edge.refused',
-  'audit:*',
-];
+export const APPROVAL_WEB_CAPABILITIES: readonly Capability[] = CAPABILITIES.web;
 
 const approverSchema = z.object({
   id: z.string(),
   email: z.string(),
   roles: z.array(z.string()).default([]),
+  /** Roles from the directory and from config together: what access checks use. */
+  effectiveRoles: z.array(z.string()).default([]),
   passkeys: z
     .array(z.object({ id: z.string(), transports: z.array(z.string()).default([]), name: z.string().optional() }))
     .default([]),
@@ -85,9 +78,10 @@ export interface KernelClient {
   lookupPasskey(credentialId: string): Promise<StoredPasskey | null>;
   touchPasskey(credentialId: string, oldCounter: number, newCounter: number): Promise<boolean>;
   inbox(approverId: string): Promise<RequestView[]>;
-  request(requestId: string): Promise<RequestView | null>;
-  /** The WebAuthn options for one decision; the kernel derives the challenge from the digest and the decision. */
-  challenge(requestId: string, decision: ApprovalDecision, approverId: string): Promise<ApprovalChallenge>;
+  /** The request as `approverId` may see it; null when unknown or not theirs to see (the two look the same). */
+  request(requestId: string, approverId: string): Promise<RequestView | null>;
+  /** The WebAuthn options for one decision; the kernel derives the challenge from the digest, the decision and its reason. */
+  challenge(requestId: string, decision: ApprovalDecision, approverId: string, reason?: string | null): Promise<ApprovalChallenge>;
   /** Sends a decision with its assertion; the kernel verifies it, counts it or refuses (and audits either way). */
   decide(requestId: string, decision: ApprovalDecision, reason: string | null, response: JsonObject): Promise<RequestView>;
   /** Pairs a device's Ed25519 public key with an approver; the kernel checks the key and audits `device.paired`. */
@@ -153,11 +147,11 @@ export function kernelClient(port: Port): KernelClient {
       if (!Array.isArray(reply)) throw new KernelError('internal', "the kernel's reply to approval.inbox is not a list");
       return reply as unknown as RequestView[];
     },
-    async request(requestId) {
-      return (await orNull(() => send({ op: 'request.get', requestId }))) as RequestView | null;
+    async request(requestId, approverId) {
+      return (await orNull(() => send({ op: 'request.view', requestId, approverId }))) as RequestView | null;
     },
-    async challenge(requestId, decision, approverId) {
-      return parse('approval.challenge', challengeSchema, await send({ op: 'approval.challenge', requestId, decision, approverId }));
+    async challenge(requestId, decision, approverId, reason = null) {
+      return parse('approval.challenge', challengeSchema, await send({ op: 'approval.challenge', requestId, decision, approverId, reason }));
     },
     async decide(requestId, decision, reason, response) {
       const reply = await send({ op: 'approval.decide', requestId, decision, reason, evidence: { kind: 'webauthn', response } });

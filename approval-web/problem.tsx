@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { WebEnv } from './context.ts';
 import { render } from './views/layout.tsx';
 
-type ProblemStatus = 400 | 403 | 404 | 410 | 500 | 502;
+type ProblemStatus = 400 | 403 | 404 | 409 | 410 | 413 | 429 | 500 | 502;
 
 /**
  * The web app's one error edge: JSON `{error: {code, message}}` for page scripts, a plain page for navigations.
@@ -29,6 +29,7 @@ function headline(status: ProblemStatus): string {
   if (status === 403) return 'Refused';
   if (status === 404) return 'Not found';
   if (status === 410) return 'No longer valid';
-  if (status === 400) return 'That did not work';
+  if (status === 400 || status === 409 || status === 413) return 'That did not work';
+  if (status === 429) return 'Too many attempts';
   return 'Something went wrong';
 }

@@ -3,8 +3,11 @@ import type { MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import { NONCE, secureHeaders } from 'hono/secure-headers';
+import { clientAddress } from '../net/proxy.ts';
+import type { Throttle } from '../net/throttle.ts';
 import type { WebDeps, WebEnv } from './context.ts';
 import { problem } from './problem.tsx';
+import { readForm } from './routes/body.ts';
 
 /**
  * The web app's security middleware (DESIGN section 9, invariant 7). Each factory turns options into a checker once.
@@ -83,7 +86,9 @@ export function csrfToken(deps: Pick<WebDeps, 'csrfCookie'>, report: Reporter = 
     if (SAFE_METHOD.test(c.req.method)) return next();
     let sent = c.req.header('x-csrf-token');
     if (!sent && /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '')) {
-      const field = (await c.req.parseBody())['_csrf'];
+      const form = await readForm(c);
+      if (!form.ok) return problem(c, 400, 'bad_request', form.message);
+      const field = form.value['_csrf'];
       sent = typeof field === 'string' ? field : undefined;
     }
     if (!sent || !same(sent, expected)) {
@@ -91,5 +96,24 @@ export function csrfToken(deps: Pick<WebDeps, 'csrfCookie'>, report: Reporter = 
       return problem(c, 403, 'csrf_token', 'This form has expired or did not come from this page. Reload the page and try again.');
     }
     return next();
+  };
+}
+
+/**
+ * Throttles guessing on one route (sign-in, pairing codes): a client address whose attempts failed too often is
+ * answered 429 with Retry-After before anything is checked. A failure is any 4xx answer but 413 and 429 themselves.
+ * Refusals are reported (the kernel audits them as counts per second).
+ */
+export function throttled(throttle: Throttle, what: string, report: Reporter): MiddlewareHandler {
+  return async (c, next) => {
+    const address = clientAddress(c);
+    const wait = throttle.blocked(address);
+    if (wait > 0) {
+      report('throttled', `${what} from ${address}`);
+      const message = `Too many failed ${what} attempts from your network address. Wait ${wait} seconds, then try again.`;
+      return c.json({ error: { code: 'too_many_attempts', message } }, 429, { 'retry-after': String(wait) });
+    }
+    await next();
+    if (c.res.status >= 400 && c.res.status < 500 && c.res.status !== 413 && c.res.status !== 429) throttle.failed(address);
   };
 }

@@ -76,14 +76,14 @@ export function clearSessionCookie(c: Context, policy: CookiePolicy): void {
 }
 
 /** Loads the session named by the cookie and its approver into `c.var`; a stale cookie is simply cleared. */
-export function sessionLoader(deps: Pick<WebDeps, 'db' | 'kernel' | 'sessionCookie'>): MiddlewareHandler<WebEnv> {
+export function sessionLoader(deps: Pick<WebDeps, 'store' | 'kernel' | 'sessionCookie'>): MiddlewareHandler<WebEnv> {
   return async (c, next) => {
     c.set('session', null);
     c.set('sessionId', null);
     c.set('approver', null);
     const id = readSessionCookie(c, deps.sessionCookie);
     if (id) {
-      const session = await findSession(deps.db, id);
+      const session = await deps.store.findSession(id);
       const approver = session ? await deps.kernel.approverById(session.approverId) : null;
       if (session && approver) {
         c.set('session', session);
@@ -98,14 +98,31 @@ export function sessionLoader(deps: Pick<WebDeps, 'db' | 'kernel' | 'sessionCook
 }
 
 /** Starts a session for an approver who just proved a passkey, and sets its cookie. The only way in. */
-export async function signIn(c: Context<WebEnv>, deps: Pick<WebDeps, 'db' | 'sessionCookie'>, approverId: string): Promise<void> {
-  const { id, session } = await createSession(deps.db, approverId);
+export async function signIn(c: Context<WebEnv>, deps: Pick<WebDeps, 'store' | 'sessionCookie'>, approverId: string): Promise<void> {
+  const { id, session } = await deps.store.createSession(approverId);
   writeSessionCookie(c, deps.sessionCookie, id, session.expiresAt);
 }
 
-/** Pages behind sign-in: a navigation goes to /signin, anything else gets a 403 that says to sign in. */
+/**
+ * Where to go after signing in: a path on this site only (one leading slash, no scheme, no backslash, no control
+ * characters), or null. A link someone sends cannot send the approver anywhere else.
+ */
+export function safeNext(next: string | null | undefined): string | null {
+  if (!next || next.length > 512 || next === '/') return null;
+  return /^\/(?![\/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%\/?]*$/.test(next) ? next : null;
+}
+
+/**
+ * Pages behind sign-in: a navigation goes to /signin, carrying the page it wanted (`?next=`) so a link to a request
+ * opens that request once the passkey is in; anything else gets a 403 that says to sign in.
+ */
 export const requireApprover: MiddlewareHandler<WebEnv> = async (c, next) => {
   if (c.var.approver) return next();
-  if (c.req.method === 'GET' || c.req.method === 'HEAD') return c.redirect('/signin', 303);
+  if (c.req.method === 'GET' || c.req.method === 'HEAD') {
+    const url = new URL(c.req.url);
+    const wanted = safeNext(url.pathname + url.search);
+    const page = wanted && !/^\/(events|inbox\/fragment)\b/.test(wanted) ? wanted : null;
+    return c.redirect(page ? `/signin?next=${encodeURIComponent(page)}` : '/signin', 303);
+  }
   return c.json({ error: { code: 'signed_out', message: 'You are signed out. Sign in with your passkey and try again.' } }, 403);
 };

@@ -2,16 +2,19 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { JsonObject, RequestView } from '../kernel/index.ts';
+import { verifyPasskeyEvidence, type JsonObject, type RequestView } from '../kernel/index.ts';
 import { defineTool, type Connector, type ExecuteContext } from '../tools/spec.ts';
 import { startStack } from '../test/support/harness.ts';
 import type { BenchResult } from './types.ts';
 
 /**
- * Time from a verified approval (approval.decide returning to its caller, as it does for the web page) to the
- * executor starting the upstream call, over 200 approvals on one server (the whole stack, PGlite unless
- * TEST_DATABASE_URL is set). Baseline: the same executor called directly in-process, from the call to its first line.
- * An executor that starts before decide's reply arrives counts as 0 ms. Target (issue 4): p50 under 20 ms.
+ * Approval latency: from the moment an approver's evidence is verified to the executor's first line, over 200 approvals
+ * on one server (the whole stack, PGlite unless TEST_DATABASE_URL is set). The clock starts before approval.decide is
+ * sent (so no sample is ever negative or clamped) and each sample subtracts the time that verifying that same assertion
+ * takes (verifyPasskeyEvidence, timed just before on the same bytes); what remains is the decision's bookkeeping, the
+ * claim and grant, the consume and the hop to the executor. Baseline, the same path without evidence: an auto-allowed
+ * request of the same tool on the same server, from request.submit to the executor's first line.
+ * Target (issue 4): p50 under 20 ms.
  */
 
 const APPROVALS = 200;
@@ -42,44 +45,57 @@ function percentile(sorted: number[], q: number): number {
 
 export async function run(): Promise<BenchResult[]> {
   const { connector, starts } = startsRecorder();
-  const stack = await startStack({ config: 'holdSeconds: 1\npolicy:\n  default: approve\n', connectors: [connector] });
+  const config = 'holdSeconds: 1\npolicy:\n  default: approve\n  rules:\n    - { id: auto, tools: [bench_pay], when: \'args.n < 0\', decision: allow }\n';
+  const stack = await startStack({ config, connectors: [connector] });
   try {
     const { agentId } = await stack.addAgent('bench-agent', 'owner@example.com');
     const approver = await stack.enrollApprover('owner@example.com');
     const latencies: number[] = [];
+    const verifying: number[] = [];
     for (let i = 0; i < APPROVALS + 10; i += 1) {
       const pending = await stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool: 'bench_pay', args: { n: i + 1 } });
-      await stack.decide(approver, pending.id, 'approve');
-      const decidedAt = performance.now();
+      const { challenge } = await stack.port.send<JsonObject>('kernel', { op: 'approval.challenge', requestId: pending.id, decision: 'approve', approverId: approver.id });
+      const credential = approver.authenticator.credentialForKernel();
+      const response = approver.authenticator.assert({ challenge: challenge as string, rpId: 'localhost' }) as unknown as JsonObject;
+      const v0 = performance.now();
+      await verifyPasskeyEvidence({ response, digest: pending.digest, decision: 'approve', credential, expectedOrigin: new URL(stack.url).origin, expectedRPID: 'localhost' });
+      const verify = performance.now() - v0;
+      const sent = performance.now();
+      await stack.port.send('kernel', { op: 'approval.decide', requestId: pending.id, decision: 'approve', reason: null, evidence: { kind: 'webauthn', response } });
       while (!starts.has(pending.id)) await new Promise((r) => setImmediate(r));
       // The first few warm up JIT and connection pools.
-      if (i >= 10) latencies.push(Math.max(0, starts.get(pending.id)! - decidedAt));
+      if (i >= 10) {
+        latencies.push(starts.get(pending.id)! - sent - verify);
+        verifying.push(verify);
+      }
     }
 
-    const spec = connector.tools[0];
     const direct: number[] = [];
-    for (let i = 0; i < APPROVALS; i += 1) {
-      const id = `direct_${i}`;
-      const before = performance.now();
-      await spec.execute({ n: i }, { requestId: id, idempotencyKey: id, pins: {} });
-      direct.push(starts.get(id)! - before);
+    for (let i = 0; i < APPROVALS + 10; i += 1) {
+      const sent = performance.now();
+      const view = await stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool: 'bench_pay', args: { n: -1 - i } });
+      if (view.state !== 'succeeded') throw new Error(`auto-allowed baseline request ended ${view.state}`);
+      if (i >= 10) direct.push(starts.get(view.id)! - sent);
     }
     latencies.sort((a, b) => a - b);
     direct.sort((a, b) => a - b);
+    verifying.sort((a, b) => a - b);
     return [
       {
-        name: 'approval: verified decide to executor start, p50',
+        name: 'approval: evidence verified to executor first line, p50',
         value: percentile(latencies, 0.5),
         unit: 'ms',
-        baseline: { name: 'direct in-process executor call p50', value: percentile(direct, 0.5) },
+        baseline: { name: 'auto-allowed submit to executor first line (no evidence) p50', value: percentile(direct, 0.5), unit: 'ms' },
         target: '< 20 ms',
+        goal: { max: 20 },
       },
       {
-        name: 'approval: verified decide to executor start, p99',
+        name: 'approval: evidence verified to executor first line, p99',
         value: percentile(latencies, 0.99),
         unit: 'ms',
-        baseline: { name: 'direct in-process executor call p99', value: percentile(direct, 0.99) },
+        baseline: { name: 'auto-allowed submit to executor first line (no evidence) p99', value: percentile(direct, 0.99), unit: 'ms' },
       },
+      { name: 'approval: verifying the passkey evidence itself, p50', value: percentile(verifying, 0.5), unit: 'ms' },
     ];
   } finally {
     await stack.close();

@@ -48,8 +48,8 @@ export async function run(): Promise<BenchResult[]> {
   const mint = await perCall(2000, (i) => mintGrant(keys, { requestId: `r${i}`, digest, tool: 'stripe_create_refund' }));
 
   return [
-    { name: 'evidence.verify_passkey', value: evidence, unit: 'us/op', baseline: { name: 'bare ES256 verify', value: bareEcdsa }, target: '< 2000 us' },
-    { name: 'grants.verify', value: verify, unit: 'us/op', baseline: { name: 'bare jose jwtVerify', value: bareJwt }, target: '< 500 us' },
-    { name: 'grants.mint', value: mint, unit: 'us/op', baseline: { name: 'grants.verify', value: verify }, target: '< 500 us' },
+    { name: 'evidence.verify_passkey', value: evidence, unit: 'us/op', baseline: { name: 'bare ES256 verify', value: bareEcdsa, unit: 'us/op' }, target: '< 2000 us', goal: { max: 2000 } },
+    { name: 'grants.verify', value: verify, unit: 'us/op', baseline: { name: 'bare jose jwtVerify', value: bareJwt, unit: 'us/op' }, target: '< 500 us', goal: { max: 500 } },
+    { name: 'grants.mint', value: mint, unit: 'us/op', baseline: { name: 'grants.verify', value: verify, unit: 'us/op' }, target: '< 500 us', goal: { max: 500 } },
   ];
 }

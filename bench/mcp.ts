@@ -1,160 +1,130 @@
-import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { serve, type ServerType } from '@hono/node-server';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { freePort, startStack } from '../test/support/harness.ts';
-import { createTestConnector } from '../test/support/test-connector.ts';
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchResult } from './types.ts';
 
 /**
- * What Countersign costs per MCP call: 32 concurrent SDK clients over Streamable HTTP call a tool returning 1 KiB,
- * against (a) a plain MCP server, (b) a bare pass-through proxy built on the same SDK in front of it, and (c)
- * Countersign with an auto-allow rule and its durable audit on PostgreSQL (BENCH_DATABASE_URL, TEST_DATABASE_URL,
- * or the local postgres://postgres@127.0.0.1:5432/postgres). Targets: (c) adds at most 0.5 ms p50 over (b) and keeps
- * at least 80% of (b)'s throughput.
+ * What Countersign costs per MCP call. Every party runs in its own process: the upstream (a plain SDK server with a
+ * 1 KiB read tool and a write tool), the bare SDK proxy in front of it, Countersign (PostgreSQL, and embedded PGlite on
+ * disk) whose bench connector executes against the same upstream over HTTP, and the load generator. Each scenario
+ * runs at 1 client (latency) and 32 clients (throughput); CPU per call is the serving process's CPU time over the
+ * calls it served. The memory scenario holds 1,000 calls awaiting approval over 100 sessions.
+ * Targets (issue 13): read p50 added <= 1 ms, write p50 added <= 2 ms, 32-client throughput >= 0.8 of the proxy,
+ * gateway CPU <= 1 ms per call, RSS <= 250 MB with 1,000 pending approvals and 100 sessions.
+ * BENCH_MCP_SECONDS sets each scenario's length (default 5); BENCH_MCP_DB=postgres|pglite runs one database only.
  */
 
-const CLIENTS = 32;
-/** Each scenario runs for a fixed time rather than a fixed count, so a slow scenario still finishes. */
+const here = dirname(fileURLToPath(import.meta.url));
 const MEASURE_MS = Number(process.env.BENCH_MCP_SECONDS ?? 5) * 1000;
-const WARMUP_MS = 1000;
 const log = (m: string) => process.env.BENCH_VERBOSE && process.stderr.write(`bench/mcp: ${m}\n`);
-const PAYLOAD = 'x'.repeat(1024);
 
-type Call = (client: Client) => Promise<unknown>;
-interface Measured {
-  p50: number;
-  p99: number;
-  perSecond: number;
-}
+interface Usage { cpuMs: number; rss: number; pending?: number }
+interface Child { process: ChildProcess; url: string; token?: string; usage(): Promise<Usage>; close(): Promise<void> }
+interface Measured { p50: number; p99: number; perSecond: number; cpuPerCall: number; calls: number }
 
-/** Serves `makeServer()` per session on a free port, as every SDK-based HTTP server does. */
-async function serveMcp(makeServer: () => Server): Promise<{ url: string; close(): Promise<void> }> {
-  const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
-  const port = await freePort();
-  const server: ServerType = serve({
-    port,
-    hostname: '127.0.0.1',
-    fetch: async (req) => {
-      const id = req.headers.get('mcp-session-id');
-      let transport = id ? sessions.get(id) : undefined;
-      if (!transport) {
-        transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void sessions.set(sid, transport!) });
-        await makeServer().connect(transport);
-      }
-      return transport.handleRequest(req);
-    },
+function start(script: string, args: string[]): Promise<Child> {
+  const child = fork(join(here, 'mcp', script), args, { execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && script === 'gateway.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
+    child.once('message', (m: { url: string; token?: string }) => {
+      child.removeAllListeners('exit');
+      resolve({
+        process: child,
+        url: m.url,
+        token: m.token,
+        usage: () => new Promise((res) => { child.once('message', (u: Usage) => res(u)); child.send({ op: 'usage' }); }),
+        close: () => new Promise((res) => {
+          child.once('exit', () => res());
+          if (script === 'gateway.ts') child.send({ op: 'close' });
+          else child.kill();
+        }),
+      });
+    });
   });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    // Clients keep SSE streams open; close them rather than wait for them.
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); if ('closeAllConnections' in server) server.closeAllConnections(); }),
-  };
 }
 
-function plainServer(): Server {
-  const server = new Server({ name: 'plain', version: '1' }, { capabilities: { tools: {} } });
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: [{ name: 'bench_read', description: 'returns 1 KiB', inputSchema: { type: 'object', properties: { key: { type: 'string' } } } }],
-  }));
-  server.setRequestHandler(CallToolRequestSchema, async (request): Promise<CallToolResult> => {
-    const key = String(request.params.arguments?.key ?? '');
-    return { content: [{ type: 'text', text: PAYLOAD }], structuredContent: { key, found: true, payload: PAYLOAD } };
-  });
-  return server;
+/** One scenario: a fresh load generator against `target`, the target's CPU clock read around the measured window. */
+async function measure(target: Child, tool: string, clients: number): Promise<Measured> {
+  log(`${clients} clients -> ${target.url} ${tool}`);
+  const load = fork(join(here, 'mcp', 'load.ts'), ['calls', target.url, target.token ?? '', tool, String(clients), String(MEASURE_MS)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>() => new Promise<T>((res, rej) => { load.once('message', (m: T) => res(m)); load.once('exit', (code) => code && rej(new Error(`load generator exited with ${code}`))); });
+  await next<{ op: 'warm' }>();
+  const before = await target.usage();
+  load.send({ op: 'go' });
+  const done = await next<{ latencies: number[]; seconds: number }>();
+  const after = await target.usage();
+  const exited = new Promise((res) => load.once('exit', res));
+  load.send({ op: 'bye' });
+  await exited;
+  const latencies = done.latencies.sort((x, y) => x - y);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return { p50: at(0.5), p99: at(0.99), perSecond: latencies.length / done.seconds, cpuPerCall: (after.cpuMs - before.cpuMs) / latencies.length, calls: latencies.length };
 }
 
-/** A proxy with no policy at all: each session opens its own upstream client and forwards list and call. */
-function proxyServer(upstreamUrl: string): () => Server {
-  return () => {
-    const server = new Server({ name: 'proxy', version: '1' }, { capabilities: { tools: {} } });
-    const upstream = connect(upstreamUrl, {});
-    server.setRequestHandler(ListToolsRequestSchema, async (r) => (await upstream).listTools(r.params));
-    server.setRequestHandler(CallToolRequestSchema, async (r) => (await upstream).callTool(r.params) as Promise<CallToolResult>);
-    return server;
-  };
+/** RSS of a Countersign process holding 1,000 calls that await approval, over 100 open MCP sessions. */
+async function heldRss(target: Child): Promise<{ rss: number; pending: number }> {
+  const load = fork(join(here, 'mcp', 'load.ts'), ['hold', target.url, target.token ?? '', 'bench_approve', '100', '0', '10'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise((res) => load.once('message', res));
+  let usage = await target.usage();
+  for (let i = 0; i < 120 && (usage.pending ?? 0) < 1000; i++) {
+    await new Promise((res) => setTimeout(res, 500));
+    usage = await target.usage();
+  }
+  load.kill();
+  return { rss: usage.rss / 2 ** 20, pending: usage.pending ?? 0 };
 }
 
-async function connect(url: string, headers: Record<string, string>): Promise<Client> {
-  const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }));
-  return client;
-}
+type Row = { label: string; m: Measured };
+const ms = (name: string, value: number, base?: { name: string; value: number }, target?: string, goal?: BenchResult['goal']): BenchResult =>
+  ({ name, value, unit: 'ms', baseline: base && { ...base, unit: 'ms' }, target, goal });
 
-/** Runs CLIENTS clients, each calling back to back for MEASURE_MS; latencies of every call, throughput over the run. */
-async function measure(url: string, headers: Record<string, string>, call: Call): Promise<Measured> {
-  log(`connecting ${CLIENTS} clients to ${url}`);
-  const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(url, headers)));
-  log('warming up');
-  const warmEnd = performance.now() + WARMUP_MS;
-  await Promise.all(clients.map(async (c) => { while (performance.now() < warmEnd) await call(c); }));
-  log('measuring');
-  const latencies: number[] = [];
-  const started = performance.now();
-  const end = started + MEASURE_MS;
-  await Promise.all(
-    clients.map(async (c) => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await call(c);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  log(`${latencies.length} calls in ${seconds.toFixed(1)}s`);
-  await Promise.all(clients.map((c) => c.close()));
-  log('clients closed');
-  latencies.sort((x, y) => x - y);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { p50: at(0.5), p99: at(0.99), perSecond: latencies.length / seconds };
+function rows(row: Row, base?: Row): BenchResult[] {
+  return [
+    ms(`${row.label} p50`, row.m.p50, base && { name: `${base.label} p50`, value: base.m.p50 }),
+    ms(`${row.label} p99`, row.m.p99, base && { name: `${base.label} p99`, value: base.m.p99 }),
+    { name: `${row.label} throughput`, value: row.m.perSecond, unit: 'calls/s', baseline: base && { name: `${base.label} throughput`, value: base.m.perSecond, unit: 'calls/s' } },
+    { name: `${row.label} CPU per call (serving process)`, value: row.m.cpuPerCall, unit: 'ms', baseline: base && { name: `${base.label} CPU per call`, value: base.m.cpuPerCall, unit: 'ms' } },
+  ];
 }
 
 export async function run(): Promise<BenchResult[]> {
-  const check = (name: string) => async (client: Client) => {
-    const result = (await client.callTool({ name, arguments: { key: 'welcome' } })) as CallToolResult;
-    if (result.isError) throw new Error(`bench call failed: ${JSON.stringify(result.content)}`);
-  };
-  const plain = await serveMcp(plainServer);
-  const proxy = await serveMcp(proxyServer(plain.url));
-  process.env.TEST_DATABASE_URL ??= process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const stack = await startStack({
-    config: `holdSeconds: 25\nrateLimit: { perMinute: 1000000 }\npolicy:\n  default: deny\n  rules:\n    - id: bench-reads\n      tools: [bench_read_note]\n      decision: allow\n`,
-    connectors: [createTestConnector({ name: 'bench', payloadBytes: 1024 })],
-  });
+  const upstream = await start('upstream.ts', []);
+  const proxy = await start('proxy.ts', [upstream.url]);
+  const kinds = (process.env.BENCH_MCP_DB ? [process.env.BENCH_MCP_DB] : ['postgres', 'pglite']) as ('postgres' | 'pglite')[];
+  const results: BenchResult[] = [];
   try {
-    const { token } = await stack.addAgent('bench-agent', 'bench@example.com');
-    const a = await measure(plain.url, {}, check('bench_read'));
-    const b = await measure(proxy.url, {}, check('bench_read'));
-    const c = await measure(stack.url, { authorization: `Bearer ${token}` }, check('bench_read_note'));
-    const scenario = (label: string, m: Measured, base?: { label: string; m: Measured }): BenchResult[] => [
-      { name: `mcp ${label} p50`, value: m.p50, unit: 'ms', baseline: base && { name: `${base.label} p50`, value: base.m.p50 } },
-      { name: `mcp ${label} p99`, value: m.p99, unit: 'ms', baseline: base && { name: `${base.label} p99`, value: base.m.p99 } },
-      { name: `mcp ${label} throughput`, value: m.perSecond, unit: 'calls/s', baseline: base && { name: `${base.label} throughput`, value: base.m.perSecond } },
-    ];
-    const direct = { label: '(a) plain server', m: a };
-    const bare = { label: '(b) bare proxy', m: b };
-    return [
-      ...scenario('(a) plain server', a),
-      ...scenario('(b) bare proxy', b, direct),
-      ...scenario('(c) countersign, PostgreSQL audit', c, bare),
-      { name: 'mcp countersign p50 added over bare proxy', value: c.p50 - b.p50, unit: 'ms', baseline: { name: '(b) bare proxy p50', value: b.p50 }, target: '<= 0.5 ms' },
-      { name: 'mcp countersign throughput / bare proxy', value: c.perSecond / b.perSecond, unit: 'ratio', baseline: { name: '(b) bare proxy calls/s', value: b.perSecond }, target: '>= 0.8' },
-      { name: 'mcp bare proxy throughput / plain server', value: b.perSecond / a.perSecond, unit: 'ratio', baseline: { name: '(a) plain server calls/s', value: a.perSecond } },
-    ];
+    const plain1 = { label: 'plain server, read, 1 client', m: await measure(upstream, 'bench_read', 1) };
+    const plain32 = { label: 'plain server, read, 32 clients', m: await measure(upstream, 'bench_read', 32) };
+    results.push(...rows(plain1), ...rows(plain32));
+    for (const kind of kinds) {
+      const gateway = await start('gateway.ts', [upstream.url, kind]);
+      try {
+        for (const op of (process.env.BENCH_MCP_OPS?.split(',') ?? ['read', 'write']) as ('read' | 'write')[]) {
+          // The proxy runs right before Countersign each time, so drift in the machine's load hits both alike.
+          const p1 = { label: `bare proxy, ${op}, 1 client`, m: await measure(proxy, `bench_${op}`, 1) };
+          const c1 = { label: `countersign ${kind}, ${op}, 1 client`, m: await measure(gateway, `bench_${op}`, 1) };
+          const p32 = { label: `bare proxy, ${op}, 32 clients`, m: await measure(proxy, `bench_${op}`, 32) };
+          const c32 = { label: `countersign ${kind}, ${op}, 32 clients`, m: await measure(gateway, `bench_${op}`, 32) };
+          const limit = op === 'read' ? 1 : 2;
+          results.push(
+            ...rows(p1), ...rows(c1, p1), ...rows(p32), ...rows(c32, p32),
+            ms(`countersign ${kind}, ${op}: p50 added over the bare proxy, 1 client`, c1.m.p50 - p1.m.p50, undefined, `<= ${limit} ms`, { max: limit }),
+            { name: `countersign ${kind}, ${op}: throughput / bare proxy, 32 clients`, value: c32.m.perSecond / p32.m.perSecond, unit: 'ratio', target: '>= 0.8', goal: { min: 0.8 } },
+            ms(`countersign ${kind}, ${op}: gateway CPU per call, 32 clients`, c32.m.cpuPerCall, { name: 'bare proxy CPU per call', value: p32.m.cpuPerCall }, '<= 1 ms', { max: 1 }),
+          );
+        }
+        if (process.env.BENCH_MCP_HOLD === '0') continue;
+        const held = await heldRss(gateway);
+        results.push({ name: `countersign ${kind}: RSS with ${held.pending} pending approvals held over 100 MCP sessions`, value: held.rss, unit: 'MB', target: '<= 250 MB (1,000 pending)', goal: held.pending >= 1000 ? { max: 250 } : { max: -1 } });
+      } finally {
+        await gateway.close();
+      }
+    }
   } finally {
-    log('closing');
-    await stack.close();
-    log('stack closed');
     await proxy.close();
-    await plain.close();
+    await upstream.close();
   }
+  return results;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -1,6 +1,7 @@
-// `npm run bench [name...]`: runs every bench/<name>.ts that exports run(), prints the results and writes
-// bench/RESULTS.md with the machine, the date and each measurement's ratio to the baseline measured in the same process.
-import { readdirSync, writeFileSync } from 'node:fs';
+// `npm run bench [name...]`: runs every bench/<name>.ts that exports run() (or only those named), prints the results and
+// writes bench/RESULTS.md: machine, date and load, each measurement against its same-run baseline, met or missed against
+// its target, and bench/NOTES.md below.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, loadavg, platform, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,8 +17,17 @@ const files = readdirSync(here)
 
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()}, node ${process.version}`;
 const started = new Date();
-const sections: string[] = [];
+const startLoad = loadavg();
+/** Each bench's section of RESULTS.md, by bench name. */
+const sections = new Map<string, string>();
 let failures = 0;
+
+/** met or missed against the result's goal; a target with no numeric goal can only be judged by reading it. */
+function judge(r: BenchResult): string {
+  if (!r.goal) return 'not judged';
+  const ok = (r.goal.min === undefined || r.value >= r.goal.min) && (r.goal.max === undefined || r.value <= r.goal.max);
+  return ok ? 'met' : 'missed';
+}
 
 function fmt(n: number): string {
   return Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toPrecision(3);
@@ -27,34 +37,72 @@ for (const file of files) {
   const mod = (await import(join(here, file))) as { run?: () => Promise<BenchResult[]> };
   if (typeof mod.run !== 'function') continue;
   const name = file.replace(/\.ts$/, '');
-  process.stdout.write(`\n== ${name} (load ${loadavg()[0].toFixed(2)})\n`);
+  const load = loadavg()[0].toFixed(2);
+  process.stdout.write(`\n== ${name} (load ${load})\n`);
   let results: BenchResult[];
   try {
     results = await mod.run();
   } catch (error) {
     failures++;
     process.stdout.write(`   failed: ${(error as Error).message}\n`);
-    sections.push(`### ${name}\n\nfailed: ${(error as Error).message}\n`);
+    sections.set(name, `### ${name}\n\nRun ${new Date().toISOString()}: failed: ${(error as Error).message}\n`);
     continue;
   }
   const rows = results.map((r) => {
-    const ratio = r.baseline && r.baseline.value !== 0 ? `${(r.value / r.baseline.value).toFixed(2)}x` : '';
-    const baseline = r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)}` : '';
-    process.stdout.write(`   ${r.name}: ${fmt(r.value)} ${r.unit}${baseline ? ` (baseline ${baseline}, ratio ${ratio})` : ''}${r.target ? ` [target ${r.target}]` : ''}\n`);
-    return `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${baseline} | ${ratio} | ${r.target ?? ''} |`;
+    // A ratio means something only between two values in the same unit (ms over ms, calls/s over calls/s).
+    const ratio = r.baseline && r.baseline.unit === r.unit && r.baseline.value !== 0 ? `${(r.value / r.baseline.value).toFixed(2)}x` : '';
+    const baseline = r.baseline ? `${r.baseline.name}: ${fmt(r.baseline.value)} ${r.baseline.unit}` : '';
+    const verdict = judge(r);
+    process.stdout.write(`   ${r.name}: ${fmt(r.value)} ${r.unit}${baseline ? ` (baseline ${baseline}${ratio ? `, ratio ${ratio}` : ''})` : ''}${r.target ? ` [target ${r.target}: ${verdict}]` : ''}\n`);
+    return `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${baseline} | ${ratio} | ${r.target ?? ''} | ${r.target ? verdict : ''} |`;
   });
-  sections.push(`### ${name}\n\n| measurement | value | baseline (same process) | ratio | target |\n|---|---|---|---|---|\n${rows.join('\n')}\n`);
+  const when = `Finished ${new Date().toISOString()} on ${machine}, load average ${load} when it started.`;
+  sections.set(name, `### ${name}\n\n${when}\n\n| measurement | value | baseline (same run) | ratio | target | met? |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
 }
+
+/** Hand-written notes (what was measured how, where the time goes) kept below the generated tables. */
+function notes(): string {
+  try {
+    return `\n${readFileSync(join(here, 'NOTES.md'), 'utf8')}`;
+  } catch {
+    return '';
+  }
+}
+
+/** A partial run (`npm run bench mcp`) replaces only its benches' sections; the others stay as they were, with their dates. */
+const resultsPath = join(here, 'RESULTS.md');
+if (wanted.length > 0) {
+  let previous = '';
+  try {
+    previous = readFileSync(resultsPath, 'utf8');
+  } catch {
+    // No earlier results: the partial run's sections are all there is.
+  }
+  const body = previous.split(/^## /m)[0] ?? '';
+  for (const part of body.split(/^(?=### )/m).slice(1)) {
+    const name = /^### (\S+)/.exec(part)?.[1];
+    // Sections from before per-section dates get the date of the run that wrote them.
+    const dated = /^(Run|Finished) /m.test(part) ? part : part.replace(/\n\n/, `\n\nRun ${/^- (?:Date|Last run): (\S+)/m.exec(body)?.[1] ?? 'at an unknown date'} (earlier format: targets not judged).\n\n`);
+    if (name && !sections.has(name)) sections.set(name, dated.trimEnd() + '\n');
+  }
+}
+const ordered = [...sections.keys()].sort().map((name) => sections.get(name)!);
+const count = (section: string, verdict: string) => section.split('\n').filter((line) => line.endsWith(`| ${verdict} |`)).length;
+const summary = [...sections.keys()].sort().map((name) => `| ${name} | ${count(sections.get(name)!, 'met')} | ${count(sections.get(name)!, 'missed')} |`);
 
 const report = `# Benchmark results
 
-Written by \`npm run bench\`. Each value is compared with a baseline measured in the same process, on the same machine.
+Written by \`npm run bench\`. Each value is compared with a baseline measured in the same run, on the same machine;
+a ratio is given only where the two share a unit. Each target says whether this run met or missed it.
 
-- Date: ${started.toISOString()}
+- Last run: ${started.toISOString()}${wanted.length ? ` (only ${wanted.join(', ')}; each section gives its own date)` : ''}
 - Machine: ${machine}
-- Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}
+- Load average (1, 5, 15 min) at its start: ${startLoad.map((l) => l.toFixed(2)).join(' ')} (at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')})
 
-${sections.join('\n')}`;
-if (wanted.length === 0) writeFileSync(join(here, 'RESULTS.md'), report);
-else process.stdout.write(`\n(partial run: bench/RESULTS.md not rewritten)\n`);
+| bench | targets met | targets missed |
+|---|---|---|
+${summary.join('\n')}
+
+${ordered.join('\n')}${notes()}`;
+writeFileSync(resultsPath, report);
 process.exitCode = failures ? 1 : 0;

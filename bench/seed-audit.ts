@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import {
-  GENESIS_HASH,
-  computeEntryHash,
-  createJwsSigner,
-  jcs,
+  Frontier,
+  checkpointText,
+  createNoteSigner,
+  leafHash,
   requestDigest,
   schema,
   type AuditEntry,
@@ -16,8 +16,8 @@ import {
 /**
  * Seeds a database with a realistic history for the dashboard benchmark: `requests` requests (default 100,000) over
  * the last `days` days from 20 agents and 15 tools, and exactly `entriesPerRequest` chain entries each (default 10,
- * so 1,000,000 entries), hashed with the kernel's chain rules and signed at a checkpoint every 1000 entries with
- * `keys`, whose public key is recorded where the kernel keeps it. Entries beyond a request's real steps are
+ * so 1,000,000 entries), as leaves of the kernel's Merkle tree with every subtree stored and a signed checkpoint every
+ * 1000 entries (origin ORIGIN) with `keys`, whose public key and origin are recorded where the gateway keeps them. Entries beyond a request's real steps are
  * synthetic `request.viewed` entries. Approval evidence is a placeholder: receipts are not verifiable.
  * Inserts run as multi-row INSERTs of `batch` rows in one transaction per chunk.
  */
@@ -45,6 +45,7 @@ const TOOLS = [
 const AGENTS = Array.from({ length: 20 }, (_, i) => ({ id: `agt_seed${String(i).padStart(2, '0')}`, name: `seed-agent-${i}`, owner: `owner${i % 5}@example.com` }));
 const APPROVERS = Array.from({ length: 5 }, (_, i) => ({ id: `apr_seed${i}`, email: `owner${i}@example.com`, key: `pk_seed_${i}` }));
 const ROWS = 1000;
+export const ORIGIN = 'localhost/countersign/audit';
 
 /** A small deterministic PRNG, so two seeded databases hold the same history. */
 function prng(seed: number): () => number {
@@ -63,23 +64,26 @@ export async function seedAudit(db: Db, options: SeedOptions): Promise<SeedSumma
   if (perRequest < 7) throw new Error('entriesPerRequest must be at least 7 (the longest real path)');
   const now = (options.now ?? new Date()).getTime();
   const span = (options.days ?? 30) * 86_400_000;
-  const signer = createJwsSigner(options.keys.privateKey, options.keys.publicJwk as JsonObject);
+  const signer = createNoteSigner(ORIGIN, options.keys.privateKey, options.keys.publicJwk as JsonObject);
   const random = prng(42);
 
-  await db.insert(schema.kernelMeta).values({ key: 'kernel.publicKeys', value: [signer.publicJwk] }).onConflictDoUpdate({ target: schema.kernelMeta.key, set: { value: [signer.publicJwk] } });
+  const publicJwk = options.keys.publicJwk as JsonObject;
+  await db.insert(schema.kernelMeta).values({ key: 'kernel.publicKeys', value: [publicJwk] }).onConflictDoUpdate({ target: schema.kernelMeta.key, set: { value: [publicJwk] } });
+  await db.insert(schema.kernelMeta).values({ key: 'audit.origin', value: ORIGIN }).onConflictDoUpdate({ target: schema.kernelMeta.key, set: { value: ORIGIN } });
   await db.insert(schema.agents).values(AGENTS.map((a) => ({ ...a, tokenHash: `seed-${a.id}`, lastSeenAt: new Date(now) })));
   await db.insert(schema.approvers).values(APPROVERS.map((a) => ({ id: a.id, email: a.email, roles: ['approver'] })));
   await db.insert(schema.passkeys).values(APPROVERS.map((a) => ({ id: a.key, approverId: a.id, publicKey: 'seed', name: 'seeded passkey' })));
 
   let seq = 0;
-  let prev = GENESIS_HASH;
+  const frontier = new Frontier();
   let checkpoints = 0;
   const chunk = 2000;
   for (let first = 0; first < total; first += chunk) {
     const reqRows: (typeof schema.requests.$inferInsert)[] = [];
     const decRows: (typeof schema.decisions.$inferInsert)[] = [];
-    const entries: AuditEntry[] = [];
-    const cps: (typeof schema.auditCheckpoints.$inferInsert)[] = [];
+    const entries: (typeof schema.auditEntries.$inferInsert)[] = [];
+    const nodes: (typeof schema.auditTree.$inferInsert)[] = [];
+    const cps: (typeof schema.auditTreeHeads.$inferInsert)[] = [];
     for (let n = first; n < Math.min(total, first + chunk); n++) {
       // Spread evenly over the window, oldest first, so seq order follows time as in a real chain.
       const created = new Date(now - span + Math.floor(((n + random()) / total) * span));
@@ -126,12 +130,13 @@ export async function seedAudit(db: Db, options: SeedOptions): Promise<SeedSumma
       while (steps.length < perRequest) steps.push({ kind: 'request.viewed', actor: `approver:${approver.id}`, data: { synthetic: true } });
       for (const step of steps) {
         seq++;
-        const entry: Omit<AuditEntry, 'hash'> = { seq, at: step.at ?? at, kind: step.kind, requestId: id, actor: step.actor, data: step.data, prevHash: prev };
-        prev = computeEntryHash(entry);
-        entries.push({ ...entry, hash: prev });
+        const entry: Omit<AuditEntry, 'hash'> = { seq, at: step.at ?? at, kind: step.kind, requestId: id, actor: step.actor, data: step.data };
+        const leaf = leafHash(entry);
+        frontier.push(leaf, (level, idx, hash) => nodes.push({ level, idx, hash: hash.toString('hex') }));
+        entries.push({ ...entry, hash: leaf.toString('hex') });
         if (seq % 1000 === 0) {
-          const cpAt = step.at ?? at;
-          cps.push({ seq, hash: prev, at: cpAt, signature: await signer.sign(new TextEncoder().encode(jcs({ seq, hash: prev, at: cpAt }))) });
+          const root = frontier.root();
+          cps.push({ size: seq, root: root.toString('hex'), at: step.at ?? at, note: signer.sign(checkpointText(ORIGIN, seq, root)) });
         }
       }
     }
@@ -140,7 +145,8 @@ export async function seedAudit(db: Db, options: SeedOptions): Promise<SeedSumma
       await insertRows(tx, schema.requests, reqRows);
       await insertRows(tx, schema.decisions, decRows);
       await insertRows(tx, schema.auditEntries, entries);
-      await insertRows(tx, schema.auditCheckpoints, cps);
+      await insertRows(tx, schema.auditTree, nodes);
+      await insertRows(tx, schema.auditTreeHeads, cps);
     });
     checkpoints += cps.length;
     options.onProgress?.(Math.min(total, first + chunk), total);

@@ -30,14 +30,15 @@ export async function run(): Promise<BenchResult[]> {
         name: 'stripe: describe refund (sandbox, p50)',
         value: describeUs,
         unit: 'µs',
-        baseline: { name: 'bare SDK charges.retrieve (sandbox, p50)', value: retrieveUs },
+        baseline: { name: 'bare SDK charges.retrieve (sandbox, p50)', value: retrieveUs, unit: 'µs' },
         target: 'under 1.5x the bare retrieve',
+        goal: { max: 1.5 * retrieveUs },
       },
       {
         name: 'stripe: formatMoney from minor units (p50)',
         value: formatNs,
         unit: 'ns',
-        baseline: { name: 'Intl.NumberFormat.format of a float (p50)', value: intlNs },
+        baseline: { name: 'Intl.NumberFormat.format of a float (p50)', value: intlNs, unit: 'ns' },
       },
     ];
   } finally {

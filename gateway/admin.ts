@@ -16,7 +16,11 @@ export interface CommandOutput {
 export const socketPath = (home: string) => join(home, 'admin.sock');
 const lockPath = (home: string) => join(home, 'countersign.lock');
 
-export function startAdminSocket(home: string, run: (argv: string[]) => Promise<CommandOutput>): Promise<Server> {
+/**
+ * `cli` is how the asking shell runs the CLI (gateway/invocation.ts), so that commands the server prints for it work
+ * when pasted there, whatever the server's own working directory.
+ */
+export function startAdminSocket(home: string, run: (argv: string[], cli?: string) => Promise<CommandOutput>): Promise<Server> {
   const path = socketPath(home);
   if (existsSync(path)) rmSync(path);
   const server = createServer((req, res) => {
@@ -25,8 +29,8 @@ export function startAdminSocket(home: string, run: (argv: string[]) => Promise<
     req.on('end', async () => {
       let output: CommandOutput;
       try {
-        const { argv } = JSON.parse(body) as { argv: string[] };
-        output = await run(argv);
+        const { argv, cli } = JSON.parse(body) as { argv: string[]; cli?: string };
+        output = await run(argv, typeof cli === 'string' ? cli : undefined);
       } catch (error) {
         output = { exitCode: 1, stdout: `error: ${(error as Error).message}\n` };
       }
@@ -43,7 +47,7 @@ export function startAdminSocket(home: string, run: (argv: string[]) => Promise<
 }
 
 /** Sends a command to the running server; null when no server answers on the socket. */
-export function sendToServer(home: string, argv: string[]): Promise<CommandOutput | null> {
+export function sendToServer(home: string, argv: string[], cli?: string): Promise<CommandOutput | null> {
   const path = socketPath(home);
   if (!existsSync(path)) return Promise.resolve(null);
   return new Promise((resolve) => {
@@ -59,7 +63,7 @@ export function sendToServer(home: string, argv: string[]): Promise<CommandOutpu
       });
     });
     req.on('error', () => resolve(null));
-    req.end(JSON.stringify({ argv }));
+    req.end(JSON.stringify({ argv, cli }));
   });
 }
 

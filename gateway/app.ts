@@ -3,33 +3,37 @@ import { dirname, resolve } from 'node:path';
 import { Hono } from 'hono';
 import { eq } from 'drizzle-orm';
 import {
+  CAPABILITIES,
   compilePolicy,
   createAuditLog,
-  createJwsSigner,
+  createNoteSigner,
+  latestCheckpoint,
   createKernel,
   createRouter,
   schema,
   type AuditLog,
+  type NoteSigner,
   type CompiledPolicy,
   type JsonObject,
   type Kernel,
   type KernelKeys,
   type Port,
-  type Principal,
   type Router,
 } from '../kernel/index.ts';
-import { readKernelPublicKeys } from './audit/bundle.ts';
-import { openDatabase, migrate, type Database } from './db.ts';
+import { auditOrigin, readVerifierKeys } from './audit/identity.ts';
+import { createWitnesses, parseWitnesses, type Witnesses } from './audit/witness.ts';
+import { checkHomeDatabase, openDatabase, migrate, rememberHomeDatabase, type Database } from './db.ts';
 import { loadOrCreateKernelKeys } from './keys.ts';
 import { loadConfig, type Config } from './config.ts';
+import { compileChecked, createPolicyReloader, policyProblems, type ReloadResult } from './policy-reload.ts';
 import { EXAMPLE_CONFIG } from './example-config.ts';
-import { serveAll, startConnectors, type RunningConnectors } from './connectors.ts';
+import type { RunningConnectors } from './connectors.ts';
 import type { Connector } from '../tools/spec.ts';
-import { createMcpHandler } from './mcp/index.ts';
-import { oauthMetadataRoute } from './mcp/metadata.ts';
-import { APPROVAL_WEB_CAPABILITIES, createApprovalWeb, loadOrCreateVapidKeys, registerNotifier } from '../approval-web/index.ts';
-import { createMetrics } from './metrics.ts';
+import { serveWebStore } from '../approval-web/index.ts';
+import { loadOrCreateVapidKeys, registerNotifier } from '../approval-web/notify/index.ts';
 import { registerAuditReader } from './audit-reader/index.ts';
+import type { Resolver } from '../net/egress.ts';
+import { createOperatorFeed, createOperatorMetrics, silentLogger, type Logger, type OperatorMetrics } from './operator/index.ts';
 
 export interface StartOptions {
   home: string;
@@ -42,14 +46,27 @@ export interface StartOptions {
   host: string;
   /** Connectors given by the caller (tests) instead of those from config and environment. */
   connectors?: Connector[];
+  /** The environment `env:NAME` references in the config resolve from (default process.env). */
+  configEnv?: NodeJS.ProcessEnv;
+  /** Tests only: DNS resolution and a transport for outbound requests (push, webhooks); the address checks still run. */
+  egress?: { resolve?: Resolver; fetch?: (url: string, init: RequestInit) => Promise<Response> };
+  /** Follow the config file: policy and roles changes are applied as they are saved (`countersign start` does). */
+  watchConfig?: boolean;
+  /** The operator's log (gateway/operator/log.ts); default: silent (tests, one-shot commands). */
+  log?: Logger;
 }
 
-/** Everything a running Countersign holds; tests reach into it, the CLI uses `admin` for state commands. */
-export interface Services {
+/** The trusted side of a running Countersign: database, kernel key, audit, router, kernel, connectors, admin port. */
+export interface Core {
   config: Config;
+  /** The config file the services were started from (commands name it in their advice). */
+  configPath: string;
   database: Database;
   keys: KernelKeys;
   audit: AuditLog;
+  /** Signs checkpoints and export headers as the log's origin with the kernel key. */
+  auditSigner: NoteSigner;
+  witnesses: Witnesses;
   router: Router;
   kernel: Kernel;
   /** A port with the admin CLI's capabilities (agents, approvers, requests). */
@@ -57,8 +74,26 @@ export interface Services {
   publicUrl: string;
   sandbox: boolean;
   connectors: RunningConnectors;
-  app: Hono;
+  /** Re-reads the config: a policy or roles change is checked, swapped in and audited (`countersign policy reload`). */
+  reloadPolicy(actor: string): Promise<ReloadResult>;
+  /** The policy in force now (the last config that checked), for `policy explain` against the running server. */
+  policy(): CompiledPolicy;
+  /**
+   * Asks every connector for its tools again, for routing and for policy checks; returns what the policy gets wrong
+   * about them (`file: problem` lines, empty when it fits). With executors in other processes, run once all serve.
+   */
+  refreshTools(): Promise<string[]>;
+  /** The VAPID public key when Web Push is on, for the web app's "Enable notifications". */
+  vapidPublicKey: string | null;
+  /** The operator's log and the request metrics /metrics serves beside the HTTP ones. */
+  log: Logger;
+  metrics: OperatorMetrics;
   close(): Promise<void>;
+}
+
+/** Everything a running Countersign holds in one process; tests reach into it, the CLI uses `admin` for state commands. */
+export interface Services extends Core {
+  app: Hono;
 }
 
 /** Writes the commented example config on first start, so a newcomer has something to read and edit. */
@@ -68,24 +103,80 @@ export function ensureConfig(configPath: string): void {
   writeFileSync(configPath, EXAMPLE_CONFIG, { flag: 'wx' });
 }
 
-/** Wires database, keys, audit, router, connectors, kernel, the MCP gateway and the web app into one Hono app. */
+/** Wires everything into one process (`--isolation none`, tests): the core and the edge's Hono app beside it. */
 export async function createServices(options: StartOptions): Promise<Services> {
+  const core = await createCore(options);
+  // Loaded here, not at the top: a CLI command's core (gateway/cli.ts withLocalServices) needs no web app.
+  const { createEdgeApp, edgeSettings } = await import('./edge-app.ts');
+  const edge = createEdgeApp({
+    settings: edgeSettings(core.config, { publicUrl: core.publicUrl, host: options.host, listenPort: options.port, sandbox: core.sandbox, vapidPublicKey: core.vapidPublicKey }),
+    router: core.router,
+    health: async () => {
+      await core.database.db.select().from(schema.kernelMeta).where(eq(schema.kernelMeta.key, 'kernel.publicKeys'));
+      const mcp = core.connectors.downstream().map(({ name, state, tools }) => ({ name, state, tools }));
+      return { database: core.database.kind, sandbox: core.connectors.sandbox, ...(mcp.length ? { mcp } : {}) };
+    },
+    resolve: options.egress?.resolve,
+    coreMetrics: () => core.metrics.render(),
+  });
+  return {
+    ...core,
+    app: edge.app,
+    async close() {
+      await edge.close();
+      await core.close();
+    },
+  };
+}
+
+/**
+ * Database, keys, audit, router, connectors, kernel, the audit reader, the notifier and the web app's tables. With
+ * `remoteConnectors`, connectors are not started here: each name becomes an endpoint whose executor lives in its own
+ * process (gateway/isolation/), and the caller connects them.
+ */
+export async function createCore(options: StartOptions, remoteConnectors?: (router: Router) => RunningConnectors): Promise<Core> {
   ensureConfig(options.configPath);
-  const config = loadConfig(options.configPath);
-  const policy: CompiledPolicy = compilePolicy(config.policy, { roles: Object.keys(config.roles ?? {}) });
+  const config = loadConfig(options.configPath, options.configEnv);
+  let policy: CompiledPolicy = compilePolicy(config.policy, { roles: Object.keys(config.roles ?? {}) });
   const publicUrl = (options.publicUrl ?? config.publicUrl ?? `http://localhost:${options.port}`).replace(/\/$/, '');
 
+  if (!options.database) checkHomeDatabase(resolve(options.home), options.databaseUrl);
   const database = options.database ?? (await openDatabase({ url: options.databaseUrl, dataDir: resolve(options.home, 'db') }));
+  if (!options.database) rememberHomeDatabase(resolve(options.home), options.databaseUrl);
   await migrate(database);
   const keys = await loadOrCreateKernelKeys(options.home);
   const db = database.db;
   await rememberPublicKey(database, keys);
 
-  const audit = createAuditLog(db, createJwsSigner(keys.privateKey, keys.publicJwk as JsonObject));
+  const auditSigner = createNoteSigner(await auditOrigin(db, publicUrl), keys.privateKey, keys.publicJwk as JsonObject);
+  const report = (message: string) => process.stderr.write(`countersign: audit: ${message}\n`);
+  const witnesses = createWitnesses(db, parseWitnesses(config.audit.witnesses, options.home, dirname(resolve(options.configPath))), {
+    verifierKey: auditSigner.verifierKey,
+    latest: () => latestCheckpoint(db),
+    onError: report,
+  });
+  // The operator hears each request state change once the sequencer integrates it (gateway/operator/feed.ts).
+  const log = options.log ?? silentLogger();
+  const metrics = createOperatorMetrics(db);
+  const feed = createOperatorFeed({ db, publicUrl, log, metrics });
+  const audit = createAuditLog(db, auditSigner, {
+    onCheckpoint: (checkpoint) => {
+      witnesses.publish(checkpoint);
+      feed.onBatch(checkpoint.size);
+    },
+    onError: (error) => report(`a sequencer batch failed and will be retried: ${(error as Error).message}`),
+  });
+  // A witness that disagrees with the database at start means a rollback or a fork: say so before serving.
+  for (const problem of await witnesses.check()) report(`WITNESS DISAGREES: ${problem}; run countersign audit verify`);
   const router = createRouter(async (refusal) => {
     await audit.append([{ kind: 'router.refused', requestId: null, actor: refusal.from, data: { ...refusal } }]).catch(() => {});
   });
-  const connectors = options.connectors ? serveAll(router, options.connectors, keys) : await startConnectors(router, config, keys);
+  let refreshTools = () => {};
+  const connectors = remoteConnectors
+    ? remoteConnectors(router)
+    : options.connectors
+      ? (await import('./connectors.ts')).serveAll(router, options.connectors, keys)
+      : await (await import('./connectors.ts')).startConnectors(router, config, keys, { home: options.home, configDir: dirname(resolve(options.configPath)), onToolsChanged: () => refreshTools() });
   const kernel = await createKernel({
     db,
     router,
@@ -94,69 +185,70 @@ export async function createServices(options: StartOptions): Promise<Services> {
     policy: () => policy,
     roles: () => config.roles ?? {},
     publicUrl,
+    leaseMs: config.leaseSeconds * 1000,
     signals: {
       publish: (id) => database.notify('countersign_wake', id),
       subscribe: (onRequest) => database.listen('countersign_wake', onRequest),
     },
   });
-  await kernel.refreshTools();
-  registerAuditReader(router, db, { publicJwks: () => readKernelPublicKeys(db) });
-
-  const admin = router.register('admin', async () => null, ['kernel:*', 'web:*']);
-  const gatewayPort = router.register('gateway', async () => null, ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.*']);
-  const metrics = createMetrics();
-  const app = new Hono();
-  app.use('*', metrics.middleware);
-  app.get('/healthz', async (c) => {
-    await db.select().from(schema.kernelMeta).where(eq(schema.kernelMeta.key, 'kernel.publicKeys'));
-    return c.json({ status: 'ok', database: database.kind, sandbox: connectors.sandbox });
-  });
-  app.get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
-  app.route('/', oauthMetadataRoute({ publicUrl, oauth: config.oauth }));
-  const mcp = createMcpHandler({
-    port: gatewayPort,
-    holdSeconds: config.holdSeconds ?? 25,
-    publicUrl,
-    host: options.host,
-    listenPort: options.port,
-    // OAuth resource-server mode: a verified access token's subject names the agent it acts as.
-    oauth: config.oauth && {
-      ...config.oauth,
-      principalFor: (subject: string) => gatewayPort.send('kernel', { op: 'agent.resolve', name: subject }) as Promise<Principal | null>,
+  // With executors in their own processes, their tools are listed once each connects (gateway/isolation/).
+  let offered = remoteConnectors ? [] : await kernel.refreshTools();
+  // A policy naming a tool nobody offers, or not type-checking against one, would silently misroute or deny: refuse.
+  compileChecked(config, options.configPath, offered);
+  const reloader = createPolicyReloader({
+    configPath: options.configPath,
+    env: options.configEnv,
+    config,
+    current: () => policy,
+    swap: (next) => (policy = next),
+    offered: () => offered,
+    audit,
+    report: (line) => {
+      process.stderr.write(`countersign: ${line}\n`);
+      log.warn({ event: 'policy.reload_failed' }, line);
     },
-    rateLimitPerMinute: config.rateLimit?.perMinute,
   });
-  app.all('/mcp', (c) => mcp.handle(c));
+  if (options.watchConfig) reloader.watch();
+  refreshTools = () => void kernel.refreshTools().then((tools) => (offered = tools)).catch(() => {});
+  registerAuditReader(router, db, { verifierKeys: async () => [auditSigner.verifierKey, ...(await readVerifierKeys(db))] });
+  serveWebStore(router, db);
+
+  const admin = router.register('admin', async () => null, CAPABILITIES.admin);
   const vapid = loadOrCreateVapidKeys(options.home);
-  registerNotifier(router, { db, publicUrl, webhooks: config.notify.webhooks, vapid: config.notify.webPush ? vapid : null });
-  const web = createApprovalWeb({
-    port: router.register('web', async () => null, APPROVAL_WEB_CAPABILITIES),
-    db,
-    publicUrl,
-    sandbox: connectors.sandbox,
-    vapidPublicKey: config.notify.webPush ? vapid.publicKey : null,
-  });
-  app.route('/', web);
+  registerNotifier(router, { db, publicUrl, webhooks: config.notify.webhooks, vapid: config.notify.webPush ? vapid : null, ...options.egress });
 
   // Requests a crash left mid-execution are reconciled in the background, once everything is listening.
   setTimeout(() => void kernel.recover().catch(() => {}), 0).unref();
 
   return {
     config,
+    configPath: options.configPath,
     database,
     keys,
     audit,
+    auditSigner,
+    witnesses,
     router,
     kernel,
     admin,
     publicUrl,
     sandbox: connectors.sandbox,
     connectors,
-    app,
+    reloadPolicy: (actor) => reloader.reload(actor),
+    policy: () => policy,
+    async refreshTools() {
+      offered = await kernel.refreshTools();
+      return policyProblems(config, offered).map((problem) => `${options.configPath}: ${problem}`);
+    },
+    vapidPublicKey: config.notify.webPush ? vapid.publicKey : null,
+    log,
+    metrics,
     async close() {
-      await mcp.close();
+      reloader.close();
       await kernel.close();
       await audit.close();
+      await feed.settled();
+      await witnesses.close();
       await connectors.close();
       if (!options.database) await database.close();
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { trustEntryProblem } from '../net/proxy.ts';
 
 /**
  * The shape of countersign.yaml (DESIGN section 7). Each leaf carries, as its error, a description of what it must
@@ -12,6 +13,10 @@ const secret = (envName: string) => text(`"env:${envName}" to read it from the e
 const decision = z.enum(['allow', 'deny', 'approve'], { error: 'allow, deny or approve' });
 const ROLE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+const proxyEntry = z
+  .string({ error: 'an IP address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal or uniquelocal' })
+  .refine((entry) => trustEntryProblem(entry) === null, { error: 'an IP address, a CIDR range such as 10.0.0.0/8, or loopback, linklocal or uniquelocal' });
 
 const ruleSchema = z.strictObject({
   id: text('"small-refunds"'),
@@ -38,10 +43,38 @@ const ruleSchema = z.strictObject({
 export const configSchema = z.strictObject({
   publicUrl: httpUrl('the origin people open, e.g. https://countersign.example.com').optional(),
   holdSeconds: z.number({ error: 'a whole number of seconds from 0 to 300, e.g. 25' }).int().min(0).max(300).optional(),
+  leaseSeconds: z.number({ error: 'a number of seconds from 1 to 600, e.g. 30' }).min(1).max(600).optional(),
   connectors: z
     .strictObject({
       github: z.strictObject({ token: secret('GITHUB_TOKEN').optional(), baseUrl: httpUrl('the GitHub API base').optional() }).optional(),
       stripe: z.strictObject({ secretKey: secret('STRIPE_SECRET_KEY').optional(), baseUrl: httpUrl('the Stripe API base').optional() }).optional(),
+      mcp: z
+        .strictObject({
+          servers: z.record(
+            z.string().regex(/^[a-z][a-z0-9]{0,15}$/, { error: 'a server name: 1 to 16 lowercase letters or digits, starting with a letter' }),
+            z.strictObject({
+              command: text('npx').optional(),
+              args: z.array(z.string(), { error: 'a list of arguments' }).optional(),
+              env: z.record(z.string(), z.string(), { error: 'a map of variable to value, e.g. TOKEN: env:NOTION_TOKEN' }).optional(),
+              cwd: text('/srv/files').optional(),
+              url: httpUrl('the downstream server\'s MCP endpoint').optional(),
+              headers: z.record(z.string(), z.string(), { error: 'a map of header to value, e.g. Authorization: env:LINEAR_AUTH' }).optional(),
+              tools: z.record(z.string(), z.strictObject({ impact: z.enum(['read', 'write', 'high'], { error: 'read, write or high' }).optional() })).optional(),
+              descriptor: text('./descriptors/filesystem.yaml').optional(),
+              timeoutSeconds: z.number({ error: 'whole seconds, e.g. 60' }).int().min(1).max(3600).optional(),
+            }),
+          ),
+        })
+        .optional(),
+      aws: z
+        .strictObject({
+          region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'an AWS region name, e.g. us-east-1' }).optional(),
+          accessKeyId: secret('AWS_ACCESS_KEY_ID').optional(),
+          secretAccessKey: secret('AWS_SECRET_ACCESS_KEY').optional(),
+          sessionToken: secret('AWS_SESSION_TOKEN').optional(),
+          endpoint: httpUrl('one endpoint for every AWS service, e.g. a LocalStack URL').optional(),
+        })
+        .optional(),
     })
     .optional(),
   roles: z
@@ -60,8 +93,24 @@ export const configSchema = z.strictObject({
   ),
   notify: z
     .strictObject({
-      webhooks: z.array(httpUrl('a webhook endpoint'), { error: 'a list of webhook URLs' }).optional(),
+      webhooks: z
+        .array(
+          z.union([httpUrl('a webhook endpoint'), z.strictObject({ url: httpUrl('a webhook endpoint'), allowPrivateNetwork: z.boolean({ error: 'true or false' }).optional() })], {
+            error: 'a webhook URL, or {url, allowPrivateNetwork: true} for one on your own network',
+          }),
+          { error: 'a list of webhook URLs' },
+        )
+        .optional(),
       webPush: z.boolean({ error: 'true or false' }).optional(),
+    })
+    .optional(),
+  audit: z
+    .strictObject({
+      witnesses: z
+        .array(z.union([text('/mnt/backup/countersign-checkpoint or https://witness.example.com/add'), z.strictObject({ url: httpUrl('a witness endpoint'), allowPrivateNetwork: z.boolean().optional() })]), {
+          error: 'a list of file paths (outside the data directory) or URLs each new checkpoint goes to',
+        })
+        .optional(),
     })
     .optional(),
   oauth: z
@@ -73,8 +122,28 @@ export const configSchema = z.strictObject({
         .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'], { error: 'a JWS algorithm such as RS256, ES256 or EdDSA' }))
         .min(1)
         .optional(),
+      tokenType: text('at+jwt (RFC 9068), or JWT if your issuer labels access tokens so').optional(),
+      requiredScopes: z.array(text('mcp'), { error: 'a list of scopes every access token must hold, e.g. [mcp]' }).optional(),
     })
     .optional(),
+  limits: z
+    .strictObject({
+      webBodyBytes: z.number({ error: 'a whole number of bytes from 1024 to 16777216, e.g. 65536' }).int().min(1024).max(16 * 1024 * 1024).optional(),
+      mcpBodyBytes: z.number({ error: 'a whole number of bytes from 1024 to 67108864, e.g. 1048576' }).int().min(1024).max(64 * 1024 * 1024).optional(),
+      headersTimeoutSeconds: z.number({ error: 'a whole number of seconds from 1 to 120, e.g. 10' }).int().min(1).max(120).optional(),
+      requestTimeoutSeconds: z.number({ error: 'a whole number of seconds from 1 to 600, e.g. 30' }).int().min(1).max(600).optional(),
+    })
+    .optional(),
+  trustProxy: z
+    .union(
+      [
+        z.array(proxyEntry, { error: 'a list of proxy addresses' }),
+        z.strictObject({ addresses: z.array(proxyEntry, { error: 'a list of proxy addresses' }), header: z.enum(['x-forwarded-for', 'forwarded'], { error: 'x-forwarded-for or forwarded' }).optional() }),
+      ],
+      { error: 'a list of the reverse proxies in front of this server, e.g. [loopback, 10.0.0.0/8], or {addresses: [...], header: forwarded}' },
+    )
+    .optional(),
+  allowedHosts: z.array(text('countersign.internal:8787'), { error: 'a list of host names (with port) this server also answers to' }).optional(),
   rateLimit: z.strictObject({ perMinute: z.number({ error: 'a whole number of calls per minute per agent, e.g. 60' }).int().min(1) }).optional(),
 });
 

@@ -1,22 +1,43 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { KernelError, compilePolicy, type PolicyConfig } from '../kernel/index.ts';
 import { configSchema, knownKeys } from './config-schema.ts';
+import { DEFAULT_LIMITS, type EdgeLimits } from './edge.ts';
+import type { McpServerConfig } from '../tools/mcp/downstream.ts';
+import type { TrustProxy } from '../net/proxy.ts';
 
 /** countersign.yaml, validated, with `env:` references resolved and defaults filled in. */
 export interface Config {
   publicUrl?: string;
   holdSeconds: number;
+  /** How long an execution lease lasts without renewal (replicas take over lapsed ones). */
+  leaseSeconds: number;
   connectors: {
     github?: { token?: string; baseUrl?: string };
     stripe?: { secretKey?: string; baseUrl?: string };
+    mcp?: { servers: Record<string, McpServerConfig> };
+    aws?: { region?: string; accessKeyId?: string; secretAccessKey?: string; sessionToken?: string; endpoint?: string };
   };
   roles: Record<string, string[]>;
   policy: PolicyConfig;
-  notify: { webhooks: string[]; webPush: boolean };
-  oauth?: { issuer: string; audience: string; jwksUrl?: string; algorithms?: string[] };
+  notify: { webhooks: Webhook[]; webPush: boolean };
+  /** Where checkpoints go besides the database: file paths (relative to the config file) and URLs. */
+  audit: { witnesses: (string | { url: string; allowPrivateNetwork?: boolean })[] };
+  oauth?: { issuer: string; audience: string; jwksUrl?: string; algorithms?: string[]; tokenType?: string; requiredScopes?: string[] };
   rateLimit?: { perMinute: number };
+  /** Body sizes and HTTP timeouts (gateway/edge.ts), defaults filled in. */
+  limits: EdgeLimits;
+  /** Host names the server answers to besides its public URL's and loopback (DNS rebinding protection). */
+  allowedHosts: string[];
+  /** The reverse proxies whose X-Forwarded-For (or Forwarded) names the client; unset: headers are ignored. */
+  trustProxy?: TrustProxy;
+}
+
+/** A webhook the notifier posts to; private addresses (and plain http) only where config says so for this URL. */
+export interface Webhook {
+  url: string;
+  allowPrivateNetwork: boolean;
 }
 
 /** A config problem: the message starts with `file:line:column:` and says what is wrong and how to fix it. */
@@ -39,7 +60,7 @@ interface Problem {
 }
 
 /** Reads and validates the config file (default: COUNTERSIGN_CONFIG, else ./countersign.yaml). Throws ConfigError. */
-export function loadConfig(path: string = process.env.COUNTERSIGN_CONFIG ?? './countersign.yaml'): Config {
+export function loadConfig(path: string = process.env.COUNTERSIGN_CONFIG ?? './countersign.yaml', env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -52,7 +73,7 @@ export function loadConfig(path: string = process.env.COUNTERSIGN_CONFIG ?? './c
       null,
     );
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, env);
 }
 
 /** Validates config text; `file` is only used in messages. */
@@ -71,7 +92,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     fail(doc.errors.map((e) => ({ offset: e.pos[0], text: `YAML syntax: ${e.message.split('\n')[0]}; check indentation and quoting on this line` })));
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // Aliases are resolved here: one used before its anchor, or so many that they multiply the document, is an error.
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (error) {
+    fail([{ offset: aliasOffset(doc), text: `YAML aliases: ${(error as Error).message.split('\n')[0]}; set each &anchor before its *alias, or write the value out` }]);
+  }
   if (raw === null || raw === undefined) fail([{ offset: 0, text: 'the config is empty; it needs at least a policy: section (delete the file and restart to get the example)' }]);
   if (typeof raw !== 'object' || Array.isArray(raw)) fail([{ offset: 0, text: 'the config must be a map of settings (publicUrl, roles, policy, ...)' }]);
 
@@ -97,17 +124,38 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   return {
     publicUrl: value.publicUrl?.replace(/\/+$/, ''),
     holdSeconds: value.holdSeconds ?? 25,
+    leaseSeconds: value.leaseSeconds ?? 30,
     connectors: value.connectors ?? {},
     roles,
     policy: value.policy,
-    notify: { webhooks: value.notify?.webhooks ?? [], webPush: value.notify?.webPush ?? false },
+    notify: {
+      webhooks: (value.notify?.webhooks ?? []).map((hook) => (typeof hook === 'string' ? { url: hook, allowPrivateNetwork: false } : { url: hook.url, allowPrivateNetwork: hook.allowPrivateNetwork ?? false })),
+      webPush: value.notify?.webPush ?? false,
+    },
+    audit: { witnesses: value.audit?.witnesses ?? [] },
     oauth: value.oauth,
     rateLimit: value.rateLimit,
+    limits: { ...DEFAULT_LIMITS, ...value.limits },
+    allowedHosts: value.allowedHosts ?? [],
+    trustProxy: Array.isArray(value.trustProxy) ? { addresses: value.trustProxy } : value.trustProxy,
   };
 }
 
 const ENV_REF = /^env:(.*)$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Where the first alias that does not resolve is (else the first alias): what toJS complained about. */
+function aliasOffset(doc: Document): number {
+  let first: number | undefined;
+  let unresolved: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      first ??= node.range?.[0];
+      if (unresolved === undefined && !node.resolve(doc)) unresolved = node.range?.[0];
+    },
+  });
+  return unresolved ?? first ?? 0;
+}
 
 /** Replaces `env:NAME` strings with the variable's value. Policy and roles are data, never references. */
 function resolveEnv(value: unknown, path: Path, env: NodeJS.ProcessEnv, report: (path: Path, message: string) => void): unknown {
@@ -151,6 +199,7 @@ function describeIssue(doc: Document, issue: z.core.$ZodIssue): Problem[] {
 function expectation(issue: z.core.$ZodIssue): string {
   if (/^[a-z]/.test(issue.message)) return issue.message;
   if (issue.code === 'invalid_type' && issue.expected === 'object') return 'a map of settings';
+  if (issue.code === 'invalid_type' && issue.expected === 'record') return 'a map of names to settings';
   if (issue.code === 'invalid_type' && issue.expected === 'array') return 'a list';
   return issue.message;
 }

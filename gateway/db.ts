@@ -1,9 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../kernel/index.ts';
 import { KernelError } from '../kernel/index.ts';
+import { adoptChain } from './upgrade/adopt-chain.ts';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 
@@ -16,6 +17,8 @@ export interface Database {
   listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
+  /** PGlite only: the data directory as a tarball, for `openDatabase({ loadDataDir })`. */
+  dump?(): Promise<Blob>;
 }
 
 function redact(url: string): string {
@@ -28,9 +31,52 @@ function redact(url: string): string {
   }
 }
 
-/** Opens PostgreSQL when `url` is given, else embedded PGlite in `dataDir` (or in memory when dataDir is null). */
-export async function openDatabase(options: { url?: string; dataDir?: string | null }): Promise<Database> {
-  return options.url ? openPostgres(options.url) : openPglite(options.dataDir ?? null);
+/**
+ * A home remembers which database holds its state (`database.json`, written on first open). Opened later without
+ * DATABASE_URL, a PostgreSQL home would otherwise get a fresh, empty embedded database and answer "No agents yet" as
+ * if nothing existed; opened with one, an embedded home would leave its data behind. Both are refused with the fix.
+ */
+export function checkHomeDatabase(home: string, url: string | undefined): void {
+  const file = join(home, 'database.json');
+  const now = url ? { kind: 'postgres', location: redact(url) } : { kind: 'pglite', location: join(home, 'db') };
+  const before = ((): { kind?: unknown; location?: unknown } | null => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as { kind?: unknown; location?: unknown };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new KernelError('config_error', `${file} is not readable JSON (${(error as Error).message}); delete it and Countersign writes it again at the next start`);
+    }
+  })();
+  const forget = `delete ${file} (it only records which database this home uses)`;
+  if (before?.kind === 'postgres' && now.kind === 'pglite') {
+    throw new KernelError('config_error', `${home} keeps its state in PostgreSQL (${String(before.location)}), but DATABASE_URL is not set, so an empty embedded database would be opened instead. Set DATABASE_URL to that database; or, to start this home over on an embedded database, ${forget}.`);
+  }
+  if (before?.kind === 'pglite' && now.kind === 'postgres') {
+    throw new KernelError('config_error', `${home} keeps its state in its embedded database (${String(before.location)}), and DATABASE_URL points to PostgreSQL (${now.location}), which holds none of it. Unset DATABASE_URL to keep using it; or, to start this home over on PostgreSQL (the embedded data stays behind, unused), ${forget}.`);
+  }
+}
+
+/** Records the database a home was just opened with (after it opened: a mistyped DATABASE_URL marks nothing). */
+export function rememberHomeDatabase(home: string, url: string | undefined): void {
+  const file = join(home, 'database.json');
+  const now = `${JSON.stringify(url ? { kind: 'postgres', location: redact(url) } : { kind: 'pglite', location: join(home, 'db') })}\n`;
+  let before = '';
+  try {
+    before = readFileSync(file, 'utf8');
+  } catch {
+    // first open
+  }
+  if (before === now) return;
+  mkdirSync(home, { recursive: true });
+  writeFileSync(file, now);
+}
+
+/**
+ * Opens PostgreSQL when `url` is given, else embedded PGlite in `dataDir` (or in memory when dataDir is null).
+ * `loadDataDir` starts PGlite from a dump (`dumpDataDir`) instead of an empty cluster: tests use a migrated one.
+ */
+export async function openDatabase(options: { url?: string; dataDir?: string | null; loadDataDir?: Blob }): Promise<Database> {
+  return options.url ? openPostgres(options.url) : openPglite(options.dataDir ?? null, options.loadDataDir);
 }
 
 async function openPostgres(url: string): Promise<Database> {
@@ -49,7 +95,7 @@ async function openPostgres(url: string): Promise<Database> {
       { cause: error },
     );
   }
-  const db = drizzle(client) as unknown as Db;
+  const db = drizzle(preparing(client)) as unknown as Db;
   return {
     db,
     kind: 'postgres',
@@ -65,13 +111,41 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
-async function openPglite(dataDir: string | null): Promise<Database> {
+type Unsafe = (text: string, params?: unknown[], options?: { prepare?: boolean }) => unknown;
+
+/**
+ * drizzle sends every unnamed query as `unsafe(text, params, { prepare: false })`, and postgres.js then asks the server
+ * to describe each statement with parameters before it can bind them: two round trips per statement, every time.
+ * Prepared statements (cached per connection by their text) take one round trip after the first use; the texts are
+ * drizzle's fixed query shapes, so the cache stays small. Transactions and savepoints get the same treatment.
+ */
+function preparing<T extends object>(sql: T): T {
+  return new Proxy(sql, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      if (prop === 'unsafe') {
+        return (text: string, params?: unknown[], options?: { prepare?: boolean }) =>
+          (value as Unsafe).call(target, text, params, params?.length ? { ...options, prepare: true } : options);
+      }
+      if (prop === 'begin' || prop === 'savepoint') {
+        return (...args: unknown[]) => {
+          const body = args.pop() as (tx: object) => unknown;
+          return (value as (...a: unknown[]) => unknown).apply(target, [...args, (tx: object) => body(preparing(tx))]);
+        };
+      }
+      return value;
+    },
+  });
+}
+
+async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   let client: InstanceType<typeof PGlite>;
   try {
-    client = dataDir ? new PGlite(join(dataDir, 'pgdata')) : new PGlite();
+    client = dataDir ? new PGlite(join(dataDir, 'pgdata'), { loadDataDir }) : new PGlite({ loadDataDir });
     await client.waitReady;
   } catch (error) {
     throw new KernelError(
@@ -94,6 +168,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
       await db.execute(sql`select pg_notify(${channel}, ${payload})`);
     },
     close: () => client.close(),
+    dump: () => client.dumpDataDir('none'),
   };
 }
 
@@ -106,4 +181,6 @@ export async function migrate(database: Database): Promise<void> {
     const { migrate: run } = await import('drizzle-orm/postgres-js/migrator');
     await run(database.db as never, { migrationsFolder: MIGRATIONS_DIR });
   }
+  // Migration 0007 made the audit log a Merkle tree; an install upgraded past it adopts its old hash chain here.
+  await adoptChain(database.db);
 }

@@ -9,9 +9,10 @@ export type ConnectorMessage =
   /** Validate the arguments and compute the canonical intent and pins from trusted look-ups. */
   | { op: 'describe'; tool: string; args: JsonObject }
   /** Execute with a grant: the connector verifies it, consumes it through the kernel, re-checks the pins. */
-  | { op: 'execute'; body: RequestBody; digest: string; grant: string }
+  /** `marker`: derived from the request id with the kernel key; writes that carry text leave it there for reconcile. */
+  | { op: 'execute'; body: RequestBody; digest: string; grant: string; marker: string }
   /** After a crash mid-execution: find out whether the upstream call happened, and its result if it did. */
-  | { op: 'reconcile'; body: RequestBody };
+  | { op: 'reconcile'; body: RequestBody; marker: string };
 
 /** What `tools.list` returns for each tool: plain JSON, so it crosses process boundaries. */
 export interface ToolInfo {
@@ -30,4 +31,12 @@ export interface ToolInfo {
 export type DescribeReply = { args: JsonObject; intent: Intent };
 
 export type ExecuteReply = ToolResult;
-export type ReconcileReply = { happened: false } | { happened: true; result: ToolResult };
+/**
+ * Whether an execution whose outcome was lost reached upstream. `not_happened` only with proof that running it again
+ * cannot make a second effect (`proof` says which: an idempotency key, an upstream that refuses a second merge);
+ * otherwise `cannot_tell`, with where a human can look (`check`), and the request waits for that human.
+ */
+export type ReconcileReply =
+  | { answer: 'happened'; result: ToolResult }
+  | { answer: 'not_happened'; proof: string }
+  | { answer: 'cannot_tell'; why: string; check: string };

@@ -23,6 +23,14 @@ export interface KernelContext {
   now: () => Date;
   /** The connector endpoint (`connector.<name>`) that serves a tool, if any. */
   connectorFor: (tool: string) => string | null;
+  /** True for a tool its connector declares `impact: read`. */
+  readOnly: (tool: string) => boolean;
+  /** Grants of reads running now, by jti: minted and consumed in memory, recorded after (flow.ts readNow). */
+  readGrants: Map<string, { digest: string; expiresAt: number; consumed: boolean }>;
+  /** This process, as the owner of the execution leases it takes (unique per process, also across restarts). */
+  replicaId: string;
+  /** How long an execution lease lasts without renewal; recovery elsewhere waits that long after an owner dies. */
+  leaseMs: number;
   /** Wakes everyone waiting on a request, in this process and (through signals) in other replicas. */
   wake: (requestId: string) => void;
 }

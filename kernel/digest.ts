@@ -5,8 +5,10 @@ import { KernelError } from './errors.ts';
 
 /** RFC 8785 JSON Canonicalization Scheme, through a maintained implementation. */
 export function jcs(value: unknown): string {
-  const text = canonicalize(value);
-  if (text === undefined) throw new KernelError('bad_request', 'value cannot be canonicalized as JSON');
+  let text: string | undefined, why = '';
+  // canonicalize throws on a lone surrogate ("\uD800"), NaN or Infinity: JSON.parse accepts the first, RFC 8785 none.
+  try { text = canonicalize(value); } catch (error) { why = `: ${(error as Error).message}`; }
+  if (text === undefined) throw new KernelError('bad_request', `value cannot be canonicalized as JSON${why}`);
   return text;
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Db } from './store/db.ts';
 import { agents, approvers, devices, passkeys } from './store/schema.ts';
 import { KernelError } from './errors.ts';
@@ -9,42 +9,21 @@ import type { JsonObject, Principal } from './types.ts';
 
 /** Who may act: agents (by hashed bearer token) and approvers (by their passkeys). */
 
-export interface AgentView {
-  id: string;
-  name: string;
-  owner: string;
-  createdAt: string;
-  revokedAt: string | null;
-  lastSeenAt: string | null;
-}
-
-export interface ApproverView {
-  id: string;
-  email: string;
-  roles: string[];
-  passkeys: { id: string; name: string; createdAt: string; lastUsedAt: string | null }[];
-}
-
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const hashToken = (token: string): string => sha256Hex('countersign/agent-token/v1\0', token);
 const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
 const newId = (prefix: string) => `${prefix}_${randomUUID().replaceAll('-', '')}`;
 type AgentRow = typeof agents.$inferSelect;
-const agentView = (r: AgentRow): AgentView =>
+const agentView = (r: AgentRow) =>
   ({ id: r.id, name: r.name, owner: r.owner, createdAt: r.createdAt.toISOString(), revokedAt: iso(r.revokedAt), lastSeenAt: iso(r.lastSeenAt) });
-export interface DeviceView {
-  id: string;
-  approverId: string;
-  name: string;
-  publicJwk: { kty: 'OKP'; crv: 'Ed25519'; x: string };
-  pairedAt: string;
-}
+export type AgentView = ReturnType<typeof agentView>;
 
 const DEVICE_NAME = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
 type DeviceRow = typeof devices.$inferSelect;
-const deviceView = (r: DeviceRow): DeviceView =>
-  ({ id: r.id, approverId: r.approverId, name: r.name, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: r.publicJwk.x ?? '' }, pairedAt: r.pairedAt.toISOString() });
+const deviceView = (r: DeviceRow) =>
+  ({ id: r.id, approverId: r.approverId, name: r.name, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: r.publicJwk.x ?? '' } as const, pairedAt: r.pairedAt.toISOString() });
+export type DeviceView = ReturnType<typeof deviceView>;
 
 /** Only an Ed25519 public key is accepted: a private part (`d`) means the device leaked its key, and is refused. */
 function checkDeviceKey(jwk: JsonObject): string {
@@ -55,15 +34,19 @@ function checkDeviceKey(jwk: JsonObject): string {
   return jwk.x;
 }
 
+const approverView = (r: typeof approvers.$inferSelect, keys: (typeof passkeys.$inferSelect)[]) => ({
+  id: r.id, email: r.email, roles: r.roles,
+  passkeys: keys.map((k) => ({ id: k.id, name: k.name, createdAt: k.createdAt.toISOString(), lastUsedAt: iso(k.lastUsedAt) })),
+});
+export type ApproverView = ReturnType<typeof approverView>;
+
 const principalOf = (r: AgentRow): Principal => ({ agentId: r.id, agentName: r.name, owner: r.owner });
 
 export function createDirectory(db: Db) {
   async function getApprover(by: { email?: string | null; approverId?: string | null }): Promise<ApproverView | null> {
     const [row] = await db.select().from(approvers).where(by.approverId ? eq(approvers.id, by.approverId) : eq(approvers.email, (by.email ?? '').toLowerCase()));
     if (!row) return null;
-    const keys = await db.select().from(passkeys).where(and(eq(passkeys.approverId, row.id), isNull(passkeys.removedAt)));
-    const views = keys.map((k) => ({ id: k.id, name: k.name, createdAt: k.createdAt.toISOString(), lastUsedAt: iso(k.lastUsedAt) }));
-    return { id: row.id, email: row.email, roles: row.roles, passkeys: views };
+    return approverView(row, await db.select().from(passkeys).where(and(eq(passkeys.approverId, row.id), isNull(passkeys.removedAt))));
   }
 
   return {
@@ -120,6 +103,15 @@ export function createDirectory(db: Db) {
       return (await getApprover({ email: normalized }))!;
     },
 
+    /** Adds and removes database roles (creating the approver if new); the sorted roles before, and the approver after. */
+    async changeRoles(email: string, grant: string[], revoke: string[]): Promise<{ before: string[]; after: ApproverView }> {
+      const before = [...((await getApprover({ email: email.trim().toLowerCase() }))?.roles ?? [])].sort();
+      const after = await this.upsertApprover(email, grant);
+      const roles = after.roles.filter((r) => !revoke.includes(r)).sort();
+      await db.update(approvers).set({ roles }).where(eq(approvers.id, after.id));
+      return { before, after: { ...after, roles } };
+    },
+
     async addPasskey(approverId: string, { id, publicKey, counter, transports, name }: PasskeyInput): Promise<void> {
       if (!(await getApprover({ approverId }))) throw new KernelError('bad_request', `no approver ${approverId}`);
       await db.insert(passkeys).values({ id, approverId, publicKey, counter, transports, name });
@@ -146,6 +138,9 @@ export function createDirectory(db: Db) {
       const x = checkDeviceKey(publicJwk);
       if (typeof name !== 'string' || !DEVICE_NAME.test(name.trim())) throw new KernelError('bad_request', 'a device name must be 1-64 printable characters, e.g. "Jane\'s Passport"');
       if (!(await getApprover({ approverId }))) throw new KernelError('not_an_approver', `no approver ${approverId}`);
+      // One key, one approver, one active pairing (also a unique index): one signature must never fill two quorum seats.
+      const [taken] = await db.select().from(devices).where(and(sql`${devices.publicJwk}->>'x' = ${x}`, or(ne(devices.approverId, approverId), isNull(devices.removedAt))));
+      if (taken) throw new KernelError('bad_request', 'this device key is already paired, to you or to someone else; a key belongs to one approver. Generate a new key on the device and pair again');
       const [row] = await db.insert(devices).values({ id: newId('dev'), approverId, name: name.trim(), publicJwk: { kty: 'OKP', crv: 'Ed25519', x } }).returning();
       return deviceView(row!);
     },

@@ -21,6 +21,8 @@ export interface PasskeyReceipt {
   credentialId: string;
   digest: string;
   decision: ApprovalDecision;
+  /** The decision's reason, when it had one: it is inside the signed bytes, so it is needed to re-verify. */
+  reason?: string;
   origin: string;
   rpId: string;
   /** The assertion exactly as the browser returned it. */
@@ -33,6 +35,7 @@ export interface DeviceReceipt {
   deviceId: string;
   digest: string;
   decision: ApprovalDecision;
+  reason?: string;
   /** The compact JWS exactly as the device sent it. */
   jws: string;
 }
@@ -41,21 +44,25 @@ const APPROVAL_DOMAIN = 'countersign/approval/v1\0';
 
 /**
  * The bytes an approver's key signs for one decision on one request: `"countersign/approval/v1\0" || digest || "\0" ||
- * decision`. Paired devices sign these bytes directly; passkeys sign their hash as the WebAuthn challenge. The decision
- * is inside, so evidence for "reject" can never count as "approve".
+ * decision`, followed by `"\0" || reason` (UTF-8, exactly as sent, at most 2000 characters) when the decision has a
+ * reason. Paired devices sign these bytes directly; passkeys sign their hash as the WebAuthn challenge. The decision
+ * is inside, so evidence for "reject" can never count as "approve"; the reason is inside, so nobody between the
+ * approver and the kernel can change or drop what the agent is told. No reason (null or "") adds nothing, so the
+ * bytes of a decision without one are those of version 1 before reasons were signed.
  */
-export function approvalSigningBytes(digest: string, decision: ApprovalDecision): Uint8Array {
+export function approvalSigningBytes(digest: string, decision: ApprovalDecision, reason: string | null = null): Uint8Array {
   checkDigest(digest);
   checkDecision(decision);
-  return new TextEncoder().encode(`${APPROVAL_DOMAIN}${digest}\0${decision}`);
+  if (reason !== null && (typeof reason !== 'string' || reason.length > 2000)) throw new KernelError('bad_request', 'a reason must be text of at most 2000 characters');
+  return new TextEncoder().encode(`${APPROVAL_DOMAIN}${digest}\0${decision}${reason ? `\0${reason}` : ''}`);
 }
 
 /**
- * The WebAuthn challenge for a decision on a request: base64url(sha256(approvalSigningBytes(digest, decision))).
+ * The WebAuthn challenge for a decision on a request: base64url(sha256(approvalSigningBytes(digest, decision, reason))).
  * @example approvalChallenge(requestDigest(body), 'approve') // "q2Xb...", 43 characters
  */
-export function approvalChallenge(digest: string, decision: ApprovalDecision): string {
-  return createHash('sha256').update(approvalSigningBytes(digest, decision)).digest('base64url');
+export function approvalChallenge(digest: string, decision: ApprovalDecision, reason: string | null = null): string {
+  return createHash('sha256').update(approvalSigningBytes(digest, decision, reason)).digest('base64url');
 }
 
 /** Throws bad_request unless `digest` is a request digest (64 lowercase hex characters). */
@@ -65,9 +72,10 @@ export function checkDigest(digest: unknown): asserts digest is string {
   throw new KernelError('bad_request', `a request digest must be 64 lowercase hex characters (sha256), got ${got}; pass the digest the kernel computed for the request`);
 }
 
-/** Throws bad_request unless `decision` is 'approve' or 'reject'. */
+/** Throws bad_request unless `decision` is 'approve', 'reject', 'mark_done' or 'run_again'. */
 export function checkDecision(decision: unknown): asserts decision is ApprovalDecision {
-  if (decision !== 'approve' && decision !== 'reject') throw new KernelError('bad_request', `a decision must be "approve" or "reject", got ${describe(decision)}`);
+  if (decision === 'approve' || decision === 'reject' || decision === 'mark_done' || decision === 'run_again') return;
+  throw new KernelError('bad_request', `a decision must be "approve", "reject", "mark_done" or "run_again", got ${describe(decision)}`);
 }
 
 /** A registered passkey as the kernel stores it (`passkeys` table); `publicKey` is the COSE public key, base64url. */
@@ -82,6 +90,7 @@ export interface PasskeyEvidenceInput {
   response: AuthenticationResponseJSON | JsonObject;
   digest: string;
   decision: ApprovalDecision;
+  reason?: string | null;
   credential: StoredPasskey;
   expectedOrigin: string;
   expectedRPID: string;
@@ -109,7 +118,8 @@ const assertionSchema = z.looseObject({
  */
 export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promise<{ newCounter: number; receipt: PasskeyReceipt }> {
   const { digest, decision, credential, expectedOrigin: origin, expectedRPID: rpId } = input;
-  const challenge = approvalChallenge(digest, decision);
+  const reason = input.reason || null;
+  const challenge = approvalChallenge(digest, decision, reason);
   const parsed = assertionSchema.safeParse(input.response);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -125,7 +135,7 @@ export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promis
   if (clientData.challenge !== challenge) {
     const other: ApprovalDecision = decision === 'approve' ? 'reject' : 'approve';
     if (clientData.challenge === approvalChallenge(digest, other)) refuse(`wrong challenge: this evidence is for "${other}" on this request, not for "${decision}"`);
-    refuse('wrong challenge: this evidence was made for another request (its challenge does not derive from this request digest)');
+    refuse('wrong challenge: this evidence was made for another request, or with another reason (its challenge does not derive from this request digest, decision and reason)');
   }
   if (clientData.origin !== origin) refuse(`origin mismatch: the assertion was made on ${JSON.stringify(clientData.origin)}, expected ${JSON.stringify(origin)}`);
   let authData: ReturnType<typeof parseAuthenticatorData>;
@@ -151,7 +161,7 @@ export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promis
   if (!result.verified) refuse("bad signature: the assertion does not verify with the approver's registered public key");
   return {
     newCounter: result.authenticationInfo.newCounter,
-    receipt: { kind: 'webauthn', version: 1, credentialId: credential.id, digest, decision, origin, rpId, response },
+    receipt: { kind: 'webauthn', version: 1, credentialId: credential.id, digest, decision, ...(reason ? { reason } : {}), origin, rpId, response },
   };
 }
 
@@ -173,6 +183,7 @@ export interface DeviceEvidenceInput {
   jws: string;
   digest: string;
   decision: ApprovalDecision;
+  reason?: string | null;
   /** The device's Ed25519 public key as paired (`devices.public_jwk`). */
   publicJwk: JWK;
   /** The paired device's id; when the payload names a device it must be this one. */
@@ -181,13 +192,14 @@ export interface DeviceEvidenceInput {
 
 /**
  * Verifies a paired device's decision: a compact JWS, alg pinned to EdDSA (Ed25519), whose payload is either the
- * approval signing bytes themselves or the JSON `{digest, decision, deviceId, iat}`. Both forms bind the digest and
- * the decision; the raw form starts with "countersign/approval/v1\0", which no JSON object does, so they cannot be
+ * approval signing bytes themselves or the JSON `{digest, decision, reason, deviceId, iat}`. Both forms bind the digest,
+ * the decision and the reason (absent or null in the JSON when there is none); the raw form starts with "countersign/approval/v1\0", which no JSON object does, so they cannot be
  * confused. Throws KernelError('evidence_refused') saying why otherwise.
  */
 export async function verifyDeviceEvidence(input: DeviceEvidenceInput): Promise<{ receipt: DeviceReceipt }> {
   const { jws, digest, decision, publicJwk, deviceId } = input;
-  const expected = approvalSigningBytes(digest, decision);
+  const reason = input.reason || null;
+  const expected = approvalSigningBytes(digest, decision, reason);
   if (typeof jws !== 'string' || jws.split('.').length !== 3) refuse('the device evidence is not a compact JWS (three base64url parts separated by dots)');
   if (publicJwk?.kty !== 'OKP' || publicJwk.crv !== 'Ed25519' || typeof publicJwk.x !== 'string' || 'd' in publicJwk) {
     refuse('the paired device key is not an Ed25519 public JWK (kty OKP, crv Ed25519, x); pair the device again');
@@ -205,12 +217,13 @@ export async function verifyDeviceEvidence(input: DeviceEvidenceInput): Promise<
     );
     if (claims.digest !== digest) refuse('wrong digest: the device signed a decision on another request');
     if (claims.decision !== decision) refuse(`wrong decision: the device signed ${JSON.stringify(claims.decision)}, not "${decision}"`);
+    if ((claims.reason || null) !== reason) refuse('wrong reason: the reason sent with this decision is not the one the device signed');
     if (claims.deviceId !== undefined && claims.deviceId !== deviceId) {
       refuse(`the payload names device ${JSON.stringify(claims.deviceId)}, but the evidence was submitted for device ${deviceId}`);
     }
     if (claims.iat !== undefined && !Number.isFinite(claims.iat)) refuse('the payload field iat must be a number (seconds since 1970)');
   }
-  return { receipt: { kind: 'device', version: 1, deviceId, digest, decision, jws } };
+  return { receipt: { kind: 'device', version: 1, deviceId, digest, decision, ...(reason ? { reason } : {}), jws } };
 }
 
 /** The JSON object in `text()`, or evidence_refused with `message` when it does not decode, parse or is not an object. */

@@ -1,15 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './store/db.ts';
-import { requests, spends } from './store/schema.ts';
+import { agents, grants, requests, spends } from './store/schema.ts';
 import { KernelError, asKernelError } from './errors.ts';
 import { requestDigest } from './digest.ts';
-import type { DescribeReply, ExecuteReply, ReconcileReply } from './connector.ts';
-import type { JsonObject, KernelErrorShape, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
+import type { DescribeReply, ExecuteReply } from './connector.ts';
+import type { Intent, JsonObject, KernelErrorShape, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { createBudgetStore } from './policy/index.ts';
-import type { AuditInput } from './audit/entry.ts';
-import { mintGrant, recordGrant, type MintedGrant } from './grants.ts';
+import { containsNul, type AuditInput } from './audit/entry.ts';
+import { mintGrant, recordGrant, requestMarker, type MintedGrant } from './grants.ts';
 
 /** A request's path: describe, digest, policy, then (when allowed or approved) grant and execution. */
 
@@ -24,7 +24,8 @@ export interface Claim {
 
 /**
  * Records a request with its verdict. An allowed request is claimed for execution in the same transaction (one
- * commit fewer on the hot path); the caller then runs it with `run`.
+ * commit fewer on the hot path); the caller then runs it with `run`. An allowed read without a budget runs at once
+ * and is recorded after (`readNow`).
  */
 export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject): Promise<{ record: RequestRecord; claim: Claim | null }> {
   const principal = await ctx.directory.principal(agentId);
@@ -42,6 +43,9 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     await ctx.audit.append([{ kind: 'request.refused', requestId: null, actor, data: { tool, args, error: e.toJSON() } }]);
     throw e;
   }
+  // PostgreSQL cannot store U+0000 or an unpaired surrogate: refuse them by name instead of an internal error.
+  const where = containsNul(described.args) ? 'The arguments contain' : containsNul(described.intent) ? 'Text the connector read upstream contains' : null;
+  if (where) throw new KernelError('invalid_arguments', `${where} a NUL character (U+0000) or an unpaired surrogate (U+D800 to U+DFFF), which Countersign cannot store; remove it and ask again.`);
   const policy = ctx.policy();
   const now = ctx.now();
   const input = { tool, args: described.args, intent: described.intent, agent: agentOf(principal), now };
@@ -49,47 +53,123 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
   const first = await evaluateSafely(() => policy.evaluate(input, budget));
 
   const requestId = `req_${randomUUID().replaceAll('-', '')}`;
+  const bodyFor = (verdict: Verdict): RequestBody => {
+    const ttl = verdict.decision === 'approve' ? verdict.expiresInSeconds ?? DEFAULT_APPROVAL_SECONDS : ALLOW_TTL_SECONDS;
+    const expiresAt = new Date(now.getTime() + ttl * 1000).toISOString();
+    const nonce = randomBytes(16).toString('base64url');
+    return { tool, args: described.args, pins: described.intent.pins, principal, policyVersion: policy.version, requestId, nonce, expiresAt };
+  };
+  const received = (digest: string, body: RequestBody): AuditInput =>
+    ({ kind: 'request.received', requestId, actor, data: { digest, body, intent: described.intent } as unknown as JsonObject });
+  if (first.decision === 'allow' && !first.spend && ctx.readOnly(tool)) {
+    return { record: await readNow(ctx, connector, bodyFor(first), described.intent, first, received), claim: null };
+  }
   return ctx.db.transaction(async (tx) => {
+    // Shares the agent's row with revocation, which cancels what it has not started: a request is either cancelled by
+    // the revocation or refused here, never recorded after it.
+    const [active] = await tx.select({ id: agents.id }).from(agents).where(and(eq(agents.id, principal.agentId), isNull(agents.revokedAt))).for('share');
+    if (!active) throw new KernelError('unknown_agent', `agent ${principal.agentName} was revoked; nothing was recorded`);
     let verdict = first;
     if (verdict.spend) {
       // Budgets are checked and spent under one lock, so two concurrent requests cannot both fit in the last slot.
       await tx.execute(sql`select pg_advisory_xact_lock(hashtext('countersign.budget'))`);
       verdict = await evaluateSafely(() => policy.evaluate(input, createBudgetStore(tx)));
     }
-    const ttl = verdict.decision === 'approve' ? verdict.expiresInSeconds ?? DEFAULT_APPROVAL_SECONDS : ALLOW_TTL_SECONDS;
-    const expiresAt = new Date(now.getTime() + ttl * 1000);
-    const nonce = randomBytes(16).toString('base64url');
-    const { args, intent } = described;
-    const body: RequestBody = { tool, args, pins: intent.pins, principal, policyVersion: policy.version, requestId, nonce, expiresAt: expiresAt.toISOString() };
+    const body = bodyFor(verdict);
     const digest = requestDigest(body);
-    const state = verdict.decision === 'allow' ? 'allowed' : verdict.decision === 'deny' ? 'denied' : 'pending';
-    const values = { id: requestId, digest, agentId: principal.agentId, tool, body, intent, verdict, state, ruleId: verdict.ruleId, expiresAt };
-    const [row] = await tx.insert(requests).values({ ...values, approvers: verdict.approvers ?? null }).returning();
-    if (verdict.spend && state === 'allowed') await tx.insert(spends).values({ requestId, ...verdict.spend });
-    const claimed = state === 'allowed' ? await claimIn(ctx, tx, row, ['allowed']) : null;
+    // An allowed request is inserted already `executing`: no one else can see it before this commits, so there is
+    // nothing to compare-and-swap against.
+    const state = verdict.decision === 'allow' ? 'executing' : verdict.decision === 'deny' ? 'denied' : 'pending';
+    const values = { id: requestId, digest, agentId: principal.agentId, tool, body, intent: described.intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt) };
+    const lease = state === 'executing' ? { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: 1 } : {};
+    const [row] = await tx.insert(requests).values({ ...values, ...lease, approvers: verdict.approvers ?? null }).returning();
+    if (verdict.spend && state === 'executing') await tx.insert(spends).values({ requestId, ...verdict.spend });
+    const claimed = state === 'executing' ? await claimIn(ctx, tx, row!, null) : null;
     const [record] = await ctx.store.records([claimed?.claim.row ?? row!], tx);
     // The audit append comes last: it locks the chain's head until commit, so the locked window stays short.
-    const received = { kind: 'request.received', requestId, actor, data: { digest, body, intent } as unknown as JsonObject };
     const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
-    await ctx.audit.append([received, decided, ...(claimed?.entries ?? [])], tx);
+    await ctx.audit.append([received(digest, body), decided, ...(claimed?.entries ?? [])], tx);
     return { record, claim: claimed?.claim ?? null };
   });
 }
 
 /**
- * Moves the request to `executing` (compare-and-swap) and mints and records its grant, in `tx`. Returns the audit
- * entries for the caller to append last in the same transaction.
+ * Moves the request to `executing` (compare-and-swap from `from`, plus `guard` when given; null when `tx` inserted it
+ * so), leased to this replica, and mints and records its grant, in `tx`. Returns the audit entries for the caller to
+ * append last in the same transaction.
  */
-async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[]): Promise<{ claim: Claim; entries: AuditInput[] } | null> {
-  const claimed = await ctx.store.transition(tx, row.id, from, 'executing');
+export async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[] | null, guard?: SQL): Promise<{ claim: Claim; entries: AuditInput[] } | null> {
+  const lease = { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: sql`${requests.attempt} + 1`, error: null };
+  const claimed = from ? await ctx.store.transition(tx, row.id, from, 'executing', lease, guard) : row;
   if (!claimed) return null;
   const grant = await mintGrant(ctx.keys, { requestId: row.id, digest: row.digest, tool: row.tool, ttlSeconds: ctx.grantTtlSeconds });
   await recordGrant(tx, { jti: grant.jti, requestId: row.id, digest: row.digest, expiresAt: grant.expiresAt });
-  const entries: AuditInput[] = [
-    { kind: 'grant.minted', requestId: row.id, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
-    { kind: 'execution.started', requestId: row.id, actor: 'kernel', data: { tool: row.tool } },
+  return { claim: { row: claimed, grant }, entries: startEntries(row.id, row.tool, grant, { owner: ctx.replicaId, attempt: claimed.attempt }) };
+}
+
+function startEntries(requestId: string, tool: string, grant: MintedGrant, lease?: JsonObject): AuditInput[] {
+  return [
+    { kind: 'grant.minted', requestId, actor: 'kernel', data: { jti: grant.jti, expiresAt: grant.expiresAt.toISOString() } },
+    { kind: 'execution.started', requestId, actor: 'kernel', data: { tool, ...lease } },
   ];
-  return { claim: { row: claimed, grant }, entries };
+}
+
+/** The end of a lease taken or renewed now, on the database's clock (replicas' clocks may differ). */
+export const leaseEnd = (ctx: KernelContext) => sql`now() + make_interval(secs => ${ctx.leaseMs / 1000})`;
+
+/** True while this replica still holds the lease of this claim: state changes by an owner that lost it are refused. */
+export const holds = (ctx: KernelContext, row: Claim['row']) => and(eq(requests.leaseOwner, ctx.replicaId), eq(requests.attempt, row.attempt));
+
+/**
+ * An allowed read runs before anything is written, and request, verdict, grant and outcome are recorded in one
+ * transaction after: a read changes nothing upstream, so a crash mid-call loses only the record of a look. Its grant
+ * is still minted, checked by the executor and consumed once, from memory (`ctx.readGrants`, see consumeReadGrant):
+ * no upstream call without a valid unconsumed grant.
+ */
+async function readNow(ctx: KernelContext, connector: string, body: RequestBody, intent: Intent, verdict: Verdict, received: (digest: string, body: RequestBody) => AuditInput): Promise<RequestRecord> {
+  const digest = requestDigest(body);
+  const grant = await mintGrant(ctx.keys, { requestId: body.requestId, digest, tool: body.tool, ttlSeconds: ctx.grantTtlSeconds });
+  const held = { digest, expiresAt: grant.expiresAt.getTime(), consumed: false };
+  ctx.readGrants.set(grant.jti, held);
+  let outcome: Outcome;
+  try {
+    // A read leaves nothing upstream to find later, so it carries no reconcile marker.
+    const message = { op: 'execute', body: body as unknown as JsonObject, digest, grant: grant.jwt, marker: '' };
+    outcome = { result: await ctx.port.send<ExecuteReply & JsonObject>(connector, message) };
+  } catch (error) {
+    outcome = { error: asKernelError(error).toJSON() };
+  } finally {
+    ctx.readGrants.delete(grant.jti);
+  }
+  // A read changed nothing upstream whatever happened to it: it succeeded or failed, never `unknown`.
+  const state = outcome.result ? 'succeeded' : 'failed';
+  const { requestId, tool, principal } = body;
+  return ctx.db.transaction(async (tx) => {
+    const values = { id: requestId, digest, agentId: principal.agentId, tool, body, intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), ...outcome };
+    const [row] = await tx.insert(requests).values(values).returning();
+    // An unused grant is retired with the read (expired now), so it cannot be consumed from the database later.
+    const used = held.consumed ? { expiresAt: grant.expiresAt, consumedAt: new Date() } : { expiresAt: new Date(), consumedAt: null };
+    await tx.insert(grants).values({ jti: grant.jti, requestId, digest, ...used });
+    const consumed: AuditInput[] = held.consumed ? [{ kind: 'grant.consumed', requestId: null, actor: connector, data: { jti: grant.jti, digest } }] : [];
+    const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
+    const ended = { kind: `execution.${state}`, requestId, actor: 'kernel', data: (outcome.result ?? outcome.error ?? {}) as unknown as JsonObject };
+    await ctx.audit.append([received(digest, body), decided, ...startEntries(requestId, tool, grant), ...consumed, ended], tx);
+    return (await ctx.store.records([row!], tx))[0]!;
+  });
+}
+
+/**
+ * Consumes a read's in-memory grant (true), or says it is not one (false: the caller consumes from the database). The
+ * kernel's one thread makes the check-and-set atomic; a second use, a wrong digest or a late use is refused.
+ */
+export function consumeReadGrant(ctx: KernelContext, jti: string, digest: string): boolean {
+  const held = ctx.readGrants.get(jti);
+  if (!held) return false;
+  if (held.digest !== digest) throw new KernelError('digest_mismatch', `grant ${jti} was issued for another request; nothing was executed`);
+  if (held.consumed) throw new KernelError('grant_consumed', `grant ${jti} was already used; a request executes at most once`);
+  if (held.expiresAt <= Date.now()) throw new KernelError('grant_expired', `grant ${jti} expired before it was used; the kernel must mint a new one`);
+  held.consumed = true;
+  return true;
 }
 
 /** An error anywhere in policy evaluation denies: fail closed. */
@@ -106,43 +186,75 @@ function agentOf(principal: Principal) {
 }
 
 /**
- * Claims an approved request (or one left `unknown`), mints its single-use grant and runs it. The claim is a
- * compare-and-swap, so two callers never both execute one request.
+ * Claims an approved request, mints its single-use grant and runs it. The claim is a compare-and-swap, so two callers
+ * never both execute one request.
  */
 export async function execute(ctx: KernelContext, requestId: string): Promise<void> {
   const claimed = await ctx.db.transaction(async (tx) => {
-    const result = await claimIn(ctx, tx, await ctx.store.row(requestId, tx), ['allowed', 'approved', 'unknown']);
+    const result = await claimIn(ctx, tx, await ctx.store.row(requestId, tx), ['approved']);
     if (result) await ctx.audit.append(result.entries, tx);
     return result;
   });
   if (claimed) await run(ctx, claimed.claim);
 }
 
-/** Sends a claimed request with its grant to the connector's executor and records the outcome. */
-export async function run(ctx: KernelContext, { row, grant }: Claim): Promise<void> {
-  const requestId = row.id;
+/**
+ * Sends a claimed request with its grant to the connector's executor and records the outcome, renewing the lease
+ * while the executor works. `rerun`: a second attempt after reconcile proved the first never reached upstream.
+ */
+export async function run(ctx: KernelContext, { row, grant }: Claim, rerun = false): Promise<Claim['row'] | null> {
   const connector = ctx.connectorFor(row.tool);
+  const mine = and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row));
+  const renew = () => void ctx.db.update(requests).set({ leaseUntil: leaseEnd(ctx) }).where(mine).catch(() => {});
+  const renewer = setInterval(renew, ctx.leaseMs / 3);
   try {
     if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);
-    const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt };
+    const marker = await requestMarker(ctx.keys, row.id);
+    const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt, marker };
     const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, message);
-    await finish(ctx, requestId, 'succeeded', { result });
+    return await finish(ctx, row, 'succeeded', { result });
   } catch (error) {
     const e = asKernelError(error);
-    // An executor that cannot tell whether the upstream call happened leaves the request `unknown` for reconcile.
-    await finish(ctx, requestId, e.code === 'upstream_unknown' ? 'unknown' : 'failed', { error: e.toJSON() });
+    if (e.code === 'upstream_unknown') {
+      // The executor cannot tell whether the call happened: reconcile at once (the lease ends now) rather than guess.
+      return await finish(ctx, row, 'unknown', { error: e.toJSON(), leaseUntil: sql`now()` });
+    } else if (rerun && e.code === 'pin_drift') {
+      // Upstream moved between reconcile and this attempt: perhaps the first attempt landed late. A human decides.
+      const check = 'the upstream object this request changes';
+      return await finish(ctx, row, 'unknown', { error: outcomeUnknown(`upstream changed before the second attempt (${e.message})`, check), leaseUntil: null });
+    } else {
+      return await finish(ctx, row, 'failed', { error: e.toJSON() });
+    }
+  } finally {
+    clearInterval(renewer);
   }
 }
 
 type Outcome = { result?: ExecuteReply; error?: KernelErrorShape };
 
-async function finish(ctx: KernelContext, requestId: string, state: 'succeeded' | 'failed' | 'unknown', patch: Outcome): Promise<void> {
-  await ctx.db.transaction(async (tx) => {
-    await ctx.store.transition(tx, requestId, ['executing'], state, patch);
-    const kind = state === 'succeeded' ? 'execution.succeeded' : state === 'failed' ? 'execution.failed' : 'execution.unknown';
-    await ctx.audit.append([{ kind, requestId, actor: 'kernel', data: (patch.result ?? patch.error ?? {}) as unknown as JsonObject }], tx);
+/** The error a request waiting for a human carries: what is unknown, and where to look. */
+export function outcomeUnknown(why: string, check: string): KernelErrorShape {
+  const message = `This may or may not have run: ${why}. Check ${check}, then its owner chooses Mark as done or Run again.`;
+  return { code: 'outcome_unknown', message, check };
+}
+
+/**
+ * Records an execution's outcome, only while this replica still holds the claim's lease. An owner that lost it (its
+ * lease lapsed and another replica took over) gets no say: its outcome is audited as a conflict, never a second result.
+ */
+async function finish(ctx: KernelContext, row: Claim['row'], state: 'succeeded' | 'failed' | 'unknown', outcome: Outcome & { leaseUntil?: SQL | null }): Promise<Claim['row'] | null> {
+  const { leaseUntil = null, ...patch } = outcome;
+  const moved = await ctx.db.transaction(async (tx) => {
+    const moved = await ctx.store.transition(tx, row.id, ['executing'], state, { ...patch, leaseUntil }, holds(ctx, row));
+    const data = (patch.result ?? patch.error ?? {}) as unknown as JsonObject;
+    const entry = moved
+      ? { kind: `execution.${state}`, requestId: row.id, actor: 'kernel', data }
+      : { kind: 'execution.conflict', requestId: row.id, actor: 'kernel', data: { owner: ctx.replicaId, attempt: row.attempt, refused: state, outcome: data } };
+    await ctx.audit.append([entry], tx);
+    return moved;
   });
-  ctx.wake(requestId);
+  ctx.wake(row.id);
+  return moved;
 }
 
 /** Moves a request from `from` to `to` with its audit entry, in one transaction; false, writing nothing, when it was elsewhere. */
@@ -152,31 +264,4 @@ export async function move(ctx: KernelContext, id: string, from: RequestState, t
     await ctx.audit.append([{ ...entry, requestId: id }], tx);
     return true;
   });
-}
-
-/**
- * After a restart: requests left `executing` or `unknown` may or may not have reached upstream. Ask the connector;
- * if the call happened, record its result; if not, execute again (the idempotency key is derived from the request id).
- */
-export async function recover(ctx: KernelContext): Promise<number> {
-  const columns = { id: requests.id, tool: requests.tool, body: requests.body };
-  const stuck = await ctx.db.select(columns).from(requests).where(sql`${requests.state} in ('executing', 'unknown')`);
-  for (const row of stuck) {
-    const connector = ctx.connectorFor(row.tool);
-    if (!connector) continue;
-    const reason = 'found executing at start; asking the connector whether the call happened';
-    await move(ctx, row.id, 'executing', 'unknown', { kind: 'execution.unknown', actor: 'kernel', data: { reason } });
-    try {
-      const reply = await ctx.port.send<ReconcileReply & JsonObject>(connector, { op: 'reconcile', body: row.body as unknown as JsonObject });
-      if (reply.happened) {
-        await move(ctx, row.id, 'unknown', 'executing', { kind: 'execution.reconciled', actor: 'kernel', data: { happened: true } });
-        await finish(ctx, row.id, 'succeeded', { result: reply.result });
-      } else {
-        await execute(ctx, row.id);
-      }
-    } catch (error) {
-      await ctx.audit.append([{ kind: 'execution.reconcile_failed', requestId: row.id, actor: 'kernel', data: asKernelError(error).toJSON() }]);
-    }
-  }
-  return stuck.length;
 }

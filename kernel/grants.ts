@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { SignJWT, errors, jwtVerify, type JWK } from 'jose';
 import type { Db } from './store/db.ts';
@@ -108,4 +108,14 @@ export async function consumeGrant(db: Db, { jti, digest }: { jti: string; diges
   if (row.consumedAt) throw new KernelError('grant_consumed', `grant ${jti} was already used at ${row.consumedAt.toISOString()}; a request executes at most once`);
   if (row.expired) throw new KernelError('grant_expired', `grant ${jti} expired before it was used; the kernel must mint a new one`);
   throw new KernelError('grant_consumed', `grant ${jti} was used concurrently by another execution`);
+}
+
+/**
+ * The marker a write leaves upstream so a later reconcile can recognise it (an HTML comment in an issue body): derived
+ * from the request id with the kernel's key (an Ed25519 signature is deterministic), so an agent that can write text
+ * upstream still cannot make another request look executed. Every replica sharing the kernel key derives the same one.
+ */
+export async function requestMarker(keys: KernelKeys, requestId: string): Promise<string> {
+  const signed = await crypto.subtle.sign(keys.privateKey.algorithm, keys.privateKey, new TextEncoder().encode(`countersign/marker/v1\0${requestId}`));
+  return `cs1-${createHash('sha256').update(new Uint8Array(signed)).digest('base64url').slice(0, 32)}`;
 }

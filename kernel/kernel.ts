@@ -1,5 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from './store/db.ts';
-import type { Capability, Envelope, Router } from './router.ts';
+import { requests } from './store/schema.ts';
+import type { Envelope, Router } from './router.ts';
+import { CAPABILITIES } from './capabilities.ts';
 import { KernelError } from './errors.ts';
 import type { KernelMessage, RequestView } from './messages.ts';
 import type { Json, JsonObject, RequestRecord } from './types.ts';
@@ -12,8 +17,10 @@ import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import { consumeGrant, type KernelKeys } from './grants.ts';
 import { updatePasskeyCounter } from './evidence.ts';
-import { execute, move, recover, run, submit, type Claim } from './flow.ts';
+import { consumeReadGrant, execute, move, run, submit, type Claim } from './flow.ts';
+import { recover } from './recover.ts';
 import { challenge, decide, expireDue, inbox } from './decide.ts';
+import { effectiveRoles, mayView } from './approvals.ts';
 
 /** Wake-ups across replicas (LISTEN/NOTIFY on PostgreSQL); in one process, none are needed. */
 export type Signals = { publish(requestId: string): Promise<void>; subscribe(onRequest: (requestId: string) => void): Promise<() => Promise<void>> };
@@ -30,6 +37,10 @@ export interface KernelOptions {
   grantTtlSeconds?: number;
   /** How often pending approvals are checked for expiry. */
   sweepMs?: number;
+  /** Execution lease (default 30 s); keep it above the connectors' upstream timeouts. Recovery runs every half lease. */
+  leaseMs?: number;
+  /** The lease owner's name; default host:pid:random, unique per process. */
+  replicaId?: string;
   now?: () => Date;
 }
 
@@ -41,24 +52,27 @@ export interface Kernel {
   close(): Promise<void>;
 }
 
-/** What the kernel itself may send: questions to connectors, and notices to the notifier. */
-const KERNEL_CAPABILITIES: Capability[] = ['connector.*:*', 'notifier:*'];
 
 export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const waiters = new Map<string, Set<() => void>>();
   const toolIndex = new Map<string, string>();
+  const reads = new Set<string>();
   let tools: ToolInfo[] = [];
   const wakeLocal = (id: string) => waiters.get(id)?.forEach((resolve) => resolve());
 
   const ctx: KernelContext = {
     ...options,
-    port: options.router.register('kernel', (envelope) => handle(envelope), KERNEL_CAPABILITIES),
+    port: options.router.register('kernel', (envelope) => handle(envelope), CAPABILITIES.kernel),
     directory: createDirectory(options.db),
     store: createRequestStore(options.db),
     rpId: new URL(options.publicUrl).hostname,
     grantTtlSeconds: options.grantTtlSeconds ?? 60,
+    replicaId: options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    leaseMs: options.leaseMs ?? 30_000,
     now: options.now ?? (() => new Date()),
     connectorFor: (tool) => toolIndex.get(tool) ?? null,
+    readOnly: (tool) => reads.has(tool),
+    readGrants: new Map(),
     wake(id) {
       wakeLocal(id);
       void options.signals?.publish(id).catch(() => {});
@@ -66,7 +80,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   };
   const unsubscribe = await options.signals?.subscribe(wakeLocal);
 
-  const approvalUrl = (record: RequestRecord) => (record.state === 'pending' ? `${ctx.publicUrl.replace(/\/$/, '')}/requests/${record.id}` : null);
+  // A link while a human is asked something: to approve a pending request, or to say whether an unknown one ran.
+  const asking = (record: RequestRecord) => record.state === 'pending' || (record.state === 'unknown' && record.error?.code === 'outcome_unknown');
+  const approvalUrl = (record: RequestRecord) => (asking(record) ? `${ctx.publicUrl.replace(/\/$/, '')}/requests/${record.id}` : null);
   const view = (record: RequestRecord): RequestView => ({ ...record, approvalUrl: approvalUrl(record) });
   const mine = (record: RequestRecord, agentId: string | null) => {
     if (agentId && record.body.principal.agentId !== agentId) throw new KernelError('unknown_request', `no request ${record.id} for this agent`);
@@ -99,8 +115,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   async function afterSubmit({ record, claim }: { record: RequestRecord; claim: Claim | null }): Promise<RequestView> {
     if (claim) {
-      await run(ctx, claim);
-      return view(await ctx.store.get(record.id));
+      const finished = await run(ctx, claim);
+      // An allowed request carries no decisions, so records() builds it from the finished row without another query.
+      return view(finished ? (await ctx.store.records([finished]))[0]! : await ctx.store.get(record.id));
     }
     if (record.state === 'pending' && options.router.endpoints().includes('notifier')) {
       void ctx.port
@@ -120,12 +137,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       }
       case 'agent.list':
         return asJson(await ctx.directory.listAgents());
-      case 'agent.revoke': {
-        const agent = await ctx.directory.revokeAgent(m.name);
-        const actor = m.by ? `${envelope.from}:approver:${m.by}` : envelope.from;
-        await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor, data: { name: agent.name } }]);
-        return asJson(agent);
-      }
+      case 'agent.revoke':
+        return asJson(await revoke(m.name, m.by ? `${envelope.from}:approver:${m.by}` : envelope.from));
       case 'agent.authenticate': {
         const principal = await ctx.directory.authenticate(m.token);
         if (!principal) noteRefusal('auth.failed', envelope.from, 'invalid or revoked agent token');
@@ -144,23 +157,42 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         return asJson(await awaitRequest(m.requestId, m.agentId, m.waitMs));
       case 'request.get':
         return asJson(view(await ctx.store.get(m.requestId)));
+      case 'request.view': {
+        const [record, approver] = await Promise.all([ctx.store.get(m.requestId), ctx.directory.getApprover({ approverId: m.approverId })]);
+        if (!approver || !mayView(record, approver, ctx.roles())) throw new KernelError('unknown_request', `no request ${m.requestId} that you may see`);
+        return asJson(view(record));
+      }
       case 'request.list':
         return asJson((await ctx.store.list({ agentId: m.agentId, limit: m.limit })).map(view));
       case 'request.cancel':
         return asJson(await cancel(m.requestId, m.agentId, m.reason, envelope.from));
       case 'approver.upsert':
         return asJson(await ctx.directory.upsertApprover(m.email, m.roles));
-      case 'approver.get':
-        return asJson(await ctx.directory.getApprover({ email: m.email, approverId: m.approverId }));
-      case 'passkey.add':
+      case 'approver.roles': {
+        const { before, after } = await ctx.directory.changeRoles(m.email, m.grant, m.revoke);
+        const data = { email: after.email, before, after: after.roles };
+        if (before.join() !== after.roles.join()) await ctx.audit.append([{ kind: 'approver.roles.changed', requestId: null, actor: envelope.from, data }]);
+        return asJson(after);
+      }
+      case 'approver.get': {
+        const approver = await ctx.directory.getApprover({ email: m.email, approverId: m.approverId });
+        return asJson(approver && { ...approver, effectiveRoles: effectiveRoles(approver, ctx.roles()) });
+      }
+      case 'passkey.add': {
         await ctx.directory.addPasskey(m.approverId, m.credential);
+        // Enrollment is in the log, so an auditor can tie an approval's signature to its approver with no database.
+        const email = (await ctx.directory.getApprover({ approverId: m.approverId }))?.email ?? null;
+        const data = { credentialId: m.credential.id, approverId: m.approverId, email, publicKey: m.credential.publicKey };
+        await ctx.audit.append([{ kind: 'passkey.enrolled', requestId: null, actor: envelope.from, data }]);
         return true;
+      }
       case 'passkey.lookup':
         return asJson(await ctx.directory.lookupPasskey(m.credentialId));
       case 'passkey.touch':
         return updatePasskeyCounter(ctx.db, m.credentialId, m.oldCounter, m.newCounter);
       case 'passkey.remove':
         await ctx.directory.removePasskey(m.credentialId, m.approverId);
+        await ctx.audit.append([{ kind: 'passkey.removed', requestId: null, actor: envelope.from, data: { credentialId: m.credentialId, approverId: m.approverId } }]);
         return true;
       case 'device.add': {
         const device = await ctx.directory.addDevice(m.approverId, m.name, m.publicJwk);
@@ -181,14 +213,17 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       case 'approval.inbox':
         return asJson((await inbox(ctx, m.approverId)).map(view));
       case 'approval.challenge':
-        return asJson(await challenge(ctx, m.requestId, m.decision, m.approverId));
+        return asJson(await challenge(ctx, m.requestId, m.decision, m.approverId, m.reason ?? null));
       case 'approval.decide': {
-        const { record, approved } = await decide(ctx, m.requestId, m.decision, m.reason, m.evidence);
+        const { record, approved, claim } = await decide(ctx, m.requestId, m.decision, m.reason, m.evidence);
         // Execution starts now but is not awaited: the approver's page answers at once, the agent gets the result.
         if (approved) track(execute(ctx, record.id));
+        if (claim) track(run(ctx, claim).then(() => {}));
         return asJson(view(record));
       }
       case 'grant.consume':
+        // A running read's grant is consumed in memory and audited with the read's record (flow.ts readNow).
+        if (consumeReadGrant(ctx, m.jti, m.digest)) return true;
         // Consumed and audited in one transaction: a grant is never used without a record of it.
         await ctx.db.transaction(async (tx) => {
           await consumeGrant(tx, { jti: m.jti, digest: m.digest });
@@ -198,6 +233,24 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       default:
         throw new KernelError('bad_request', `unknown kernel op "${(m as { op: string }).op}"`);
     }
+  }
+
+  /**
+   * Revokes an agent and, in the same transaction, cancels its requests that have not started (pending, allowed,
+   * approved): nothing it asked for runs after its revocation. Held calls are woken and told why.
+   */
+  async function revoke(name: string, actor: string) {
+    const { agent, cancelled } = await ctx.db.transaction(async (tx) => {
+      const agent = await createDirectory(tx).revokeAgent(name);
+      const error = { code: 'agent_revoked', message: `agent ${agent.name} was revoked, so this request was cancelled and not executed` };
+      const notStarted = and(eq(requests.agentId, agent.id), inArray(requests.state, ['pending', 'allowed', 'approved']));
+      const cancelled = await tx.update(requests).set({ state: 'cancelled', error, updatedAt: new Date() }).where(notStarted).returning({ id: requests.id });
+      const entries = cancelled.map(({ id }) => ({ kind: 'request.cancelled', requestId: id, actor, data: { reason: error.message } }));
+      await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor, data: { name: agent.name, cancelled: cancelled.length } }, ...entries], tx);
+      return { agent, cancelled };
+    });
+    cancelled.forEach(({ id }) => ctx.wake(id));
+    return agent;
   }
 
   async function cancel(requestId: string, agentId: string | null, reason: string | null, from: string): Promise<RequestView> {
@@ -233,18 +286,28 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000);
   sweeper.unref();
+  // Recovery runs on every replica; leases make sure it only takes what nobody is working on.
+  let recovering: Promise<number> | null = null;
+  const recoverOnce = () => (recovering ??= recover(ctx).finally(() => (recovering = null)));
+  const recoverer = setInterval(() => void recoverOnce().catch(() => {}), ctx.leaseMs / 2);
+  recoverer.unref();
 
   return {
     async refreshTools() {
       const connectors = options.router.endpoints().filter((name) => name.startsWith('connector.'));
       const lists = await Promise.all(connectors.map((name) => ctx.port.send<ToolInfo[] & Json>(name, { op: 'tools.list' })));
       toolIndex.clear();
+      reads.clear();
       lists.forEach((list, i) => list.forEach((tool) => toolIndex.set(tool.name, connectors[i]!)));
-      return (tools = lists.flat() as ToolInfo[]);
+      tools = lists.flat() as ToolInfo[];
+      tools.forEach((tool) => tool.impact === 'read' && reads.add(tool.name));
+      return tools;
     },
-    recover: () => recover(ctx),
+    recover: () => recoverOnce(),
     async close() {
       clearInterval(sweeper);
+      clearInterval(recoverer);
+      await recovering?.catch(() => 0);
       await Promise.allSettled([...inflight]);
       await unsubscribe?.();
     },

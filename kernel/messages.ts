@@ -22,10 +22,14 @@ export type KernelMessage =
   | { op: 'request.await'; requestId: string; agentId: string | null; waitMs: number }
   | { op: 'request.cancel'; requestId: string; agentId: string | null; reason: string | null }
   | { op: 'request.get'; requestId: string }
+  /** A request as one approver may see it (approvals.ts: mayView); unknown_request for anyone else. */
+  | { op: 'request.view'; requestId: string; approverId: string }
   | { op: 'request.list'; agentId: string | null; limit: number }
   // Approvers and their keys (approval web app, admin CLI).
   | { op: 'approver.upsert'; email: string; roles: string[] }
   | { op: 'approver.get'; email: string | null; approverId: string | null }
+  /** The operator gives or takes database roles (`approver grant|revoke`); audited with the roles before and after. */
+  | { op: 'approver.roles'; email: string; grant: string[]; revoke: string[] }
   | { op: 'passkey.add'; approverId: string; credential: PasskeyInput }
   | { op: 'passkey.lookup'; credentialId: string }
   | { op: 'passkey.touch'; credentialId: string; oldCounter: number; newCounter: number }
@@ -38,7 +42,8 @@ export type KernelMessage =
   | { op: 'device.lookup'; deviceId: string }
   // Approvals (approval web app, paired devices).
   | { op: 'approval.inbox'; approverId: string }
-  | { op: 'approval.challenge'; requestId: string; decision: ApprovalDecision; approverId: string }
+  /** `reason`: the reason the decision will carry; it is inside the signed bytes (evidence.ts). */
+  | { op: 'approval.challenge'; requestId: string; decision: ApprovalDecision; approverId: string; reason?: string | null }
   | { op: 'approval.decide'; requestId: string; decision: ApprovalDecision; reason: string | null; evidence: EvidenceInput }
   // Grants (connector hosts, just before an upstream call).
   | { op: 'grant.consume'; jti: string; digest: string };

@@ -1,8 +1,9 @@
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, type SQL } from 'drizzle-orm';
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from './store/db.ts';
 import { approvers, decisions, requests } from './store/schema.ts';
 import { KernelError } from './errors.ts';
-import type { ApprovalRecord, KernelErrorShape, RequestRecord, RequestState, ToolResult } from './types.ts';
+import type { ApprovalRecord, RequestRecord, RequestState } from './types.ts';
 
 /** Reading and moving requests in the store. Every state change is a compare-and-swap on the current state. */
 
@@ -45,9 +46,12 @@ export function createRequestStore(db: Db) {
       return records(await db.select().from(requests).where(where).orderBy(desc(requests.createdAt)).limit(Math.min(Math.max(filter.limit, 1), 200)));
     },
 
-    /** Moves a request from one of `from` to `to`; returns the row, or null when it was not in `from`. */
-    async transition(tx: Db, id: string, from: readonly RequestState[], to: RequestState, patch: { result?: ToolResult; error?: KernelErrorShape } = {}) {
-      const where = and(eq(requests.id, id), inArray(requests.state, [...from]));
+    /**
+     * Moves a request from one of `from` to `to` (and, with `guard`, only while that holds too: the caller's lease);
+     * returns the row, or null when it was not in `from`.
+     */
+    async transition(tx: Db, id: string, from: readonly RequestState[], to: RequestState, patch: PgUpdateSetSource<typeof requests> = {}, guard?: SQL) {
+      const where = and(eq(requests.id, id), inArray(requests.state, [...from]), guard);
       const [moved] = await tx.update(requests).set({ state: to, updatedAt: new Date(), ...patch }).where(where).returning();
       return moved ?? null;
     },

@@ -13,7 +13,7 @@ export interface Principal {
 }
 
 export type Impact = 'read' | 'write' | 'high';
-export type Consequence = 'reads' | 'writes' | 'moves-money' | 'changes-code' | 'deploys' | 'grants-access' | 'shares-secret' | 'deletes';
+export type Consequence = 'reads' | 'writes' | 'moves-money' | 'changes-code' | 'deploys' | 'grants-access' | 'shares-secret' | 'deletes' | 'unknown';
 
 export type FieldKind =
   | 'text' | 'number' | 'money' | 'account' | 'repository' | 'branch' | 'commit' | 'environment' | 'url' | 'email' | 'person' | 'permission';
@@ -27,9 +27,24 @@ export interface IntentField {
   kind: FieldKind;
   value: string | number;
   currency?: string;
+  /**
+   * Set when the value is free text written upstream (an issue title, a customer name): every screen shows it quoted
+   * and labelled with its author, never inside the summary. Absent: the connector computed or checked the value.
+   */
+  writtenBy?: UpstreamAuthor;
 }
 
-/** The canonical intent: what a request will do, in the language of its consequence, from trusted code only. */
+/** Who wrote a piece of upstream text: where ("GitHub", "Stripe") and, when the upstream says, who there ("@octocat"). */
+export interface UpstreamAuthor {
+  on: string;
+  by: string | null;
+}
+
+/**
+ * The canonical intent: what a request will do, in the language of its consequence, from trusted code only. Every
+ * string has an author: `summary` holds only values the connector computed or checked (ids, amounts, branches that
+ * exist); upstream free text is a field with `writtenBy`; the agent's words are `agentText`.
+ */
 export interface Intent {
   summary: string;
   consequence: Consequence;
@@ -37,7 +52,7 @@ export interface Intent {
   fields: IntentField[];
   /** Upstream state the execution must still match (PR head SHA, charge amount). Part of the digest. */
   pins: JsonObject;
-  /** Text the agent wrote (a PR body, a reason). Shown only in a box labelled as the agent's words. */
+  /** Text the agent wrote (the body of a PR it opens, a reason). Shown only in a box labelled as the agent's words. */
   agentText?: { label: string; text: string }[];
   /** True when the connector talks to its local sandbox upstream rather than the real API. */
   sandbox: boolean;
@@ -104,7 +119,11 @@ export interface RequestRecord {
   updatedAt: string;
 }
 
-export type ApprovalDecision = 'approve' | 'reject';
+/**
+ * `approve` and `reject` decide a pending request. `mark_done` and `run_again` resolve one whose outcome is unknown
+ * (reconcile could not tell whether it ran): a human checked upstream and says which. All four need evidence.
+ */
+export type ApprovalDecision = 'approve' | 'reject' | 'mark_done' | 'run_again';
 
 export interface ApprovalRecord {
   approverId: string;
@@ -119,4 +138,6 @@ export interface ApprovalRecord {
 export interface KernelErrorShape {
   code: string;
   message: string;
+  /** For an outcome nobody could determine: where a human checks upstream (a link). */
+  check?: string;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm test`: type check, unit tests, integration tests on embedded PGlite and on PostgreSQL, browser end-to-end tests.
+// `npm test`: type check, unit tests, the fast part of the property/fuzz tests (`npm run fuzz` runs them long),
+// integration tests on embedded PGlite and on PostgreSQL, browser end-to-end tests.
 // PostgreSQL and Chromium are required in CI (CI=1) and used when present elsewhere; a newcomer without them gets the
 // rest of the suite and a line saying what was skipped and how to run it. Any failing step fails the whole run.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 
@@ -23,8 +24,10 @@ function reachable(url) {
 }
 
 const steps = [
-  { name: 'typecheck', cmd: ['npx', 'tsc', '--noEmit'] },
-  { name: 'unit', cmd: ['npx', 'vitest', 'run', '--project', 'unit'] },
+  { name: 'typecheck', cmd: ['npx', 'tsc', '--noEmit'], minutes: 5 },
+  { name: 'unit', cmd: ['npx', 'vitest', 'run', '--project', 'unit'], minutes: 5 },
+  // The fast part: each property a few hundred times, the server targets a few dozen (FUZZ_RUNS unset).
+  { name: 'fuzz (fast)', cmd: ['npx', 'vitest', 'run', '--project', 'fuzz'], env: { FUZZ_RUNS: '' }, minutes: 5 },
   { name: 'integration (PGlite)', cmd: ['npx', 'vitest', 'run', '--project', 'integration'], env: { TEST_DATABASE_URL: '' } },
   {
     name: 'integration (PostgreSQL)',
@@ -38,6 +41,34 @@ const steps = [
     needs: async () => (existsSync(chromium) ? null : `Chromium is not installed at ${chromium} (apt-get install chromium)`),
   },
 ];
+
+/**
+ * Runs one step in its own process group, so a step that overruns its time is stopped with every worker it started
+ * (a worker spinning in a loop of bare awaits never lets its own test timeouts fire).
+ */
+function run(cmd, env, ms) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env, detached: true });
+    const stop = (signal) => {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {}
+    };
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop('SIGTERM');
+      setTimeout(() => stop('SIGKILL'), 5000).unref();
+    }, ms);
+    const forward = () => stop('SIGTERM');
+    process.once('SIGINT', forward).once('SIGTERM', forward);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      process.off('SIGINT', forward).off('SIGTERM', forward);
+      resolve(timedOut ? 'timeout' : (code ?? 1));
+    });
+  });
+}
 
 const failed = [];
 for (const step of steps) {
@@ -55,8 +86,12 @@ for (const step of steps) {
   console.log(`\n▶ ${step.name}`);
   const env = { ...process.env, ...step.env };
   if (env.TEST_DATABASE_URL === '') delete env.TEST_DATABASE_URL;
-  const result = spawnSync(step.cmd[0], step.cmd.slice(1), { stdio: 'inherit', env });
-  if (result.status !== 0) failed.push(step.name);
+  const started = Date.now();
+  const status = await run(step.cmd, env, (step.minutes ?? 20) * 60_000);
+  const took = `${((Date.now() - started) / 1000).toFixed(0)} s`;
+  if (status === 'timeout') console.error(`\n✗ ${step.name}: still running after ${step.minutes ?? 20} minutes; stopped it (a test that never yields hangs its worker: look for the last file that did not report)`);
+  console.log(`\n${status === 0 ? '✓' : '✗'} ${step.name} (${took})`);
+  if (status !== 0) failed.push(step.name);
 }
 if (failed.length) {
   console.error(`\nFAILED: ${failed.join(', ')}`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  CAPABILITIES,
   KernelError,
   asKernelError,
   jcs,
@@ -11,24 +12,27 @@ import {
   type Json,
   type JsonObject,
   type Port,
+  type ReconcileReply,
   type RequestBody,
   type Router,
   type ToolInfo,
+  type ToolResult,
 } from '../kernel/index.ts';
 import type { Connector, ExecuteContext, ToolSpec } from './spec.ts';
+import type { GrantJournal } from './journal.ts';
 
 /**
  * Serves a connector as the router endpoint `connector.<name>`. This is the executor boundary: it validates
  * arguments, and before any upstream write it checks that the grant is genuine, bound to this exact request,
  * not expired and not used before (consumed through the kernel), and that the pinned upstream state still holds.
  */
-export function serveConnector(router: Router, connector: Connector, kernelPublicKey: CryptoKey): Port {
-  const byName = new Map(connector.tools.map((tool) => [tool.name, tool]));
+export function serveConnector(router: Router, connector: Connector, kernelPublicKey: CryptoKey, options: { journal?: GrantJournal } = {}): Port {
   const endpoint = `connector.${connector.name}`;
-  const port = router.register(endpoint, (envelope) => handle(envelope), ['kernel:grant.consume']);
+  const port = router.register(endpoint, (envelope) => handle(envelope), CAPABILITIES.connector);
 
   function spec(name: string): ToolSpec {
-    const tool = byName.get(name);
+    // Looked up on each call: a downstream MCP server's tools change while it runs.
+    const tool = connector.tools.find((t) => t.name === name);
     if (!tool) throw new KernelError('unknown_tool', `connector ${connector.name} has no tool "${name}"`);
     return tool;
   }
@@ -54,6 +58,8 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
         }
         const claims = await verifyGrant(kernelPublicKey, m.grant, { digest: m.digest, tool: body.tool });
         await port.send('kernel', { op: 'grant.consume', jti: claims.jti, digest: m.digest });
+        // The executor's own word on top of the kernel's: a grant it has used once it never uses again (tools/journal.ts).
+        options.journal?.use(claims.jti, claims.expiresAt);
         const now = await describe(tool, body.args).catch((error: unknown) => {
           // The same arguments described fine when approved; refusing now means upstream moved since.
           const e = asKernelError(error);
@@ -61,14 +67,10 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
           throw new KernelError('pin_drift', `upstream state changed since approval: ${e.message}; nothing was executed`);
         });
         checkPins(body.pins, now.intent.pins);
-        return (await tool.execute(now.args, context(body))) as unknown as JsonObject;
+        return (await tool.execute(now.args, context(body, m.marker))) as unknown as JsonObject;
       }
-      case 'reconcile': {
-        const tool = spec(m.body.tool);
-        if (!tool.reconcile) return { happened: false };
-        const result = await tool.reconcile(validate(tool, m.body.args), context(m.body));
-        return result ? { happened: true, result: result as unknown as JsonObject } : { happened: false };
-      }
+      case 'reconcile':
+        return (await reconcile(spec(m.body.tool), m.body, m.marker)) as unknown as JsonObject;
       default:
         throw new KernelError('bad_request', `unknown connector op "${(m as { op: string }).op}"`);
     }
@@ -76,8 +78,29 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
   return port;
 }
 
-function context(body: RequestBody): ExecuteContext {
-  return { requestId: body.requestId, idempotencyKey: `countersign-${body.requestId}`, pins: body.pins };
+function context(body: RequestBody, marker: string): ExecuteContext {
+  return { requestId: body.requestId, idempotencyKey: `countersign-${body.requestId}`, pins: body.pins, marker };
+}
+
+/**
+ * The three answers of reconcile: found upstream (`happened`, with the result), not found where running again is
+ * proven harmless (`not_happened`, with the proof), or not found without such proof (`cannot_tell`: a human checks).
+ */
+async function reconcile(tool: ToolSpec, body: RequestBody, marker: string): Promise<ReconcileReply> {
+  const args = validate(tool, body.args);
+  let found: ToolResult | null = null;
+  try {
+    found = tool.reconcile ? await tool.reconcile(args, context(body, marker)) : null;
+  } catch (error) {
+    // A connector that looked and saw something it cannot explain says so with upstream_unknown: a human looks.
+    const e = asKernelError(error);
+    if (e.code !== 'upstream_unknown') throw e;
+    return { answer: 'cannot_tell', why: e.message, check: tool.check?.(args) ?? `the upstream system for ${tool.name}` };
+  }
+  if (found) return { answer: 'happened', result: found };
+  if (tool.rerunSafe) return { answer: 'not_happened', proof: tool.rerunSafe };
+  const why = tool.reconcile ? `${tool.title.toLowerCase()} left no trace upstream that proves it ran, and running it again could do it twice` : `${tool.name} cannot look upstream for what it did`;
+  return { answer: 'cannot_tell', why, check: tool.check?.(args) ?? `the upstream system for ${tool.name}` };
 }
 
 /** Validates arguments with the tool's schema; the error names each bad field and what was expected. */

@@ -8,6 +8,11 @@ export interface ExecuteContext {
   idempotencyKey: string;
   /** The pins the approval was given against (already re-checked by the host before `execute` runs). */
   pins: JsonObject;
+  /**
+   * A marker the kernel derived from the request id with its key. Writes that carry free text (issue bodies, comments)
+   * end with it, and `reconcile` looks for it: an agent can write text upstream but cannot compute another request's marker.
+   */
+  marker: string;
 }
 
 /** The intent a describer returns; the host adds `sandbox` from the connector. */
@@ -31,6 +36,13 @@ export interface ToolSpec<S extends z.ZodObject = z.ZodObject> {
    * happened (by looking upstream, e.g. by idempotency key or current state) and what it returned.
    */
   reconcile?(args: z.infer<S>, ctx: ExecuteContext): Promise<ToolResult | null>;
+  /**
+   * Why running again cannot make a second effect when `reconcile` found nothing (an idempotency key Stripe replays,
+   * a merge GitHub refuses twice). Without it, "found nothing" is not proof, and the request waits for a human.
+   */
+  rerunSafe?: string;
+  /** Where a human looks upstream to see whether it ran (a link), when that cannot be told. */
+  check?(args: z.infer<S>): string;
 }
 
 export interface Connector {

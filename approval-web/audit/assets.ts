@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import type { Context } from 'hono';
 
 /**
@@ -13,22 +13,27 @@ const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'client');
 
 export interface AuditAssets {
   script: string;
+  /** Local times (UTC on hover) on every audit page. */
+  times: string;
   stylesheet: string;
   files: Map<string, { body: Uint8Array; type: string }>;
 }
 
+/** How the audit client files are built (also into the edge process's bundle: gateway/isolation/edge-bundle.ts). */
+export const AUDIT_CLIENT_BUILD = {
+  entryPoints: [join(CLIENT_DIR, 'people.ts'), join(CLIENT_DIR, 'times.ts'), join(CLIENT_DIR, 'audit.css')],
+  bundle: true,
+  write: false,
+  format: 'esm',
+  target: ['es2020', 'safari15'],
+  minify: true,
+  outdir: '/audit-assets',
+  logLevel: 'silent',
+} satisfies BuildOptions;
+
 /** Bundles the client files; fails with esbuild's message when one does not compile. */
 export async function bundleAuditAssets(): Promise<AuditAssets> {
-  const result = await build({
-    entryPoints: [join(CLIENT_DIR, 'people.ts'), join(CLIENT_DIR, 'audit.css')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    target: ['es2020', 'safari15'],
-    minify: true,
-    outdir: '/audit-assets',
-    logLevel: 'silent',
-  });
+  const result = await build(AUDIT_CLIENT_BUILD);
   const files = new Map<string, { body: Uint8Array; type: string }>();
   const urls = new Map<string, string>();
   for (const output of result.outputFiles) {
@@ -44,7 +49,7 @@ export async function bundleAuditAssets(): Promise<AuditAssets> {
     if (!found) throw new Error(`esbuild produced no ${base}; check approval-web/audit/client/`);
     return found;
   };
-  return { script: url('people.js'), stylesheet: url('audit.css'), files };
+  return { script: url('people.js'), times: url('times.js'), stylesheet: url('audit.css'), files };
 }
 
 /** Serves one bundled file; its name carries its content hash, so it caches for a year. */

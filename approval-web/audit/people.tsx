@@ -1,11 +1,12 @@
 import type { Approver } from '../kernel-client.ts';
 import type { People } from './reader.ts';
+import { Inline } from '../views/value.tsx';
 
 const when = (iso: string | null) => (iso ? iso.replace('T', ' ').slice(0, 16) : 'never');
 
 /** Who may revoke an agent's token from the web: its owner, or an approver with the `admin` role. */
 export function mayRevoke(approver: Approver, agent: { owner: string }): boolean {
-  return approver.roles.includes('admin') || approver.email.toLowerCase() === agent.owner.toLowerCase();
+  return approver.effectiveRoles.includes('admin') || approver.email.toLowerCase() === agent.owner.toLowerCase();
 }
 
 /**
@@ -25,7 +26,10 @@ export function PeopleView(props: { people: People; me: Approver }) {
         {agents.map((a) => (
           <li data-agent={a.name}>
             <div class={a.revokedAt ? 'revoked' : ''}>
-              <strong>{a.name}</strong> · owner {a.owner}
+              <strong>
+                <Inline text={a.name} />
+              </strong>{' '}
+              · owner <Inline text={a.owner} />
             </div>
             <div class="empty">
               Last seen {when(a.lastSeenAt)} · last request {when(a.lastRequestAt)} · added {when(a.createdAt)}
@@ -34,7 +38,7 @@ export function PeopleView(props: { people: People; me: Approver }) {
               <div>Token revoked {when(a.revokedAt)}</div>
             ) : mayRevoke(props.me, a) ? (
               <button type="button" class="danger" data-action="revoke" data-target={a.name}>
-                Revoke {a.name}
+                Revoke <Inline text={a.name} />
               </button>
             ) : null}
           </li>
@@ -45,13 +49,16 @@ export function PeopleView(props: { people: People; me: Approver }) {
         {approvers.map((p) => (
           <li data-approver={p.email}>
             <div>
-              <strong>{p.email}</strong> {p.roles.length > 0 ? `· roles: ${p.roles.join(', ')}` : ''}
+              <strong>
+                <Inline text={p.email} />
+              </strong>{' '}
+              {p.roles.length > 0 ? <>· roles: <Inline text={p.roles.join(', ')} /></> : ''}
             </div>
             <div class="empty">Last decision {when(p.lastDecisionAt)}</div>
             <ul>
               {p.passkeys.map((k) => (
                 <li class={k.removedAt ? 'revoked' : ''} data-passkey={k.id}>
-                  Passkey "{k.name}" added {when(k.createdAt)}, last used {when(k.lastUsedAt)}
+                  Passkey "<Inline text={k.name} />" added {when(k.createdAt)}, last used {when(k.lastUsedAt)}
                   {k.removedAt ? ` · removed ${when(k.removedAt)}` : ''}
                   {!k.removedAt && p.id === props.me.id && live > 1 ? (
                     <button type="button" class="secondary" data-action="remove" data-target={k.id}>
@@ -62,7 +69,7 @@ export function PeopleView(props: { people: People; me: Approver }) {
               ))}
               {p.devices.map((d) => (
                 <li class={d.removedAt ? 'revoked' : ''}>
-                  Paired device "{d.name}" since {when(d.pairedAt)}
+                  Paired device "<Inline text={d.name} />" since {when(d.pairedAt)}
                 </li>
               ))}
             </ul>

@@ -4,7 +4,7 @@ import type { ChainStatus, People, RequestFilter, RequestPage, Stats, Timeline }
 
 export type { ChainStatus, People, RequestFilter, RequestPage, RequestRow, Stats, Timeline, TimelineEntry, TimelineDecision } from '../../gateway/audit-reader/messages.ts';
 
-/** The web app's typed client for the read-only `audit` endpoint (its port holds `audit:*`). */
+/** The web app's typed client for the read-only `audit` endpoint (its port holds the `audit:` ops in CAPABILITIES.web). */
 export interface AuditReader {
   requests(filter: RequestFilter, after: string | null, limit: number): Promise<RequestPage>;
   timeline(requestId: string): Promise<Timeline | null>;

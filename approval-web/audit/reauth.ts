@@ -1,7 +1,6 @@
 import { generateAuthenticationOptions, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { z } from 'zod';
 import { KernelError } from '../../kernel/index.ts';
-import { storeChallenge, takeChallenge } from '../challenges.ts';
 import type { WebDeps } from '../context.ts';
 import type { Approver } from '../kernel-client.ts';
 import { verifySignIn, type RelyingParty } from '../webauthn.ts';
@@ -25,13 +24,13 @@ export async function reauthOptions(deps: WebDeps, rp: RelyingParty, me: Approve
     allowCredentials: me.passkeys.map((k) => ({ id: k.id, transports: k.transports as never })),
   });
   // 'signin' is the stored purpose the web app's challenge table knows; the subject keeps it from signing anyone in.
-  const challengeId = await storeChallenge(deps.db, 'signin', options.challenge, subject(me.id, a));
+  const challengeId = await deps.store.storeChallenge('signin', options.challenge, subject(me.id, a));
   return { challengeId, options };
 }
 
 /** Verifies the assertion is fresh, answers this challenge, and comes from one of the signed-in approver's passkeys. */
 export async function verifyReauth(deps: WebDeps, rp: RelyingParty, me: Approver, a: ReauthAction, challengeId: string, response: { id: string }): Promise<void> {
-  const challenge = await takeChallenge(deps.db, challengeId, 'signin', subject(me.id, a));
+  const challenge = await deps.store.takeChallenge(challengeId, 'signin', subject(me.id, a));
   if (!challenge) throw new KernelError('evidence_refused', 'This confirmation expired or was already used. Press the button again.');
   const passkey = await deps.kernel.lookupPasskey(response.id);
   if (!passkey || passkey.removedAt || passkey.approverId !== me.id) {

@@ -12,9 +12,10 @@ import { mayRevoke, PeopleView } from './people.tsx';
 import { auditReader, type ChainStatus, type RequestFilter } from './reader.ts';
 import { action, reauthOptions, verifyReauth } from './reauth.ts';
 import { TimelineView } from './timeline.tsx';
-import { AuditShell, ChainBanner, FilterForm, RequestTable } from './views.tsx';
+import { AuditShell, ChainBanner, FilterForm, RequestTable, Summary } from './views.tsx';
 
-const PAGE = 50;
+// A phone screenful or two of cards per page; "Older" pages on.
+const PAGE = 20;
 const DAY = 86_400_000;
 const FILTER_KEYS = ['agent', 'tool', 'decision', 'state', 'from', 'to', 'q'] as const;
 
@@ -49,10 +50,15 @@ function chartWindow(filter: RequestFilter): { from: string; to: string } {
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
 }
 
+/** The role that reads the whole audit trail and every person; it decides nothing by itself. */
+export const AUDITOR = 'auditor';
+const isAuditor = (approver: { effectiveRoles: string[] }) => approver.effectiveRoles.includes(AUDITOR);
+
 /**
  * The audit dashboard under /audit: request list with filters and charts, request timelines, agents and approvers.
- * Every signed-in approver may read it for now (an `auditor` role is planned to read without approving); revoking
- * an agent or removing a passkey needs a fresh passkey assertion.
+ * The list and the timelines (arguments, customers' emails) are for the `auditor` role only; the people page shows
+ * auditors everyone, and anyone else their own passkeys and their own agents. Revoking an agent or removing a
+ * passkey needs a fresh passkey assertion.
  * @example app.route('/audit', auditRoutes(deps, options.port));
  */
 export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
@@ -79,7 +85,7 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
     }
     const params = Object.fromEntries(Object.entries(c.req.queries()).map(([k, v]) => [k, v[0] ?? '']));
     const recheckUrl = withQuery(c.req.path, { ...params, recheck: '1' });
-    const { stylesheet, script: src } = await assets;
+    const { stylesheet, script: src, times } = await assets;
     const nonce = c.var.secureHeadersNonce;
     return render(
       c,
@@ -87,6 +93,7 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
       <AuditShell stylesheet={stylesheet} nonce={nonce} banner={<ChainBanner status={status} recheckUrl={recheckUrl} error={error} />}>
         {body as never}
         {script ? <script type="module" src={src} nonce={nonce}></script> : null}
+        <script type="module" src={times} nonce={nonce}></script>
       </AuditShell>,
     );
   }
@@ -99,6 +106,11 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
     throw error;
   }
 
+  const NOT_AUDITOR =
+    'The audit trail is for people with the auditor role: it shows every request, with its arguments. Ask an operator to add your email under roles: auditor in countersign.yaml. Your own requests are in your inbox, and your agents and passkeys under /audit/people.';
+  app.use('/', async (c, next) => (isAuditor(c.var.approver!) ? next() : problem(c, 403, 'not_auditor', NOT_AUDITOR)));
+  app.use('/requests/*', async (c, next) => (isAuditor(c.var.approver!) ? next() : problem(c, 403, 'not_auditor', NOT_AUDITOR)));
+
   app.get('/', async (c) => {
     const { filter, raw } = readFilter(c);
     const after = c.req.query('after') || null;
@@ -110,10 +122,16 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
         'Audit',
         <section>
           <h1>Audit</h1>
+          <Summary stats={stats} />
+          <details class="charts-box" id="activity" open>
+            <summary>
+              <h2>Activity</h2>
+            </summary>
+            <Charts stats={stats} />
+          </details>
           <FilterForm filter={filter} raw={raw} />
+          <h2 id="list-title">Requests{Object.keys(raw).length > 0 ? ' matching the filters' : ''}</h2>
           <RequestTable page={list} olderUrl={olderUrl} newestUrl={after ? withQuery('/audit', raw) : null} />
-          <h2>Activity</h2>
-          <Charts stats={stats} />
         </section>,
       );
     } catch (error) {
@@ -133,7 +151,13 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
 
   app.get('/people', async (c) => {
     try {
-      return page(c, 'Agents and approvers', <PeopleView people={await reader.people()} me={c.var.approver!} />, true);
+      const me = c.var.approver!;
+      const everyone = await reader.people();
+      // Least privilege: without the auditor role, a person sees themselves and the agents they own.
+      const people = isAuditor(me)
+        ? everyone
+        : { ...everyone, agents: everyone.agents.filter((a) => a.owner.toLowerCase() === me.email.toLowerCase()), approvers: everyone.approvers.filter((p) => p.id === me.id) };
+      return page(c, 'Agents and approvers', <PeopleView people={people} me={me} />, true);
     } catch (error) {
       return failure(c, error);
     }

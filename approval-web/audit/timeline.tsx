@@ -1,7 +1,7 @@
 import type { Json } from '../../kernel/index.ts';
 import type { Timeline, TimelineDecision, TimelineEntry } from './reader.ts';
 // Display hygiene on every value: bidi and zero-width characters made visible, long values cut with a marker.
-import { Value } from '../views/value.tsx';
+import { DataBlock, Inline, Value } from '../views/value.tsx';
 
 /** The request timeline: every chain entry about one request, in seq order, with what each step means. */
 
@@ -77,9 +77,14 @@ function Decision(props: { decision: TimelineDecision }) {
   const key = d.evidenceKind === 'device' ? `paired device ${d.keyName ?? d.keyId}` : `passkey "${d.keyName ?? 'removed'}" (${d.keyId})`;
   return (
     <li>
-      <strong>{d.decision === 'approve' ? 'Approved' : 'Rejected'}</strong> by {d.approverEmail ?? d.approverId} with {key} at{' '}
+      <strong>{d.decision === 'approve' ? 'Approved' : 'Rejected'}</strong> by <Inline text={d.approverEmail ?? d.approverId} /> with{' '}
+      <Inline text={key} /> at{' '}
       <time datetime={d.at}>{d.at}</time>
-      {d.reason ? <div>Reason given: {d.reason}</div> : null}
+      {d.reason ? (
+        <div>
+          Reason given: <Value text={d.reason} block />
+        </div>
+      ) : null}
     </li>
   );
 }
@@ -111,22 +116,22 @@ export function TimelineView(props: { timeline: Timeline }) {
         {entries.map((entry) => (
           <li data-seq={entry.seq} data-kind={entry.kind}>
             <div>
-              <span class="kind">{TITLES[entry.kind] ?? entry.kind}</span> · entry {entry.seq} · <span class="mono" title={entry.hash}>hash {entry.hash.slice(0, 12)}…</span>
+              <span class="kind">{TITLES[entry.kind] ?? entry.kind}</span> · entry {entry.seq} · <span class="mono" title={entry.hash}>leaf {entry.hash.slice(0, 12)}…</span>
             </div>
             <div class="empty">
-              <time datetime={entry.at}>{entry.at}</time> by {entry.actor}
+              <time datetime={entry.at}>{entry.at}</time> by <Inline text={entry.actor} />
             </div>
             <Facts facts={details(entry)} />
             <details>
-              <summary>Entry as stored (full hash, prev hash, data)</summary>
-              <pre class="data">{JSON.stringify({ seq: entry.seq, hash: entry.hash, prevHash: entry.prevHash, data: entry.data }, null, 2)}</pre>
+              <summary>Entry as stored (leaf hash, data)</summary>
+              <DataBlock text={JSON.stringify({ seq: entry.seq, leafHash: entry.hash, data: entry.data }, null, 2)} />
             </details>
           </li>
         ))}
       </ol>
       {request.error ? (
         <p class="notice error">
-          Upstream error: {str(obj(request.error).message ?? null)}
+          Upstream error: <Inline text={str(obj(request.error).message ?? null)} />
         </p>
       ) : null}
     </section>

@@ -1,21 +1,36 @@
 import type { Child } from 'hono/jsx';
-import type { ChainStatus, RequestFilter, RequestPage } from './reader.ts';
+import type { ChainStatus, RequestFilter, RequestPage, Stats } from './reader.ts';
+import { When } from '../views/decision.tsx';
 import { Value } from '../views/value.tsx';
 
-/** The chain banner: green with the verified extent, or red naming the first broken entry and why. */
+/** The first thing on the dashboard: what happened in the charts' window, in one sentence. */
+export function Summary(props: { stats: Stats }) {
+  const { perHour, from, to } = props.stats;
+  const sum = (key: 'allow' | 'approve' | 'deny') => perHour.reduce((n, b) => n + b[key], 0);
+  const total = sum('allow') + sum('approve') + sum('deny');
+  return (
+    <p class="summary-line" id="audit-summary">
+      <strong>{total.toLocaleString('en-US')}</strong> request{total === 1 ? '' : 's'} from <When at={from} /> to <When at={to} />:{' '}
+      <span class="allow">{sum('allow')} allowed</span>, <span class="approve">{sum('approve')} asked a human</span>,{' '}
+      <span class="deny">{sum('deny')} denied</span>.
+    </p>
+  );
+}
+
+/** The audit banner: green with the verified tree, checkpoint and sequencer lag, or red naming the first broken entry. */
 export function ChainBanner(props: { status: ChainStatus | null; recheckUrl: string; error?: string }) {
   const { status } = props;
   if (!status) {
     return (
       <div class="chain broken" role="alert" id="chain-status">
-        Chain status unavailable: {props.error ?? 'the audit service did not answer'}.
+        Audit log status unavailable: {props.error ?? 'the audit service did not answer'}.
       </div>
     );
   }
   if (status.mode === 'checking') {
     return (
       <div class="chain" role="status" id="chain-status">
-        Verifying the audit chain… {status.verifiedUpTo > 0 ? `Verified up to entry ${status.verifiedUpTo} earlier. ` : ''}
+        Verifying the audit log… {status.verifiedUpTo > 0 ? `Verified up to entry ${status.verifiedUpTo} earlier. ` : ''}
         <a href={props.recheckUrl.replace('recheck=1', 'recheck=0')}>Reload for the result</a>
       </div>
     );
@@ -23,18 +38,23 @@ export function ChainBanner(props: { status: ChainStatus | null; recheckUrl: str
   if (!status.ok && status.firstBad) {
     return (
       <div class="chain broken" role="alert" id="chain-status">
-        Audit chain BROKEN at entry {status.firstBad.seq}: {status.firstBad.reason}. Entries before {status.firstBad.seq} verified.{' '}
+        Audit log BROKEN at entry {status.firstBad.seq}: {status.firstBad.reason}. Entries before {status.firstBad.seq} verified.{' '}
         <a href={props.recheckUrl}>Re-check now</a>
       </div>
     );
   }
   const checkpoint = status.checkpoint
-    ? `latest signed checkpoint at entry ${status.checkpoint.seq} (${status.checkpoint.at})`
+    ? `latest signed checkpoint at size ${status.checkpoint.size}${status.checkpoint.at ? ` (${status.checkpoint.at})` : ''}`
     : 'no signed checkpoint yet';
+  const lag = status.sequencer ? ` Sequencer lag ${status.sequencer.lagMs} ms (${status.sequencer.queued} queued).` : '';
   return (
     <div class="chain ok" role="status" id="chain-status">
-      Audit chain verified up to entry {status.verifiedUpTo}; {checkpoint}. Checked {status.checkedAt}.{' '}
+      <strong>✓ Audit log verified up to entry {status.verifiedUpTo}</strong>{' '}
       <a href={props.recheckUrl}>Re-check now</a>
+      <details class="chain-details">
+        <summary>How it was checked</summary>
+        Tree size {status.treeSize}; {checkpoint}.{lag} Checked <When at={status.checkedAt} />.
+      </details>
     </div>
   );
 }
@@ -70,7 +90,11 @@ function Select(props: { name: string; label: string; value?: string; options: s
 /** A GET form, so the URL carries the filters and can be bookmarked or shared. */
 export function FilterForm(props: { filter: RequestFilter; raw: Record<string, string> }) {
   const f = props.filter;
+  const active = Object.keys(props.raw).length;
+  // Folded behind one button on a phone; open while filters are in use, so they can be seen and changed.
   return (
+    <details class="filters-box" id="filters" open={active > 0}>
+      <summary>{active > 0 ? `Search and narrow down (${active} in use)` : 'Search and narrow down'}</summary>
     <form class="filters" method="get" action="/audit" role="search">
       <label class="wide">
         Search summaries, tools and ids
@@ -95,7 +119,13 @@ export function FilterForm(props: { filter: RequestFilter; raw: Record<string, s
         <input type="datetime-local" name="to" value={props.raw.to ?? ''} />
       </label>
       <button type="submit">Filter</button>
+      {active > 0 ? (
+        <a href="/audit" class="clear">
+          Clear all filters
+        </a>
+      ) : null}
     </form>
+    </details>
   );
 }
 
@@ -108,7 +138,7 @@ export function RequestTable(props: { page: RequestPage; olderUrl: string | null
       <table class="requests" id="requests">
         <thead>
           <tr>
-            <th>Time (UTC)</th>
+            <th>Time</th>
             <th>Agent</th>
             <th>Tool</th>
             <th>Summary</th>
@@ -120,7 +150,7 @@ export function RequestTable(props: { page: RequestPage; olderUrl: string | null
           {rows.map((r) => (
             <tr data-id={r.id}>
               <td data-label="Time">
-                <time datetime={r.createdAt}>{r.createdAt.replace('T', ' ').slice(0, 19)}</time>
+                <When at={r.createdAt} />
               </td>
               <td data-label="Agent">{r.agentName ?? r.agentId}</td>
               <td data-label="Tool" class="mono">{r.tool}</td>
@@ -137,6 +167,7 @@ export function RequestTable(props: { page: RequestPage; olderUrl: string | null
       </table>
       <div class="pager">
         {props.newestUrl ? <a href={props.newestUrl}>Newest</a> : <span></span>}
+        <span class="muted">{rows.length} shown</span>
         {props.olderUrl ? <a href={props.olderUrl} rel="next">Older</a> : <span class="empty">No older requests</span>}
       </div>
     </>

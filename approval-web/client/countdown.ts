@@ -11,7 +11,7 @@ function format(ms: number): string {
   return hours > 0 ? `${hours}h ${mm}m left` : `${minutes}:${ss} left`;
 }
 
-function tick(): void {
+export function tick(): void {
   for (const element of document.querySelectorAll<HTMLElement>('[data-expires]')) {
     const at = Date.parse(element.dataset.expires ?? '');
     if (Number.isNaN(at)) continue;

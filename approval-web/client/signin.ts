@@ -11,7 +11,9 @@ if (button) {
       {},
     );
     const response = await startAuthentication({ optionsJSON: options });
-    const done = await postJson<{ redirect: string }>('/signin/verify', { challengeId, response });
+    // The page the approver followed a link to (the server checks it is a path on this site).
+    const next = button.dataset.next ?? null;
+    const done = await postJson<{ redirect: string }>('/signin/verify', { challengeId, response, next });
     window.location.assign(done.redirect);
   });
 }

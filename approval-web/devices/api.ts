@@ -6,8 +6,7 @@ import { readJson, type BodyWords } from '../routes/body.ts';
 import type { Reporter } from '../security.ts';
 import { approvalsCount } from '../views/intent.tsx';
 import { outcomeMessage } from '../views/decision.tsx';
-import { databaseNonces, requireDevice, type DeviceEnv } from './auth.ts';
-import { claimPairingCode, pairingCodeState, releasePairingCode } from './pairing.ts';
+import { requireDevice, type DeviceEnv } from './auth.ts';
 
 /**
  * The JSON API paired Passports use, under /api/v1/devices/ (DESIGN section 7). Devices are not browsers: no cookies,
@@ -26,7 +25,7 @@ const pairBody = z.object({
 });
 const decideBody = z.object({
   requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a request id'),
-  decision: z.enum(['approve', 'reject']),
+  decision: z.enum(['approve', 'reject', 'mark_done', 'run_again']),
   reason: z.string().max(2000).nullable().optional(),
   jws: z.string().min(1).max(8192),
 });
@@ -38,20 +37,22 @@ const body = <T>(c: Context, schema: z.ZodType<T>) => readJson(c, schema, DEVICE
 function inboxItem(r: RequestView) {
   const { approved, required } = approvalsCount(r);
   const agentText = (r.intent.agentText ?? []).map((t) => ({ ...t, author: 'agent' as const, note: "The agent's own words, not checked by Countersign." }));
-  return { id: r.id, digest: r.digest, tool: r.body.tool, expiresAt: r.body.expiresAt, approvals: { approved, required }, body: r.body, intent: { ...r.intent, agentText } };
+  // An outcome nobody could tell is not an approval: the device asks whether it ran (Mark as done / Run again).
+  const unknown = r.error?.code === 'outcome_unknown' ? { message: r.error.message, check: r.error.check ?? null } : null;
+  return { id: r.id, digest: r.digest, tool: r.body.tool, state: r.state, unknown, expiresAt: r.body.expiresAt, approvals: { approved, required }, body: r.body, intent: { ...r.intent, agentText } };
 }
 
-export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: Reporter): Hono<DeviceEnv> {
+export function deviceApi(deps: Pick<WebDeps, 'store' | 'kernel'>, report: Reporter): Hono<DeviceEnv> {
   const api = new Hono<DeviceEnv>();
-  const nonces = databaseNonces(deps.db);
+  const nonces = { remember: (key: string) => deps.store.rememberNonce(key) };
 
   api.post('/pair', async (c) => {
     const parsed = await body(c, pairBody);
     if (!parsed.ok) return fail(c, 400, 'bad_request', parsed.message);
     const { code, publicJwk } = parsed.value;
-    const claimed = await claimPairingCode(deps.db, code);
+    const claimed = await deps.store.claimPairingCode(code);
     if (!claimed) {
-      const state = await pairingCodeState(deps.db, code);
+      const state = await deps.store.pairingCodeState(code);
       report('pairing_code', `pairing with a ${state} code`);
       if (state === 'unknown') return fail(c, 400, 'invalid_code', 'This pairing code is not valid. Check it, or make a new one ("Pair a Passport", or countersign device pair).');
       return fail(c, 410, `code_${state}`, `This pairing code was ${state === 'used' ? 'already used' : 'valid for 10 minutes and has expired'}. Make a new one ("Pair a Passport", or countersign device pair).`);
@@ -63,7 +64,7 @@ export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: Reporter
       return c.json({ deviceId: device.id, name: device.name, approverEmail: approver?.email ?? null, pairedAt: device.pairedAt }, 201);
     } catch (error) {
       // The code was fine but the key was not: give the code back so the same device can retry with a proper key.
-      await releasePairingCode(deps.db, code);
+      await deps.store.releasePairingCode(code);
       if (error instanceof KernelError && (error.code === 'bad_request' || error.code === 'not_an_approver')) return fail(c, 400, error.code, error.message);
       throw error;
     }
@@ -81,7 +82,8 @@ export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: Reporter
     const parsed = await body(c, decideBody);
     if (!parsed.ok) return fail(c, 400, 'bad_request', parsed.message);
     const { requestId, decision, jws } = parsed.value;
-    const reason = parsed.value.reason?.trim() || null;
+    // Exactly as the device signed it (kernel/evidence.ts: the reason is inside the signed bytes); empty means none.
+    const reason = parsed.value.reason || null;
     try {
       const after = await deps.kernel.decideOnDevice(requestId, decision, reason, c.var.device.id, jws);
       const { approved, required } = approvalsCount(after);
@@ -94,7 +96,7 @@ export function deviceApi(deps: Pick<WebDeps, 'db' | 'kernel'>, report: Reporter
     }
   });
 
-  api.all('*', (c) => fail(c, 404, 'not_found', `There is no device API call ${c.req.method} ${c.req.path}. Calls: POST pair, GET inbox, POST decide.`));
+  api.all('*', (c) => fail(c, 404, 'not_found', `There is no device API call ${c.req.method} ${c.req.path}. Calls: POST pair, GET inbox, POST decide (approve, reject; mark_done, run_again for an outcome nobody could tell).`));
   api.onError((error, c) => {
     console.error(`device api: ${c.req.method} ${c.req.path} failed: ${error.message}`);
     return fail(c, 500, 'internal', 'Countersign could not finish this call. Try again; if it keeps failing, check the server log.');

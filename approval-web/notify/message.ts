@@ -1,4 +1,4 @@
-import { inspect, truncate } from '../hygiene.ts';
+import { inspect, truncate, type Flag } from '../hygiene.ts';
 
 /**
  * What a notification says: the request's summary and its link, nothing else (no arguments, no agent text, no
@@ -12,12 +12,25 @@ export interface ApprovalRequested {
   url: string;
 }
 
-/** The summary as notifications show it: hidden characters escaped, at most 300 characters with a marker. */
+/**
+ * The summary as notifications show it, through the same hygiene as the approval page: hidden characters escaped,
+ * what was found named in words, at most 300 characters with a marker (the link shows it whole).
+ */
 export function notificationSummary(summary: string): string {
   const cut = truncate(summary, 300);
   const shown = inspect(cut.head).pieces.map((piece) => piece.text).join('');
-  return cut.hidden > 0 ? `${shown}… [${cut.hidden} more characters]` : shown;
+  const flags = inspect(summary).flags;
+  const warning = flags.length ? ` ⚠ ${flags.map((flag) => FLAG_WORDS[flag]).join('; ')}: check it on the approval page` : '';
+  return (cut.hidden > 0 ? `${shown}… [${cut.hidden} more characters]` : shown) + warning;
 }
+
+/** Short words for each flag, for messages too small for FLAG_TEXT's sentences. */
+const FLAG_WORDS: Record<Flag, string> = {
+  bidi: 'direction-changing characters', invisible: 'invisible characters', tag: 'tag characters', control: 'control characters',
+  separator: 'line separators', 'variation-selector': 'variation selectors', unassigned: 'unassigned characters',
+  'line-break': 'line breaks', space: 'unusual spaces', 'mixed-script': 'mixed scripts', confusable: 'look-alike letters',
+  'not-https': 'not https', 'bad-url': 'invalid URL', 'bad-amount': 'unreadable amount',
+};
 
 /** Slack's mrkdwn escaping: `&`, `<` and `>` are the only characters it interprets for links and mentions. */
 export function slackEscape(text: string): string {

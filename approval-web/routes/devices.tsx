@@ -2,10 +2,12 @@ import { Hono, type Context } from 'hono';
 import { KernelError } from '../../kernel/index.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
 import type { Device } from '../kernel-client.ts';
-import { createPairingCode, type PairingCode } from '../devices/pairing.ts';
+import type { PairingCode } from '../devices/pairing.ts';
 import { problem } from '../problem.tsx';
+import { readForm } from './body.ts';
 import { requireApprover } from '../sessions.ts';
 import { render } from '../views/layout.tsx';
+import { When } from '../views/decision.tsx';
 import { Value } from '../views/value.tsx';
 
 /**
@@ -23,7 +25,9 @@ function DevicesPage(props: { devices: Device[]; csrfToken: string; publicUrl: s
       <p>A paired Passport shows each request on its own screen and signs your decision with a key that never leaves it.</p>
       {pairing ? (
         <div class="notice" role="status" id="pairing">
-          <p>Enter this code on the Passport within 10 minutes (until {pairing.expiresAt.toISOString()}). It works once.</p>
+          <p>
+            Enter this code on the Passport within 10 minutes (until <When at={pairing.expiresAt.toISOString()} />). It works once.
+          </p>
           <p class="pairing-code">
             <code id="pairing-code">{pairing.code}</code>
           </p>
@@ -35,11 +39,10 @@ function DevicesPage(props: { devices: Device[]; csrfToken: string; publicUrl: s
           </p>
         </div>
       ) : null}
-      <form method="post" action="/devices/pair">
+      <form method="post" action="/devices/pair" class="pair-form">
         <input type="hidden" name="_csrf" value={csrfToken} />
-        <label>
-          Name (optional) <input type="text" name="name" maxlength={64} placeholder="Desk Passport" />
-        </label>
+        <label for="device-name">Name (optional)</label>
+        <input type="text" id="device-name" name="name" maxlength={64} placeholder="Desk Passport" autocomplete="off" />
         <button type="submit">Pair a Passport</button>
       </form>
       <h2>Paired</h2>
@@ -53,7 +56,7 @@ function DevicesPage(props: { devices: Device[]; csrfToken: string; publicUrl: s
                 <Value text={d.name} />
               </strong>{' '}
               <span class="muted">
-                paired {d.pairedAt} · <code>{d.id}</code>
+                paired <When at={d.pairedAt} /> · <code>{d.id}</code>
               </span>
               <form method="post" action={`/devices/${d.id}/remove`}>
                 <input type="hidden" name="_csrf" value={csrfToken} />
@@ -79,16 +82,17 @@ export function deviceRoutes(deps: WebDeps): Hono<WebEnv> {
   const page = async (c: Context<WebEnv>, pairing: PairingCode | null, status?: 400) => {
     const devices = await deps.kernel.listDevices(c.var.approver!.id);
     const body = <DevicesPage devices={devices} csrfToken={c.var.csrfToken} publicUrl={deps.publicUrl} pairing={pairing} />;
-    return render(c, { title: 'Passports', status }, body);
+    return render(c, { title: 'Passports', status, script: 'page' }, body);
   };
 
   app.get('/devices', requireApprover, (c) => page(c, null));
 
   app.post('/devices/pair', requireApprover, async (c) => {
-    const form = await c.req.parseBody();
-    const name = typeof form.name === 'string' ? form.name : null;
+    const form = await readForm(c);
+    if (!form.ok) return problem(c, 400, 'bad_request', form.message);
+    const name = typeof form.value.name === 'string' ? form.value.name : null;
     try {
-      return await page(c, await createPairingCode(deps.db, { approverId: c.var.approver!.id, name }));
+      return await page(c, await deps.store.createPairingCode({ approverId: c.var.approver!.id, name }));
     } catch (error) {
       if (error instanceof KernelError && error.code === 'bad_request') return problem(c, 400, 'bad_request', `${error.message}. Go back and try again.`);
       throw error;

@@ -1,8 +1,7 @@
 import { Hono } from 'hono';
 import { KernelError } from '../../kernel/index.ts';
-import { storeChallenge, takeChallenge } from '../challenges.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
-import { claimInvite, hashToken, inviteStatus, releaseInvite } from '../invites.ts';
+import { hashToken } from '../invites.ts';
 import { problem } from '../problem.tsx';
 import { signIn } from '../sessions.ts';
 import { render } from '../views/layout.tsx';
@@ -24,7 +23,7 @@ export function enrollRoutes(deps: WebDeps): Hono<WebEnv> {
 
   app.get('/enroll/:token', async (c) => {
     const token = c.req.param('token');
-    const status = TOKEN.test(token) ? await inviteStatus(deps.db, token) : ({ state: 'unknown' } as const);
+    const status = TOKEN.test(token) ? await deps.store.inviteStatus(token) : ({ state: 'unknown' } as const);
     if (status.state !== 'valid') {
       return render(
         c,
@@ -55,11 +54,11 @@ export function enrollRoutes(deps: WebDeps): Hono<WebEnv> {
 
   app.post('/enroll/:token/options', async (c) => {
     const token = c.req.param('token');
-    const status = TOKEN.test(token) ? await inviteStatus(deps.db, token) : ({ state: 'unknown' } as const);
+    const status = TOKEN.test(token) ? await deps.store.inviteStatus(token) : ({ state: 'unknown' } as const);
     if (status.state !== 'valid') return problem(c, status.state === 'unknown' ? 404 : 410, `invite_${status.state}`, gone[status.state]);
     const approver = await deps.kernel.approverByEmail(status.email);
     const options = await registrationOptions(rp, status.email, approver?.passkeys ?? []);
-    const challengeId = await storeChallenge(deps.db, 'register', options.challenge, hashToken(token));
+    const challengeId = await deps.store.storeChallenge('register', options.challenge, hashToken(token));
     return c.json({ challengeId, options });
   });
 
@@ -68,7 +67,7 @@ export function enrollRoutes(deps: WebDeps): Hono<WebEnv> {
     if (!TOKEN.test(token)) return problem(c, 404, 'invite_unknown', gone.unknown);
     const body = await readJson(c, ceremonyReply);
     if (!body.ok) return problem(c, 400, 'bad_request', body.message);
-    const challenge = await takeChallenge(deps.db, body.value.challengeId, 'register', hashToken(token));
+    const challenge = await deps.store.takeChallenge(body.value.challengeId, 'register', hashToken(token));
     if (!challenge) return problem(c, 400, 'challenge_expired', 'This passkey prompt expired or was already used. Press "Create passkey" again.');
     let credential;
     try {
@@ -77,9 +76,9 @@ export function enrollRoutes(deps: WebDeps): Hono<WebEnv> {
       return problem(c, 400, 'evidence_refused', error instanceof KernelError ? error.message : String(error));
     }
     // Claim only after the passkey verified, so a failed ceremony leaves the link usable.
-    const invite = await claimInvite(deps.db, token);
+    const invite = await deps.store.claimInvite(token);
     if (!invite) {
-      const status = await inviteStatus(deps.db, token);
+      const status = await deps.store.inviteStatus(token);
       return problem(c, 410, 'invite_gone', status.state === 'valid' ? gone.used : gone[status.state]);
     }
     try {
@@ -89,7 +88,7 @@ export function enrollRoutes(deps: WebDeps): Hono<WebEnv> {
       await deps.kernel.addPasskey(approver.id, credential);
       await signIn(c, deps, approver.id);
     } catch (error) {
-      await releaseInvite(deps.db, token);
+      await deps.store.releaseInvite(token);
       const message = error instanceof KernelError ? error.message : String(error);
       return problem(c, 502, 'kernel_refused', `Countersign could not save the passkey: ${message}. The link still works; try again.`);
     }

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { RequestView } from '../../kernel/index.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
@@ -21,8 +21,52 @@ async function load(deps: WebDeps, approverId: string): Promise<{ pending: Reque
   const pendingIds = new Set(pending.map((r) => r.id));
   const gone = (await deps.history.recent(approverId)).filter((id) => !pendingIds.has(id));
   // Anything seen that is no longer waiting for this approver: decided (by them or others), expired, cancelled.
-  const history = (await Promise.all(gone.map((id) => deps.kernel.request(id)))).filter((r): r is RequestView => r !== null);
+  const history = (await Promise.all(gone.map((id) => deps.kernel.request(id, approverId)))).filter((r): r is RequestView => r !== null);
   return { pending, history: history.sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)) };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * An SSE stream that polls `read` every POLL_MS for up to STREAM_MS: an event whenever what it reads (`key`) changes,
+ * the first one always (it tells the page the stream is live), a keep-alive comment every 15 quiet polls. `read`
+ * answering null or throwing (the approver was removed, the kernel is gone) ends the stream; the page keeps what it shows.
+ */
+function pollingStream(c: Context<WebEnv>, event: string, read: () => Promise<{ key: string; data: unknown } | null>): Response {
+  return streamSSE(c, async (stream) => {
+    let aborted = false;
+    stream.onAbort(() => {
+      aborted = true;
+    });
+    let last: string | null = null;
+    const until = Date.now() + STREAM_MS;
+    let beat = 0;
+    while (!aborted && Date.now() < until) {
+      const now = await read().catch(() => null);
+      if (!now) break;
+      if (now.key !== last) {
+        await stream.writeSSE({ event, data: JSON.stringify(now.data) });
+        last = now.key;
+      } else if (++beat % 15 === 0) {
+        await stream.write(': keep-alive\n\n');
+      }
+      await stream.sleep(POLL_MS);
+    }
+  });
+}
+
+/**
+ * `/events?request=ID`: one request's changes (a decision by anyone, its state, its outcome) for its open page, as
+ * `request` events; the first describes what the page already shows. Only a request the approver may see is
+ * followed: for any other the stream says nothing and ends, as for one that does not exist.
+ */
+function requestEvents(c: Context<WebEnv>, deps: WebDeps, approverId: string, requestId: string): Response {
+  return pollingStream(c, 'request', async () => {
+    const request = REQUEST_ID.test(requestId) ? await deps.kernel.request(requestId, approverId) : null;
+    if (!request) return null;
+    const { state, approvals, updatedAt } = request;
+    return { key: JSON.stringify({ state, approvals: approvals.map((a) => [a.approverId, a.decision]), updatedAt }), data: { state, approvals: approvals.length } };
+  });
 }
 
 export function inboxRoutes(deps: WebDeps): Hono<WebEnv> {
@@ -55,33 +99,14 @@ export function inboxRoutes(deps: WebDeps): Hono<WebEnv> {
 
   app.get('/events', requireApprover, (c) => {
     const approverId = c.var.approver!.id;
-    return streamSSE(c, async (stream) => {
-      let aborted = false;
-      stream.onAbort(() => {
-        aborted = true;
-      });
-      // Null until the first event, which always goes out: it tells the page the stream is live.
-      let last: string | null = null;
-      const until = Date.now() + STREAM_MS;
-      let beat = 0;
-      while (!aborted && Date.now() < until) {
-        let ids: string;
-        try {
-          const pending = await deps.kernel.inbox(approverId);
-          await deps.history.saw(approverId, pending.map((r) => r.id));
-          ids = pending.map((r) => r.id).sort().join(',');
-        } catch {
-          // The approver was removed, or the kernel is gone: end the stream; the page keeps what it shows.
-          break;
-        }
-        if (ids !== last) {
-          await stream.writeSSE({ event: 'inbox', data: JSON.stringify({ pending: ids ? ids.split(',') : [] }) });
-          last = ids;
-        } else if (++beat % 15 === 0) {
-          await stream.write(': keep-alive\n\n');
-        }
-        await stream.sleep(POLL_MS);
-      }
+    const requestId = c.req.query('request');
+    if (requestId !== undefined) return requestEvents(c, deps, approverId, requestId);
+    // The pending ids, as the inbox page lists them; reading them also records them as seen.
+    return pollingStream(c, 'inbox', async () => {
+      const pending = await deps.kernel.inbox(approverId);
+      await deps.history.saw(approverId, pending.map((r) => r.id));
+      const ids = pending.map((r) => r.id).sort();
+      return { key: ids.join(','), data: { pending: ids } };
     });
   });
 

@@ -4,10 +4,10 @@ import { KernelError, type ApprovalDecision, type JsonObject, type RequestView }
 import type { WebDeps, WebEnv } from '../context.ts';
 import { problem } from '../problem.tsx';
 import { requireApprover } from '../sessions.ts';
-import { IntentDetails, approvalsCount } from '../views/intent.tsx';
+import { fingerprint } from '../hygiene.ts';
+import { DecisionHead, IntentDetails, approvalsCount, quorumLine } from '../views/intent.tsx';
 import { render } from '../views/layout.tsx';
-import { DecisionPanel, FinalState, outcomeMessage } from '../views/decision.tsx';
-import { Value } from '../views/value.tsx';
+import { ActionBar, FinalState, Progress, UnknownPanel, outcomeMessage } from '../views/decision.tsx';
 import { readJson } from './body.ts';
 
 /**
@@ -17,10 +17,14 @@ import { readJson } from './body.ts';
  */
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
-const decisionBody = z.object({ decision: z.enum(['approve', 'reject']) });
+const DECISIONS = ['approve', 'reject', 'mark_done', 'run_again'] as const;
+const reasonField = z.string().max(2000, { error: 'a reason of at most 2000 characters' }).nullable().optional();
+const decisionBody = z.object({ decision: z.enum(DECISIONS), reason: reasonField });
+/** The reason as signed: trimmed, and none when empty. Options and decision must agree, or the evidence will not verify. */
+const reasonOf = (reason: string | null | undefined) => (reason?.trim() ? reason.trim() : null);
 const decideBody = z.object({
-  decision: z.enum(['approve', 'reject']),
-  reason: z.string().max(2000, { error: 'a reason of at most 2000 characters' }).nullable().optional(),
+  decision: z.enum(DECISIONS),
+  reason: reasonField,
   response: z.looseObject({ id: z.string().min(1).max(1024), type: z.literal('public-key') }),
 });
 
@@ -38,31 +42,30 @@ export function requestRoutes(deps: WebDeps): Hono<WebEnv> {
 
   app.get('/requests/:id', requireApprover, async (c) => {
     const id = c.req.param('id');
-    const request = ID.test(id) ? await deps.kernel.request(id) : null;
-    if (!request) return problem(c, 404, 'unknown_request', NO_REQUEST);
     const approver = c.var.approver!;
+    // Only whoever may decide it, its agent's owner and auditors see a request; to anyone else it does not exist.
+    const request = ID.test(id) ? await deps.kernel.request(id, approver.id) : null;
+    if (!request) return problem(c, 404, 'unknown_request', NO_REQUEST);
     const mine = request.approvals.find((a) => a.approverId === approver.id) ?? null;
     // The kernel's inbox is the rule for who may decide; the page only offers buttons the kernel would accept.
-    const eligible = request.state === 'pending' && !mine && (await deps.kernel.inbox(approver.id)).some((r) => r.id === id);
+    const unknown = request.state === 'unknown' && request.error?.code === 'outcome_unknown';
+    const eligible = (request.state === 'pending' || unknown) && !mine && (await deps.kernel.inbox(approver.id)).some((r) => r.id === id);
+    const role = request.verdict.approvers?.role;
+    const eligibleEmails = !role ? [] : role === 'owner' ? [request.body.principal.owner] : await deps.approversOf(role);
+    const pending = request.state === 'pending';
     return render(
       c,
       { title: 'Approve or reject', script: 'approve' },
-      <article class="request" id="request" data-state={request.state}>
-        <h1 id="summary">
-          <Value text={request.intent.summary} />
-        </h1>
-        <Status request={request} />
-        <IntentDetails request={request} />
-        {request.state === 'pending' ? (
-          <DecisionPanel request={request} eligible={eligible} mine={mine} />
-        ) : (
-          <FinalState request={request} />
-        )}
+      <article class={`request${pending && !unknown ? ' has-bar' : ''}`} id="request" data-state={request.state} data-id={request.id}>
+        <DecisionHead request={request} status={<Status request={request} />} />
+        {unknown ? <UnknownPanel request={request} eligible={eligible} /> : pending ? null : <FinalState request={request} />}
+        <IntentDetails request={request} progress={<Progress request={request} eligible={eligibleEmails} />} />
         <p>
           <a href="/" class="back">
             Back to the inbox
           </a>
         </p>
+        {pending && !unknown ? <ActionBar request={request} eligible={eligible} mine={mine} /> : null}
       </article>,
     );
   });
@@ -73,7 +76,7 @@ export function requestRoutes(deps: WebDeps): Hono<WebEnv> {
     const body = await readJson(c, decisionBody);
     if (!body.ok) return problem(c, 400, 'bad_request', body.message);
     try {
-      const challenge = await deps.kernel.challenge(id, body.value.decision, c.var.approver!.id);
+      const challenge = await deps.kernel.challenge(id, body.value.decision, c.var.approver!.id, reasonOf(body.value.reason));
       const approver = c.var.approver!;
       const transports = new Map(approver.passkeys.map((p) => [p.id, p.transports]));
       return c.json({
@@ -104,7 +107,7 @@ export function requestRoutes(deps: WebDeps): Hono<WebEnv> {
     if (!approver.passkeys.some((p) => p.id === response.id)) {
       return problem(c, 403, 'not_your_passkey', 'This passkey is not one of yours. Use your own passkey to decide; sign in again if you switched accounts.');
     }
-    const reason = body.value.reason?.trim() ? body.value.reason.trim() : null;
+    const reason = reasonOf(body.value.reason);
     let after: RequestView;
     try {
       after = await deps.kernel.decide(id, decision as ApprovalDecision, reason, response as unknown as JsonObject);
@@ -121,11 +124,12 @@ export function requestRoutes(deps: WebDeps): Hono<WebEnv> {
   return app;
 }
 
+/** State, time left, approvals so far and the digest's fingerprint: one line under the headline. */
 function Status(props: { request: RequestView }) {
   const { request } = props;
   const expiresAt = request.body.expiresAt;
   return (
-    <p class="status-line">
+    <p class="status-line" id="status-line">
       <span class={`state state-${request.state}`} id="state">
         {request.state}
       </span>
@@ -134,6 +138,14 @@ function Status(props: { request: RequestView }) {
           expires {expiresAt}
         </time>
       ) : null}
+      {request.state === 'pending' && request.verdict.approvers ? (
+        <span class="quorum" id="quorum">
+          {quorumLine(request)}
+        </span>
+      ) : null}
+      <span class="print" title="The request's fingerprint: a paired Passport shows the same">
+        <span class="print-label">Fingerprint</span> <code class="fingerprint">{fingerprint(request.digest)}</code>
+      </span>
     </p>
   );
 }

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { Child } from 'hono/jsx';
 import type { ScriptName } from '../assets.ts';
 import type { WebEnv } from '../context.ts';
+import { Inline } from './value.tsx';
 
 /**
  * The page shell every screen shares: SANDBOX banner, header with the signed-in approver and "Sign out", one
@@ -9,7 +10,7 @@ import type { WebEnv } from '../context.ts';
  */
 export function render(
   c: Context<WebEnv>,
-  options: { title: string; script?: ScriptName; status?: 200 | 400 | 403 | 404 | 410 | 500 | 502 },
+  options: { title: string; script?: ScriptName; status?: 200 | 400 | 403 | 404 | 409 | 410 | 413 | 429 | 500 | 502 },
   body: Child,
 ): Response | Promise<Response> {
   const nonce = c.var.secureHeadersNonce;
@@ -38,11 +39,15 @@ export function render(
               <a class="brand" href="/">
                 Countersign
               </a>
-              {approver ? <a href="/audit">Audit</a> : null}
+              {approver ? (
+                approver.effectiveRoles.includes('auditor') ? <a href="/audit">Audit</a> : <a href="/audit/people">Agents and passkeys</a>
+              ) : null}
               {approver ? <a href="/devices">Passports</a> : null}
               {approver ? (
                 <form method="post" action="/signout">
-                  <span class="who">{approver.email} </span>
+                  <span class="who">
+                    <Inline text={approver.email} />{' '}
+                  </span>
                   <input type="hidden" name="_csrf" value={csrfToken} />
                   <button type="submit" class="secondary">
                     Sign out

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { KernelError, type Db, type Envelope, type Json, type Port, type Router } from '../../kernel/index.ts';
+import { CAPABILITIES, KernelError, latestCheckpoint, type Db, type Envelope, type Json, type Port, type Router } from '../../kernel/index.ts';
 import type { AuditReaderMessage } from './messages.ts';
 import { listRequests, MAX_LIMIT } from './requests.ts';
 import { createChainWatch, type ChainWatchOptions } from './status.ts';
@@ -11,7 +11,7 @@ export type * from './messages.ts';
 export { encodeCursor, decodeCursor, listRequests } from './requests.ts';
 export { createChainWatch, type ChainWatch, type ChainWatchOptions } from './status.ts';
 
-/** The router name of the read-only audit service. Senders need `audit:<op>` (the web app holds `audit:*`). */
+/** The router name of the read-only audit service. Senders need `audit:<op>` (the web app holds each `audit:audit.*` op it sends: CAPABILITIES.web). */
 export const AUDIT_ENDPOINT = 'audit';
 
 const STATS_TTL_MS = 30_000;
@@ -42,26 +42,27 @@ const messageSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('audit.status'), fresh: z.boolean().optional() }),
   z.object({ op: z.literal('audit.stats'), from: z.string().max(64), to: z.string().max(64) }),
   z.object({ op: z.literal('audit.people') }),
+  z.object({ op: z.literal('audit.checkpoint') }),
 ]);
 
 function parse(body: unknown): AuditReaderMessage {
   const parsed = messageSchema.safeParse(body);
   if (!parsed.success) {
     const op = typeof (body as { op?: unknown })?.op === 'string' ? (body as { op: string }).op : '(no op)';
-    throw new KernelError('bad_request', `audit: ${op} is not a valid message: ${z.prettifyError(parsed.error)}. Ops: audit.requests, audit.timeline, audit.status, audit.stats, audit.people`);
+    throw new KernelError('bad_request', `audit: ${op} is not a valid message: ${z.prettifyError(parsed.error)}. Ops: audit.requests, audit.timeline, audit.status, audit.stats, audit.people, audit.checkpoint`);
   }
   return parsed.data as AuditReaderMessage;
 }
 
 export interface AuditReaderOptions {
   /** Kernel public keys that sign checkpoints: a list, or a function read at each check (keys can rotate). */
-  publicJwks: ChainWatchOptions['publicJwks'];
+  verifierKeys: ChainWatchOptions['verifierKeys'];
   statusTtlMs?: number;
 }
 
 /** The reader's handler, usable without a router in tests. */
 export function auditReaderHandler(db: Db, options: AuditReaderOptions): (envelope: Pick<Envelope, 'body'>) => Promise<Json> {
-  const watch = createChainWatch(db, { publicJwks: options.publicJwks, ttlMs: options.statusTtlMs });
+  const watch = createChainWatch(db, { verifierKeys: options.verifierKeys, ttlMs: options.statusTtlMs });
   // Charts need not be live to the second: a window's stats are reused for 30 s (pages ask for whole-hour windows).
   const statsCache = new Map<string, { at: number; value: Promise<Json> }>();
   const cachedStats = (from: string, to: string): Promise<Json> => {
@@ -87,6 +88,9 @@ export function auditReaderHandler(db: Db, options: AuditReaderOptions): (envelo
         return cachedStats(message.from, message.to);
       case 'audit.people':
         return (await people(db)) as unknown as Json;
+      case 'audit.checkpoint':
+        // The latest signed checkpoint's note (public, nothing secret in it), or null on an empty log.
+        return (await latestCheckpoint(db))?.note ?? null;
     }
   };
 }
@@ -94,9 +98,9 @@ export function auditReaderHandler(db: Db, options: AuditReaderOptions): (envelo
 /**
  * Registers the read-only audit service on the router as `audit`. It sends nothing, so it holds no capabilities;
  * its queries live here rather than in the kernel, which stays small.
- * @example registerAuditReader(router, db, { publicJwks: () => readKernelPublicKeys(db) });
+ * @example registerAuditReader(router, db, { verifierKeys: () => readVerifierKeys(db) });
  */
 export function registerAuditReader(router: Router, db: Db, options: AuditReaderOptions): Port {
-  return router.register(AUDIT_ENDPOINT, auditReaderHandler(db, options), []);
+  return router.register(AUDIT_ENDPOINT, auditReaderHandler(db, options), CAPABILITIES.audit);
 }
 

@@ -9,7 +9,9 @@ export type AuditReaderMessage =
   | { op: 'audit.timeline'; requestId: string }
   | { op: 'audit.status'; fresh?: boolean }
   | { op: 'audit.stats'; from: string; to: string }
-  | { op: 'audit.people' };
+  | { op: 'audit.people' }
+  /** The latest signed checkpoint note, for GET /audit/checkpoint on the edge. */
+  | { op: 'audit.checkpoint' };
 
 /** List filters; every one is optional and they combine with AND. Times are ISO 8601, `to` exclusive. */
 export interface RequestFilter {
@@ -49,8 +51,8 @@ export interface TimelineEntry {
   kind: string;
   actor: string;
   data: Json;
+  /** The entry's leaf hash in the audit tree. */
   hash: string;
-  prevHash: string;
   [key: string]: Json;
 }
 
@@ -88,12 +90,17 @@ export interface Timeline {
   [key: string]: Json;
 }
 
-/** The chain's state as last verified (cached for a few seconds; `fresh` forces a full re-check). */
+/** The audit tree's state as last verified (cached for a few seconds; `fresh` forces a full re-check). */
 export interface ChainStatus {
   ok: boolean;
   /** Entries verified, from seq 1. */
   verifiedUpTo: number;
-  checkpoint: { seq: number; at: string; kid: string } | null;
+  /** Leaves in the tree as re-built. */
+  treeSize: number;
+  /** The largest signed checkpoint the re-built tree matched, and when it was signed. */
+  checkpoint: { size: number; at: string | null } | null;
+  /** Entries committed but not yet sequenced, and the age of the oldest (null while checking). */
+  sequencer: { queued: number; lagMs: number } | null;
   firstBad: { seq: number; reason: string } | null;
   checkedAt: string;
   /** 'full' when every entry was re-read, 'incremental' when only new entries were, 'checking' while a check runs. */

@@ -1,53 +1,33 @@
-import { and, asc, desc, eq, gte, lte } from 'drizzle-orm';
-import { schema, verifyChain, type AuditEntry, type Db, type Json, type JsonObject } from '../../kernel/index.ts';
+import { sql } from 'drizzle-orm';
+import { TreeChecker, readCheckpoints, readEntries, treeSize, type Db } from '../../kernel/index.ts';
 import type { ChainStatus } from './messages.ts';
 
-const { auditCheckpoints, auditEntries } = schema;
-
 export interface ChainWatchOptions {
-  publicJwks: readonly JsonObject[] | (() => Promise<readonly JsonObject[]>);
+  /** The log's verifier keys ("name+hash+key"), or a function that reads them. */
+  verifierKeys: readonly string[] | (() => Promise<readonly string[]>);
   /** How long a verdict is served from cache (default 5 s). */
   ttlMs?: number;
-  /** How long incremental checks may go on before the whole chain is re-read (default 10 min). */
+  /** How long incremental checks may go on before the whole tree is re-built (default 10 min). */
   fullEveryMs?: number;
   /** Longest a caller waits for a check before getting the last verdict or 'checking' (default 1.5 s). */
   waitMs?: number;
   now?: () => number;
 }
 
-/** Streams entries from `since` in seq order, a page at a time. */
-async function* entriesFrom(db: Db, since: number, until: number): AsyncGenerator<AuditEntry> {
-  let next = since;
-  for (;;) {
-    const page = await db
-      .select()
-      .from(auditEntries)
-      .where(and(gte(auditEntries.seq, next), lte(auditEntries.seq, until)))
-      .orderBy(asc(auditEntries.seq))
-      .limit(5000);
-    for (const row of page) yield { ...row, data: row.data as Json };
-    if (page.length < 5000) return;
-    next = page[page.length - 1]!.seq + 1;
-  }
+type Rows<T> = T[] | { rows: T[] };
+const rowsOf = <T>(result: Rows<T>): T[] => (Array.isArray(result) ? result : result.rows);
+
+/** Entries committed but not yet in the tree, and how long the oldest has waited: the sequencer's lag. */
+async function queueState(db: Db, now: number): Promise<{ queued: number; lagMs: number }> {
+  const [row] = rowsOf<{ n: number; oldest: string | null }>((await db.execute(sql`select count(*)::int as n, min(at) as oldest from audit_queue`)) as unknown as Rows<{ n: number; oldest: string | null }>);
+  return { queued: row?.n ?? 0, lagMs: row?.oldest ? Math.max(0, now - Date.parse(row.oldest)) : 0 };
 }
 
 /**
- * An incremental check trusts nothing new entries say about their past: the first must link to the remembered head,
- * and the head itself must still be there.
- */
-async function linksToHead(db: Db, head: { seq: number; hash: string }, tail: number): Promise<{ seq: number; reason: string } | null> {
-  if (tail < head.seq) return { seq: tail + 1, reason: `entries ${tail + 1}..${head.seq} were verified before and are now missing (truncated)` };
-  const [row] = await db.select({ hash: auditEntries.hash }).from(auditEntries).where(eq(auditEntries.seq, head.seq));
-  if (row?.hash !== head.hash) return { seq: head.seq, reason: `entry ${head.seq} changed since it was verified (its stored hash differs)` };
-  const [next] = await db.select({ prevHash: auditEntries.prevHash }).from(auditEntries).where(eq(auditEntries.seq, head.seq + 1));
-  if (next && next.prevHash !== head.hash) return { seq: head.seq + 1, reason: `prev_hash does not match the hash of entry ${head.seq} (entry ${head.seq} changed or removed)` };
-  return null;
-}
-
-/**
- * Chain status for the dashboard banner. A full check reads every entry; after a good one, later checks read only
- * the entries appended since, starting from the remembered head hash (an edit of an already-verified entry shows
- * up at the next full check, or at once with `fresh`). Concurrent callers share one check in flight.
+ * Tree status for the dashboard banner. A full check re-builds the tree from every entry; after a good one, later
+ * checks continue from the remembered frontier (its size and subtree hashes) and read only the entries added since
+ * (an edit of an already-verified entry shows up at the next full check, or at once with `fresh`). Concurrent
+ * callers share one check in flight.
  */
 export function createChainWatch(db: Db, options: ChainWatchOptions) {
   const ttl = options.ttlMs ?? 5000;
@@ -55,47 +35,48 @@ export function createChainWatch(db: Db, options: ChainWatchOptions) {
   const now = options.now ?? Date.now;
   const waitMs = options.waitMs ?? 1500;
   let cached: { status: ChainStatus; at: number } | null = null;
-  let good: { seq: number; hash: string; checkpoint: ChainStatus['checkpoint']; fullAt: number } | null = null;
+  let good: { size: number; hashes: Buffer[]; checkpoint: ChainStatus['checkpoint']; fullAt: number } | null = null;
   let running: Promise<ChainStatus> | null = null;
 
-  const keys = async () => (typeof options.publicJwks === 'function' ? options.publicJwks() : options.publicJwks);
+  const keys = async () => (typeof options.verifierKeys === 'function' ? options.verifierKeys() : options.verifierKeys);
 
   async function check(full: boolean): Promise<ChainStatus> {
     const started = now();
-    const publicJwks = [...(await keys())];
+    const from = full || !good ? null : good;
+    const checker = new TreeChecker([...(await keys())], from ? { size: from.size, hashes: from.hashes } : undefined);
     // Checkpoints before entries: every checkpoint read covers entries already committed (no false truncation).
-    const since = full || !good ? 1 : good.seq + 1;
-    const checkpoints = await db.select().from(auditCheckpoints).where(gte(auditCheckpoints.seq, since)).orderBy(asc(auditCheckpoints.seq));
-    const [tail] = await db.select({ seq: auditEntries.seq }).from(auditEntries).orderBy(desc(auditEntries.seq)).limit(1);
-    const until = Math.max(tail?.seq ?? 0, checkpoints[checkpoints.length - 1]?.seq ?? 0);
-    const linkProblem = since > 1 ? await linksToHead(db, good!, tail?.seq ?? 0) : null;
-    const result = linkProblem
-      ? { ok: false, lastSeq: since - 1, head: good!.hash, lastCheckpoint: null, firstBad: linkProblem }
-      : await verifyChain(entriesFrom(db, since, until), checkpoints, publicJwks, since > 1 ? { start: { seq: since } } : {});
-    const firstBad = result.firstBad ?? null;
-    const checkpoint = result.lastCheckpoint ?? good?.checkpoint ?? null;
+    for (const c of await readCheckpoints(db, (from?.size ?? 0) + 1)) checker.checkpoint(c.note, c.at);
+    const size = await treeSize(db);
+    if (from && size < from.size) checker.report(size + 1, `entries ${size + 1}..${from.size} were verified before and are now missing (truncated)`);
+    else for await (const entry of readEntries(db, { since: (from?.size ?? 0) + 1 })) if (!checker.entry(entry)) break;
+    const result = checker.finish();
+    const checkpoint = result.checkpoint ? { size: result.checkpoint.size, at: result.checkpoint.at } : (from?.checkpoint ?? null);
     const status: ChainStatus = {
       ok: result.ok,
-      verifiedUpTo: result.ok ? result.lastSeq : (firstBad?.seq ?? 1) - 1,
+      verifiedUpTo: result.ok ? result.size : (result.firstBad?.seq ?? 1) - 1,
+      treeSize: result.size,
       checkpoint,
-      firstBad,
+      firstBad: result.firstBad ?? null,
       checkedAt: new Date(started).toISOString(),
-      mode: since > 1 ? 'incremental' : 'full',
+      mode: from ? 'incremental' : 'full',
+      sequencer: await queueState(db, now()),
     };
-    good = result.ok ? { seq: result.lastSeq, hash: result.head, checkpoint, fullAt: since > 1 ? good!.fullAt : started } : null;
+    good = result.ok ? { ...checker.state(), checkpoint, fullAt: from ? from.fullAt : started } : null;
     cached = { status, at: now() };
     return status;
   }
 
-  /** Shown while the first check of a long chain runs: nothing claimed beyond what an earlier check proved. */
+  /** Shown while the first check of a long log runs: nothing claimed beyond what an earlier check proved. */
   function checking(): ChainStatus {
     return {
       ok: false,
-      verifiedUpTo: good?.seq ?? 0,
+      verifiedUpTo: good?.size ?? 0,
+      treeSize: good?.size ?? 0,
       checkpoint: good?.checkpoint ?? null,
       firstBad: null,
       checkedAt: new Date(now()).toISOString(),
       mode: 'checking',
+      sequencer: null,
     };
   }
 
@@ -122,7 +103,8 @@ export function createChainWatch(db: Db, options: ChainWatchOptions) {
       });
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), waitMs)));
-      const done = await Promise.race([running, late]).finally(() => clearTimeout(timer));
+      // waitMs 0: never wait; answer with what is known and let the check finish in the background.
+      const done = waitMs > 0 ? await Promise.race([running, late]).finally(() => clearTimeout(timer)) : (clearTimeout(timer), null);
       return done ?? (fresh ? checking() : (cached?.status ?? checking()));
     },
   };

@@ -49,7 +49,7 @@ export async function timeline(db: Db, requestId: string): Promise<Timeline> {
       result: (r.result ?? null) as unknown as Json,
       error: (r.error ?? null) as unknown as Json,
     },
-    entries: entries.map((e) => ({ seq: e.seq, at: e.at, kind: e.kind, actor: e.actor, data: e.data as Json, hash: e.hash, prevHash: e.prevHash })),
+    entries: entries.map((e) => ({ seq: e.seq, at: e.at, kind: e.kind, actor: e.actor, data: e.data as Json, hash: e.hash ?? '' })),
     decisions: decided.map(({ decision: d, email, passkeyName, deviceName }) => ({
       approverId: d.approverId,
       approverEmail: email,

@@ -33,15 +33,17 @@ async function reverify(receipt: Receipt, key: string | JWK, digest: string): Pr
     refuse('the receipt names a different digest than the recomputed request body: the request or the receipt was altered');
   }
   const { decision } = receipt;
+  // The reason is inside the signed bytes (kernel/evidence.ts); a receipt whose reason was edited does not verify.
+  const reason = receipt.reason ?? null;
   if (receipt.kind === 'webauthn') {
     if (typeof key !== 'string') refuse('a webauthn receipt is verified with the passkey COSE public key (base64url string)');
     const credential = { id: receipt.credentialId, publicKey: key, counter: 0 };
-    await verifyPasskeyEvidence({ response: receipt.response, digest, decision, credential, expectedOrigin: receipt.origin, expectedRPID: receipt.rpId });
+    await verifyPasskeyEvidence({ response: receipt.response, digest, decision, reason, credential, expectedOrigin: receipt.origin, expectedRPID: receipt.rpId });
     return;
   }
   if (receipt.kind === 'device') {
     if (typeof key === 'string') refuse("a device receipt is verified with the device's public JWK (an object)");
-    await verifyDeviceEvidence({ jws: receipt.jws, digest, decision, publicJwk: key, deviceId: receipt.deviceId });
+    await verifyDeviceEvidence({ jws: receipt.jws, digest, decision, reason, publicJwk: key, deviceId: receipt.deviceId });
     return;
   }
   refuse(`unknown receipt kind ${JSON.stringify((receipt as { kind: unknown }).kind)}; expected "webauthn" or "device"`);

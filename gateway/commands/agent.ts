@@ -1,5 +1,6 @@
 import { KernelError, type AgentView, type Db, type JsonObject, type Port } from '../../kernel/index.ts';
 import { createInvite } from '../../approval-web/invites.ts';
+import { stdioLaunch } from '../invocation.ts';
 
 /**
  * `countersign agent add|list|revoke`. Each returns what to print and the exit code; with `json` stdout is exactly
@@ -12,7 +13,9 @@ export interface CommandOutput {
 }
 
 /** Where the commands send kernel ops: an admin port, or the running services (which hold one). */
-export type AgentTarget = Port | { admin: Port; publicUrl: string; database?: { db: Db } };
+export type AgentTarget = Port | { admin: Port; publicUrl: string; database?: { db: Db }; config?: { roles: Record<string, string[]> } };
+
+const rolesOf = (target: AgentTarget) => ('send' in target ? {} : (target.config?.roles ?? {}));
 
 function portOf(target: AgentTarget): Port {
   return 'send' in target ? target : target.admin;
@@ -24,19 +27,21 @@ function failure(error: unknown, json: boolean | undefined, command: string): Co
   return { exitCode, stdout: json ? JSON.stringify({ error: error.toJSON() }) + '\n' : `countersign ${command}: ${error.message}\n` };
 }
 
-/** Ready-to-paste configuration for the three clients people use most. */
+/**
+ * Ready-to-paste configuration for the clients people use most. Clients that speak Streamable HTTP get the URL and the
+ * token; Claude Desktop, which only launches commands, gets the stdio bridge as absolute node and script paths, so it
+ * starts from whatever directory (and PATH) the app launches it with.
+ */
 export function clientConfigs(publicUrl: string, token: string) {
-  const url = `${publicUrl.replace(/\/$/, '')}/mcp`;
+  const origin = publicUrl.replace(/\/$/, '');
+  const url = `${origin}/mcp`;
+  const headers = { Authorization: `Bearer ${token}` };
   const claudeCode = `claude mcp add --transport http countersign ${url} --header "Authorization: Bearer ${token}"`;
   const claudeDesktop = {
-    mcpServers: {
-      countersign: {
-        command: 'npx',
-        args: ['countersign', 'stdio'],
-        env: { COUNTERSIGN_URL: publicUrl.replace(/\/$/, ''), COUNTERSIGN_TOKEN: token },
-      },
-    },
+    mcpServers: { countersign: { ...stdioLaunch(), env: { COUNTERSIGN_URL: origin, COUNTERSIGN_TOKEN: token } } },
   };
+  const cursor = { mcpServers: { countersign: { url, headers } } };
+  const vscode = { servers: { countersign: { type: 'http', url, headers } } };
   const openaiAgents = [
     'from agents.mcp import MCPServerStreamableHttp',
     '',
@@ -46,14 +51,18 @@ export function clientConfigs(publicUrl: string, token: string) {
     '    client_session_timeout_seconds=60,',
     ')',
   ].join('\n');
-  return { mcpUrl: url, claudeCode, claudeDesktop, openaiAgents };
+  return { mcpUrl: url, claudeCode, claudeDesktop, cursor, vscode, openaiAgents };
 }
 
 /**
  * `countersign agent add NAME --owner EMAIL`: creates the agent, prints its token once with client configs. When the
  * owner has no passkey yet, also prints an enrollment link for them, since approvals would otherwise wait for nobody.
  */
-export async function agentAdd(target: AgentTarget, options: { name: string; owner: string; json?: boolean; publicUrl?: string }): Promise<CommandOutput> {
+export async function agentAdd(
+  target: AgentTarget,
+  options: { name: string; owner: string; json?: boolean; publicUrl?: string; cli?: string },
+): Promise<CommandOutput> {
+  const cli = options.cli ?? 'countersign';
   const port = portOf(target);
   const publicUrl = (options.publicUrl ?? ('send' in target ? undefined : target.publicUrl) ?? 'http://localhost:8787').replace(/\/$/, '');
   let added: { agent: AgentView; token: string };
@@ -79,9 +88,17 @@ export async function agentAdd(target: AgentTarget, options: { name: string; own
     '',
     `  ${configs.claudeCode}`,
     '',
-    'Claude Desktop (claude_desktop_config.json):',
+    'Claude Desktop (claude_desktop_config.json; the stdio bridge, by absolute path so it starts from anywhere):',
     '',
     JSON.stringify(configs.claudeDesktop, null, 2).replace(/^/gm, '  '),
+    '',
+    'Cursor (~/.cursor/mcp.json):',
+    '',
+    JSON.stringify(configs.cursor, null, 2).replace(/^/gm, '  '),
+    '',
+    'VS Code (.vscode/mcp.json):',
+    '',
+    JSON.stringify(configs.vscode, null, 2).replace(/^/gm, '  '),
     '',
     'OpenAI Agents SDK (Python):',
     '',
@@ -96,6 +113,12 @@ export async function agentAdd(target: AgentTarget, options: { name: string; own
       '',
     );
   }
+  lines.push(
+    `Requests wait for ${added.agent.owner} unless a policy rule names a role. To let them approve what a role approves:`,
+    '',
+    `  ${cli} approver grant ${added.agent.owner} ROLE...      (roles: ${Object.keys(rolesOf(target)).join(', ') || 'none defined yet'})`,
+    '',
+  );
   return { exitCode: 0, stdout: lines.join('\n') };
 }
 
@@ -110,10 +133,10 @@ async function ownerEnrollment(target: AgentTarget, port: Port, owner: string, p
 }
 
 /** `countersign agent list`: every agent, revoked ones marked. */
-export async function agentList(target: AgentTarget, options: { json?: boolean } = {}): Promise<CommandOutput> {
+export async function agentList(target: AgentTarget, options: { json?: boolean; cli?: string } = {}): Promise<CommandOutput> {
   const agents = (await portOf(target).send('kernel', { op: 'agent.list' })) as unknown as AgentView[];
   if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agents }) + '\n' };
-  if (agents.length === 0) return { exitCode: 0, stdout: 'No agents yet. Add one: countersign agent add NAME --owner EMAIL\n' };
+  if (agents.length === 0) return { exitCode: 0, stdout: `No agents yet. Add one: ${options.cli ?? 'countersign'} agent add NAME --owner EMAIL\n` };
   const rows = agents.map((a) => {
     const state = a.revokedAt ? `revoked ${a.revokedAt}` : 'active';
     return `${a.name.padEnd(24)} ${a.owner.padEnd(28)} ${state.padEnd(34)} last seen ${a.lastSeenAt ?? 'never'}`;

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { CompactSign, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { approvalSigningBytes, requestDigest, type ApprovalDecision, type IntentField, type RequestBody } from '../../kernel/index.ts';
-import { FLAG_TEXT, displayUrl, formatMoney, inspect, type Flag } from '../../approval-web/hygiene.ts';
+import { FLAG_TEXT, authorLine, displayUrl, fingerprint, formatMoney, inspect, type Flag } from '../../approval-web/hygiene.ts';
 
 /**
  * `countersign passport`: a faithful software Passport. It holds an Ed25519 key in DIR/passport.json (mode 0600),
@@ -22,11 +22,16 @@ Usage:
   countersign passport pair --url URL --code CODE [--name NAME] [--home DIR] [--json]
       generate a key pair, keep it in DIR/passport.json (mode 0600) and pair it with the code
       (make one with \`countersign device pair --approver EMAIL\` or "Pair a Passport" on the web app)
-  countersign passport [--url URL] [--home DIR] [--once] [--approve-all | --reject-all] [--json]
+  countersign passport [--url URL] [--home DIR] [--once] [--approve-all | --reject-all]
+                       [--mark-done ID]... [--run-again ID]... [--reason TEXT] [--json]
       show each pending request on the device screen and ask "Approve? [y/N/r=reject]";
       --once: go through the inbox once and exit (otherwise poll every 2 s until Ctrl-C);
-      --approve-all / --reject-all: decide without asking (scripts, tests)
+      --approve-all / --reject-all: decide without asking (scripts, tests); a rejection asks for a reason (or takes
+      --reason with --reject-all), which the device signs with its decision and the agent receives;
+      a request that may or may not have run (its server died mid-call) is never approved: check upstream, then
+      answer "Did it run?" or pass --mark-done ID (it did) or --run-again ID (it did not), --reason saying what you saw
 
+Each request shows its fingerprint (the first 80 bits of its digest); the web page shows the same one.
 DIR defaults to ~/.countersign-passport. --url defaults to the server the Passport was paired with.
 `;
 
@@ -61,6 +66,8 @@ interface InboxItem {
     sandbox?: boolean;
   };
   approvals?: { approved: number; required: number };
+  /** Set when the request may or may not have run: what is unknown and what to check upstream. */
+  unknown?: { message: string; check: string | null } | null;
 }
 
 class PassportError extends Error {}
@@ -171,16 +178,23 @@ async function pair(values: { url?: string; code?: string; name?: string; home: 
   return 0;
 }
 
-/** A value as the device shows it: hidden characters as visible escapes, flags spelled out, lines kept in their box. */
-function shown(value: unknown, indent: string, flags: Flag[] = []): string {
+/**
+ * A value as the device shows it, through the web page's hygiene: hidden characters as visible escapes, flags
+ * spelled out, lines kept in their box. `multiline` is free text (agent or upstream words), which keeps line breaks.
+ */
+function shown(value: unknown, indent: string, flags: Flag[] = [], multiline = false, quote = false): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  const { pieces, flags: found } = inspect(text);
+  const { pieces, flags: found } = inspect(text, { multiline });
   const all = [...new Set([...flags, ...found])];
   const body = pieces.map((p) => p.text).join('').replace(/\r?\n/g, `\n${indent}`);
-  return body + all.map((f) => `\n${indent}! ${FLAG_TEXT[f]}`).join('');
+  return (quote ? `“${body}”` : body) + all.map((f) => `\n${indent}! ${FLAG_TEXT[f]}`).join('');
 }
 
 function fieldText(field: IntentField, indent: string): string {
+  if (field.writtenBy && typeof field.writtenBy === 'object') {
+    // Upstream free text: quoted on its own lines, never run into Countersign's words.
+    return `\n${indent}${shown(String(field.value), indent, [], true, true)}`;
+  }
   if (field.kind === 'money') {
     const money = formatMoney(field.value, field.currency);
     return shown(money.text, indent, money.flags);
@@ -192,21 +206,29 @@ function fieldText(field: IntentField, indent: string): string {
   return shown(String(field.value), indent);
 }
 
+/** "Title (written on GitHub by @octocat)" for upstream text, the plain label otherwise. */
+function labelText(field: IntentField, indent: string): string {
+  const author = field.writtenBy && typeof field.writtenBy === 'object' ? ` (${shown(authorLine(field.writtenBy), indent)})` : '';
+  return `${shown(field.label, indent)}${author}`;
+}
+
 export function screen(item: InboxItem): string {
   const { intent, body } = item;
   const lines = [
     '┌─ Passport ────────────────────────────────────────────',
     `│ ${shown(intent.summary, '│ ')}`,
+    ...(item.unknown ? [`│ THIS MAY OR MAY NOT HAVE RUN: ${shown(item.unknown.message, '│ ')}`, `│ check upstream: ${shown(item.unknown.check ?? '(no hint)', '│ ')}`] : []),
     `│ ${intent.consequence}, ${intent.reversible ? 'reversible' : 'NOT reversible'}${intent.sandbox ? ' · SANDBOX' : ''}`,
     `│ tool ${body.tool} · agent ${shown(body.principal.agentName, '│   ')} (owner ${shown(body.principal.owner, '│   ')})`,
-    ...intent.fields.filter((f) => f !== null && typeof f === 'object').map((f) => `│ ${shown(f.label, '│   ')}: ${fieldText(f, '│   ')}`),
+    ...intent.fields.filter((f) => f !== null && typeof f === 'object').map((f) => `│ ${labelText(f, '│   ')}: ${fieldText(f, '│   ')}`),
     ...Object.entries(body.pins).map(([k, v]) => `│ pin ${shown(k, '│   ')} = ${shown(typeof v === 'string' ? v : JSON.stringify(v), '│   ')}`),
     ...(Array.isArray(intent.agentText) ? intent.agentText : []).filter((t) => t !== null && typeof t === 'object').flatMap((t) => [
       `│ ┌ The agent's own words (${shown(t.label, '│ │ ')}), not checked by Countersign:`,
-      `│ │ ${shown(t.text, '│ │ ')}`,
+      `│ │ ${shown(t.text, '│ │ ', [], true)}`,
       '│ └',
     ]),
     `│ expires ${body.expiresAt}${item.approvals ? ` · approvals ${item.approvals.approved}/${item.approvals.required}` : ''}`,
+    `│ fingerprint ${fingerprint(String(item.digest))} (the web page shows the same)`,
     `│ digest ${item.digest}`,
     '└───────────────────────────────────────────────────────',
   ];
@@ -220,7 +242,28 @@ interface Outcome {
   refused?: string;
 }
 
-async function decideOne(sign: Sign, url: string, item: InboxItem, mode: ApprovalDecision | null, io: PassportIo, json: boolean): Promise<Outcome | null> {
+const DONE: Record<ApprovalDecision, string> = { approve: 'Approved', reject: 'Rejected', mark_done: 'Marked as done', run_again: 'Running again' };
+
+/** What the person said for this item: an approval for a pending one, Mark as done / Run again for an unknown one. */
+async function choose(item: InboxItem, mode: ApprovalDecision | null, resolve: Map<string, ApprovalDecision>, io: PassportIo, json: boolean): Promise<ApprovalDecision | null> {
+  if (!item.unknown) {
+    if (mode || !io.ask) return mode;
+    const answer = (await io.ask('Approve? [y/N/r=reject] ')).trim().toLowerCase();
+    return answer === 'y' || answer === 'yes' ? 'approve' : answer === 'r' || answer === 'reject' ? 'reject' : null;
+  }
+  // Never settled by --approve-all: only someone who checked upstream says whether it ran.
+  const said = resolve.get(item.id);
+  if (said) return said;
+  if (io.ask && !mode) {
+    const answer = (await io.ask('Did it run? [d=yes, mark as done / a=no, run again / N=skip] ')).trim().toLowerCase();
+    if (answer === 'd' || answer === 'done') return 'mark_done';
+    if (answer === 'a' || answer === 'again') return 'run_again';
+  }
+  if (!json) io.write(`Left for you to check upstream; then pass --mark-done ${item.id} (it ran) or --run-again ${item.id} (it did not).\n`);
+  return null;
+}
+
+async function decideOne(sign: Sign, url: string, item: InboxItem, mode: ApprovalDecision | null, io: PassportIo, json: boolean, resolve: Map<string, ApprovalDecision> = new Map(), reason: string | null = null): Promise<Outcome | null> {
   // The device's own check: the digest it signs must be the one it computes from what it was shown.
   let computed: string;
   try {
@@ -241,24 +284,27 @@ async function decideOne(sign: Sign, url: string, item: InboxItem, mode: Approva
     return { requestId: item.id, refused };
   }
   if (!json) io.write(screen(item));
-  let decision = mode;
+  const decision = await choose(item, mode, resolve, io, json);
   if (!decision) {
-    const answer = (await io.ask!('Approve? [y/N/r=reject] ')).trim().toLowerCase();
-    decision = answer === 'y' || answer === 'yes' ? 'approve' : answer === 'r' || answer === 'reject' ? 'reject' : null;
-    if (!decision) {
-      io.write('Skipped: not decided.\n');
-      return null;
-    }
+    if (!item.unknown && !json) io.write('Skipped: not decided.\n');
+    return null;
   }
-  const jws = await sign(approvalSigningBytes(item.digest, decision));
+  // A reason goes with what the person saw upstream, or with a rejection; it is inside the signed bytes.
+  let said = decision === 'mark_done' || decision === 'run_again' || decision === 'reject' ? reason : null;
+  if (decision === 'reject' && !mode && io.ask) said = (await io.ask('Reason for rejecting (optional, sent to the agent): ')).trim() || null;
+  if (said !== null && said.length > 2000) {
+    io.write(`Skipped: a reason holds at most 2000 characters (this one has ${said.length}); nothing was signed.\n`);
+    return null;
+  }
+  const jws = await sign(approvalSigningBytes(item.digest, decision, said));
   const path = '/api/v1/devices/decide';
   try {
     const result = await call<{ state: string; message: string }>(url, path, {
       method: 'POST',
       auth: await signAuth(sign, 'POST', path),
-      body: { requestId: item.id, decision, jws },
+      body: { requestId: item.id, decision, jws, reason: said },
     });
-    if (!json) io.write(`${decision === 'approve' ? 'Approved' : 'Rejected'}: ${result.message} (now ${result.state})\n`);
+    if (!json) io.write(`${DONE[decision]}: ${result.message} (now ${result.state})\n`);
     return { requestId: item.id, decision, state: result.state };
   } catch (error) {
     if (!(error instanceof PassportError)) throw error;
@@ -267,11 +313,18 @@ async function decideOne(sign: Sign, url: string, item: InboxItem, mode: Approva
   }
 }
 
-async function run(values: { url?: string; home: string; once: boolean; approveAll: boolean; rejectAll: boolean; json: boolean }, io: PassportIo): Promise<number> {
+interface RunValues {
+  url?: string; home: string; once: boolean; approveAll: boolean; rejectAll: boolean; json: boolean;
+  markDone: string[]; runAgain: string[]; reason: string | null;
+}
+
+async function run(values: RunValues, io: PassportIo): Promise<number> {
   const file = readPassport(values.home);
   if (values.approveAll && values.rejectAll) throw new PassportError('choose one of --approve-all and --reject-all');
   const mode: ApprovalDecision | null = values.approveAll ? 'approve' : values.rejectAll ? 'reject' : null;
-  if (!mode && !io.ask) throw new PassportError('not on a terminal, so nobody can answer "Approve?": pass --approve-all or --reject-all');
+  const resolve = new Map<string, ApprovalDecision>([...values.markDone.map((id) => [id, 'mark_done'] as const), ...values.runAgain.map((id) => [id, 'run_again'] as const)]);
+  if (resolve.size < values.markDone.length + values.runAgain.length) throw new PassportError('a request is named twice in --mark-done / --run-again; say once whether it ran');
+  if (!mode && !io.ask && resolve.size === 0) throw new PassportError('not on a terminal, so nobody can answer "Approve?": pass --approve-all or --reject-all');
   if (!values.once && values.json) throw new PassportError('--json prints one object, so it needs --once');
   const url = checkUrl(values.url ?? file.url);
   const sign = await deviceSigner(file, values.home);
@@ -295,11 +348,17 @@ async function run(values: { url?: string; home: string; once: boolean; approveA
     if (values.once && fresh.length === 0 && !values.json) io.write('Nothing waiting for you.\n');
     for (const item of fresh) {
       handled.add(item.id);
-      const outcome = await decideOne(sign, url, item, mode, io, values.json);
+      const outcome = await decideOne(sign, url, item, mode, io, values.json, resolve, values.reason);
       if (outcome) outcomes.push(outcome);
     }
     if (values.once) break;
     await new Promise((done) => setTimeout(done, 2000));
+  }
+  for (const [requestId, decision] of resolve) {
+    if (handled.has(requestId)) continue;
+    const refused = `request ${requestId} is not in this Passport's inbox as one that may or may not have run`;
+    if (!values.json) io.write(`${refused}.\n`);
+    outcomes.push({ requestId, decision, refused });
   }
   const refused = outcomes.filter((o) => o.refused).length;
   if (values.json) io.write(JSON.stringify({ deviceId: file.deviceId, url, decided: outcomes.filter((o) => !o.refused), refused: outcomes.filter((o) => o.refused) }) + '\n');
@@ -316,6 +375,7 @@ export async function passportMain(argv: string[], io: PassportIo = terminalIo()
       options: {
         url: { type: 'string' }, code: { type: 'string' }, name: { type: 'string' }, home: { type: 'string' },
         once: { type: 'boolean' }, 'approve-all': { type: 'boolean' }, 'reject-all': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'mark-done': { type: 'string', multiple: true }, 'run-again': { type: 'string', multiple: true }, reason: { type: 'string' },
       },
       strict: true,
     }).values;
@@ -331,7 +391,10 @@ export async function passportMain(argv: string[], io: PassportIo = terminalIo()
   const json = values.json ?? false;
   try {
     if (pairing) return await pair({ url: values.url, code: values.code, name: values.name, home, json }, io);
-    return await run({ url: values.url, home, once: values.once ?? false, approveAll: values['approve-all'] ?? false, rejectAll: values['reject-all'] ?? false, json }, io);
+    return await run({
+      url: values.url, home, once: values.once ?? false, approveAll: values['approve-all'] ?? false, rejectAll: values['reject-all'] ?? false, json,
+      markDone: values['mark-done'] ?? [], runAgain: values['run-again'] ?? [], reason: values.reason || null,
+    }, io);
   } catch (error) {
     if (!(error instanceof PassportError)) throw error;
     io.write(json ? JSON.stringify({ error: { code: 'passport', message: error.message } }) + '\n' : `countersign passport: ${error.message}\n`);

@@ -26,11 +26,21 @@ function verdictLine(tool: string, verdict: Verdict): string {
   return lines.join('\n');
 }
 
-export function formatExplanation(tool: string, explanation: PolicyExplanation, pinsUnknown: boolean): string {
-  const lines = [verdictLine(tool, explanation.verdict), '', 'rules considered:'];
+/** `source` says where the verdict comes from; by default, offline from the file. */
+export function formatExplanation(tool: string, explanation: PolicyExplanation, pinsUnknown: boolean, source?: string): string {
+  const lines = [verdictLine(tool, explanation.verdict)];
+  // Offline, a rule that reads intent.* fails for want of pins: that is not a broken rule, and the reader must know.
+  const needsIntent = pinsUnknown ? explanation.trace.filter((step) => /\bintent\./.test(step.why) && /No such key/.test(step.why)).map((step) => step.ruleId) : [];
+  if (needsIntent.length) {
+    lines.push(
+      `note: ${needsIntent.join(', ')} read${needsIntent.length === 1 ? 's' : ''} intent pins, which only a running server knows (the connector reads them upstream);`,
+      '  offline that condition cannot be evaluated, so this verdict is not what a real call gets. Start the server (policy explain then asks it) or pass --pins JSON.',
+    );
+  }
+  lines.push('', 'rules considered:');
   for (const step of explanation.trace) lines.push(`  ${step.matched ? 'MATCH' : 'skip '} ${step.ruleId}: ${step.why}`);
   if (explanation.trace.length === 0) lines.push('  (no rules)');
-  lines.push('', 'offline: budgets are treated as unspent' + (pinsUnknown ? '; intent pins are unknown (pass --pins JSON to supply them)' : ''));
+  lines.push('', source ?? 'offline: budgets are treated as unspent' + (pinsUnknown ? '; intent pins are unknown (pass --pins JSON to supply them)' : ''));
   return `${lines.join('\n')}\n`;
 }
 

@@ -12,7 +12,9 @@ import {
   type PolicyInput,
 } from '../../kernel/index.ts';
 import type { CommandOutput } from '../admin.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig, type Config } from '../config.ts';
+import { policyToolProblems, policyTypeProblems } from '../policy-tools.ts';
+import { BUILTIN_TOOLS } from '../../tools/catalog.ts';
 import { formatCheck, formatExplanation, formatTest } from './policy-format.ts';
 
 /** `countersign policy check|explain|test`: offline, from the config file alone (no database, no connectors). */
@@ -27,14 +29,23 @@ export interface CheckResult {
 }
 
 function compiled(configPath: string): CompiledPolicy {
-  const config = loadConfig(configPath);
-  return compilePolicy(config.policy, { roles: Object.keys(config.roles) });
+  return compiledWithTools(configPath).policy;
 }
 
-/** Loads and compiles the config; never throws for a bad config, it says what is wrong instead. */
-export function checkPolicyFile(configPath: string): CheckResult {
+/** The compiled policy, and the tool names it uses that no built-in connector or configured MCP server offers (offline: the catalog). */
+function compiledWithTools(configPath: string): { config: Config; policy: CompiledPolicy; toolProblems: string[] } {
+  const config = loadConfig(configPath);
+  const policy = compilePolicy(config.policy, { roles: Object.keys(config.roles) });
+  return { config, policy, toolProblems: policyToolProblems(config.policy, Object.keys(BUILTIN_TOOLS), Object.keys(config.connectors.mcp?.servers ?? {})) };
+}
+
+/** Loads and compiles the config and checks its tool names and argument types; never throws for a bad config, it says what is wrong instead. */
+export async function checkPolicyFile(configPath: string): Promise<CheckResult> {
   try {
-    const policy = compiled(configPath);
+    const { config, policy, toolProblems } = compiledWithTools(configPath);
+    const builtin = Object.entries(BUILTIN_TOOLS).map(([name, args]) => ({ name, args }));
+    const problems = toolProblems.length ? toolProblems : policyTypeProblems(config.policy, builtin);
+    if (problems.length) return { ok: false, message: problems.map((p) => `${configPath}: ${p}`).join('\n'), rules: [] };
     const n = policy.ruleIds.length;
     return { ok: true, message: `${configPath}: OK, ${n} rule${n === 1 ? '' : 's'}, policy version ${policy.version.slice(0, 12)}`, rules: [...policy.ruleIds], version: policy.version };
   } catch (error) {
@@ -168,8 +179,13 @@ async function run(json: boolean, work: () => Promise<CommandOutput>): Promise<C
 
 /** CLI: `countersign policy check [--json]`. Exit 1 when the config is invalid. */
 export async function policyCheck(configPath: string, options: { json?: boolean } = {}): Promise<CommandOutput> {
-  const result = checkPolicyFile(configPath);
+  const result = await checkPolicyFile(configPath);
   return { exitCode: result.ok ? 0 : 1, stdout: options.json ? `${JSON.stringify(result)}\n` : formatCheck(result) };
+}
+
+/** The --args, --pins and --agent of `policy explain`, parsed (offline and live alike). */
+function explainInput(options: { args?: string; agent?: string; pins?: string }): { args: JsonObject; pins: JsonObject | undefined; agent: PolicyAgent } {
+  return { args: parseArgsJson(options.args ?? '{}'), pins: options.pins ? parseArgsJson(options.pins) : undefined, agent: parseAgent(options.agent) };
 }
 
 /** CLI: `countersign policy explain --tool NAME [--args JSON] [--agent NAME|JSON] [--pins JSON] [--json]`. */
@@ -179,10 +195,32 @@ export async function policyExplain(
 ): Promise<CommandOutput> {
   const json = options.json ?? false;
   return run(json, async () => {
-    const args = parseArgsJson(options.args ?? '{}');
-    const pins = options.pins ? parseArgsJson(options.pins) : undefined;
-    const explanation = await explainPolicyFile(configPath, { tool: options.tool, args, agent: parseAgent(options.agent), intent: pins ? { pins } : {} });
+    const { args, pins, agent } = explainInput(options);
+    const explanation = await explainPolicyFile(configPath, { tool: options.tool, args, agent, intent: pins ? { pins } : {} });
     return { exitCode: 0, stdout: json ? `${JSON.stringify({ ok: true, ...explanation })}\n` : formatExplanation(options.tool, explanation, !pins) };
+  });
+}
+
+/**
+ * `policy explain` inside a running server: the policy in force, the intent and pins the connector describes now (its
+ * upstream read, nothing executed), and budgets as spent so far. Connectors in their own processes
+ * (`--isolation process`) are not reachable from here: then pins are unknown and the output says so.
+ */
+export async function policyExplainLive(
+  live: { policy: CompiledPolicy; budgets: BudgetReader; describe?: (tool: string, args: JsonObject) => Promise<{ intent: PolicyInput['intent']; connector: string; sandbox: boolean }> },
+  options: { tool: string; args?: string; agent?: string; pins?: string; json?: boolean },
+): Promise<CommandOutput> {
+  const json = options.json ?? false;
+  return run(json, async () => {
+    const { args, pins, agent } = explainInput(options);
+    const described = live.describe ? await live.describe(options.tool, args) : null;
+    const intent = described ? { ...described.intent, ...(pins ? { pins: { ...((described.intent?.pins ?? {}) as JsonObject), ...pins } } : {}) } : pins ? { pins } : {};
+    const explanation = await live.policy.explain({ tool: options.tool, args, agent, intent }, live.budgets);
+    const source = described
+      ? `live: the running server's policy (version ${live.policy.version}); intent and pins as the ${described.connector} connector${described.sandbox ? ' (SANDBOX)' : ''} describes this call now; budgets as spent so far`
+      : `the running server's policy (version ${live.policy.version}) and budgets; its connectors run in their own processes, so intent pins are unknown${pins ? ' (given with --pins)' : ' (pass --pins JSON to supply them)'}`;
+    if (json) return { exitCode: 0, stdout: `${JSON.stringify({ ok: true, live: described !== null, intent, ...explanation })}\n` };
+    return { exitCode: 0, stdout: formatExplanation(options.tool, explanation, false, source) };
   });
 }
 

@@ -14,6 +14,10 @@ export interface OAuthOptions {
   jwksUrl?: string;
   /** Pinned so a token cannot pick a weaker algorithm (or `none`). */
   algorithms?: string[];
+  /** The JWT header `typ` access tokens must carry (RFC 9068: `at+jwt`, the default), so an ID token is not one. */
+  tokenType?: string;
+  /** Scopes (the `scope` or `scp` claim) every access token must hold. Default: `mcp`. */
+  requiredScopes?: string[];
   /**
    * Maps the JWT subject (an agent name) to its principal; null when there is no such active agent. The kernel has no
    * op for this yet, so without it every JWT is refused with a message saying so (fail closed).
@@ -48,8 +52,14 @@ export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuth
         issuer: oauth.issuer,
         audience: oauth.audience ?? `${publicUrl.replace(/\/$/, '')}/mcp`,
         algorithms: oauth.algorithms ?? ['RS256', 'ES256', 'EdDSA'],
+        // An access token that never expires is a password that cannot be changed: exp is required.
+        requiredClaims: ['exp', 'sub'],
+        typ: oauth.tokenType ?? 'at+jwt',
       });
       if (typeof payload.sub !== 'string' || payload.sub === '') return refuse('the access token has no subject naming an agent', 'invalid_token');
+      const granted = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ') : Array.isArray(payload.scp) ? payload.scp.map(String) : []);
+      const missing = (oauth.requiredScopes ?? ['mcp']).filter((scope) => !granted.has(scope));
+      if (missing.length > 0) return refuse(`the access token lacks the scope ${missing.join(' ')}; ask ${oauth.issuer} for a token with it`, 'invalid_token');
       if (!oauth.principalFor) return refuse('OAuth tokens cannot be mapped to agents on this server yet; use an agent token from `countersign agent add`', 'invalid_token');
       const principal = await oauth.principalFor(payload.sub);
       if (!principal) return refuse(`the access token's subject "${payload.sub}" is not an active Countersign agent`, 'invalid_token');

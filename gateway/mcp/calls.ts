@@ -1,6 +1,6 @@
 import { McpError, ErrorCode, type CallToolResult, type ProgressToken } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError, type Json, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
-import { isFinal, pendingResult, resultOf } from './tools.ts';
+import { isFinal, pendingResult, resultOf, withJson } from './tools.ts';
 
 /** How a `tools/call` becomes a kernel request, and how a call that needs a human is held and released. */
 
@@ -64,8 +64,26 @@ export async function cancelPending(port: Port, agentId: string, requestId: stri
   }
 }
 
+/** Arguments nested deeper than this are refused before anything reads them (no tool takes more than a few levels). */
+const MAX_DEPTH = 64;
+
+/** True when JSON nests deeper than `limit`; measured without recursion, so a hostile value cannot overflow the stack. */
+export function nestsDeeper(value: unknown, limit: number): boolean {
+  const todo: [unknown, number][] = [[value, 0]];
+  while (todo.length > 0) {
+    const [item, depth] = todo.pop()!;
+    if (depth > limit) return true;
+    if (item && typeof item === 'object') for (const child of Object.values(item)) todo.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Submits, holds while a human decides, and shapes the outcome as a tool result (pending is not an error). */
 export async function callTool(ctx: HoldContext, tool: string, args: JsonObject): Promise<CallToolResult> {
+  if (nestsDeeper(args, MAX_DEPTH)) {
+    const message = `invalid arguments for ${tool}: they nest deeper than ${MAX_DEPTH} levels; send the values the tool's input schema describes`;
+    return withJson({ isError: true, content: [{ type: 'text', text: message }], structuredContent: { status: 'error', code: 'invalid_arguments', message } });
+  }
   return guarded(async () => {
     const view = await submit(ctx.port, ctx.agentId, tool, args);
     const held = isFinal(view) ? view : await hold(ctx, view);
@@ -92,7 +110,7 @@ export async function guarded(run: () => Promise<CallToolResult>): Promise<CallT
   } catch (error) {
     if (error instanceof KernelError) {
       if (error.code === 'unknown_tool') throw new McpError(ErrorCode.InvalidParams, error.message);
-      return { isError: true, content: [{ type: 'text', text: error.message }], structuredContent: { status: 'error', code: error.code, message: error.message } };
+      return withJson({ isError: true, content: [{ type: 'text', text: error.message }], structuredContent: { status: 'error', code: error.code, message: error.message } });
     }
     throw error;
   }

@@ -107,3 +107,43 @@ export async function readJsonBody(req: Request, maxBytes: number): Promise<Body
     return { ok: false, response: rpcError(400, -32700, 'Parse error: the request body is not valid JSON; send one JSON-RPC 2.0 message') };
   }
 }
+
+/** The ids of the JSON-RPC requests among `messages` (notifications and responses have none), as map keys. */
+export function requestIds(messages: unknown[]): string[] {
+  return messages.flatMap((m) => (m && typeof m === 'object' && 'method' in m && 'id' in m ? [JSON.stringify((m as { id: unknown }).id)] : []));
+}
+
+/**
+ * `response` with `done` called once its body has been sent or abandoned (at once when it has none): an MCP answer
+ * over an event stream finishes long after the Response object was made.
+ */
+export function whenSent(response: Response, done: () => void): Response {
+  if (!response.body) {
+    done();
+    return response;
+  }
+  const reader = response.body.getReader();
+  let finished = false;
+  const finish = () => {
+    if (!finished) (finished = true), done();
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done: end } = await reader.read();
+        if (end) {
+          finish();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        finish();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}

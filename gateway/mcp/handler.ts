@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { JSONRPCMessageSchema, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { JSONRPCMessageSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { failureThrottle } from '../../net/throttle.ts';
+import { clientAddress } from '../../net/proxy.ts';
 import type { Port, Principal } from '../../kernel/index.ts';
 import { bearerAuthenticator, type OAuthOptions } from './auth.ts';
-import { defaultAllowed, originGuard, rateLimiter, readJsonBody, rpcError } from './guard.ts';
+import { defaultAllowed, originGuard, rateLimiter, readJsonBody, requestIds, rpcError, whenSent } from './guard.ts';
 import { createSessionServer, type SessionServer } from './server.ts';
 
 export interface McpHandlerOptions {
-  /** The gateway's router port: capabilities `kernel:agent.authenticate`, `kernel:tools.list`, `kernel:request.*`. */
+  /** The gateway's router port: it holds CAPABILITIES.gateway (agent authentication, tools.list, its requests). */
   port: Port;
   /** How long a call that needs approval is held before it returns `pending` (default 25). */
   holdSeconds?: number;
@@ -26,16 +28,20 @@ export interface McpHandlerOptions {
   /** Requests per minute per agent (default 600); more get 429 with Retry-After. */
   rateLimitPerMinute?: number;
   oauth?: OAuthOptions;
+  /** Told about refusals worth auditing (throttled token guessing); must not throw. */
+  report?: (what: string, detail: string) => void;
   /** Sessions unused this long are closed (default 30 minutes). */
   sessionIdleMs?: number;
+  /** How often the tool list is compared while sessions are open, to send `notifications/tools/list_changed` (default 2000 ms). */
+  toolsWatchMs?: number;
   version?: string;
 }
 
 export type McpHandler = ((c: Context) => Promise<Response>) & {
   /** The same as calling the handler. */
   handle(c: Context): Promise<Response>;
-  /** Serves a plain web Request (the Hono handler calls this with `c.req.raw`). */
-  fetch(req: Request): Promise<Response>;
+  /** Serves a plain web Request (the Hono handler calls this with `c.req.raw` and the client's address). */
+  fetch(req: Request, address?: string): Promise<Response>;
   /** Closes every open session. */
   close(): Promise<void>;
   sessionCount(): number;
@@ -46,7 +52,14 @@ interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   mcp: SessionServer;
   lastUsed: number;
+  /** The protocol version negotiated at initialize: it decides whether JSON-RPC batches exist. */
+  protocolVersion: string;
+  /** Ids of this session's requests still being answered (JSON text, so 5 and "5" differ, as in JSON-RPC). */
+  running: Set<string>;
 }
+
+/** MCP 2025-06-18 removed JSON-RPC batching; later versions keep it out. */
+const BATCHES_REMOVED = '2025-06-18';
 
 /**
  * The `/mcp` endpoint: MCP Streamable HTTP (protocol 2025-11-25, official SDK, web-standard transport) behind Host and
@@ -54,7 +67,7 @@ interface Session {
  * is bound to the agent that opened it; its id used with another agent's token is refused as unknown.
  *
  * @example
- * app.all('/mcp', createMcpHandler({ port: router.register('gateway', ...), publicUrl: 'http://localhost:8787' }));
+ * app.all('/mcp', createMcpHandler({ port: router.register('gateway', async () => null, CAPABILITIES.gateway), publicUrl: 'http://localhost:8787' }));
  */
 export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   const holdSeconds = options.holdSeconds ?? 25;
@@ -63,6 +76,8 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   const checkOrigin = originGuard(options.allowedHosts ?? defaults.allowedHosts, options.allowedOrigins ?? defaults.allowedOrigins);
   const authenticate = bearerAuthenticator(options.port, options.publicUrl, options.oauth);
   const limit = rateLimiter(options.rateLimitPerMinute ?? 600);
+  // Token guessing: 30 failed bearer tokens per minute per client address, then 429 before any token is checked.
+  const guesses = failureThrottle({ max: 30, windowSeconds: 60 });
   const idleMs = options.sessionIdleMs ?? 30 * 60 * 1000;
   const sessions = new Map<string, Session>();
 
@@ -72,6 +87,25 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   }, Math.min(idleMs, 60_000));
   sweeper.unref();
 
+  // Downstream MCP servers come and go, change definitions (quarantine) or are trusted again: connected agents are
+  // told the list changed (MCP `notifications/tools/list_changed`), so they list again instead of calling stale tools.
+  // Only while sessions are open; a change while nobody listens is simply what the next session lists.
+  let listed: string | null = null;
+  let watching = false;
+  const lookAtTools = async () => JSON.stringify(await options.port.send('kernel', { op: 'tools.list' }));
+  const watcher = setInterval(() => {
+    if (sessions.size === 0 || watching) return;
+    watching = true;
+    void lookAtTools()
+      .then((now) => {
+        if (listed !== null && now !== listed) for (const s of sessions.values()) void s.mcp.server.sendToolListChanged().catch(() => {});
+        listed = now;
+      })
+      .catch(() => {})
+      .finally(() => (watching = false));
+  }, options.toolsWatchMs ?? 2000);
+  watcher.unref();
+
   async function closeSession(id: string): Promise<void> {
     const session = sessions.get(id);
     if (!session) return;
@@ -79,9 +113,12 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     await session.mcp.close().catch(() => {});
   }
 
-  async function open(principal: Principal): Promise<Session> {
+  async function open(principal: Principal, requested: unknown): Promise<Session> {
+    // The list as the first session sees it: a change from here on is announced.
+    if (listed === null) listed = await lookAtTools().catch(() => null);
     const mcp = createSessionServer({ port: options.port, agentId: principal.agentId, holdSeconds, version: options.version ?? '0.1.0' });
-    const session: Session = { agentId: principal.agentId, mcp, lastUsed: Date.now(), transport: undefined as never };
+    const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+    const session: Session = { agentId: principal.agentId, mcp, lastUsed: Date.now(), protocolVersion, running: new Set(), transport: undefined as never };
     session.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void sessions.set(id, session),
@@ -92,11 +129,19 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     return session;
   }
 
-  async function fetch(req: Request): Promise<Response> {
+  async function fetch(req: Request, address = 'unknown'): Promise<Response> {
     const refused = checkOrigin(req);
     if (refused) return refused;
+    const wait = guesses.blocked(address);
+    if (wait > 0) {
+      options.report?.('throttled', `agent tokens from ${address}`);
+      return rpcError(429, -32000, `Too Many Requests: too many invalid tokens from your address; retry after ${wait}s with a valid agent token`, { 'retry-after': String(wait) });
+    }
     const auth = await authenticate(req);
-    if (!auth.ok) return auth.response;
+    if (!auth.ok) {
+      guesses.failed(address);
+      return auth.response;
+    }
     const { principal } = auth;
 
     const allowed = limit(principal.agentId);
@@ -130,25 +175,50 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     if (messages.length === 0 || invalid >= 0) {
       return rpcError(400, -32600, 'Invalid Request: the body must be a JSON-RPC 2.0 message ({"jsonrpc": "2.0", "method": ..., "id": ...})');
     }
+    if (Array.isArray(body.value)) {
+      // Batches exist only before 2025-06-18, and never around initialize.
+      const version = req.headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? LATEST_PROTOCOL_VERSION;
+      if (!session || version >= BATCHES_REMOVED) {
+        const why = session ? `MCP protocol ${version} has no JSON-RPC batches (removed in ${BATCHES_REMOVED})` : 'initialize cannot be sent in a batch';
+        return rpcError(400, -32600, `Invalid Request: ${why}; send one JSON-RPC message per POST`);
+      }
+    }
     if (!session) {
-      const initializing = messages.some(isInitializeRequest);
-      if (!initializing) {
+      const initialize = messages.find(isInitializeRequest);
+      if (!initialize) {
         return rpcError(400, -32000, 'Bad Request: no Mcp-Session-Id header; send "initialize" first to open a session');
       }
-      session = await open(principal);
+      session = await open(principal, initialize.params.protocolVersion);
     }
     session.lastUsed = Date.now();
-    const response = await session.transport.handleRequest(req, { authInfo, parsedBody: body.value });
+    // The transport keys answer streams by request id: a second request reusing a running one's id took over its
+    // stream, and the first was never answered, its connection held open (found by the long fuzz). Refuse it instead.
+    const ids = requestIds(messages);
+    const running = session.running;
+    const reused = ids.find((id, i) => running.has(id) || ids.indexOf(id) !== i);
+    if (reused !== undefined) {
+      return rpcError(400, -32600, `Invalid Request: id ${reused.slice(0, 100)} is already used by a request still running in this session; give every request its own id`);
+    }
+    for (const id of ids) running.add(id);
+    const release = () => ids.forEach((id) => running.delete(id));
+    let response: Response;
+    try {
+      response = await session.transport.handleRequest(req, { authInfo, parsedBody: body.value });
+    } catch (error) {
+      release();
+      throw error;
+    }
     // An initialize the transport refused never got a session id: drop its server.
     if (!session.transport.sessionId) await session.mcp.close().catch(() => {});
-    return response;
+    return whenSent(response, release);
   }
 
-  const handler = ((c: Context) => fetch(c.req.raw)) as McpHandler;
+  const handler = ((c: Context) => fetch(c.req.raw, clientAddress(c))) as McpHandler;
   handler.fetch = fetch;
   handler.handle = handler;
   handler.close = async () => {
     clearInterval(sweeper);
+    clearInterval(watcher);
     await Promise.all([...sessions.keys()].map(closeSession));
   };
   handler.sessionCount = () => sessions.size;

@@ -1,4 +1,5 @@
 /** The MCP face of Countersign: the `/mcp` Streamable HTTP endpoint and its RFC 9728 metadata. */
+import { CAPABILITIES } from '../../kernel/index.ts';
 export { createMcpHandler, type McpHandler, type McpHandlerOptions } from './handler.ts';
 export { protectedResourceMetadata, metadataHandler, oauthMetadataRoute } from './metadata.ts';
 export { defaultAllowed } from './guard.ts';
@@ -6,4 +7,4 @@ export type { OAuthOptions } from './auth.ts';
 export { annotate, AWAIT_TOOL, REQUESTS_TOOL } from './tools.ts';
 
 /** The capabilities the gateway's router port must hold, and nothing more. */
-export const GATEWAY_CAPABILITIES = ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.*'] as const;
+export const GATEWAY_CAPABILITIES = CAPABILITIES.gateway;

@@ -1,4 +1,5 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { CreateTaskResult } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
 import type { Port, RequestView, ToolInfo } from '../../kernel/index.ts';
@@ -23,6 +24,13 @@ export interface SessionServer {
   close(): Promise<void>;
 }
 
+/**
+ * The SDK builds a fresh Ajv (milliseconds of CPU and ~100 KB) for every Server it constructs, i.e. every session, and
+ * uses it only to check elicitation replies. One instance serves all sessions: it caches compiled schemas, keeps no
+ * per-session state.
+ */
+let validator: AjvJsonSchemaValidator | undefined;
+
 export function createSessionServer(options: SessionServerOptions): SessionServer {
   const { port, agentId, holdSeconds } = options;
   const taskStore = new CancellableTaskStore();
@@ -30,10 +38,11 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
     { name: 'countersign', title: 'Countersign', version: options.version },
     {
       capabilities: {
-        tools: { listChanged: false },
+        tools: { listChanged: true },
         tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
       },
       taskStore,
+      jsonSchemaValidator: (validator ??= new AjvJsonSchemaValidator()),
       instructions:
         'Countersign is an authority gateway: some tool calls run at once, some are denied by policy, and some wait for a ' +
         `human to approve with a passkey. A call that needs approval is held up to ${holdSeconds}s; if it returns status ` +

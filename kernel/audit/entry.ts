@@ -1,11 +1,9 @@
 import type { Json } from '../types.ts';
-import { jcs, sha256Hex } from '../digest.ts';
+import { jcs } from '../digest.ts';
+import { hashLeaf } from './merkle.ts';
 import { KernelError } from '../errors.ts';
 
-/** The previous hash of the first entry: 64 zeros. */
-export const GENESIS_HASH = '0'.repeat(64);
-
-/** What a caller appends; the log stamps `seq`, `at`, `prevHash` and `hash`. */
+/** What a caller appends; the log stamps `at` when it is queued, `seq` and `hash` when the sequencer integrates it. */
 export interface AuditInput {
   /** What happened, dotted: 'request.received', 'policy.decided', 'grant.minted'... */
   kind: string;
@@ -15,7 +13,7 @@ export interface AuditInput {
   data?: Json;
 }
 
-/** One link of the chain, as stored and exported. */
+/** One leaf of the tree, as stored: `seq` is its position plus one, `hash` its leaf hash (hex). */
 export interface AuditEntry {
   seq: number;
   at: string;
@@ -23,16 +21,7 @@ export interface AuditEntry {
   requestId: string | null;
   actor: string;
   data: Json;
-  prevHash: string;
   hash: string;
-}
-
-/** A signed statement "the chain had hash `hash` at `seq`"; `signature` is a compact JWS over JCS({seq, hash, at}). */
-export interface AuditCheckpoint {
-  seq: number;
-  hash: string;
-  at: string;
-  signature: string;
 }
 
 /** An input checked, with its data canonicalized once (`dataJcs`), so a bad entry fails its own caller, not a batch. */
@@ -45,8 +34,12 @@ export interface PreparedInput {
 }
 
 const KIND = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
-// A NUL (which PostgreSQL text and jsonb cannot hold) shows up in JSON as `\u0000` after an even number of backslashes.
-const NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+// A NUL or an unpaired surrogate (which PostgreSQL text and jsonb cannot hold, nor RFC 8785) shows up in JSON as
+// `\u0000` or `\ud800`..`\udfff` after an even number of backslashes (JSON.stringify escapes only unpaired ones).
+const NUL = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
+
+/** True when a JSON value holds a NUL or an unpaired surrogate anywhere, which the database cannot store. */
+export const containsNul = (value: unknown): boolean => NUL.test(JSON.stringify(value) ?? '');
 
 /** Checks one input and canonicalizes its data; throws `bad_request` naming what is wrong. */
 export function prepareInput(input: AuditInput, index = 0): PreparedInput {
@@ -83,13 +76,5 @@ export function entryJcs(seq: number, at: string, kind: string, requestId: strin
   return `{"actor":${JSON.stringify(actor)},"at":${JSON.stringify(at)},"data":${dataJcs},"kind":${JSON.stringify(kind)},"requestId":${id},"seq":${seq}}`;
 }
 
-/** hash_n = sha256(hash_{n-1} as its 64 hex characters || JCS(entry_n)), hex. */
-export const chainHash = (prevHash: string, canonicalEntry: string): string => sha256Hex(prevHash, canonicalEntry);
-
-/** The hash an entry should carry given its content and its `prevHash`. */
-export function computeEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
-  return chainHash(entry.prevHash, entryJcs(entry.seq, entry.at, entry.kind, entry.requestId, entry.actor, jcs(entry.data)));
-}
-
-/** The bytes a checkpoint signs: JCS({seq, hash, at}). */
-export const checkpointPayload = (seq: number, hash: string, at: string): Uint8Array => new TextEncoder().encode(jcs({ seq, hash, at }));
+/** An entry's leaf hash: SHA-256(0x00 || JCS(entry without its hash)). */
+export const leafHash = (e: Omit<AuditEntry, 'hash'>): Buffer => hashLeaf(entryJcs(e.seq, e.at, e.kind, e.requestId, e.actor, jcs(e.data)));

@@ -7,12 +7,17 @@ import type { PolicyInput } from './types.ts';
  * so a typo like `intent.pinz` fails at load; the evaluating one treats them as plain maps, because converting
  * inputs into typed objects costs microseconds per request, and the checked expression needs no such conversion.
  */
-const base = () => new Environment().registerVariable('tool', 'string').registerVariable('args', 'map');
-const checkEnv = base()
+// A policy expression is a line or two; 1,000 nodes bound the evaluator's recursion, so a long `&&` chain or `!!!…`
+// can neither overflow the stack nor decide differently at a different stack depth (found by test/fuzz).
+const limits = { maxAstNodes: 1000, maxDepth: 100 };
+/** The checking environment; with `args`, the argument types of one tool (the gateway checks each rule per tool). */
+export const checkEnvironment = (args?: Record<string, string>) => new Environment({ limits }).registerVariable('tool', 'string')
+  .registerVariable(args ? { name: 'args', schema: args } : { name: 'args', type: 'map' })
   .registerVariable({ name: 'intent', schema: { summary: 'string', consequence: 'string', reversible: 'bool', fields: 'list<map>', pins: 'map' } })
   .registerVariable({ name: 'agent', schema: { id: 'string', name: 'string', owner: 'string' } })
   .registerVariable('now', 'google.protobuf.Timestamp');
-const evalEnv = base().registerVariable('intent', 'map').registerVariable('agent', 'map').registerVariable('now', 'google.protobuf.Timestamp');
+const checkEnv = checkEnvironment();
+const evalEnv = new Environment({ limits }).registerVariable('tool', 'string').registerVariable('args', 'map').registerVariable('intent', 'map').registerVariable('agent', 'map').registerVariable('now', 'google.protobuf.Timestamp');
 
 export type CelContext = ReturnType<typeof celContext>;
 export type Expression = (context: CelContext) => unknown;
@@ -37,9 +42,10 @@ export function compileExpression(source: unknown, role: keyof typeof ROLES, fai
   if (!valid) {
     const [kind, fix] = error?.name === 'ParseError' ? ['syntax', 'fix the expression syntax (CEL: https://cel.dev)'] : ['type', VARIABLES];
     const offset = error?.range?.start;
-    throw fail(`${shown} has a CEL ${kind} error${offset === undefined ? '' : ` at character ${offset + 1}`}: ${celMessage(error)}; ${fix}`, offset);
+    throw fail(`${shown} has a CEL ${kind} error${offset === undefined ? '' : ` at character ${offset + 1}`}: ${celMessage(error).replace(/\bundefined\b/g, '(a value of unknown type)')}; ${fix}`, offset);
   }
-  if (!types.includes(type)) throw fail(`${shown} has a CEL type error: it gives type ${type}, but ${role} must give ${expected}; ${VARIABLES}`);
+  // cel-js names a type it cannot resolve by its type parameter (V): like dyn, it is known only at run time.
+  if (!types.includes(type) && !/^[A-Z]$/.test(type)) throw fail(`${shown} has a CEL type error: it gives type ${type}, but ${role} must give ${expected}; ${VARIABLES}`);
   return { source, run: evalEnv.parse(source) };
 }
 

@@ -1,7 +1,6 @@
 /** The policy engine: compile once at load, evaluate per request in microseconds. */
-export { compilePolicy } from './compile.ts';
+export { compilePolicy, parseDuration } from './compile.ts';
+export { checkEnvironment } from './cel.ts';
 export { createBudgetStore, type BudgetStore } from './budget.ts';
 export { BUDGET_KEY } from './evaluate.ts';
-export { parseDuration } from './compile.ts';
-export type { BudgetReader, CompileOptions, CompiledPolicy, PolicyConfig, PolicyExplanation } from './types.ts';
-export type { PolicyAgent, PolicyInput, RuleConfig, RuleLimit, TraceStep } from './types.ts';
+export type { BudgetReader, CompileOptions, CompiledPolicy, PolicyConfig, PolicyExplanation, PolicyAgent, PolicyInput, RuleConfig, RuleLimit, TraceStep } from './types.ts';

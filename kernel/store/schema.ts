@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, integer, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, integer, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ApproverRequirement, Intent, RequestBody, ToolResult, Verdict, KernelErrorShape } from '../types.ts';
 
 /** The kernel's tables. Other parts keep their own schema files; none of them writes here directly. */
@@ -38,14 +38,19 @@ export const passkeys = pgTable('passkeys', {
 });
 
 /** Paired Passport devices: an approver's hardware key that signs decisions with JWS. */
-export const devices = pgTable('devices', {
-  id: text('id').primaryKey(),
-  approverId: text('approver_id').notNull().references(() => approvers.id),
-  name: text('name').notNull(),
-  publicJwk: jsonb('public_jwk').$type<Record<string, string>>().notNull(),
-  pairedAt: at('paired_at').notNull().defaultNow(),
-  removedAt: at('removed_at'),
-});
+export const devices = pgTable(
+  'devices',
+  {
+    id: text('id').primaryKey(),
+    approverId: text('approver_id').notNull().references(() => approvers.id),
+    name: text('name').notNull(),
+    publicJwk: jsonb('public_jwk').$type<Record<string, string>>().notNull(),
+    pairedAt: at('paired_at').notNull().defaultNow(),
+    removedAt: at('removed_at'),
+  },
+  // One device key, one approver: a key active twice could fill two quorum seats with one signature.
+  (t) => [uniqueIndex('devices_active_key').on(sql`(${t.publicJwk}->>'x')`).where(sql`${t.removedAt} is null`)],
+);
 
 export const requests = pgTable(
   'requests',
@@ -65,10 +70,15 @@ export const requests = pgTable(
     error: jsonb('error').$type<KernelErrorShape | null>(),
     createdAt: at('created_at').notNull().defaultNow(),
     updatedAt: at('updated_at').notNull().defaultNow(),
+    /** While `executing` (or being reconciled): the replica that owns it, until when, and which claim of it this is. */
+    leaseOwner: text('lease_owner'),
+    leaseUntil: at('lease_until'),
+    attempt: integer('attempt').notNull().default(0),
   },
   (t) => [
     index('requests_agent_created').on(t.agentId, t.createdAt),
     index('requests_state').on(t.state),
+    index('requests_lease').on(t.leaseUntil),
     index('requests_created').on(t.createdAt, t.id),
     // For the audit dashboard's list filters (gateway/audit-reader), newest first at 100,000+ requests.
     index('requests_tool_created').on(t.tool, t.createdAt, t.id),
@@ -115,6 +125,7 @@ export const spends = pgTable(
   (t) => [index('spends_rule_key_at').on(t.ruleId, t.key, t.at)],
 );
 
+/** The tree's leaves in order. `hash` is the leaf hash; rows from before migration 0007 also keep their chain links. */
 export const auditEntries = pgTable(
   'audit_entries',
   {
@@ -124,19 +135,43 @@ export const auditEntries = pgTable(
     requestId: text('request_id'),
     actor: text('actor').notNull(),
     data: jsonb('data').notNull(),
-    prevHash: text('prev_hash').notNull(),
-    hash: text('hash').notNull(),
+    hash: text('leaf_hash'),
+    chainPrevHash: text('prev_hash'),
+    chainHash: text('hash'),
   },
   (t) => [index('audit_request').on(t.requestId, t.seq), index('audit_kind').on(t.kind, t.seq)],
 );
 
-/** The chain's head (one row, id 1), moved by compare-and-swap. No authority: a tampered head breaks the chain visibly. */
-export const auditHead = pgTable('audit_head', {
-  id: integer('id').primaryKey(),
-  seq: bigint('seq', { mode: 'number' }).notNull(),
-  hash: text('hash').notNull(),
+/** Entries committed by their transactions and not yet in the tree. `data` is its JCS text, hashed as is. */
+export const auditQueue = pgTable('audit_queue', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: text('at').notNull(),
+  kind: text('kind').notNull(),
+  requestId: text('request_id'),
+  actor: text('actor').notNull(),
+  data: text('data').notNull(),
 });
 
+/** Every complete subtree above the leaves (level >= 1), written once, so proofs read O(log n) rows. */
+export const auditTree = pgTable(
+  'audit_tree',
+  {
+    level: integer('level').notNull(),
+    idx: bigint('idx', { mode: 'number' }).notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.level, t.idx] })],
+);
+
+/** One signed tlog-checkpoint note per integrated batch. */
+export const auditTreeHeads = pgTable('audit_tree_heads', {
+  size: bigint('size', { mode: 'number' }).primaryKey(),
+  root: text('root').notNull(),
+  at: text('at').notNull(),
+  note: text('note').notNull(),
+});
+
+/** The JWS checkpoints of the hash chain that preceded the tree (migration 0007); kept, no longer written. */
 export const auditCheckpoints = pgTable('audit_checkpoints', {
   seq: bigint('seq', { mode: 'number' }).primaryKey(),
   hash: text('hash').notNull(),

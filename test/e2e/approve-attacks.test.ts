@@ -136,6 +136,7 @@ describe('attacks on the ceremony are refused and audited', () => {
     expect(await auditKinds(stack, request.id, 'approval.decided')).toHaveLength(0);
     // The refusal is audited (counted per second, without the body).
     await new Promise((r) => setTimeout(r, 1300));
+    await stack.services.audit.sync();
     const edge = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'edge.refused.cross_origin'));
     expect(edge.length).toBeGreaterThanOrEqual(1);
     expect(JSON.stringify(edge)).toContain('evil.example');

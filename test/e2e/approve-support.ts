@@ -44,7 +44,11 @@ export const getRequest = (stack: Stack, requestId: string) =>
 /** Opens the approval page, presses Approve or Reject, and returns the outcome text once the page shows it. */
 export async function decideOnPage(page: Page, url: string, requestId: string, decision: 'approve' | 'reject', reason?: string) {
   await page.goto(`${url}/requests/${requestId}`);
-  if (reason !== undefined) await page.locator('#reason').fill(reason);
+  if (reason !== undefined) {
+    // The reason field sits folded in the action bar ("Add a reason for rejecting") until asked for.
+    if (!(await page.locator('#reason').isVisible())) await page.locator('#reason-box > summary').click();
+    await page.locator('#reason').fill(reason);
+  }
   await page.getByRole('button', { name: decision === 'approve' ? 'Approve' : 'Reject' }).click();
   await page.waitForSelector('#status[data-outcome]');
   return { outcome: await page.locator('#status').getAttribute('data-outcome'), text: await page.locator('#status').textContent() };
@@ -98,6 +102,7 @@ export async function postDecide(page: Page, requestId: string, body: object): P
 /** The kernel's audit entries of one kind for one request. */
 export async function auditKinds(stack: Stack, requestId: string, kind: string) {
   const { auditEntries } = schema;
+  await stack.services.audit.sync();
   return stack.services.database.db
     .select()
     .from(auditEntries)

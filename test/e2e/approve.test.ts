@@ -140,6 +140,8 @@ describe('approving on the page releases the held MCP call', () => {
   it('expiry rejects: the held call ends with an error, and the page shows "Expired"', async () => {
     const held = call('test_write_note', { key: 'draft', text: 'maybe later' });
     const pending = await waitForInbox(stack, owner.id);
+    // A stale page, as on a phone that lost its connection: without live updates the buttons stay after expiry.
+    await owner.page.route('**/events?**', (route) => route.abort());
     await owner.page.goto(`${stack.url}/requests/${pending.id}`);
     await expect(owner.page.locator('#rule').textContent()).resolves.toContain('drafts-expire-fast');
     await owner.page.waitForFunction(() => document.getElementById('countdown')?.textContent === 'expired', null, { timeout: 10_000 });
@@ -149,6 +151,7 @@ describe('approving on the page releases the held MCP call', () => {
     await expect(owner.page.locator('#status').textContent()).resolves.toContain('expired');
     const result = await held;
     expect(result.isError).toBe(true);
+    await owner.page.unroute('**/events?**');
     await owner.page.goto(`${stack.url}/requests/${pending.id}`);
     await expect(owner.page.locator('#final-text').textContent()).resolves.toContain('Expired');
     expect(await owner.page.locator('#approve').count()).toBe(0);

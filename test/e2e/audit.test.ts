@@ -11,6 +11,8 @@ import { addVirtualAuthenticator, launchBrowser, phoneContext, screenshot } from
 /** The audit dashboard in Chromium on a whole stack: filter, timeline, tamper banner, revocation with a passkey. */
 
 const CONFIG = `
+roles:
+  auditor: [jane@example.com]
 policy:
   default: approve
   rules:
@@ -38,6 +40,7 @@ beforeAll(async () => {
     stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId: agent.agentId, tool, args });
   for (const key of ['welcome', 'alpha', 'beta']) await submit('test_read_note', { key });
   writeId = (await submit('test_write_note', { key: 'plan', text: 'ship it' })).id;
+  await stack.services.audit.sync();
 
   // Enroll Jane in the browser, so her passkey lives in Chromium's virtual authenticator; she is then signed in.
   page = await (await phoneContext(browser)).newPage();
@@ -59,6 +62,8 @@ describe('audit dashboard in Chromium', () => {
     await page.waitForURL(`${stack.url}/audit`);
     await expect(page.locator('#requests tbody tr').count()).resolves.toBe(4);
     await expect(page.locator('#chain-status').textContent()).resolves.toMatch(/verified up to entry \d+/);
+    // On a phone the filters sit folded under the summary and charts.
+    await page.locator('#filters > summary').click();
     await page.getByRole('textbox', { name: 'Tool', exact: true }).fill('test_write_note');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/tool=test_write_note/);

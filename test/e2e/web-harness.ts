@@ -1,18 +1,21 @@
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
 import { serve, type ServerType } from '@hono/node-server';
 import {
+  CAPABILITIES,
   compilePolicy,
   createAuditLog,
-  createJwsSigner,
+  createNoteSigner,
   createKernel,
   createRouter,
   type JsonObject,
   type Kernel,
   type Port,
   type RequestView,
-  type ToolInfo,
 } from '../../kernel/index.ts';
-import { APPROVAL_WEB_CAPABILITIES, createApprovalWeb } from '../../approval-web/index.ts';
+import { createApprovalWeb } from '../../approval-web/index.ts';
+import { serveConnector } from '../../tools/host.ts';
+import { defineTool, type Connector } from '../../tools/spec.ts';
 import type { Database } from '../../gateway/db.ts';
 import { generateKernelKeys } from '../../gateway/keys.ts';
 import { freshDatabase } from '../support/db.ts';
@@ -31,44 +34,40 @@ export interface WebHarness {
   close(): Promise<void>;
 }
 
-const DEMO_TOOL: ToolInfo = {
-  name: 'demo_refund',
-  title: 'Refund a charge',
-  description: 'Refunds a charge (demo connector for web tests).',
-  inputSchema: { type: 'object', properties: { charge: { type: 'string' }, amount: { type: 'integer' } } },
-  impact: 'high',
-  consequence: 'moves-money',
-  connector: 'demo',
+/** A one-tool demo connector, served by the real executor boundary (`serveConnector`) like every connector. */
+const demo: Connector = {
+  name: 'demo',
   sandbox: true,
+  tools: [
+    defineTool({
+      name: 'demo_refund',
+      title: 'Refund a charge',
+      description: 'Refunds a charge (demo connector for web tests).',
+      input: z.object({ charge: z.string().min(1), amount: z.number().int().positive() }),
+      impact: 'high',
+      consequence: 'moves-money',
+      async describe(args) {
+        return {
+          summary: `Refund $${(args.amount / 100).toFixed(2)} USD to Jane Doe on charge ${args.charge}`,
+          consequence: 'moves-money',
+          reversible: false,
+          fields: [{ label: 'Amount', kind: 'money', value: args.amount, currency: 'USD' }],
+          pins: { amount: args.amount },
+        };
+      },
+      async execute(args) {
+        return { data: { refunded: args.amount, charge: args.charge }, text: `Refunded ${args.amount} on ${args.charge}` };
+      },
+    }),
+  ],
 };
 
 export async function startWebHarness(): Promise<WebHarness> {
   const database = await freshDatabase();
   const keys = await generateKernelKeys();
-  const audit = createAuditLog(database.db, createJwsSigner(keys.privateKey, keys.publicJwk as unknown as JsonObject));
+  const audit = createAuditLog(database.db, createNoteSigner('localhost/countersign/audit', keys.privateKey, keys.publicJwk as unknown as JsonObject));
   const router = createRouter(async () => {});
-  router.register(
-    'connector.demo',
-    async ({ body }) => {
-      if (body.op === 'tools.list') return [{ ...DEMO_TOOL }] as unknown as JsonObject[];
-      if (body.op === 'describe') {
-        const args = body.args as { charge: string; amount: number };
-        return {
-          args,
-          intent: {
-            summary: `Refund $${(args.amount / 100).toFixed(2)} USD to Jane Doe on charge ${args.charge}`,
-            consequence: 'moves-money',
-            reversible: false,
-            fields: [{ label: 'Amount', kind: 'money', value: args.amount, currency: 'USD' }],
-            pins: { amount: args.amount },
-            sandbox: true,
-          },
-        };
-      }
-      throw new Error(`demo connector does not handle ${body.op}`);
-    },
-    ['kernel:grant.consume'],
-  );
+  serveConnector(router, demo, keys.publicKey);
 
   // The port exists before the server listens, so publicUrl needs the port first: listen, then build the app.
   let handler: ((request: Request) => Response | Promise<Response>) | null = null;
@@ -88,7 +87,7 @@ export async function startWebHarness(): Promise<WebHarness> {
   await kernel.refreshTools();
   const admin = router.register('admin', async () => null, ['kernel:*']);
   const web = createApprovalWeb({
-    port: router.register('web', async () => null, APPROVAL_WEB_CAPABILITIES),
+    port: router.register('web', async () => null, CAPABILITIES.web),
     db: database.db,
     publicUrl: url,
     sandbox: true,
@@ -115,6 +114,7 @@ export async function startWebHarness(): Promise<WebHarness> {
       if ('closeAllConnections' in server) server.closeAllConnections();
       await closing;
       await kernel.close();
+      await audit.close();
       await database.close();
     },
   };

@@ -54,6 +54,9 @@ beforeAll(async () => {
     await stack.decide(owner, pending.id, decision, decision === 'reject' ? 'not today' : undefined);
     ids[decision === 'reject' ? 'rejected' : 'approved']!.push(pending.id);
   }
+  // Executions finish in the background and the sequencer integrates within a second: wait for both.
+  for (const id of ids.approved!) await stack.awaitRequest(writes.agentId, id);
+  await stack.services.audit.sync();
 });
 afterAll(async () => stack?.close());
 
@@ -173,38 +176,48 @@ describe('audit.stats and audit.people', () => {
 });
 
 describe('audit.status', () => {
-  it('verifies the chain up to the latest signed checkpoint, then only the new entries', async () => {
-    const checkpoint = (await stack.services.audit.checkpoint())!;
+  const keys = () => [stack.services.auditSigner.verifierKey];
+  it('re-builds the tree up to the latest signed checkpoint, then continues with only the new entries', async () => {
+    const checkpoint = (await stack.services.audit.sync())!;
     const status = await audit<ChainStatus>({ op: 'audit.status', fresh: true });
-    expect(status).toMatchObject({ ok: true, verifiedUpTo: checkpoint.seq, firstBad: null, mode: 'full' });
-    expect(status.checkpoint?.seq).toBe(checkpoint.seq);
+    expect(status).toMatchObject({ ok: true, verifiedUpTo: checkpoint.size, treeSize: checkpoint.size, firstBad: null, mode: 'full', sequencer: { queued: 0 } });
+    expect(status.checkpoint).toEqual({ size: checkpoint.size, at: checkpoint.at });
     await stack.services.audit.append([{ kind: 'test.note', actor: 'kernel', data: { n: 1 } }]);
+    await stack.services.audit.sync();
     // The cached verdict is served for a few seconds; the reader's watch is exercised directly below.
     const { createChainWatch } = await import('../../gateway/audit-reader/index.ts');
-    const watch = createChainWatch(stack.services.database.db, { publicJwks: [stack.services.keys.publicJwk as JsonObject], ttlMs: 0 });
-    expect(await watch.status()).toMatchObject({ ok: true, mode: 'full', verifiedUpTo: checkpoint.seq + 1 });
+    const watch = createChainWatch(stack.services.database.db, { verifierKeys: keys(), ttlMs: 0 });
+    expect(await watch.status()).toMatchObject({ ok: true, mode: 'full', verifiedUpTo: checkpoint.size + 1 });
     await stack.services.audit.append([{ kind: 'test.note', actor: 'kernel', data: { n: 2 } }]);
-    expect(await watch.status()).toMatchObject({ ok: true, mode: 'incremental', verifiedUpTo: checkpoint.seq + 2 });
+    await stack.services.audit.sync();
+    expect(await watch.status()).toMatchObject({ ok: true, mode: 'incremental', verifiedUpTo: checkpoint.size + 2, checkpoint: { size: checkpoint.size + 2 } });
   });
 
   it('answers "checking" instead of holding a page while a long check runs, then the verdict', async () => {
     const { createChainWatch } = await import('../../gateway/audit-reader/index.ts');
-    const watch = createChainWatch(stack.services.database.db, { publicJwks: [stack.services.keys.publicJwk as JsonObject], ttlMs: 60_000, waitMs: 0 });
+    const watch = createChainWatch(stack.services.database.db, { verifierKeys: keys(), ttlMs: 60_000, waitMs: 0 });
     const first = await watch.status();
     expect(first).toMatchObject({ ok: false, mode: 'checking', firstBad: null, verifiedUpTo: 0 });
+    // Poll on a timer: a loop of bare awaits never yields to I/O, so the check could not finish (it hung CI on PostgreSQL).
     let status = first;
-    while (status.mode === 'checking') status = await watch.status();
+    for (const deadline = Date.now() + 30_000; status.mode === 'checking' && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      status = await watch.status();
+    }
     expect(status).toMatchObject({ ok: true, mode: 'full' });
   });
 
   it('notices entries removed behind an incremental check', async () => {
     const { createChainWatch } = await import('../../gateway/audit-reader/index.ts');
     const db = stack.services.database.db;
-    const [tail] = await stack.services.audit.append([{ kind: 'test.note', actor: 'kernel', data: { n: 3 } }]);
-    const watch = createChainWatch(db, { publicJwks: [stack.services.keys.publicJwk as JsonObject], ttlMs: 0 });
-    expect(await watch.status()).toMatchObject({ ok: true, verifiedUpTo: tail!.seq });
-    await db.execute(sql`delete from audit_entries where seq = ${tail!.seq}`);
-    expect(await watch.status()).toMatchObject({ ok: false, mode: 'incremental', firstBad: { seq: tail!.seq, reason: expect.stringMatching(/missing/) } });
+    await stack.services.audit.append([{ kind: 'test.note', actor: 'kernel', data: { n: 3 } }]);
+    const tail = (await stack.services.audit.sync())!.size;
+    const watch = createChainWatch(db, { verifierKeys: keys(), ttlMs: 0 });
+    expect(await watch.status()).toMatchObject({ ok: true, verifiedUpTo: tail });
+    await db.execute(sql`create table removed_entry as select * from audit_entries where seq = ${tail}`);
+    await db.execute(sql`delete from audit_entries where seq = ${tail}`);
+    expect(await watch.status()).toMatchObject({ ok: false, mode: 'incremental', firstBad: { seq: tail, reason: expect.stringMatching(/missing/) } });
+    await db.execute(sql`insert into audit_entries select * from removed_entry`);
   });
 
   it('names the first broken entry after one stored entry is edited with raw SQL', async () => {

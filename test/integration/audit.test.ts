@@ -1,243 +1,231 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
-import { exportJWK, generateKeyPair } from 'jose';
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate as runMigrations } from 'drizzle-orm/pglite/migrator';
+import { PGlite } from '@electric-sql/pglite';
 import { freshDatabase } from '../support/db.ts';
-import { MIGRATIONS_DIR } from '../../gateway/db.ts';
-import type { Database } from '../../gateway/db.ts';
-import { createAuditLog, createJwsSigner, schema, type AuditLog, type CheckpointSigner, type Db, type JsonObject } from '../../kernel/index.ts';
-import { exportBundle, verifyBundle } from '../../gateway/audit/bundle.ts';
+import { MIGRATIONS_DIR, migrate, type Database } from '../../gateway/db.ts';
+import {
+  createAuditLog,
+  createNoteSigner,
+  entryJcs,
+  jcs,
+  readEntries,
+  sha256Hex,
+  verifyStored,
+  type AuditLog,
+  type Db,
+  type JsonObject,
+  type NoteSigner,
+} from '../../kernel/index.ts';
+import { exportBundle, exportReceipt } from '../../gateway/audit/bundle.ts';
+import { verifyExport } from '../../gateway/audit/offline.ts';
 
 let database: Database;
 let db: Db;
-let signer: CheckpointSigner;
+let signer: NoteSigner;
+
+function newSigner(): NoteSigner {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return createNoteSigner('test.example/countersign/audit', privateKey, publicKey.export({ format: 'jwk' }) as JsonObject);
+}
 
 beforeAll(async () => {
   database = await freshDatabase();
   db = database.db;
-  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  signer = createJwsSigner(privateKey, (await exportJWK(publicKey)) as JsonObject);
-  await db.insert(schema.kernelMeta).values({ key: 'kernel.publicKeys', value: [signer.publicJwk] });
+  signer = newSigner();
 });
 afterAll(async () => database?.close());
 
+const logs: AuditLog[] = [];
+const open = (options = {}) => {
+  const log = createAuditLog(db, signer, { idleMs: 50, ...options });
+  logs.push(log);
+  return log;
+};
 beforeEach(async () => {
-  await db.execute(sql`delete from audit_entries`);
-  await db.execute(sql`delete from audit_checkpoints`);
-  await db.execute(sql`update audit_head set seq = 0, hash = repeat('0', 64)`);
+  await Promise.all(logs.splice(0).map((log) => log.close()));
+  for (const table of ['audit_entries', 'audit_tree', 'audit_tree_heads', 'audit_queue']) await db.execute(sql.raw(`delete from ${table}`));
 });
 
 const entry = (n: number, kind = 'request.received') => ({ kind, requestId: `req_${n}`, actor: 'agent:a1', data: { n, args: { amount: n * 100 } } });
-
+const rows = async <T>(query: ReturnType<typeof sql>) => {
+  const result = (await db.execute(query)) as unknown as T[] | { rows: T[] };
+  return Array.isArray(result) ? result : result.rows;
+};
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of iterable) out.push(item);
   return out;
 }
 
-describe('audit log on the database', () => {
-  it('appends nothing when the caller transaction rolls back, and commits with it otherwise', async () => {
-    const audit = createAuditLog(db, signer);
+describe('audit log: queue and sequencer', () => {
+  it('queues nothing when the caller transaction rolls back, and sequences what commits', async () => {
+    const audit = open();
     await expect(
       db.transaction(async (tx) => {
         await audit.append([entry(1)], tx as unknown as Db);
         throw new Error('state change failed');
       }),
     ).rejects.toThrow('state change failed');
-    expect(await collect(audit.read())).toEqual([]);
-
     await db.transaction(async (tx) => {
-      await tx.insert(schema.kernelMeta).values({ key: 'test.state', value: { changed: true } });
-      await audit.append([entry(2)], tx as unknown as Db);
+      await tx.execute(sql`select 1`);
+      await audit.append([entry(2), entry(3)], tx as unknown as Db);
     });
-    const rows = await collect(audit.read());
-    expect(rows.map((r) => [r.seq, r.requestId])).toEqual([[1, 'req_2']]);
-  }, 60_000);
+    const head = await audit.sync();
+    expect(head).toMatchObject({ size: 2 });
+    expect((await collect(readEntries(db))).map((e) => [e.seq, e.requestId])).toEqual([[1, 'req_2'], [2, 'req_3']]);
+    expect(await verifyStored(db, [signer.verifierKey])).toMatchObject({ ok: true, size: 2, checkpoint: { size: 2 } });
+  });
 
   it('refuses a tx argument that is not a transaction', async () => {
-    const audit = createAuditLog(db, signer);
-    await expect(audit.append([entry(1)], db)).rejects.toThrow(/transaction handle/);
+    await expect(open().append([entry(1)], db)).rejects.toThrow(/transaction handle/);
   });
 
-  it('forms one gapless chain from many concurrent appends and two logs sharing the database', async () => {
-    const first = createAuditLog(db, signer, { checkpointEvery: 50 });
-    const second = createAuditLog(db, signer, { checkpointEvery: 50 });
-    const calls = Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? first : second).append(i % 7 === 0 ? [entry(i), entry(i, 'policy.decided')] : [entry(i)]));
-    const results = await Promise.all(calls);
-    // Each caller gets back its own entries, in order, with consecutive seqs.
-    results.forEach((written, i) => {
-      expect(written[0]!.requestId).toBe(`req_${i}`);
-      if (written.length === 2) expect(written[1]!.seq).toBe(written[0]!.seq + 1);
-    });
-    const seqs = results.flat().map((e) => e.seq).sort((a, b) => a - b);
-    const total = 300 + Math.ceil(300 / 7);
-    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
-    const result = await first.verify();
-    expect(result).toMatchObject({ ok: true, entries: total, lastSeq: total, lastCheckpoint: { seq: Math.floor(total / 50) * 50 } });
-    const checkpoints = await db.select().from(schema.auditCheckpoints);
-    expect(checkpoints.map((c) => c.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: Math.floor(total / 50) }, (_, i) => (i + 1) * 50));
+  it('integrates on its own within a second, signing one checkpoint per batch', async () => {
+    const audit = open();
+    await audit.append([entry(1)]);
+    const started = Date.now();
+    while ((await rows<{ n: number }>(sql`select count(*)::int as n from audit_entries`))[0]!.n < 1) {
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const [head] = await rows<{ note: string }>(sql`select note from audit_tree_heads`);
+    expect(head!.note).toMatch(/^test\.example\/countersign\/audit\n1\n/);
   });
 
-  it('keeps one chain when appends inside transactions move the head under a batching log', async () => {
-    const audit = createAuditLog(db, signer);
-    const other = createAuditLog(db, signer);
-    const batched = Array.from({ length: 40 }, (_, i) => audit.append([entry(i)]));
-    const inTx = Array.from({ length: 10 }, (_, i) =>
-      db.transaction(async (tx) => {
-        await other.append([entry(100 + i, 'grant.consumed')], tx as unknown as Db);
-      }),
+  it('makes one gapless tree from many concurrent appends by two logs (two sequencers) on one database', async () => {
+    const [first, second] = [open(), open()];
+    const calls = Array.from({ length: 200 }, (_, i) =>
+      i % 3 === 0
+        ? db.transaction(async (tx) => (i % 2 ? first : second).append([entry(i), entry(i, 'policy.decided')], tx as unknown as Db))
+        : (i % 2 ? first : second).append([entry(i)]),
     );
-    await Promise.all([...batched, ...inTx]);
-    await audit.append([entry(999)]); // its cached head is stale now: the compare-and-swap must catch it
-    expect(await audit.verify()).toMatchObject({ ok: true, entries: 51, lastSeq: 51 });
+    await Promise.all(calls);
+    await first.sync();
+    await second.sync();
+    const total = 200 + Math.ceil(200 / 3);
+    const seqs = (await collect(readEntries(db))).map((e) => e.seq);
+    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(await verifyStored(db, [signer.verifierKey])).toMatchObject({ ok: true, entries: total, checkpoint: { size: total } });
   });
 
-  it('continues an existing chain after the audit_head migration seeds the head from its tail', async () => {
-    const audit = createAuditLog(db, signer);
-    await audit.append([entry(1), entry(2), entry(3)]);
-    // What a database upgraded from before the head row looks like: entries, no head. Then the migration's seed.
-    await db.execute(sql`delete from audit_head`);
-    const migration = readFileSync(join(MIGRATIONS_DIR, '0002_audit_head.sql'), 'utf8');
-    const seed = migration.split('--> statement-breakpoint').map((part) => part.trim()).find((part) => part.includes('INSERT INTO "audit_head"'));
-    await db.execute(sql.raw(seed!));
-    await createAuditLog(db, signer).append([entry(4)]);
-    expect(await audit.verify()).toMatchObject({ ok: true, entries: 4, lastSeq: 4 });
-  });
-
-  it('rebuilds a deleted head row from the chain tail and carries on', async () => {
-    const audit = createAuditLog(db, signer);
-    await audit.append([entry(1), entry(2)]);
-    await db.execute(sql`delete from audit_head`);
-    await createAuditLog(db, signer).append([entry(3)]); // the batching path
-    await db.execute(sql`delete from audit_head`);
-    await db.transaction((tx) => createAuditLog(db, signer).append([entry(4)], tx as unknown as Db)); // the locking path
-    expect(await audit.verify()).toMatchObject({ ok: true, entries: 4, lastSeq: 4 });
-  });
-
-  it('breaks the chain visibly, at the next entry, when the head row is tampered with', async () => {
-    const audit = createAuditLog(db, signer);
-    await audit.append([entry(1), entry(2)]);
-    await db.execute(sql`update audit_head set hash = ${'f'.repeat(64)}`);
-    await createAuditLog(db, signer).append([entry(3)]);
-    expect((await audit.verify()).firstBad).toEqual({ seq: 3, reason: expect.stringMatching(/prev_hash/) });
-  });
-
-  it('signs a checkpoint on demand at the head, once', async () => {
-    const audit = createAuditLog(db, signer);
-    expect(await audit.checkpoint()).toBeNull();
-    await audit.append([entry(1), entry(2), entry(3)]);
-    const checkpoint = await audit.checkpoint();
-    expect(checkpoint?.seq).toBe(3);
-    expect((await audit.checkpoint())?.signature).toBe(checkpoint?.signature);
-    expect((await audit.verify()).lastCheckpoint).toMatchObject({ seq: 3, kid: signer.kid });
-  });
-
-  it('reads by request and kind, and pages through long chains', async () => {
-    const audit = createAuditLog(db, signer);
-    await audit.append(Array.from({ length: 25 }, (_, i) => entry(i % 5, i % 2 ? 'policy.decided' : 'request.received')));
-    expect((await collect(audit.read({ requestId: 'req_3' }))).map((e) => e.seq)).toEqual([4, 9, 14, 19, 24]);
-    expect((await collect(audit.read({ kind: 'policy.decided', pageSize: 4, limit: 6 }))).map((e) => e.seq)).toEqual([2, 4, 6, 8, 10, 12]);
-    expect((await collect(audit.read({ since: 20, pageSize: 2 }))).map((e) => e.seq)).toEqual([20, 21, 22, 23, 24, 25]);
-    expect((await audit.verify({ pageSize: 3 })).ok).toBe(true);
-  });
-
-  describe('verify() after raw SQL tampering', () => {
-    let audit: AuditLog;
+  describe('verification after raw SQL tampering', () => {
     beforeEach(async () => {
-      audit = createAuditLog(db, signer, { checkpointEvery: 10 });
-      await audit.append(Array.from({ length: 30 }, (_, i) => entry(i + 1)));
-      expect((await audit.verify()).ok).toBe(true);
+      const audit = open();
+      for (let batch = 0; batch < 3; batch++) {
+        await audit.append(Array.from({ length: 10 }, (_, i) => entry(batch * 10 + i + 1)));
+        await audit.sync();
+      }
+      expect((await verifyStored(db, [signer.verifierKey])).ok).toBe(true);
     });
 
     it('names an edited entry', async () => {
       await db.execute(sql`update audit_entries set data = jsonb_set(data, '{args,amount}', '1') where seq = 17`);
-      expect((await audit.verify()).firstBad).toEqual({ seq: 17, reason: expect.stringMatching(/entry edited/) });
+      expect((await verifyStored(db, [signer.verifierKey])).firstBad).toEqual({ seq: 17, reason: expect.stringMatching(/entry 17 was edited/) });
     });
 
-    it('names a deleted entry', async () => {
+    it('catches an edit whose leaf hash was recomputed too, at the checkpoint covering it', async () => {
+      const [row] = await rows<{ at: string; kind: string; request_id: string; actor: string }>(sql`select at, kind, request_id, actor from audit_entries where seq = 17`);
+      const { createHash } = await import('node:crypto');
+      const leaf = createHash('sha256').update(Buffer.from([0])).update(entryJcs(17, row!.at, row!.kind, row!.request_id, 'approver:mallory', jcs({ n: 17, args: { amount: 1700 } }))).digest('hex');
+      await db.execute(sql`update audit_entries set actor = 'approver:mallory', leaf_hash = ${leaf} where seq = 17`);
+      expect((await verifyStored(db, [signer.verifierKey])).firstBad).toEqual({ seq: 20, reason: expect.stringMatching(/another root.*rewritten/) });
+    });
+
+    it('names a deleted entry and swapped entries', async () => {
       await db.execute(sql`delete from audit_entries where seq = 12`);
-      expect((await audit.verify()).firstBad).toEqual({ seq: 12, reason: expect.stringMatching(/missing/) });
+      expect((await verifyStored(db, [signer.verifierKey])).firstBad).toEqual({ seq: 12, reason: expect.stringMatching(/missing/) });
     });
 
-    it('names swapped entries', async () => {
-      await db.execute(sql`update audit_entries set seq = -1 where seq = 5`);
-      await db.execute(sql`update audit_entries set seq = 5 where seq = 6`);
-      await db.execute(sql`update audit_entries set seq = 6 where seq = -1`);
-      expect((await audit.verify()).firstBad?.seq).toBe(5);
-    });
-
-    it('names the first missing entry of a truncated tail', async () => {
+    it('names the first missing entry of a truncated tail behind a checkpoint', async () => {
       await db.execute(sql`delete from audit_entries where seq > 24`);
-      expect((await audit.verify()).firstBad).toEqual({ seq: 25, reason: expect.stringMatching(/truncated/) });
+      expect((await verifyStored(db, [signer.verifierKey])).firstBad).toEqual({ seq: 25, reason: expect.stringMatching(/truncated/) });
     });
 
-    it('names a checkpoint edited to match a rewritten entry', async () => {
-      await db.execute(sql`update audit_checkpoints set hash = ${'0'.repeat(64)} where seq = 20`);
-      expect((await audit.verify()).firstBad?.seq).toBe(20);
+    it('names a checkpoint edited after signing', async () => {
+      await db.execute(sql`update audit_tree_heads set note = replace(note, E'\n20\n', E'\n21\n') where size = 20`);
+      expect((await verifyStored(db, [signer.verifierKey])).firstBad?.reason).toMatch(/checkpoint: .*changed after signing/);
     });
   });
+});
 
-  describe('offline bundles', () => {
-    beforeEach(async () => {
-      await db.execute(sql`delete from devices`);
-      await db.execute(sql`delete from passkeys`);
-      await db.execute(sql`delete from approvers`);
-      await db.insert(schema.approvers).values({ id: 'ap_1', email: 'jane@example.com', roles: ['finance'] });
-      await db.insert(schema.passkeys).values({ id: 'cred_1', approverId: 'ap_1', publicKey: 'pQECAyYgASFYIA' });
-      await db.insert(schema.devices).values({ id: 'dev_1', approverId: 'ap_1', name: 'Passport', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'abc' } });
-      const audit = createAuditLog(db, signer, { checkpointEvery: 8 });
-      await audit.append(Array.from({ length: 20 }, (_, i) => entry(i + 1, i % 4 === 3 ? 'approval.decided' : 'request.received')));
-    });
+describe('migration 0007: an existing hash chain becomes the first leaves', () => {
+  it('adopts the chain of an upgraded install, records that it verified, and keeps verifying', async () => {
+    // A database at migration 0005, with a chain written the old way, then upgraded.
+    const folder = mkdtempSync(join(tmpdir(), 'cs-migrations-'));
+    cpSync(MIGRATIONS_DIR, folder, { recursive: true });
+    const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+    writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.filter((e) => e.tag <= '0005') }));
+    const client = new PGlite();
+    const old = drizzle(client);
+    await runMigrations(old, { migrationsFolder: folder });
+    let prev = '0'.repeat(64);
+    for (let seq = 1; seq <= 12; seq++) {
+      const at = new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString();
+      const data = { n: seq, note: 'ünïcödé' };
+      const hash = sha256Hex(prev, entryJcs(seq, at, 'request.received', `req_${seq}`, 'agent:a1', jcs(data)));
+      await old.execute(sql`insert into audit_entries (seq, at, kind, request_id, actor, data, prev_hash, hash)
+        values (${seq}, ${at}, 'request.received', ${`req_${seq}`}, 'agent:a1', ${JSON.stringify(data)}::jsonb, ${prev}, ${hash})`);
+      prev = hash;
+    }
+    await old.execute(sql`insert into approvers (id, email, roles) values ('ap_1', 'jane@example.com', '[]')`);
+    await old.execute(sql`insert into passkeys (id, approver_id, public_key) values ('cred_1', 'ap_1', 'pQECAyYgASFYIA')`);
+    const upgraded = { db: old as unknown as Db, kind: 'pglite' as const, location: 'memory', listen: async () => async () => {}, notify: async () => {}, close: () => client.close() };
+    await migrate(upgraded);
+    const audit = createAuditLog(upgraded.db, signer);
+    await audit.sync();
+    await audit.append([entry(13)]);
+    await audit.sync();
+    const all = await collect(readEntries(upgraded.db));
+    expect(all.map((e) => e.kind)).toEqual([...Array(12).fill('request.received'), 'audit.adopted', 'passkey.enrolled', 'request.received']);
+    expect(all[12]!.data).toMatchObject({ entries: 12, chainHead: prev, chainIntact: true, firstBad: null });
+    expect(all[13]!.data).toMatchObject({ credentialId: 'cred_1', approverId: 'ap_1', email: 'jane@example.com', publicKey: 'pQECAyYgASFYIA' });
+    expect(await verifyStored(upgraded.db, [signer.verifierKey])).toMatchObject({ ok: true, size: 15, checkpoint: { size: 15 } });
+    await audit.close();
+    await client.close();
+  });
+});
 
-    it('exports a self-contained bundle that verifies offline, receipts included', async () => {
-      const lines = await collect(exportBundle(db));
-      const header = JSON.parse(lines[0]!);
-      expect(header).toMatchObject({
-        format: 'countersign-audit-bundle/v1',
-        since: 1,
-        kernelKeys: [signer.publicJwk],
-        passkeys: [{ id: 'cred_1', approverId: 'ap_1', email: 'jane@example.com', publicKey: 'pQECAyYgASFYIA' }],
-        devices: [{ id: 'dev_1', approverId: 'ap_1', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'abc' } }],
-      });
-      expect(lines.filter((l) => l.includes('"type":"entry"'))).toHaveLength(20);
-      expect(lines.filter((l) => l.includes('"type":"checkpoint"'))).toHaveLength(2);
-      const seen: number[] = [];
-      const result = await verifyBundle(lines, {
-        verifyReceipt: async (data, h) => {
-          expect(h.passkeys).toHaveLength(1);
-          seen.push((data as JsonObject).n as number);
-          return null;
-        },
-      });
-      expect(result).toMatchObject({ ok: true, entries: 20, lastSeq: 20, checkpoints: 2, receipts: 5, lastCheckpoint: { seq: 16 } });
-      expect(seen).toEqual([4, 8, 12, 16, 20]);
-    });
+describe('bundles and receipts', () => {
+  beforeEach(async () => {
+    const audit = open();
+    await audit.append([{ kind: 'passkey.enrolled', actor: 'web', data: { credentialId: 'cred_1', approverId: 'ap_1', email: 'jane@example.com', publicKey: 'pQECAyYgASFYIA' } }]);
+    for (let i = 1; i <= 30; i++) {
+      await audit.append([entry(i)]);
+      if (i % 6 === 0) await audit.sync();
+    }
+    await audit.sync();
+  });
+  const source = () => ({ db, signer, verifierKeys: [signer.verifierKey] });
 
-    it('fails a bundle with a tampered line, naming its seq', async () => {
-      const lines = await collect(exportBundle(db));
-      const index = lines.findIndex((l) => l.includes('"seq":11,'));
-      lines[index] = lines[index]!.replace('"amount":1100', '"amount":1');
-      expect((await verifyBundle(lines)).firstBad).toEqual({ seq: 11, reason: expect.stringMatching(/entry edited/) });
-    });
+  it('exports a bundle that verifies offline, and names an edited, truncated or relabelled one', async () => {
+    const lines = await collect(exportBundle(source()));
+    expect(await verifyExport(lines)).toMatchObject({ ok: true, kind: 'bundle', entries: 31, size: 31, key: signer.verifierKey });
+    expect(await verifyExport(lines, { key: newSigner().verifierKey }).catch((e: Error) => e.message)).toMatch(/header does not verify with the key you gave/);
 
-    it('fails a bundle whose approval receipt does not verify, naming that entry', async () => {
-      const lines = await collect(exportBundle(db));
-      const result = await verifyBundle(lines, { verifyReceipt: async (data) => ((data as JsonObject).n === 12 ? 'signature invalid' : null) });
-      expect(result.firstBad).toEqual({ seq: 12, reason: 'approval receipt does not verify: signature invalid' });
-    });
+    const edited = lines.map((l) => l.replace('"amount":1100', '"amount":1'));
+    expect((await verifyExport(edited)).firstBad).toEqual({ seq: 31, reason: expect.stringMatching(/another root/) });
+    expect((await verifyExport(lines.slice(0, -3))).firstBad).toEqual({ seq: 29, reason: expect.stringMatching(/29\.\.31 are missing.*truncated/) });
+    const header = JSON.parse(lines[0]!) as { note: string };
+    const relabelled = [JSON.stringify({ ...header, note: header.note.replace('"since":1', '"since":2') }), ...lines.slice(1)];
+    expect(await verifyExport(relabelled).catch((e: Error) => e.message)).toMatch(/header does not verify/);
+  });
 
-    it('exports from a later seq and verifies that part', async () => {
-      const lines = await collect(exportBundle(db, { since: 9 }));
-      const result = await verifyBundle(lines);
-      expect(result).toMatchObject({ ok: true, entries: 12, lastSeq: 20, checkpoints: 1, header: { since: 9 } });
-    });
+  it('exports from a later seq with the frontier before it, and verifies that part', async () => {
+    const lines = await collect(exportBundle(source(), { since: 20 }));
+    expect(await verifyExport(lines)).toMatchObject({ ok: true, entries: 12, size: 31 });
+  });
 
-    it('fails when the checkpoint keys offered are not the kernel key', async () => {
-      const { publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-      const other = (await exportJWK(publicKey)) as JsonObject;
-      const result = await verifyBundle(await collect(exportBundle(db)), { kernelKeys: [other] });
-      expect(result.firstBad).toEqual({ seq: 8, reason: expect.stringMatching(/unknown key/) });
-    });
+  it('writes a receipt for one request that verifies offline; a changed entry or proof fails naming it', async () => {
+    const lines = await collect(exportReceipt(source(), 'req_7'));
+    expect(await verifyExport(lines)).toMatchObject({ ok: true, kind: 'receipt', requestId: 'req_7', proven: 1, size: 31 });
+    const changed = lines.map((l) => l.replace('"n\\":7', '"n\\":8').replace('"n":7', '"n":8'));
+    expect((await verifyExport(changed)).firstBad).toEqual({ seq: 8, reason: expect.stringMatching(/inclusion proof does not lead/) });
+    await expect(collect(exportReceipt(source(), 'req_nope'))).rejects.toThrow(/no entries for request req_nope/);
   });
 });

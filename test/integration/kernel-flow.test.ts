@@ -7,6 +7,7 @@ import {
   recordGrant,
   requestDigest,
   schema,
+  type Json,
   type JsonObject,
   type RequestView,
 } from '../../kernel/index.ts';
@@ -195,6 +196,7 @@ describe('agent authentication', () => {
   it('audits failed token checks as one counted entry, never the token', async () => {
     for (let i = 0; i < 3; i++) expect(await stack.port.send('kernel', { op: 'agent.authenticate', token: `cs_agent_wrong${i}` })).toBeNull();
     await new Promise((r) => setTimeout(r, 1300));
+    await stack.services.audit.sync();
     const rows = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'auth.failed'));
     expect(rows.at(-1)?.data).toMatchObject({ count: 3 });
     expect(JSON.stringify(rows)).not.toContain('cs_agent_wrong');
@@ -227,6 +229,7 @@ describe('evidence binding', () => {
     await decideWith(c.id, 'approve', forC);
     await refused(decideWith(c.id, 'approve', forC), 'evidence_refused');
 
+    await stack.services.audit.sync();
     const audit = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'approval.refused'));
     expect(audit.length).toBeGreaterThanOrEqual(4);
   });
@@ -236,6 +239,7 @@ describe('evidence binding', () => {
     const gateway = stack.services.router;
     const reply = await gateway.deliver('gateway', 'kernel', { op: 'approval.decide', requestId: view.id, decision: 'approve', reason: null, evidence: { kind: 'webauthn', response: {} } });
     expect(reply).toMatchObject({ ok: false, error: { code: 'capability_refused' } });
+    await stack.services.audit.sync();
     const refusals = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'router.refused'));
     expect(refusals.some((r) => (r.data as JsonObject).op === 'approval.decide')).toBe(true);
   });
@@ -261,7 +265,7 @@ describe('execution guards', () => {
     const [row] = await services.database.db.select().from(schema.grants).where(eq(schema.grants.requestId, done.id));
     expect(row.consumedAt).not.toBeNull();
     const send = (body: JsonObject, digest: string, grant: string) =>
-      services.router.deliver('kernel', 'connector.demo', { op: 'execute', body, digest, grant });
+      services.router.deliver('kernel', 'connector.demo', { op: 'execute', body, digest, grant, marker: 'm' });
 
     const unrecorded = await mintGrant(services.keys, { requestId: done.id, digest: done.digest, tool: 'demo_read' });
     // Signed by the kernel but never issued for an execution: the kernel refuses to consume it.
@@ -279,14 +283,24 @@ describe('execution guards', () => {
     expect(await send(done.body as unknown as JsonObject, done.digest, other.jwt)).toMatchObject({ ok: false, error: { code: 'digest_mismatch' } });
   });
 
-  it('finishes a request a crash left executing: reconcile or re-execute exactly once', async () => {
+  it('leaves a request whose outcome nobody can tell unknown for its owner, who marks it done with a passkey', async () => {
     const view = await submit('demo_note', { text: 'crash' });
     await stack.decide(owner, view.id, 'approve');
     await awaitFinal(view.id);
-    // Simulate a crash after the claim: the row says executing, no result recorded.
-    await stack.services.database.db.update(schema.requests).set({ state: 'executing', result: null }).where(eq(schema.requests.id, view.id));
+    // A crash after the upstream call: the grant was used, the row says executing, no result, the lease lapsed.
+    await stack.services.database.db.update(schema.requests).set({ state: 'executing', result: null, leaseUntil: new Date(0) }).where(eq(schema.requests.id, view.id));
     expect(await stack.services.kernel.recover()).toBeGreaterThanOrEqual(1);
+    const unknown = await stack.awaitRequest(agentId, view.id, 0);
+    expect(unknown).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown' } });
+    expect(unknown.error?.message).toMatch(/^This may or may not have run/);
+    // It is not run again by itself: a second recovery leaves it waiting.
+    await stack.services.kernel.recover();
+    expect((await stack.awaitRequest(agentId, view.id, 0)).state).toBe('unknown');
+    expect((await stack.port.send<RequestView[] & Json>('kernel', { op: 'approval.inbox', approverId: owner.id })).map((r) => r.id)).toContain(view.id);
+    await refused(stack.decide(fin1, view.id, 'mark_done'), 'not_an_approver');
+    await refused(stack.decide(owner, view.id, 'approve'), 'not_pending');
+    await stack.decide(owner, view.id, 'mark_done', 'I see the note upstream');
     const final = await awaitFinal(view.id);
-    expect(final.state).toBe('succeeded');
+    expect(final).toMatchObject({ state: 'succeeded', result: { data: { status: 'marked_done', by: 'owner@example.com' } } });
   });
 });

@@ -37,15 +37,16 @@ afterAll(async () => {
   await new Promise((resolve) => jwks?.close(resolve));
 });
 
-const token = (claims: { sub?: string; aud?: string; iss?: string; exp?: string }) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+const token = (claims: { sub?: string; aud?: string; iss?: string; exp?: string | null; typ?: string; scope?: string }) => {
+  const jwt = new SignJWT({ scope: claims.scope ?? 'openid mcp' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: claims.typ ?? 'at+jwt' })
     .setIssuer(claims.iss ?? ISSUER)
     .setAudience(claims.aud ?? AUDIENCE)
     .setSubject(claims.sub ?? 'oauth-agent')
-    .setIssuedAt()
-    .setExpirationTime(claims.exp ?? '5m')
-    .sign(privateKey);
+    .setIssuedAt();
+  if (claims.exp !== null) jwt.setExpirationTime(claims.exp ?? '5m');
+  return jwt.sign(privateKey);
+};
 
 const initialize = (bearer: string) => rawPost(stack.url, INITIALIZE, { authorization: `Bearer ${bearer}` });
 
@@ -63,12 +64,24 @@ describe('OAuth resource-server mode', () => {
     }
   });
 
+  it('requires exp, the access-token typ and the mcp scope', async () => {
+    for (const [bad, why] of [
+      [{ exp: null }, /"exp" claim/],
+      [{ typ: 'JWT' }, /typ/],
+      [{ scope: 'openid profile' }, /lacks the scope mcp/],
+    ] as const) {
+      const response = await initialize(await token(bad));
+      expect(response.status, JSON.stringify(bad)).toBe(401);
+      expect((await response.json()).error.message).toMatch(why);
+    }
+  });
+
   it('keeps agent tokens working beside OAuth', async () => {
     expect((await initialize(agentToken)).status).toBe(200);
   });
 
   it('publishes RFC 9728 metadata naming the issuer', async () => {
     const metadata = await (await fetch(`${stack.url}/.well-known/oauth-protected-resource`)).json();
-    expect(metadata).toMatchObject({ authorization_servers: [ISSUER] });
+    expect(metadata).toMatchObject({ authorization_servers: [ISSUER], scopes_supported: ['mcp'] });
   });
 });

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { CallToolResultSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ToolListChangedNotificationSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import type { JsonObject } from '../../kernel/index.ts';
 import { startStack, type Stack, type TestApprover } from '../support/harness.ts';
 import { createTestConnector, type TestConnector } from '../support/test-connector.ts';
@@ -63,6 +63,21 @@ describe('countersign stdio bridge (child process)', () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).toContain('test_write_note');
     expect(tools.find((t) => t.name === 'test_delete_all')?.annotations?.destructiveHint).toBe(true);
+  });
+
+  it('passes the server\'s tools/list_changed on to the client, which then lists the new set', async () => {
+    expect(client.getServerCapabilities()?.tools?.listChanged).toBe(true);
+    let changed = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void (changed += 1));
+    // A connector's tools change (as a downstream MCP server's do): the kernel re-reads the index.
+    const high = connector.tools.find((t) => t.name === 'test_delete_all')!;
+    connector.tools = connector.tools.filter((t) => t !== high);
+    await stack.services.kernel.refreshTools();
+    for (let waited = 0; changed === 0 && waited < 30_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    expect(changed).toBeGreaterThan(0);
+    expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('test_delete_all');
+    connector.tools = [...connector.tools, high];
+    await stack.services.kernel.refreshTools();
   });
 
   it('passes an allowed call and a denied call through', async () => {

@@ -43,7 +43,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const text = (result: CallToolResult) => result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+/** The first text block: the sentence for people and models; the second carries the same data as JSON. */
+const text = (result: CallToolResult) => (result.content[0]?.type === 'text' ? result.content[0].text : '');
 const requestIdFrom = (message: string | undefined) => /\/requests\/(req_[0-9a-f]+)/.exec(message ?? '')?.[1];
 const getRequest = (requestId: string) => stack.port.send<RequestView & JsonObject>('kernel', { op: 'request.get', requestId });
 
@@ -81,6 +82,8 @@ describe('MCP gateway over Streamable HTTP', () => {
     expect(byName.get('test_delete_all')?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
     expect(byName.get('countersign_await')?.annotations?.readOnlyHint).toBe(true);
     expect(byName.get('test_write_note')?.inputSchema.required).toEqual(['key', 'text']);
+    // Every tool declares outputSchema, so the SDK client validates every later result's structuredContent.
+    for (const tool of tools) expect(tool.outputSchema?.type, tool.name).toBe('object');
   });
 
   it('runs an allowed call at once and returns structuredContent and text', async () => {
@@ -89,6 +92,8 @@ describe('MCP gateway over Streamable HTTP', () => {
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toMatchObject({ key: 'welcome', found: true, text: 'hello from the test connector' });
     expect(text(result)).toBe('hello from the test connector');
+    // The model sees the data too: the second text block is the structuredContent, serialized.
+    expect(result.content[1]).toEqual({ type: 'text', text: JSON.stringify(result.structuredContent) });
     expect(connector.executions.length).toBe(before + 1);
   });
 
@@ -97,6 +102,7 @@ describe('MCP gateway over Streamable HTTP', () => {
     const result = (await client.callTool({ name: 'test_delete_all', arguments: { confirm: 'yes' } })) as CallToolResult;
     expect(result.isError).toBe(true);
     expect(text(result)).toBe('Denied by policy rule "never-delete-all": deleting every note is never done by an agent');
+    expect(JSON.parse((result.content[1] as { text: string }).text)).toMatchObject({ status: 'denied', reason: 'deleting every note is never done by an agent' });
     expect(connector.executions.length).toBe(before);
   });
 
@@ -129,6 +135,10 @@ describe('MCP gateway over Streamable HTTP', () => {
     const listed = (await client.callTool({ name: 'countersign_requests', arguments: { limit: 10 } })) as CallToolResult;
     const requests = (listed.structuredContent as { requests: JsonObject[] }).requests;
     expect(requests.find((r) => r.id === data.approval_id)).toMatchObject({ state: 'succeeded', tool: 'test_write_note' });
+    // Two requests of one tool are told apart by what the agent sent.
+    expect(requests.find((r) => r.id === data.approval_id)?.arguments).toMatchObject({ key: 'later' });
+    const line = text(listed).split('\n').find((l) => l.includes(data.approval_id as string));
+    expect(line).toContain('"key":"later"');
   });
 
   it("returns a rejection as isError with the approver's reason", async () => {
@@ -302,5 +312,62 @@ describe('MCP gateway rate limit', () => {
     const other = await rawPost(limited.url, INITIALIZE, { authorization: `Bearer ${calm}` });
     expect(other.status).toBe(200);
     await other.body?.cancel();
+  });
+});
+
+describe('MCP edges found by test/fuzz', () => {
+  const call = async (args: string, sessionId: string) => {
+    const res = await rawPost(stack.listenUrl, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"test_write_note","arguments":${args}}}`, {
+      authorization: `Bearer ${token}`,
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': '2025-11-25',
+    });
+    return res.text();
+  };
+
+  it('refuses arguments nested 10,000 deep, and an unpaired surrogate, by name (not with an audit or digest error)', async () => {
+    const opened = await rawPost(stack.listenUrl, INITIALIZE, { authorization: `Bearer ${token}` });
+    const sessionId = opened.headers.get('mcp-session-id')!;
+    await opened.body?.cancel();
+    expect(await call(`{"key":"k","text":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, sessionId)).toContain('nest deeper than 64 levels');
+    expect(await call('{"key":"k","text":"fix \\ud800 now"}', sessionId)).toContain('unpaired surrogate');
+  });
+
+  it('refuses a request reusing the id of one still running in the session, and answers the first (it hung before)', async () => {
+    const opened = await rawPost(stack.listenUrl, INITIALIZE, { authorization: `Bearer ${token}` });
+    const sessionId = opened.headers.get('mcp-session-id')!;
+    await opened.body?.cancel();
+    const headers = { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+    // A write is held for approval (holdSeconds: 3), so the second request arrives while the first is running.
+    const body = (key: string) => JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'tools/call', params: { name: 'test_write_note', arguments: { key, text: 'same id' } } });
+    const answer = async (res: Promise<Response>) => {
+      const r = await res;
+      return { status: r.status, text: await r.text() };
+    };
+    const first = answer(fetch(`${stack.listenUrl}/mcp`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: body('first'), signal: AbortSignal.timeout(20_000) }));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const second = await answer(rawPost(stack.listenUrl, body('second'), headers));
+    expect(second.status).toBe(400);
+    expect(JSON.parse(second.text).error).toMatchObject({ code: -32600, message: expect.stringMatching(/id 41 is already used by a request still running/) });
+    const answered = await first; // without the fix: the timeout above, the second call having taken its stream
+    expect(answered.status).toBe(200);
+    expect(answered.text).toMatch(/"id":41/);
+    // Once answered, the id is free again.
+    const again = await answer(rawPost(stack.listenUrl, JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'ping' }), headers));
+    expect(again.text).toMatch(/"result":\{\}/);
+  });
+
+  it('answers a body refused before it was read with Connection: close, so no keep-alive request is lost after it', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(stack.listenUrl);
+    const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: '/mcp', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'mcp-session-id': 'bogus' } }, (res) => {
+        res.resume();
+        resolve(res.headers);
+      });
+      req.on('error', reject);
+      req.end('{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    });
+    expect(headers.connection).toBe('close');
   });
 });

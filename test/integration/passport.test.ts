@@ -123,7 +123,7 @@ async function decide(device: TestDevice, body: { requestId: string; decision: '
 
 const pending = (amount: number, memo = 'for the invoice') => stack.submit(agentId, 'demo_pay', { amount, memo });
 const auditKinds = async (requestId: string) =>
-  (await db().select().from(schema.auditEntries).where(eq(schema.auditEntries.requestId, requestId))).map((e) => e.kind);
+  (await stack.services.audit.sync(), await db().select().from(schema.auditEntries).where(eq(schema.auditEntries.requestId, requestId))).map((e) => e.kind);
 
 describe(`Passport pairing and device API on ${dbKind}`, () => {
   it('pairs with a one-time code over HTTP and approves a pending request, which then executes', async () => {
@@ -148,6 +148,7 @@ describe(`Passport pairing and device API on ${dbKind}`, () => {
     const [decision] = await db().select().from(schema.decisions).where(eq(schema.decisions.requestId, request.id));
     expect(decision).toMatchObject({ evidenceKind: 'device', keyId: device.deviceId });
     expect(decision!.evidence).toMatchObject({ kind: 'device', jws, digest: request.digest, decision: 'approve' });
+    await stack.services.audit.sync();
     const paired = await db().select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'device.paired'));
     expect(paired.some((e) => (e.data as JsonObject).deviceId === device.deviceId)).toBe(true);
   });
@@ -263,6 +264,7 @@ describe(`Passport pairing and device API on ${dbKind}`, () => {
     const again = await fetch(base + `/devices/${device.deviceId}/remove`, { method: 'POST', headers, body: `_csrf=${session.csrfToken}` });
     expect(again.status).toBe(404);
     expect(await auditKinds(request.id)).toContain('approval.refused');
+    await stack.services.audit.sync();
     const removals = await db().select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, 'device.removed'));
     expect(removals.some((e) => (e.data as JsonObject).deviceId === device.deviceId)).toBe(true);
   });
@@ -270,7 +272,8 @@ describe(`Passport pairing and device API on ${dbKind}`, () => {
 
 describe(`device pair command on ${dbKind}`, () => {
   it('prints one JSON object with the code, the URL and the emulator command', async () => {
-    const out = await runState(stack.services, ['device', 'pair', '--approver', 'OWNER@example.com', '--name', "Jane's desk", '--json']);
+    // The emulator command is worded for the shell that asked (here a clone, where `countersign` is not on PATH).
+    const out = await runState(stack.services, ['device', 'pair', '--approver', 'OWNER@example.com', '--name', "Jane's desk", '--json'], 'npx countersign');
     expect(out.exitCode).toBe(0);
     expect(out.stdout.trim().split('\n')).toHaveLength(1);
     const parsed = JSON.parse(out.stdout) as Record<string, string>;
@@ -280,7 +283,7 @@ describe(`device pair command on ${dbKind}`, () => {
       name: "Jane's desk",
       url: stack.url,
       expiresAt: expect.any(String),
-      command: `countersign passport pair --url ${stack.url} --code ${parsed.code} --name 'Jane'\\''s desk'`,
+      command: `npx countersign passport pair --url ${stack.url} --code ${parsed.code} --name 'Jane'\\''s desk'`,
     });
     expect(Math.round((Date.parse(parsed.expiresAt!) - Date.now()) / 60_000)).toBe(10);
     const text = await runState(stack.services, ['device', 'pair', '--approver', 'owner@example.com']);
@@ -338,7 +341,7 @@ describe(`Passport emulator on ${dbKind}`, () => {
     expect(noTty.text()).toMatch(/--approve-all or --reject-all/);
   });
 
-  it('asks "Approve? [y/N/r=reject]" on a terminal: y approves, r rejects, anything else skips', async () => {
+  it('asks "Approve? [y/N/r=reject]" on a terminal: y approves, r rejects with a signed reason, anything else skips', async () => {
     const home = tempHome();
     expect(await passportMain(['pair', '--url', base, '--code', await pairingCode(), '--home', home], capture())).toBe(0);
     await passportMain(['--once', '--reject-all', '--home', home], capture()); // clear what earlier tests left
@@ -350,13 +353,20 @@ describe(`Passport emulator on ${dbKind}`, () => {
     const questions: string[] = [];
     io.ask = async (question) => {
       questions.push(question);
+      if (question.startsWith('Reason')) return 'Wrong account, please.';
       const amount = Number(/Pay \$(\d+)\.(\d+)/.exec(io.text().split('┌─ Passport').at(-1)!)!.slice(1).join(''));
       return answers.get(amount) ?? '';
     };
     expect(await passportMain(['--once', '--home', home], io), io.text()).toBe(0);
-    expect(questions).toEqual(Array(3).fill('Approve? [y/N/r=reject] '));
+    expect(questions.filter((q) => q === 'Approve? [y/N/r=reject] ')).toHaveLength(3);
+    // Only the rejection asks for a reason, right after its "r".
+    expect(questions.filter((q) => q === 'Reason for rejecting (optional, sent to the agent): ')).toHaveLength(1);
+    expect(questions.length).toBe(4);
     expect((await stack.awaitRequest(agentId, first.id)).state).toBe('succeeded');
-    expect((await stack.port.send<JsonObject>('kernel', { op: 'request.get', requestId: second.id })).state).toBe('rejected');
+    const rejected = await stack.port.send<JsonObject>('kernel', { op: 'request.get', requestId: second.id });
+    expect(rejected.state).toBe('rejected');
+    // The reason is inside what the device signed: the kernel verified it with the decision.
+    expect((rejected.approvals as JsonObject[])[0]).toMatchObject({ decision: 'reject', reason: 'Wrong account, please.', evidenceKind: 'device' });
     expect((await stack.port.send<JsonObject>('kernel', { op: 'request.get', requestId: third.id })).state).toBe('pending');
     expect(io.text()).toContain('Skipped: not decided.');
   });
@@ -433,11 +443,61 @@ describe(`Passport receipts offline on ${dbKind}`, () => {
     const exported = await runState(stack.services, ['audit', 'export', '--out', out]);
     expect(exported.exitCode, exported.stdout).toBe(0);
     const { auditVerifyOffline } = await import('../../gateway/commands/audit.ts');
-    const { verifyReceiptForBundle } = await import('../../gateway/commands/receipts.ts');
-    const verified = await auditVerifyOffline(out, { json: true, verifyReceipt: verifyReceiptForBundle });
+    const { verifyEvidence } = await import('../../gateway/commands/receipts.ts');
+    const verified = await auditVerifyOffline(out, { json: true, verifyEvidence });
     expect(verified.exitCode, verified.stdout).toBe(0);
     const devices = await db().select().from(schema.decisions).where(eq(schema.decisions.evidenceKind, 'device'));
-    expect((JSON.parse(verified.stdout) as { receipts: number }).receipts).toBeGreaterThanOrEqual(devices.length);
+    expect((JSON.parse(verified.stdout) as { approvals: { checked: number } }).approvals.checked).toBeGreaterThanOrEqual(devices.length);
+    // The request's own receipt: its entries and the device's enrollment, each with an inclusion proof.
+    const receipt = join(tempHome() + '-receipt.jsonl');
+    expect((await runState(stack.services, ['audit', 'receipt', request.id, '--out', receipt])).exitCode).toBe(0);
+    const single = JSON.parse((await auditVerifyOffline(receipt, { json: true, verifyEvidence })).stdout) as { ok: boolean; approvals: { checked: number } };
+    expect(single).toMatchObject({ ok: true, approvals: { checked: 1, unchecked: [] } });
     expect(devices.length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe(`Passport emulator and an outcome nobody could tell, on ${dbKind}`, () => {
+  /** A payment that ran, left as a SIGKILL mid-call would leave it (executing, lease lapsed, grant used); recovery cannot tell. */
+  async function unknownPayment(amount: number): Promise<string> {
+    const request = await pending(amount, 'for the crash');
+    await stack.decide(owner, request.id, 'approve');
+    expect((await stack.awaitRequest(agentId, request.id)).state).toBe('succeeded');
+    await db().update(schema.requests).set({ state: 'executing', result: null, leaseOwner: 'replica-that-died', leaseUntil: new Date(0) }).where(eq(schema.requests.id, request.id));
+    await stack.services.kernel.recover();
+    expect(await stack.awaitRequest(agentId, request.id, 0)).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown' } });
+    return request.id;
+  }
+  const resolution = async (requestId: string) => {
+    await stack.services.audit.sync();
+    const [entry] = await db().select().from(schema.auditEntries).where(and(eq(schema.auditEntries.requestId, requestId), eq(schema.auditEntries.kind, 'execution.resolved')));
+    return entry?.data as JsonObject | undefined;
+  };
+
+  it('shows "may or may not have run" and never approves it with --approve-all; Mark as done and Run again are signed by the device key', async () => {
+    const home = tempHome();
+    expect(await passportMain(['pair', '--url', base, '--code', await pairingCode(), '--home', home], capture())).toBe(0);
+    await passportMain(['--once', '--reject-all', '--home', home], capture()); // clear what earlier tests left
+    const done = await unknownPayment(7100);
+    const again = await unknownPayment(7200);
+
+    const blanket = capture();
+    expect(await passportMain(['--once', '--approve-all', '--home', home], blanket), blanket.text()).toBe(0);
+    expect(blanket.text()).toContain('THIS MAY OR MAY NOT HAVE RUN');
+    expect(blanket.text()).toContain('cannot look upstream for what it did');
+    expect(blanket.text()).toContain(`--mark-done ${done}`);
+    expect((await stack.awaitRequest(agentId, done, 0)).state).toBe('unknown');
+
+    const paidBefore = paid.length;
+    const io = capture();
+    const code = await passportMain(['--once', '--home', home, '--mark-done', done, '--run-again', again, '--reason', 'checked the ledger', '--json'], io);
+    expect(code, io.text()).toBe(0);
+    expect(JSON.parse(io.text())).toMatchObject({ decided: expect.arrayContaining([{ requestId: done, decision: 'mark_done', state: 'succeeded' }, expect.objectContaining({ requestId: again, decision: 'run_again' })]), refused: [] });
+    expect(await stack.awaitRequest(agentId, done, 0)).toMatchObject({ state: 'succeeded', result: { data: { status: 'marked_done', reason: 'checked the ledger' } } });
+    expect((await stack.awaitRequest(agentId, again, 10_000)).state).toBe('succeeded');
+    expect(paid.slice(paidBefore)).toEqual([7200]);
+    for (const [id, decision] of [[done, 'mark_done'], [again, 'run_again']] as const) {
+      expect(await resolution(id)).toMatchObject({ decision, reason: 'checked the ledger', evidenceKind: 'device', approver: owner.email });
+    }
   });
 });

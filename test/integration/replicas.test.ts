@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { JsonObject, Port, RequestView } from '../../kernel/index.ts';
+import { verifyStored, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
 import { createServices, type Services } from '../../gateway/app.ts';
 import { openDatabase, type Database } from '../../gateway/db.ts';
 import { defineTool, type Connector } from '../../tools/spec.ts';
@@ -84,7 +84,9 @@ describe.skipIf(!pg)('replicas on one PostgreSQL', () => {
     expect(wakes).toContain(view.id);
     await unlisten();
 
-    const verified = await a.audit.verify({ publicJwks: [a.keys.publicJwk as JsonObject] });
+    await a.audit.sync();
+    await b.audit.sync();
+    const verified = await verifyStored(shared.db, [a.auditSigner.verifierKey]);
     expect(verified).toMatchObject({ ok: true });
   });
 });

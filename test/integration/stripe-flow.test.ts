@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { schema, type JsonObject, type RequestView } from '../../kernel/index.ts';
+import { readEntries, schema, verifyStored, type JsonObject, type RequestView } from '../../kernel/index.ts';
 import { createStripeConnector } from '../../tools/stripe/index.ts';
 import { startStripeSandbox, SEED, type StripeSandbox } from '../../tools/stripe/sandbox/index.ts';
 import { EXAMPLE_CONFIG } from '../../gateway/example-config.ts';
@@ -22,8 +22,8 @@ beforeAll(async () => {
   const stripe = createStripeConnector({ secretKey: SECRET, baseUrl: sandbox.url, sandbox: true });
   stack = await startStack({ config: EXAMPLE_CONFIG, connectors: [stripe] });
   ({ agentId } = await stack.addAgent('pay-agent', 'owner@example.com'));
-  const financeEmail = stack.services.config.roles.finance[0];
-  finance = await stack.enrollApprover(financeEmail);
+  // The example config's roles start empty: the operator grants them (approver grant), as the README says.
+  finance = await stack.enrollApprover('ana@example.com', ['finance']);
 });
 afterAll(async () => {
   await stack?.close();
@@ -47,7 +47,7 @@ describe('Stripe through the kernel with the default policy', () => {
     const view = await submit('stripe_create_refund', { charge: SEED.janeCharge, amount: 6000 });
     expect(view.state).toBe('pending');
     expect(view.verdict).toMatchObject({ ruleId: 'refunds-and-payouts', approvers: { role: 'finance', count: 1 } });
-    expect(view.intent.summary).toBe(`Refund $60.00 USD to Jane Doe <jane@example.com> on charge ${SEED.janeCharge} (of $120.00, $30.00 already refunded)`);
+    expect(view.intent.summary).toBe(`Refund $60.00 USD to customer ${SEED.jane} on charge ${SEED.janeCharge} (of $120.00, $30.00 already refunded)`);
     await stack.decide(finance, view.id, 'approve');
     expect((await awaitFinal(view.id)).state).toBe('succeeded');
     expect(refundsFor(SEED.janeCharge)).toHaveLength(2);
@@ -57,8 +57,8 @@ describe('Stripe through the kernel with the default policy', () => {
     const view = await submit('stripe_create_refund', { charge: SEED.janeCharge, amount: 1000 });
     expect(view.state).toBe('succeeded');
     const before = refundsFor(SEED.janeCharge).length;
-    // The process died after Stripe answered but before the result was stored.
-    await stack.services.database.db.update(schema.requests).set({ state: 'executing', result: null }).where(eq(schema.requests.id, view.id));
+    // The process died after Stripe answered but before the result was stored; its lease has lapsed.
+    await stack.services.database.db.update(schema.requests).set({ state: 'executing', result: null, leaseUntil: new Date(0) }).where(eq(schema.requests.id, view.id));
     await stack.services.kernel.recover();
     const final = await awaitFinal(view.id);
     expect(final.state).toBe('succeeded');
@@ -66,14 +66,16 @@ describe('Stripe through the kernel with the default policy', () => {
     expect(refundsFor(SEED.janeCharge)).toHaveLength(before);
     // Every recovery transition is in the audit chain, in order, and the chain still verifies.
     const kinds: string[] = [];
-    for await (const entry of stack.services.audit.read({ requestId: view.id })) kinds.push(entry.kind);
+    await stack.services.audit.sync();
+    for await (const entry of readEntries(stack.services.database.db, { requestId: view.id })) kinds.push(entry.kind);
     expect(kinds.slice(-3)).toEqual(['execution.unknown', 'execution.reconciled', 'execution.succeeded']);
-    expect((await stack.services.audit.verify()).ok).toBe(true);
+    expect((await verifyStored(stack.services.database.db, [stack.services.auditSigner.verifierKey])).ok).toBe(true);
   });
 
   it('leaves the secret key out of every result, error and audit entry', async () => {
     await submit('stripe_get_balance', {});
     await submit('stripe_create_refund', { charge: SEED.janeCharge, amount: 999_999 }).catch(() => null);
+    await stack.services.audit.sync();
     const entries = await stack.services.database.db.select().from(schema.auditEntries);
     const requests = await stack.services.database.db.select().from(schema.requests);
     const everything = JSON.stringify([entries, requests, sandbox.received]);

@@ -19,7 +19,7 @@ const tool = (name: string): ToolSpec => {
   if (!found) throw new Error(`no tool ${name}`);
   return found;
 };
-const ctx = (requestId: string, pins: JsonObject = {}): ExecuteContext => ({ requestId, idempotencyKey: `countersign-${requestId}`, pins });
+const ctx = (requestId: string, pins: JsonObject = {}): ExecuteContext => ({ requestId, idempotencyKey: `countersign-${requestId}`, pins, marker: `m-${requestId}` });
 /** Describe then execute, as the host does: validated args, pins from describe. */
 async function run(name: string, raw: JsonObject, requestId = 'req-1') {
   const args = validate(tool(name), raw);
@@ -72,10 +72,53 @@ describe('stripe reads', () => {
   });
 });
 
+describe('stripe customer search by name', () => {
+  it('finds customers by part of their name through Stripe\'s search API, case-insensitively', async () => {
+    const search = tool('stripe_search_customers');
+    const { intent, result } = await run('stripe_search_customers', { name: 'jAnE' });
+    expect(intent.summary).toBe('Search Stripe customers whose name contains "jAnE"');
+    expect((result.data.data as JsonObject[]).map((c) => c.id)).toEqual([SEED.jane]);
+    expect(result.text).toBe('1 customer whose name contains "jAnE"');
+    const asked = sandbox.received.at(-1)!;
+    expect(asked.path).toMatch(/^\/v1\/customers\/search\?/);
+    expect(new URL(asked.path, 'http://x').searchParams.get('query')).toBe('name~"jAnE"');
+    const none = await search.execute(validate(search, { name: 'Nobody Here' }), ctx('r'));
+    expect(none.data).toEqual({ data: [], has_more: false, next_cursor: null });
+  });
+
+  it('keeps a name with quotes inside its value: it cannot add clauses of its own', async () => {
+    const search = tool('stripe_search_customers');
+    const sneaky = await search.execute(validate(search, { name: 'x" OR email:"jane@example.com' }), ctx('r'));
+    expect(sneaky.data.data).toEqual([]);
+    expect(new URL(sandbox.received.at(-1)!.path, 'http://x').searchParams.get('query')).toBe('name~"x\\" OR email:\\"jane@example.com"');
+  });
+
+  it('pages with an opaque cursor, refuses another tool\'s cursor, and needs 3 characters', async () => {
+    const search = tool('stripe_search_customers');
+    // "ace" is in Grace Hopper and Ada Lovelace: two pages of one.
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await search.execute(validate(search, { name: 'ACE', limit: 1, ...(cursor ? { cursor } : {}) }), ctx('r'));
+      seen.push(...(page.data.data as JsonObject[]).map((c) => String(c.id)));
+      cursor = page.data.has_more ? String(page.data.next_cursor) : undefined;
+      pages += 1;
+    } while (cursor && pages < 5);
+    expect(pages).toBe(2);
+    expect(seen.sort()).toEqual(['cus_SbxAdaLovel00003', 'cus_SbxGraceHop00005']);
+    expect(() => validate(search, { name: 'Ja' })).toThrow(/at least 3 characters/);
+    const other = (await tool('stripe_list_customers').execute({ limit: 1 }, ctx('r'))).data.next_cursor as string;
+    await expect(search.execute(validate(search, { name: 'Jane', cursor: other }), ctx('r'))).rejects.toThrow(/is not one stripe_search_customers issued/);
+  });
+});
+
 describe('stripe write intents', () => {
   it('refund: names amount, customer and what the charge has left; pins the charge', async () => {
     const { intent, result } = await run('stripe_create_refund', { charge: SEED.janeCharge });
-    expect(intent.summary).toBe(`Refund $120.00 USD to Jane Doe <jane@example.com> on charge ${SEED.janeCharge} (of $120.00, nothing refunded yet)`);
+    expect(intent.summary).toBe(`Refund $120.00 USD to customer ${SEED.jane} on charge ${SEED.janeCharge} (of $120.00, nothing refunded yet)`);
+    // The customer's name was written on Stripe: a quoted field with its author, never in the summary.
+    expect(intent.fields).toContainEqual({ label: 'Customer name', kind: 'text', value: 'Jane Doe', writtenBy: { on: 'Stripe', by: null } });
     expect(intent).toMatchObject({ consequence: 'moves-money', reversible: false });
     expect(intent.fields[0]).toEqual({ label: 'Refund amount', kind: 'money', value: 12_000, currency: 'USD' });
     expect(intent.pins).toEqual({ charge: SEED.janeCharge, amount: 12_000, amount_refunded: 0, currency: 'USD' });
@@ -87,11 +130,11 @@ describe('stripe write intents', () => {
 
   it('refund by payment intent, partial, in a zero-decimal currency, with agent text', async () => {
     const yen = await tool('stripe_create_refund').describe({ charge: SEED.alanYenCharge, amount: 500, metadata: { note: 'sorry' } });
-    expect(yen.summary).toBe(`Refund ¥500 JPY to Alan Turing <alan@example.com> on charge ${SEED.alanYenCharge} (of ¥12,000, nothing refunded yet)`);
+    expect(yen.summary).toBe(`Refund ¥500 JPY to customer cus_SbxAlanTuri00004 on charge ${SEED.alanYenCharge} (of ¥12,000, nothing refunded yet)`);
     expect(yen.agentText).toEqual([{ label: 'Refund metadata "note"', text: 'sorry' }]);
     sandbox.state.refundOutsideCountersign(SEED.janeCharge, 2_000);
     const partial = await tool('stripe_create_refund').describe({ payment_intent: SEED.janePaymentIntent, amount: 5_000 });
-    expect(partial.summary).toBe(`Refund $50.00 USD to Jane Doe <jane@example.com> on charge ${SEED.janeCharge} (of $120.00, $20.00 already refunded)`);
+    expect(partial.summary).toBe(`Refund $50.00 USD to customer ${SEED.jane} on charge ${SEED.janeCharge} (of $120.00, $20.00 already refunded)`);
   });
 
   it('refund above the refundable remainder is refused at describe', async () => {
@@ -122,23 +165,24 @@ describe('stripe write intents', () => {
     );
 
     const link = await run('stripe_create_payment_link', { price: SEED.proPrice, quantity: 2 }, 'link');
-    expect(link.intent.summary).toBe('Create a payment link for 2 × Pro plan at $29.00 USD per month (total $58.00 USD per month)');
+    expect(link.intent.summary).toBe(`Create a payment link for 2 × ${SEED.proPrice} at $29.00 USD per month (total $58.00 USD per month)`);
+    expect(link.intent.fields).toContainEqual({ label: 'Item 1 product', kind: 'text', value: 'Pro plan', writtenBy: { on: 'Stripe', by: null } });
     expect(link.intent).toMatchObject({ consequence: 'writes', reversible: true });
     expect(String(link.result.data.url)).toMatch(/^https:\/\/buy\.stripe\.com\/test_/);
     const mixed = await tool('stripe_create_payment_link').describe({
       line_items: [{ price: SEED.proPrice, quantity: 1 }, { price: SEED.stickerPrice, quantity: 3 }],
     });
-    expect(mixed.summary).toBe('Create a payment link for 1 × Pro plan at $29.00 USD per month + 3 × Sticker pack at $5.00 USD');
+    expect(mixed.summary).toBe(`Create a payment link for 1 × ${SEED.proPrice} at $29.00 USD per month + 3 × ${SEED.stickerPrice} at $5.00 USD`);
 
     const cancel = await run('stripe_cancel_subscription', { subscription: SEED.janeSubscription }, 'cancel');
-    expect(cancel.intent.summary).toBe(`Cancel subscription ${SEED.janeSubscription} of Jane Doe (Pro plan, $29.00 USD per month, active)`);
+    expect(cancel.intent.summary).toBe(`Cancel subscription ${SEED.janeSubscription} of customer ${SEED.jane} (${SEED.proPrice}, $29.00 USD per month, active)`);
     expect(cancel.intent).toMatchObject({ consequence: 'writes', reversible: false, pins: { status: 'active' } });
     expect(cancel.result.data.status).toBe('canceled');
     expect(sandbox.received.at(-1)).toMatchObject({ method: 'DELETE', idempotencyKey: 'countersign-cancel' });
     await expect(tool('stripe_cancel_subscription').describe({ subscription: SEED.janeSubscription })).rejects.toThrow(/already canceled/);
 
     const email = await run('stripe_update_customer_email', { customer: SEED.jane, email: 'new@example.com' }, 'email');
-    expect(email.intent.summary).toBe('Change the email of customer Jane Doe from jane@example.com to new@example.com');
+    expect(email.intent.summary).toBe(`Change the email of customer ${SEED.jane} from jane@example.com to new@example.com`);
     expect(email.intent.pins).toEqual({ email: 'jane@example.com' });
     expect(email.result.data.email).toBe('new@example.com');
   });

@@ -16,7 +16,7 @@ beforeEach(async () => {
 afterEach(() => sandbox.close());
 
 const tool = (name: string): ToolSpec => connector.tools.find((t) => t.name === name) as ToolSpec;
-const ctx = (requestId: string, pins: JsonObject = {}): ExecuteContext => ({ requestId, idempotencyKey: `countersign-${requestId}`, pins });
+const ctx = (requestId: string, pins: JsonObject = {}): ExecuteContext => ({ requestId, idempotencyKey: `countersign-${requestId}`, pins, marker: `m-${requestId}` });
 const refundPins = { charge: SEED.janeCharge, amount: 12_000, amount_refunded: 0, currency: 'USD' };
 
 async function failure(promise: Promise<unknown>): Promise<KernelError> {

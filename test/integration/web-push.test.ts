@@ -1,5 +1,5 @@
 import { createECDH, randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 // @ts-expect-error http_ece ships no types; it is web-push's own RFC 8188 implementation, used here to decrypt.
@@ -21,22 +21,20 @@ const sent: { url: string; init: RequestInit }[] = [];
 let answer = 201;
 
 beforeAll(async () => {
-  const realFetch = globalThis.fetch;
-  vi.stubGlobal('fetch', async (url: string | URL | Request, init?: RequestInit) => {
-    if (String(url).startsWith('https://push.example.test/')) {
-      sent.push({ url: String(url), init: init ?? {} });
-      return new Response(null, { status: answer });
-    }
-    return realFetch(url, init);
-  });
+  // The push service is a stand-in transport; the address checks still run, with push.example.test resolving to a
+  // public address (a documentation-free, routable one) as a real push service would.
+  const fetch = async (url: string, init: RequestInit) => {
+    sent.push({ url, init });
+    return new Response(null, { status: answer });
+  };
   stack = await startStack({
     config: `notify: { webPush: true }\npolicy:\n  default: deny\n  rules:\n    - id: writes\n      tools: [test_write_note]\n      decision: approve\n`,
     connectors: [createTestConnector()],
+    egress: { fetch, resolve: async () => [{ address: '142.250.74.110', family: 4 }] },
   });
 });
 afterAll(async () => {
   await stack?.close();
-  vi.unstubAllGlobals();
 });
 afterEach(() => {
   sent.length = 0;

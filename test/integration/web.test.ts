@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { createRouter, type Json } from '../../kernel/index.ts';
-import { APPROVAL_WEB_CAPABILITIES, approverInvite, createApprovalWeb, createInvite } from '../../approval-web/index.ts';
+import { CAPABILITIES, type JsonObject, type RequestView } from '../../kernel/index.ts';
+import { approverInvite, createApprovalWeb, createInvite } from '../../approval-web/index.ts';
+import { FIXTURE_URL, startKernel, type FixtureApprover, type KernelFixture } from '../support/kernel-fixture.ts';
 import { claimInvite, hashToken, inviteStatus, releaseInvite } from '../../approval-web/invites.ts';
 import { storeChallenge, takeChallenge } from '../../approval-web/challenges.ts';
 import { createSession, findSession, revokeSession } from '../../approval-web/sessions.ts';
@@ -143,60 +144,94 @@ describe(`web sessions on ${dbKind}`, () => {
   });
 });
 
-describe(`inbox page on ${dbKind}`, () => {
-  const hostile = 'Refund <script>alert(1)</script> "quoted" & more';
-  function webWithKernel() {
-    const router = createRouter(async () => {});
-    router.register(
-      'kernel',
-      async ({ body }): Promise<Json> => {
-        if (body.op === 'approver.get') return { id: 'apr_9', email: 'eve@example.com', roles: [], passkeys: [] };
-        if (body.op === 'approval.inbox') {
-          return [
-            {
-              id: 'req_1',
-              digest: 'd',
-              state: 'pending',
-              intent: { summary: hostile },
-              body: { principal: { agentName: '<b>bot</b>' }, expiresAt: '2099-01-01T00:00:00.000Z' },
-              verdict: { ruleId: 'refunds' },
-            },
-          ];
-        }
-        throw new Error(`unexpected ${body.op}`);
-      },
-      [],
-    );
-    return createApprovalWeb({ port: router.register('web', async () => null, APPROVAL_WEB_CAPABILITIES), db: database.db, publicUrl: URL_ });
-  }
+describe(`inbox and approval pages on the real kernel, ${dbKind}`, () => {
+  // The web app on the router with the real kernel over this database; the pending request comes from a real
+  // submission, so its summary and agent name are exactly what the connector and the kernel produced.
+  let k: KernelFixture;
+  let web: ReturnType<typeof createApprovalWeb>;
+  let request: RequestView;
+  let jane: FixtureApprover;
+  let mallory: FixtureApprover;
+  const hostile = '<script>alert(1)</script>"q"&';
+
+  beforeAll(async () => {
+    k = await startKernel({ database });
+    web = createApprovalWeb({ port: k.port('web', CAPABILITIES.web), db: database.db, publicUrl: FIXTURE_URL });
+    const agentId = await k.addAgent('deploy-bot', 'jane@example.com');
+    jane = await k.enroll('jane@example.com');
+    mallory = await k.enroll('mallory@example.com');
+    request = await k.submit(agentId, 'test_write_note', { key: hostile, text: 'hello' });
+    expect(request.state).toBe('pending');
+  });
+  afterAll(async () => {
+    await k?.close();
+  });
+
+  const signedIn = async (approver: FixtureApprover) => {
+    const { id, session } = await createSession(database.db, approver.id);
+    return { cookie: `cs_session=${id}`, csrf: session.csrfToken, id };
+  };
 
   it('sends a signed-out visitor to /signin', async () => {
-    const response = await webWithKernel().request('/');
+    const response = await web.request('/');
     expect(response.status).toBe(303);
     expect(response.headers.get('location')).toBe('/signin');
   });
 
-  it('lists pending requests for a session, escaping every piece of untrusted text', async () => {
-    const { id, session } = await createSession(database.db, 'apr_9');
-    const response = await webWithKernel().request('/', { headers: { cookie: `cs_session=${id}` } });
+  it("lists the owner's pending request, escaping every piece of untrusted text; others do not see it", async () => {
+    const { cookie, csrf } = await signedIn(jane);
+    const response = await web.request('/', { headers: { cookie } });
     expect(response.status).toBe(200);
     const html = await response.text();
-    expect(html).toContain('Refund &lt;script&gt;alert(1)&lt;/script&gt; &quot;quoted&quot; &amp; more');
-    expect(html).toContain('Agent: &lt;b&gt;bot&lt;/b&gt;');
-    expect(html).toContain('Rule: refunds');
-    expect(html).toContain('data-expires="2099-01-01T00:00:00.000Z"');
+    expect(html).toContain(`/requests/${request.id}`);
+    expect(html).toContain('Write note &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;q&quot;&amp;&quot;');
+    expect(html).toContain('Agent: deploy-bot');
+    expect(html).toContain(`data-expires="${request.body.expiresAt}"`);
     expect(html).not.toContain('<script>alert');
-    expect(html).toContain(`<meta name="csrf-token" content="${session.csrfToken}"/>`);
-    expect(html).toContain(`name="_csrf" value="${session.csrfToken}"`);
+    expect(html).toContain(`<meta name="csrf-token" content="${csrf}"/>`);
+    const other = await web.request('/', { headers: { cookie: (await signedIn(mallory)).cookie } });
+    expect(await other.text()).not.toContain(`/requests/${request.id}`);
+  });
+
+  it('refuses a decision posted by a signed-in approver who may not decide, at decide time (no challenge asked)', async () => {
+    const { cookie, csrf } = await signedIn(mallory);
+    const response = k.evidence(mallory, request.digest, 'approve');
+    const posted = await web.request(`/requests/${request.id}/decide`, {
+      method: 'POST',
+      headers: { cookie, origin: FIXTURE_URL, 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: JSON.stringify({ decision: 'approve', response }),
+    });
+    expect(posted.status).toBe(403);
+    expect(((await posted.json()) as { error: { code: string } }).error.code).toBe('not_an_approver');
+    const after = await k.admin.send<RequestView & JsonObject>('kernel', { op: 'request.get', requestId: request.id });
+    expect(after.state).toBe('pending');
+  });
+
+  it("counts the owner's decision posted through the same route", async () => {
+    const { cookie, csrf } = await signedIn(jane);
+    const posted = await web.request(`/requests/${request.id}/decide`, {
+      method: 'POST',
+      headers: { cookie, origin: FIXTURE_URL, 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: JSON.stringify({ decision: 'reject', reason: 'not today', response: k.evidence(jane, request.digest, 'reject') }),
+    });
+    // The reason is inside what the passkey signs: evidence made without it does not carry a reason added on the way.
+    expect(posted.status).toBe(403);
+    expect(((await posted.json()) as { error: { message: string } }).error.message).toMatch(/another reason/);
+    const signed = await web.request(`/requests/${request.id}/decide`, {
+      method: 'POST',
+      headers: { cookie, origin: FIXTURE_URL, 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: JSON.stringify({ decision: 'reject', reason: 'not today', response: k.evidence(jane, request.digest, 'reject', undefined, 'not today') }),
+    });
+    expect(signed.status).toBe(200);
+    expect(await signed.json()).toMatchObject({ state: 'rejected' });
   });
 
   it('signs out with the session token and revokes server-side', async () => {
-    const { id, session } = await createSession(database.db, 'apr_9');
-    const web = webWithKernel();
-    const headers = { cookie: `cs_session=${id}`, origin: URL_, 'content-type': 'application/x-www-form-urlencoded' };
+    const { cookie, csrf, id } = await signedIn(jane);
+    const headers = { cookie, origin: FIXTURE_URL, 'content-type': 'application/x-www-form-urlencoded' };
     expect((await web.request('/signout', { method: 'POST', headers, body: '_csrf=wrong' })).status).toBe(403);
     expect(await findSession(database.db, id)).not.toBeNull();
-    const out = await web.request('/signout', { method: 'POST', headers, body: `_csrf=${session.csrfToken}` });
+    const out = await web.request('/signout', { method: 'POST', headers, body: `_csrf=${csrf}` });
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toMatch(/^cs_session=;/);
     expect(await findSession(database.db, id)).toBeNull();

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import type { JsonObject, Port, RequestView } from '../../kernel/index.ts';
-import { createServices, type Services } from '../../gateway/app.ts';
+import type { ServerType } from '@hono/node-server';
+import { serveHttp } from '../../gateway/edge.ts';
+import type { ApprovalDecision, JsonObject, Port, RequestView } from '../../kernel/index.ts';
+import { createServices, type Services, type StartOptions } from '../../gateway/app.ts';
 import type { Connector } from '../../tools/spec.ts';
 import { freshDatabase } from './db.ts';
 import { createSoftAuthenticator, type AssertBehaviour, type SoftAuthenticator } from './authenticator.ts';
@@ -27,6 +28,9 @@ export interface Stack {
   /** The address the stack's HTTP server listens on; differs from `url` when a proxy fronts it. */
   listenUrl: string;
   services: Services;
+  /** The stack's COUNTERSIGN_HOME and countersign.yaml, as a CLI command run beside it would see them. */
+  home: string;
+  configPath: string;
   /** A router port with every kernel capability, standing in for trusted services in tests. */
   port: Port;
   addAgent(name: string, owner: string): Promise<{ token: string; agentId: string }>;
@@ -36,7 +40,7 @@ export interface Stack {
   awaitRequest(agentId: string, requestId: string, waitMs?: number): Promise<RequestView>;
   enrollApprover(email: string, roles?: string[]): Promise<TestApprover>;
   /** Decides with a genuine assertion over the kernel's challenge for this request and decision. */
-  decide(approver: TestApprover, requestId: string, decision: 'approve' | 'reject', reason?: string, behaviour?: AssertBehaviour): Promise<RequestView>;
+  decide(approver: TestApprover, requestId: string, decision: ApprovalDecision, reason?: string, behaviour?: AssertBehaviour): Promise<RequestView>;
   close(): Promise<void>;
 }
 
@@ -47,6 +51,8 @@ export interface StackOptions {
   connectors?: Connector[];
   /** The public URL when something fronts the stack (a proxy in tests), as behind a reverse proxy in production. */
   publicUrl?: string;
+  /** DNS and transport for outbound requests (push, webhooks); the address checks still run. */
+  egress?: StartOptions['egress'];
 }
 
 export async function freePort(): Promise<number> {
@@ -78,8 +84,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     port: listenPort,
     host: '127.0.0.1',
     connectors: options.connectors,
+    egress: options.egress,
   });
-  const server: ServerType = serve({ fetch: services.app.fetch, port: listenPort, hostname: '127.0.0.1' });
+  const server: ServerType = serveHttp(services.app.fetch, { port: listenPort, hostname: '127.0.0.1', limits: services.config.limits });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const port = services.router.register(`test.${++stackCount}`, async () => null, ['kernel:*', 'web:*', 'gateway:*']);
 
@@ -87,6 +94,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     url: publicUrl,
     listenUrl: `http://127.0.0.1:${listenPort}`,
     services,
+    home,
+    configPath,
     port,
     async addAgent(name, owner) {
       const added = await port.send<JsonObject>('kernel', { op: 'agent.add', name, owner });
@@ -107,7 +116,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       return { id: approver.id as string, email, authenticator };
     },
     async decide(approver, requestId, decision, reason, behaviour) {
-      const challenge = await port.send<JsonObject>('kernel', { op: 'approval.challenge', requestId, decision, approverId: approver.id });
+      const challenge = await port.send<JsonObject>('kernel', { op: 'approval.challenge', requestId, decision, approverId: approver.id, reason: reason ?? null });
       const response = approver.authenticator.assert({ challenge: challenge.challenge as string, rpId: 'localhost' }, behaviour);
       return port.send<RequestView & JsonObject>('kernel', {
         op: 'approval.decide',

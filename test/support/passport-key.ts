@@ -6,8 +6,8 @@ import { approvalSigningBytes, type ApprovalDecision } from '../../kernel/index.
 export interface PassportKey {
   deviceId: string;
   publicJwk: JWK;
-  /** Signs `{digest, decision, deviceId, iat}` (form 'claims', the default) or the raw approval signing bytes ('bytes'). */
-  sign(digest: string, decision: ApprovalDecision, form?: 'claims' | 'bytes'): Promise<string>;
+  /** Signs `{digest, decision, reason, deviceId, iat}` (form 'claims', the default) or the raw approval signing bytes ('bytes'). */
+  sign(digest: string, decision: ApprovalDecision, form?: 'claims' | 'bytes', reason?: string | null): Promise<string>;
 }
 
 export async function createPassportKey(deviceId: string = randomUUID()): Promise<PassportKey> {
@@ -16,11 +16,11 @@ export async function createPassportKey(deviceId: string = randomUUID()): Promis
   return {
     deviceId,
     publicJwk,
-    async sign(digest, decision, form = 'claims') {
+    async sign(digest, decision, form = 'claims', reason = null) {
       const payload =
         form === 'bytes'
-          ? approvalSigningBytes(digest, decision)
-          : new TextEncoder().encode(JSON.stringify({ digest, decision, deviceId, iat: Math.floor(Date.now() / 1000) }));
+          ? approvalSigningBytes(digest, decision, reason)
+          : new TextEncoder().encode(JSON.stringify({ digest, decision, reason, deviceId, iat: Math.floor(Date.now() / 1000) }));
       return new CompactSign(payload).setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
     },
   };

@@ -13,6 +13,8 @@ export interface Execution {
   args: JsonObject;
   requestId: string;
   idempotencyKey: string;
+  /** What the kernel derived for this request (ExecuteContext.marker), to leave upstream for reconcile. */
+  marker: string;
 }
 
 export interface TestConnector extends Connector {
@@ -27,7 +29,7 @@ export function createTestConnector(options: { name?: string; payloadBytes?: num
   const notes = new Map<string, string>([['welcome', 'hello from the test connector']]);
   const payload = 'x'.repeat(options.payloadBytes ?? 0);
   const record = (tool: string, args: JsonObject, ctx: ExecuteContext) =>
-    executions.push({ tool, args, requestId: ctx.requestId, idempotencyKey: ctx.idempotencyKey });
+    executions.push({ tool, args, requestId: ctx.requestId, idempotencyKey: ctx.idempotencyKey, marker: ctx.marker });
 
   const read = defineTool({
     name: `${name}_read_note`,

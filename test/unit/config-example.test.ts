@@ -12,8 +12,20 @@ const decide = (tool: string, args: PolicyInput['args'], pins: PolicyInput['args
 
 describe('the example config', () => {
   it('loads with roles and compiles', () => {
-    expect(config.roles).toEqual({ finance: ['ana@example.com'], maintainers: ['bo@example.com', 'chen@example.com'] });
-    expect(policy.ruleIds).toEqual(['reads', 'small-refunds', 'refunds-and-payouts', 'merge-default-branch', 'no-admin-collaborators']);
+    expect(config.roles).toEqual({ finance: [], maintainers: [], auditor: [] });
+    expect(policy.ruleIds).toEqual(['reads', 'small-refunds', 'refunds-and-payouts', 'merge-default-branch', 'production-deploys', 'no-aws-admin', 'no-admin-collaborators']);
+  });
+
+  it('asks two maintainers for production deploys, refuses AWS admin grants, and leaves terminations to the owner', async () => {
+    expect(await decide('aws_ecs_deploy', { cluster: 'production', service: 'web', image: 'web:1.4.2' })).toMatchObject({
+      decision: 'approve', ruleId: 'production-deploys', approvers: { role: 'maintainers', count: 2 },
+    });
+    expect((await decide('aws_ecs_deploy', { cluster: 'staging', service: 'web', image: 'web:1.4.2' })).ruleId).toBeNull();
+    const admin = await decide('aws_iam_attach_role_policy', { role_name: 'deployer', policy_arn: 'arn:aws:iam::aws:policy/AdministratorAccess' });
+    expect(admin).toMatchObject({ decision: 'deny', ruleId: 'no-aws-admin' });
+    expect((await decide('aws_iam_attach_role_policy', { role_name: 'deployer', policy_arn: 'arn:aws:iam::aws:policy/ReadOnlyAccess' })).decision).toBe('approve');
+    expect(await decide('aws_ec2_terminate_instances', { instance_ids: ['i-0a1b2c3d4e5f60002'] })).toMatchObject({ decision: 'approve', ruleId: null });
+    for (const tool of ['aws_ecs_describe_services', 'aws_lambda_list_functions']) expect((await decide(tool, {})).ruleId).toBe('reads');
   });
 
   it('allows reads', async () => {
@@ -40,12 +52,12 @@ describe('the example config', () => {
     expect((await decide('stripe_create_payout', { amount: 100, currency: 'usd' }, { currency: 'USD' })).ruleId).toBe('refunds-and-payouts');
   });
 
-  it('needs two maintainers to merge into the default branch, the owner otherwise', async () => {
+  it('needs a maintainer to merge into the default branch, the owner otherwise', async () => {
     const pins = { head_sha: 'abc1234', base: 'main', default_branch: 'main' };
     expect(await decide('github_merge_pull_request', { owner: 'acme', repo: 'web', pull_number: 42 }, pins)).toMatchObject({
       decision: 'approve',
       ruleId: 'merge-default-branch',
-      approvers: { role: 'maintainers', count: 2 },
+      approvers: { role: 'maintainers', count: 1 },
       expiresInSeconds: 86_400,
     });
     const feature = await decide('github_merge_pull_request', { pull_number: 43 }, { ...pins, base: 'feature' });

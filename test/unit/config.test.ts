@@ -125,4 +125,17 @@ describe('config errors name file, line and column, what is wrong and how to fix
     const error = problem(`holdSeconds: -1\nrateLimit: {perMinute: 0}\n${POLICY}`);
     expect(error.message.split('\n').map((line) => line.split(': ')[0])).toEqual(['cs.yaml:1:14', 'cs.yaml:2:24']);
   });
+
+  it('an alias used before its anchor, or an alias bomb, is a ConfigError at the alias (found by test/fuzz)', () => {
+    const early = problem('policy: *rules\nx: &rules {}\n');
+    expect(early.message).toMatch(/^cs\.yaml:1:9: YAML aliases: .*anchor/);
+    const rows = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 10; i++) rows.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const bomb = problem(`${rows.join('\n')}\npolicy: {}\n`);
+    expect(bomb.message).toMatch(/^cs\.yaml:\d+:\d+: YAML aliases: /);
+  });
+
+  it('a missing map of names says what it must be, not zod\'s words (found by test/fuzz)', () => {
+    expect(problem('connectors:\n  mcp: {}\npolicy: {}\n').message).toBe('cs.yaml:2:8: connectors.mcp.servers is missing; add it: a map of names to settings');
+  });
 });

@@ -91,8 +91,10 @@ describe('RFC 8785 canonicalization', () => {
     expect(jcs({ s: '\u0000\u001f"\\/\u2028é' })).toBe('{"s":"\\u0000\\u001f\\"\\\\/\u2028é"}');
   });
 
-  it('refuses values JSON cannot carry', () => {
-    expect(() => jcs({ n: Number.NaN })).toThrow();
-    expect(() => jcs({ n: Number.POSITIVE_INFINITY })).toThrow();
+  it('refuses values JSON cannot carry, saying why when the canonicalizer says', () => {
+    expect(() => jcs({ n: Number.NaN })).toThrow(/^value cannot be canonicalized as JSON: .+/);
+    expect(() => jcs({ n: Number.POSITIVE_INFINITY })).toThrow(/^value cannot be canonicalized as JSON: .+/);
+    // No JSON at all (undefined) has no further reason: the message ends there.
+    expect(() => jcs(undefined)).toThrow(/^value cannot be canonicalized as JSON$/);
   });
 });

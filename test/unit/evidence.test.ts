@@ -37,7 +37,15 @@ describe('approval challenge', () => {
 
   it('refuses something that is not a digest or a decision', () => {
     expect(() => approvalChallenge('abc', 'approve')).toThrow(/64 lowercase hex/);
-    expect(() => approvalChallenge(digest, 'maybe' as 'approve')).toThrow(/"approve" or "reject"/);
+    expect(() => approvalChallenge(digest, 'maybe' as 'approve')).toThrow(/"approve", "reject", "mark_done" or "run_again", got "maybe"/);
+    // What was got is named, but a long string only by its length: it may be anything an attacker sent.
+    expect(() => approvalChallenge('A'.repeat(64), 'approve')).toThrow(/got "AAAA/);
+    expect(() => approvalChallenge('a'.repeat(81), 'approve')).toThrow(/got a 81-character string;/);
+    expect(() => approvalChallenge(null as unknown as string, 'approve')).toThrow(/got null;/);
+    expect(() => approvalChallenge(digest, 7 as unknown as 'approve')).toThrow(/got number$/);
+    expect(() => approvalChallenge(digest, 'approve', 'x'.repeat(2001))).toThrow(/at most 2000 characters/);
+    expect(approvalChallenge(digest, 'approve', 'x'.repeat(2000))).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const decision of ['approve', 'reject', 'mark_done', 'run_again'] as const) expect(approvalChallenge(digest, decision)).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
 

@@ -51,7 +51,7 @@ describe('GitHub connector: upstream errors', () => {
     const args = { ...repo, pull_number: 42, sha: SEED.prHeadSha };
     const intent = await h.describe('github_merge_pull_request', args);
     h.sandbox.failNext({ status: 405, body: { message: 'Pull Request is not mergeable' }, match: { method: 'PUT' } });
-    const error = await kernelError(h.tool('github_merge_pull_request').execute(args, { requestId: 'r', idempotencyKey: 'k', pins: intent.pins }));
+    const error = await kernelError(h.tool('github_merge_pull_request').execute(args, { requestId: 'r', idempotencyKey: 'k', pins: intent.pins, marker: 'm-r' }));
     expect(error.message).toContain('GitHub would not allow merging PR #42 of acme/web (405 "Pull Request is not mergeable")');
   });
 
@@ -60,7 +60,7 @@ describe('GitHub connector: upstream errors', () => {
     await h.sandbox.close();
     const connector = createGithubConnector({ token: TOKEN, baseUrl: url, sandbox: true });
     const tool = connector.tools.find((t) => t.name === 'github_get_repository')!;
-    const error = await kernelError(tool.execute(repo, { requestId: 'r', idempotencyKey: 'k', pins: {} }));
+    const error = await kernelError(tool.execute(repo, { requestId: 'r', idempotencyKey: 'k', pins: {}, marker: 'm-r' }));
     expect(error.message).toMatch(new RegExp(`^Could not reach GitHub at ${url} while reading repository acme/web \\(.+\\)\\. Check the network`));
     h = await (await import('./github-support.ts')).harness(); // afterEach closes a live sandbox
   });

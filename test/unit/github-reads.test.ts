@@ -80,7 +80,9 @@ describe('GitHub connector: reads', () => {
 
   it('reads a file as text and lists a directory', async () => {
     const file = await h.run('github_get_file_contents', { owner: 'acme', repo: 'web', path: 'README.md', ref: 'main' });
-    expect(file.intent.summary).toBe('Read README.md of acme/web at main');
+    // The path and ref are the agent's words: its box, not the summary.
+    expect(file.intent.summary).toBe('Read a file or directory of acme/web');
+    expect(file.intent.agentText).toEqual([{ label: 'Path', text: 'README.md' }, { label: 'Branch, tag or commit', text: 'main' }]);
     expect(file.result.data).toMatchObject({ type: 'file', encoding: 'utf-8', content: '# Acme web\n\nThe Acme web app. Run `npm start`.\n', truncated: false });
     const dir = await h.run('github_get_file_contents', { owner: 'acme', repo: 'web', path: '.github/workflows' });
     expect(dir.result.data.entries).toEqual([

@@ -21,7 +21,7 @@ export interface Harness {
 }
 
 export function context(requestId: string, pins: Intent['pins']): ExecuteContext {
-  return { requestId, idempotencyKey: `cs-${requestId}`, pins };
+  return { requestId, idempotencyKey: `cs-${requestId}`, pins, marker: `m-${requestId}` };
 }
 
 export async function harness(): Promise<Harness> {

@@ -96,5 +96,46 @@ describe('grants', () => {
     const keys = await generateKernelKeys();
     await expect(mintGrant(keys, { requestId: 'r1', digest, tool, ttlSeconds: 0 })).rejects.toMatchObject({ code: 'bad_request' });
     await expect(mintGrant(keys, { requestId: 'r1', digest: 'short', tool })).rejects.toMatchObject({ code: 'bad_request' });
+    for (const ttlSeconds of [3601, 1.5, -1, Number.NaN]) {
+      await expect(mintGrant(keys, { requestId: 'r1', digest, tool, ttlSeconds })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('1 to 3600 seconds') });
+    }
+    await expect(mintGrant(keys, { requestId: '', digest, tool })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('request id and the tool') });
+    await expect(mintGrant(keys, { requestId: 'r1', digest, tool: '' })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('request id and the tool') });
+    // The bounds themselves are allowed, and the default lives a minute.
+    const now = new Date('2030-01-01T00:00:00Z');
+    for (const ttlSeconds of [1, 3600]) {
+      const grant = await mintGrant(keys, { requestId: 'r1', digest, tool, ttlSeconds, now });
+      expect(grant.expiresAt.getTime() - now.getTime()).toBe(ttlSeconds * 1000);
+    }
+    expect((await mintGrant(keys, { requestId: 'r1', digest, tool, now })).expiresAt.toISOString()).toBe('2030-01-01T00:01:00.000Z');
+  });
+
+  it('refuses a grant missing any claim it is checked by, another audience, and a grant that is not a string', async () => {
+    const keys = await generateKernelKeys();
+    const full = { digest, tool, sub: 'r1', jti: 'j', exp: Math.floor(Date.now() / 1000) + 60 };
+    for (const claim of ['digest', 'tool', 'sub', 'jti', 'exp'] as const) {
+      const { [claim]: _, ...claims } = full;
+      const jwt = await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt' })
+        .setIssuer('countersign-kernel').setAudience('countersign-executor').sign(keys.privateKey);
+      await failsWith(verifyGrant(keys.publicKey, jwt, { digest, tool }), 'grant_invalid', new RegExp(`not a Countersign grant: missing required "${claim}" claim`));
+    }
+    const elsewhere = await new SignJWT(full).setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt' })
+      .setIssuer('countersign-kernel').setAudience('some-other-service').sign(keys.privateKey);
+    await failsWith(verifyGrant(keys.publicKey, elsewhere, { digest, tool }), 'grant_invalid', /not a Countersign grant.*aud/);
+    await failsWith(verifyGrant(keys.publicKey, undefined as unknown as string, { digest, tool }), 'grant_invalid', /compact JWS/);
+    await failsWith(verifyGrant(keys.publicKey, 'a.b.c.d', { digest, tool }), 'grant_invalid', /compact JWS/);
+    await failsWith(verifyGrant(keys.publicKey, 'a.b.c', { digest, tool }), 'grant_invalid', /cannot be read/);
+  });
+
+  it('each grant has its own jti, and a grant missing a required claim is refused', async () => {
+    const keys = await generateKernelKeys();
+    const [a, b] = [await mintGrant(keys, { requestId: 'r1', digest, tool }), await mintGrant(keys, { requestId: 'r1', digest, tool })];
+    expect(a.jti).not.toBe(b.jti);
+    const noJti = await new SignJWT({ digest, tool }).setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt' }).setSubject('r1')
+      .setIssuer('countersign-kernel').setAudience('countersign-executor').setExpirationTime('1m').sign(keys.privateKey);
+    await failsWith(verifyGrant(keys.publicKey, noJti, { digest, tool }), 'grant_invalid', /not a Countersign grant.*jti/);
+    const otherIssuer = await new SignJWT({ digest, tool }).setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt' }).setSubject('r1').setJti('j')
+      .setIssuer('someone-else').setAudience('countersign-executor').setExpirationTime('1m').sign(keys.privateKey);
+    await failsWith(verifyGrant(keys.publicKey, otherIssuer, { digest, tool }), 'grant_invalid', /not a Countersign grant.*iss/);
   });
 });

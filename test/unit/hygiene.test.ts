@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { displayUrl, formatMoney, inspect, isMixedScript, truncate, LONG_VALUE } from '../../approval-web/hygiene.ts';
+import { KNOWN_SCRIPTS } from '../../approval-web/hygiene/scripts.ts';
+import { FieldValue } from '../../approval-web/views/value.tsx';
+import { FAMILIES, ISSUE_CHARACTERS, allHidden, disguise, unescapeShown } from '../support/hostile-text.ts';
 
 const shown = (text: string) => inspect(text).pieces.map((p) => p.text).join('');
-const unescape = (text: string) => text.replace(/⟨U\+([0-9A-F]{4,6})⟩/g, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)));
+const unescape = unescapeShown;
 
 describe('display hygiene', () => {
   it('shows bidi controls as visible escapes and flags them', () => {
@@ -18,36 +21,134 @@ describe('display hygiene', () => {
   it('escapes zero-width characters and tag characters, each with its own flag', () => {
     expect(shown('pay\u200Bpal')).toBe('pay⟨U+200B⟩pal');
     for (const char of ['\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF']) expect(inspect(`x${char}y`).flags).toEqual(['invisible']);
+    expect(inspect('a\u2028b').flags).toEqual(['separator']);
+    expect(inspect('a\uFE0Fb').flags).toEqual(['variation-selector']);
+    expect(inspect('a\u{E0100}b').flags).toEqual(['variation-selector']);
+    expect(inspect('a\uE000b').flags).toEqual(['unassigned']); // private use
     const tagged = `ok${String.fromCodePoint(0xe0049)}${String.fromCodePoint(0xe007f)}`;
     expect(shown(tagged)).toBe('ok⟨U+E0049⟩⟨U+E007F⟩');
     expect(inspect(tagged).flags).toEqual(['tag']);
     expect(inspect('a\u0007b').flags).toEqual(['control']);
   });
 
-  it('leaves ordinary text, HTML and markdown as plain text with no flags (JSX escapes it)', () => {
-    for (const text of ['Refund $120.00 USD', '<script>alert(1)</script>', '![x](https://evil.example/a.png)', 'line one\nline two\ttabbed', 'Grüße, naïve café', 'Привет мир', 'Καλημέρα']) {
-      expect(inspect(text)).toEqual({ pieces: [{ text, escaped: false }], flags: [] });
+  it('leaves ordinary text in many languages, HTML and markdown as plain text with no flags (JSX escapes it)', () => {
+    const ordinary = [
+      'Refund $120.00 USD', '<script>alert(1)</script>', '![x](https://evil.example/a.png)', 'Grüße, naïve café', 'Привет мир',
+      'Καλημέρα', 'Ångström, São Paulo, señor, Łódź, Ørsted', 'שלום עולם', 'مرحبا بالعالم', '東京タワーとTokyo Tower', '한국어 text',
+      'नमस्ते दुनिया', 'Fix login on Safari 17 (#42)', 'Über-Änderung für straße.de', '50 € netto, 3 × 29,00 €',
+    ];
+    for (const text of ordinary) expect(inspect(text), text).toEqual({ pieces: [{ text, escaped: false }], flags: [] });
+    // Free text keeps its line breaks and tabs; a one-line value shows them escaped.
+    expect(inspect('line one\r\nline two\ttabbed', { multiline: true })).toEqual({ pieces: [{ text: 'line one\r\nline two\ttabbed', escaped: false }], flags: [] });
+    expect(shown('main\ninto production')).toBe('main⟨U+000A⟩into production');
+    expect(inspect('main\ninto production').flags).toEqual(['line-break']);
+  });
+
+  it('escapes and flags every character issue 12 found raw, in one-line values and in free text', () => {
+    for (const char of ISSUE_CHARACTERS) {
+      const hex = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      for (const multiline of [false, true]) {
+        const result = inspect(`pay${char}pal`, { multiline });
+        expect(result.pieces.map((p) => p.text).join(''), hex).toBe(`pay⟨U+${hex}⟩pal`);
+        expect(result.flags.length, hex).toBeGreaterThan(0);
+      }
     }
+  });
+
+  it('escapes every member of every hidden class by property, over all of Unicode (not a list)', () => {
+    const hidden = allHidden();
+    expect(hidden.length).toBeGreaterThan(4000); // the sweep itself works
+    for (const char of hidden) {
+      if (char === '\n' || char === '\t') continue;
+      const result = inspect(`a${char}b`, { multiline: true });
+      expect(result.pieces, `U+${char.codePointAt(0)!.toString(16)}`).toHaveLength(3);
+      expect(result.flags.length).toBeGreaterThan(0);
+    }
+    // Unusual spaces are escaped in one-line values, where they could fake a word break in a branch or a name.
+    for (const space of ['\u00A0', '\u2002', '\u2007', '\u202F', '\u3000', '\u1680']) expect(inspect(`fix${space}into${space}main`).flags).toEqual(['space']);
+  }, 60_000); // sweeps all 1.1 million code points: 1 s alone, 10 s on a machine at load 25
+
+  it('flags each look-alike family the issue names, and every family built from the confusables data', () => {
+    const cases = {
+      armenian: 'g\u0585\u0585gle', // gօօgle
+      cherokee: '\u13E2\u13AA\u13A9\u13E2\u13AA\u13DE', // ᏢᎪᎩᏢᎪᏞ
+      fullwidth: '\uFF50\uFF41\uFF59\uFF50\uFF41\uFF4C', // ｐａｙｐａｌ
+      mathematical: '\u{1D429}\u{1D41A}\u{1D432}\u{1D429}\u{1D41A}\u{1D425}', // 𝐩𝐚𝐲𝐩𝐚𝐥
+    };
+    expect(inspect(cases.armenian).flags).toEqual(['mixed-script', 'confusable']);
+    for (const [name, text] of Object.entries(cases)) expect(inspect(`Pay ${text} now`).flags, name).toContain('confusable');
+    for (const family of Object.keys(FAMILIES)) {
+      for (const word of ['google', 'paypal', 'github', 'microsoft']) {
+        const whole = disguise(family === 'Cherokee' ? word.toUpperCase() : word, family, true);
+        const one = disguise(word, family, false);
+        for (const text of [whole, one].filter((t): t is string => t !== null)) {
+          const flags = inspect(`${text} login`).flags;
+          expect(flags.includes('mixed-script') || flags.includes('confusable'), `${family}: ${text}`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('knows a script for every letter the engine knows, so mixed-script checks miss none', () => {
+    const known = KNOWN_SCRIPTS.map(([, re]) => re);
+    const unknown: string[] = [];
+    for (let cp = 0x80; cp < 0x110000; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const char = String.fromCodePoint(cp);
+      if (!/^[\p{L}\p{M}\p{N}]$/u.test(char) || /^[\p{sc=Zyyy}\p{sc=Zinh}]$/u.test(char)) continue;
+      if (!known.some((re) => re.test(char))) unknown.push(cp.toString(16));
+    }
+    expect(unknown).toEqual([]);
   });
 
   it('flags words that mix Latin with Cyrillic or Greek, and look-alike words in Latin text', () => {
     expect(isMixedScript('p\u0430ypal.com')).toBe(true); // Cyrillic а
     expect(isMixedScript('micros\u03BFft')).toBe(true); // Greek ο
-    expect(isMixedScript('pay \u0440\u0430\u0443 now')).toBe(true); // "рау" all Cyrillic look-alikes among Latin words
+    expect(inspect('pay \u0440\u0430\u0443 now').flags).toEqual(['confusable']); // "рау": all Cyrillic, passing for "pay"
     expect(isMixedScript('pay\u200B\u0430l')).toBe(true); // a zero-width space does not split the word
     expect(isMixedScript('paypal.com')).toBe(false);
     expect(isMixedScript('Привет, world')).toBe(false);
-    expect(inspect('p\u0430ypal').flags).toEqual(['mixed-script']);
+    expect(inspect('p\u0430ypal').flags).toEqual(['mixed-script', 'confusable']);
   });
 
-  it('never loses a character: unescaping what is shown gives the original back', () => {
+  it('never loses a character: unescaping what is shown gives the original back', { timeout: 60_000 }, () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (text) => {
         const visible = shown(text);
         expect(unescape(visible)).toBe(text);
         // Nothing that hides or reorders text survives into what is shown.
-        expect(visible).not.toMatch(/[\u202A-\u202E\u2066-\u2069\u200B-\u200F\u2060\uFEFF\u061C]|[\u{E0000}-\u{E007F}]/u);
+        expect(visible).not.toMatch(/[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Cc}\p{Zl}\p{Zp}\p{Variation_Selector}]/u);
       }),
+    );
+  });
+
+  it('property: hidden characters drawn from every class, mixed into ordinary strings, are all escaped and flagged', () => {
+    const hidden = fc.constantFrom(...ISSUE_CHARACTERS, ...allHidden().filter((c) => c !== '\n' && c !== '\t'));
+    const word = fc.constantFrom('paypal', 'Merge PR #42', 'main', 'acme/web', '<b>x</b>', '**bold**', 'Привет', '東京', '');
+    const text = fc.array(fc.oneof(hidden, word, fc.string({ maxLength: 8 })), { minLength: 1, maxLength: 12 }).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(text, fc.boolean(), (value, multiline) => {
+        const result = inspect(value, { multiline });
+        const visible = result.pieces.map((p) => p.text).join('');
+        expect(unescape(visible)).toBe(value); // nothing lost, nothing cut
+        const raw = [...visible].filter((c) => /^[\p{Default_Ignorable_Code_Point}\p{Cf}\p{Zl}\p{Zp}\p{Variation_Selector}\p{Bidi_Control}]$/u.test(c) || (/^\p{Cc}$/u.test(c) && !(multiline && /[\t\n\r]/.test(c))));
+        expect(raw).toEqual([]);
+        if (result.pieces.some((p) => p.escaped)) expect(result.flags.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('property: a look-alike letter from any family put into an ASCII word is flagged', () => {
+    const families = Object.keys(FAMILIES);
+    fc.assert(
+      fc.property(fc.constantFrom('paypal', 'google', 'github', 'stripe', 'approve', 'admin'), fc.constantFrom(...families), fc.boolean(), fc.nat(9), (word, family, all, pick) => {
+        const disguised = disguise(family === 'Cherokee' && all ? word.toUpperCase() : word, family, all, pick);
+        fc.pre(disguised !== null);
+        const flags = inspect(`Approve ${disguised} now`).flags;
+        expect(flags.includes('mixed-script') || flags.includes('confusable'), disguised!).toBe(true);
+      }),
+      { numRuns: 1000 },
     );
   });
 
@@ -65,6 +166,9 @@ describe('display hygiene', () => {
     expect(displayUrl('https://bücher.example/path')).toEqual({ text: 'https://xn--bcher-kva.example/path', hostname: 'xn--bcher-kva.example', flags: [] });
     expect(displayUrl('http://example.com/').flags).toEqual(['not-https']);
     expect(displayUrl('https://p\u0430ypal.com/').hostname).toBe('xn--pypal-4ve.com');
+    // A punycode hostname hides its letters, so it is flagged by what it decodes to.
+    expect(displayUrl('https://p\u0430ypal.com/').flags).toEqual(['mixed-script', 'confusable']);
+    expect(displayUrl('https://xn--ggle-0nda.com/').flags).toContain('mixed-script');
     expect(displayUrl('not a url')).toEqual({ text: 'not a url', hostname: null, flags: ['bad-url'] });
   });
 
@@ -79,5 +183,17 @@ describe('display hygiene', () => {
     expect(formatMoney(1.5, 'USD').flags).toEqual(['bad-amount']);
     expect(formatMoney(100, 'US').flags).toEqual(['bad-amount']);
     expect(formatMoney(100, undefined)).toEqual({ text: '100 (no currency)', flags: ['bad-amount'] });
+  });
+
+  it('a commit field that is not a hex SHA is shown whole through the hygiene, not cut raw into its short form (found by test/fuzz)', () => {
+    const html = String(FieldValue({ field: { label: 'Commit', kind: 'commit', value: `aa\u202Eaaaaaaaaaaaaaaaaaaaa\uDC29` } }));
+    expect(html).not.toMatch(/[\u202E\uDC29]/);
+    expect(html).toContain('⟨U+202E⟩');
+    expect(String(FieldValue({ field: { label: 'Commit', kind: 'commit', value: 'a'.repeat(40) } }))).toContain('>aaaaaaa</code>');
+  });
+
+  it('a symbol that passes for a letter inside a word is a look-alike; ordinary symbols are not (found by test/fuzz)', () => {
+    expect(inspect('\u{1D213}acebook').flags).toContain('confusable'); // a Greek musical symbol for F
+    for (const text of ['3 × 4', '3×4', 'Acme™ Pro', '50 € netto', '© 2026 Acme', 'a + b = c', '😀 ok']) expect(inspect(text).flags, text).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultAllowed, originGuard, rateLimiter, readJsonBody } from '../../gateway/mcp/guard.ts';
-import { annotate } from '../../gateway/mcp/tools.ts';
+import { annotate, listedTool } from '../../gateway/mcp/tools.ts';
 import type { ToolInfo } from '../../kernel/index.ts';
 
 const tool = (impact: ToolInfo['impact'], consequence: ToolInfo['consequence']): ToolInfo => ({
@@ -14,6 +14,17 @@ describe('annotations derive from impact and consequence', () => {
     expect(annotate(tool('write', 'moves-money')).destructiveHint).toBe(true);
     expect(annotate(tool('write', 'deletes')).destructiveHint).toBe(true);
     expect(annotate(tool('high', 'changes-code')).destructiveHint).toBe(true);
+  });
+});
+
+describe('listed descriptions', () => {
+  it('tell the agent a write may wait for a human (policy decides), say nothing of the kind for reads, and name the sandbox', () => {
+    const write = { ...tool('write', 'writes'), description: 'Open an issue in a repository.' };
+    expect(listedTool(write).description).toBe("Open an issue in a repository. May need a human's approval, depending on policy.");
+    expect(listedTool({ ...tool('read', 'reads'), description: 'Read a repository.' }).description).toBe('Read a repository.');
+    const said = { ...write, description: 'Refund a charge. May need approval, depending on policy; money cannot be recovered.' };
+    expect(listedTool(said).description).toBe(said.description);
+    expect(listedTool({ ...write, sandbox: true }).description).toMatch(/policy\. \(SANDBOX: talks to a local sandbox, not the real service\)$/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRouter } from '../../kernel/index.ts';
-import { registerNotifier, webhookBody } from '../../approval-web/index.ts';
+import { registerNotifier, webhookBody } from '../../approval-web/notify/index.ts';
 import { pushPayload } from '../../approval-web/notify/message.ts';
 import type { Db } from '../../kernel/index.ts';
 
@@ -42,6 +42,7 @@ describe('notifier endpoint', () => {
       webhooks: ['https://hooks.slack.com/services/T0/B0/SECRET', 'https://broken.example/hook/SECRET2', 'https://down.example/SECRET3'],
       vapid: null,
       fetch: fakeFetch,
+      resolve: async () => [{ address: '93.184.215.14', family: 4 }],
       log: (line) => logs.push(line),
     });
     const kernel = router.register('kernel', async () => null, ['notifier:*']);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,8 +16,8 @@ const broken = file('broken.yaml', 'policy:\n  rules:\n    - id: r\n      tools:
 
 describe('policy check', () => {
   it('reports the rules and version of a good config', async () => {
-    const result = checkPolicyFile(example);
-    expect(result).toMatchObject({ ok: true, rules: ['reads', 'small-refunds', 'refunds-and-payouts', 'merge-default-branch', 'no-admin-collaborators'] });
+    const result = await checkPolicyFile(example);
+    expect(result).toMatchObject({ ok: true, rules: ['reads', 'small-refunds', 'refunds-and-payouts', 'merge-default-branch', 'production-deploys', 'no-aws-admin', 'no-admin-collaborators'] });
     expect(result.version).toMatch(/^[0-9a-f]{64}$/);
     const out = await policyCheck(example, { json: true });
     expect(out.exitCode).toBe(0);
@@ -25,7 +25,7 @@ describe('policy check', () => {
   });
 
   it('reports what is wrong with a bad config, with its line, and exits 1', async () => {
-    const result = checkPolicyFile(broken);
+    const result = await checkPolicyFile(broken);
     expect(result.ok).toBe(false);
     expect(result.message).toMatch(/broken.yaml:5:\d+: rule "r": when .* CEL syntax error/);
     const out = await policyCheck(broken);
@@ -38,7 +38,7 @@ describe('policy explain', () => {
   it('explains a call offline with a placeholder agent', async () => {
     const explanation = await explainPolicyFile(example, { tool: 'github_add_collaborator', args: { permission: 'admin' } });
     expect(explanation.verdict).toMatchObject({ decision: 'deny', ruleId: 'no-admin-collaborators' });
-    expect(explanation.trace.map((s) => s.ruleId)).toEqual(['reads', 'small-refunds', 'refunds-and-payouts', 'merge-default-branch', 'no-admin-collaborators']);
+    expect(explanation.trace.map((s) => s.ruleId)).toEqual(['reads', 'small-refunds', 'refunds-and-payouts', 'merge-default-branch', 'production-deploys', 'no-aws-admin', 'no-admin-collaborators']);
     const out = await policyExplain(example, { tool: 'stripe_create_refund', args: '{"charge":"ch_1","amount":3000}', pins: '{"currency":"USD"}' });
     expect(out.exitCode).toBe(0);
     expect(out.stdout).toContain('stripe_create_refund: ALLOW by rule small-refunds');
@@ -106,5 +106,17 @@ describe('policy test', () => {
     const out = await policyTest(example, bad);
     expect(out.exitCode).toBe(1);
     expect(out.stdout).toBe(`${bad}:2:11: case 1: expect must be allow, deny or approve\n`);
+  });
+});
+
+describe("README's policy test example", () => {
+  it('passes against the example config, case by case, so the documented format stays true', async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const start = readme.indexOf('- name: a small USD refund runs at once');
+    expect(start).toBeGreaterThan(0);
+    const cases = file('readme-cases.yaml', readme.slice(start, readme.indexOf('```', start)));
+    const result = await testPolicyFile(example, cases);
+    expect(result.failed).toEqual([]);
+    expect(result.passed).toBe(3);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicy, KernelError, type BudgetReader, type PolicyConfig, type PolicyInput } from '../../kernel/index.ts';
+import { celMessage, checkEnvironment } from '../../kernel/policy/cel.ts';
 
 const agent = { id: 'agt_1', name: 'helper', owner: 'owner@example.com' };
 const input = (tool: string, args: PolicyInput['args'] = {}, extra: Partial<PolicyInput> = {}): PolicyInput => ({
@@ -107,6 +108,15 @@ describe('policy evaluation', () => {
     const feature = { ...pins, base: 'feature' };
     expect((await p.evaluate(input('github_merge_pull_request', {}, { intent: { pins: feature } }))).decision).toBe('approve');
   });
+
+  it('gives neutral intent values when the connector described none: the tool as summary, consequence unknown, irreversible-safe defaults', async () => {
+    const p = compilePolicy({
+      rules: [{ id: 'bare', tools: ['x_*'], when: 'intent.summary == tool && intent.consequence == "unknown" && !intent.reversible && size(intent.fields) == 0 && size(intent.pins) == 0', decision: 'allow' }],
+    });
+    expect((await p.evaluate(input('x_y'))).decision).toBe('allow');
+    const described = { summary: 'Refund 5 EUR', consequence: 'moves-money', reversible: true } as PolicyInput['intent'];
+    expect((await p.evaluate(input('x_y', {}, { intent: described }))).decision).toBe('approve');
+  });
 });
 
 describe('fail closed at evaluation', () => {
@@ -167,6 +177,30 @@ describe('budgets', () => {
     const verdict = await policy.evaluate(input('stripe_create_refund', { amount: 100 }), broken);
     expect(verdict).toMatchObject({ decision: 'deny', ruleId: 'refunds' });
     expect(verdict.reason).toContain('db down');
+  });
+
+  it('allows a spend that reaches the limit exactly, and a zero amount; one unit more is over', async () => {
+    const budget = memoryBudget([{ ruleId: 'refunds', amount: 15000, at: new Date(now.getTime() - 3600_000) }]);
+    expect(await policy.evaluate(input('stripe_create_refund', { amount: 5000 }), budget.reader)).toMatchObject({ decision: 'allow', spend: { amount: 5000 } });
+    budget.entries.push({ ruleId: 'refunds', amount: 5000, at: now });
+    expect(await policy.evaluate(input('stripe_create_refund', { amount: 0 }), budget.reader)).toMatchObject({ decision: 'allow', spend: { amount: 0 } });
+    expect(await policy.evaluate(input('stripe_create_refund', { amount: 1 }), budget.reader)).toMatchObject({ decision: 'approve', ruleId: 'big' });
+  });
+
+  it('fails closed on an amount it cannot count exactly (not a whole number, or past 2^53) and on a budget that is not a number', async () => {
+    const open = compilePolicy({ rules: [{ id: 'any', tools: ['x_*'], decision: 'allow', limit: { sum: 'args.amount', per: 'day', max: Number.MAX_SAFE_INTEGER } }] });
+    const reader = memoryBudget().reader;
+    expect(await open.evaluate(input('x_y', { amount: 2 ** 53 - 1 }), reader)).toMatchObject({ decision: 'allow', spend: { amount: 2 ** 53 - 1 } });
+    for (const amount of [2 ** 53, 2.5, -0.5]) {
+      const verdict = await open.evaluate(input('x_y', { amount }), reader);
+      expect(verdict, String(amount)).toMatchObject({ decision: 'deny', ruleId: 'any' });
+      expect(verdict.reason).toContain('it did not give a whole number of at least 0');
+    }
+    for (const spent of [Number.NaN, '5' as unknown as number]) {
+      const verdict = await open.evaluate(input('x_y', { amount: 1 }), { spent: async () => spent });
+      expect(verdict).toMatchObject({ decision: 'deny', ruleId: 'any' });
+      expect(verdict.reason).toContain(`the budget look-up failed (it returned ${String(spent)}, not a number)`);
+    }
   });
 
   it('does not read a budget when the when expression already failed', async () => {
@@ -252,5 +286,68 @@ describe('load errors', () => {
     expect(dup.details).toMatchObject({ path: ['rules', 1, 'id'] });
     expect(loadError({ rules: [{ ...rule, whne: 'true' } as never] }).message).toContain('unknown key "whne"');
     expect(loadError({ default: 'yes' as 'allow' }).details).toMatchObject({ path: ['default'] });
+  });
+
+  it('reports a policy, rule list, rule or tool pattern of the wrong shape, naming where and what to write', () => {
+    const cases: [unknown, (string | number)[], string][] = [
+      [null, [], 'policy must be a map with `default` and `rules`'],
+      [['a rule'], [], 'policy must be a map with `default` and `rules`'],
+      [{ rules: { id: 'r' } }, ['rules'], 'policy rules must be a list of rules (each starting with "- id: ...")'],
+      [{ rules: [rule, 'deny everything'] }, ['rules', 1], 'rule 2 must be a map with at least id, tools and decision'],
+      [{ rules: [rule, ['r']] }, ['rules', 1], 'rule 2 must be a map with at least id, tools and decision'],
+      [{ rules: [{ ...rule, id: '  ' }] }, ['rules', 0, 'id'], 'rule 1 needs an id: a short name such as "small-refunds"'],
+      [{ rules: [rule, { ...rule, id: 7 }] }, ['rules', 1, 'id'], 'rule 2 needs an id: a short name such as "small-refunds"'],
+      [{ rules: [{ ...rule, tools: ['github_*', null] }] }, ['rules', 0, 'tools', 1], 'rule "r": a tool pattern must be a string, got null'],
+      [{ rules: [{ ...rule, tools: [['github_*']] }] }, ['rules', 0, 'tools', 0], 'rule "r": a tool pattern must be a string, got a list'],
+      [{ rules: [{ ...rule, tools: [7] }] }, ['rules', 0, 'tools', 0], 'rule "r": a tool pattern must be a string, got number'],
+      [{ rules: [{ ...rule, tools: [''] }] }, ['rules', 0, 'tools', 0], 'rule "r": a tool pattern is empty'],
+      [{ rules: [{ id: 'r', tools: ['github_*'] }] }, ['rules', 0, 'decision'], 'rule "r": decision must be allow, deny or approve, got nothing'],
+    ];
+    for (const [config, path, message] of cases) {
+      const error = loadError(config as PolicyConfig);
+      expect(error.code).toBe('policy_error');
+      expect(error.message, JSON.stringify(config)).toBe(message);
+      expect(error.details).toEqual({ path });
+    }
+  });
+
+  it('refuses a CEL expression that is missing, blank or not a string', () => {
+    for (const when of ['', '   ', 42]) {
+      expect(loadError({ rules: [{ ...rule, when } as never] }).message).toBe('rule "r": when must be a CEL expression in a string, e.g. args.amount <= 5000');
+    }
+    const sum = loadError({ rules: [{ ...rule, limit: { per: 'day', max: 1 } } as never] });
+    expect(sum.message).toBe('rule "r": limit.sum must be a CEL expression in a string, e.g. args.amount');
+  });
+
+  it('names the kind of CEL error, quotes a multi-line expression on one line, and never says "undefined"', () => {
+    expect(loadError({ rules: [{ ...rule, when: 'args.a ==' }] }).message).toMatch(/has a CEL syntax error at character \d+: .*; fix the expression syntax \(CEL: https:\/\/cel\.dev\)$/);
+    const multiline = loadError({ rules: [{ ...rule, when: 'args.a &&  \n   tool + 1' }] }).message;
+    expect(multiline).toMatch(/^rule "r": when `args\.a && tool \+ 1` has a CEL type error at character \d+: /);
+    // cel-js says "got 'undefined'" for a type it cannot name; the message says what that means instead.
+    const unknownType = loadError({ rules: [{ ...rule, when: '[].exists(x, x)' }] }).message;
+    expect(unknownType).toContain('(a value of unknown type)');
+    expect(unknownType).not.toMatch(/\bundefined\b/);
+  });
+
+  it('quotes only the first line of an error that is not a CEL one (cel-js errors carry a one-line summary)', () => {
+    expect(celMessage(new RangeError('Maximum call stack size exceeded\n    at walk (evaluate.ts:1:1)'))).toBe('Maximum call stack size exceeded');
+    expect(celMessage('plain text\nmore')).toBe('plain text');
+    expect(celMessage({ summary: 'no such key: amount', message: 'no such key: amount\n> 1 | args.amount' })).toBe('no such key: amount');
+  });
+
+  it('checks field names of agent and, per tool, of args, at load', () => {
+    expect(loadError({ rules: [{ ...rule, when: 'agent.nmae == "helper"' }] }).message).toContain('nmae');
+    const typed = checkEnvironment({ amount: 'int' });
+    expect(typed.check('args.amount > 5').valid).toBe(true);
+    expect(typed.check('args.amout > 5').valid).toBe(false);
+    expect(typed.check('args.amount == "5"').valid).toBe(false);
+    // Without a tool's argument types, args is a plain map: any key passes the check.
+    expect(checkEnvironment().check('args.amout > 5').valid).toBe(true);
+  });
+
+  it('accepts an expression whose type is known only at run time (dyn, or a CEL type parameter), and evaluates it then', async () => {
+    const policy = compilePolicy({ rules: [{ id: 'lookup', tools: ['x_*'], when: '{}[args.key]', decision: 'allow' }] });
+    // An empty map has no key: the expression errors at run time, and errors fail closed.
+    expect(await policy.evaluate(input('x_y', { key: 'k' }))).toMatchObject({ decision: 'deny', ruleId: 'lookup' });
   });
 });

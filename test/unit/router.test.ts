@@ -48,4 +48,23 @@ describe('router', () => {
     router.register('kernel', async () => null, []);
     expect(() => router.register('kernel', async () => null, ['kernel:*'])).toThrow(/already registered/);
   });
+
+  it('refuses a message without a string op before any handler runs, saying so', async () => {
+    const refusals: { op: string }[] = [];
+    const router = createRouter(async (refusal) => void refusals.push(refusal));
+    let handled = 0;
+    router.register('kernel', async () => ++handled, []);
+    const web = router.register('web', async () => null, ['kernel:tools.list']);
+    expect(web.name).toBe('web');
+    expect(router.endpoints()).toEqual(['kernel', 'web']);
+    for (const body of [{}, { op: 42 }, { op: '' }]) {
+      await expect(web.send('kernel', body as never)).rejects.toMatchObject({ code: 'capability_refused', message: 'web may not send (no op) to kernel' });
+    }
+    // A transport may hand over no body at all: refused the same way, not a crash.
+    expect(await router.deliver('web', 'kernel', undefined as never)).toEqual({ ok: false, error: { code: 'capability_refused', message: 'web may not send (no op) to kernel' } });
+    expect(refusals.map((r) => r.op)).toEqual(['', '', '', '']);
+    expect(handled).toBe(0);
+    // The control: with an op, the same port reaches the handler and gets its answer.
+    await expect(web.send('kernel', { op: 'tools.list' })).resolves.toBe(1);
+  });
 });

@@ -84,10 +84,10 @@ describe('stripe connector configuration', () => {
     expect(() => createStripeConnector({ sandbox: false, secretKey: 'hunter2' })).toThrow(/not shaped like one/);
   });
 
-  it('declares eleven tools whose schemas convert to JSON Schema and validate arguments', () => {
+  it('declares twelve tools whose schemas convert to JSON Schema and validate arguments', () => {
     const connector = createStripeConnector({ sandbox: true, baseUrl: 'http://127.0.0.1:1' });
     expect(connector.tools.map((t) => t.name)).toEqual([
-      'stripe_get_balance', 'stripe_list_customers', 'stripe_get_customer', 'stripe_list_charges', 'stripe_get_payment_intent',
+      'stripe_get_balance', 'stripe_list_customers', 'stripe_search_customers', 'stripe_get_customer', 'stripe_list_charges', 'stripe_get_payment_intent',
       'stripe_list_subscriptions', 'stripe_create_refund', 'stripe_create_payout', 'stripe_create_payment_link',
       'stripe_cancel_subscription', 'stripe_update_customer_email',
     ]);

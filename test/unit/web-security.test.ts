@@ -75,11 +75,38 @@ describe('cross-site requests', () => {
     expect(error.message).toContain('http://localhost:8787');
   });
 
-  it('refuses a cross-site form POST (Hono csrf) and one with no Origin at all', async () => {
-    const form = { 'content-type': 'application/x-www-form-urlencoded' };
-    expect((await post('/signout', { ...form, origin: 'https://evil.example' }, '_csrf=x')).status).toBe(403);
-    expect((await post('/signout', { ...form, origin: 'null', 'sec-fetch-site': 'cross-site' }, '_csrf=x')).status).toBe(403);
-    expect((await post('/signout', form, '_csrf=x')).status).toBe(403);
+  // Three layers guard every state change: Hono's csrf() (form posts), the strict origin check (every content type) and
+  // the CSRF token. Each test below carries everything the other two layers want (a matching double-submit token,
+  // or a same-origin header), so the layer under test is the only one that can refuse, and its own words must answer.
+  const token = { cookie: 'cs_csrf=tok-1234', 'x-csrf-token': 'tok-1234' };
+  const errorOf = async (response: Response) => ((await response.json()) as { error: { code: string; message: string } }).error;
+
+  it("refuses a cross-site form POST at Hono's csrf(), even with a valid CSRF token", async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+    const response = await post('/signout', { ...form, ...token, origin: 'https://evil.example' }, '_csrf=tok-1234');
+    expect(response.status).toBe(403);
+    expect(await errorOf(response)).toMatchObject({ code: 'cross_origin', message: expect.stringContaining('This form was not sent from http://localhost:8787') });
+  });
+
+  it('refuses a cross-site JSON POST at the strict origin check (csrf() lets JSON through), even with a valid CSRF token', async () => {
+    const json = { 'content-type': 'application/json', accept: 'application/json' };
+    const evil = await post('/signin/options', { ...json, ...token, origin: 'https://evil.example' });
+    expect(evil.status).toBe(403);
+    expect(await errorOf(evil)).toMatchObject({ code: 'cross_origin', message: expect.stringContaining('This request came from https://evil.example') });
+    for (const headers of [{}, { origin: 'null', 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
+      const unproven = await post('/signin/options', { ...json, ...token, ...headers });
+      expect(unproven.status).toBe(403);
+      expect(await errorOf(unproven)).toMatchObject({ code: 'cross_origin', message: expect.stringContaining("did not say it came from Countersign's own pages") });
+    }
+  });
+
+  it('refuses a same-origin POST without the matching CSRF token at the token check', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', origin: 'http://localhost:8787' };
+    for (const [headers, body] of [[{}, '_csrf=x'], [{ cookie: 'cs_csrf=tok-1234' }, '_csrf=tok-9999'], [{ cookie: 'cs_csrf=tok-1234' }, '']] as const) {
+      const response = await post('/signout', { ...form, ...headers }, body);
+      expect(response.status).toBe(403);
+      expect((await errorOf(response)).code).toBe('csrf_token');
+    }
   });
 
   it('lets a same-origin POST past the origin check but still wants the CSRF token', async () => {

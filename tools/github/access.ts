@@ -70,6 +70,7 @@ export function accessTools(gh: GithubClient): ToolSpec[] {
         const invite = data.find((i) => i.invitee?.login.toLowerCase() === username.toLowerCase() && i.permissions === role);
         return invite ? granted(owner, repo, username, role, true, invite.id) : null;
       },
+      rerunSafe: 'adding a collaborator with a permission is idempotent at GitHub',
     }),
   ];
 }

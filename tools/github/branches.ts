@@ -66,6 +66,7 @@ export function branchTools(gh: GithubClient): ToolSpec[] {
         if (at !== pinned(ctx, 'from_sha')) return null;
         return { data: { ref: `refs/heads/${name}`, sha: at }, text: `Created branch ${name} of ${owner}/${repo} at ${short(at)}` };
       },
+      rerunSafe: 'GitHub refuses to create a branch that already exists',
     }),
     defineTool({
       name: 'github_delete_branch', title: 'Delete branch', impact: 'high', consequence: 'deletes',
@@ -91,6 +92,7 @@ export function branchTools(gh: GithubClient): ToolSpec[] {
         if (await branchSha(gh, owner, repo, name)) return null;
         return { data: { deleted: true, branch: name }, text: `Deleted branch ${name} of ${owner}/${repo}` };
       },
+      rerunSafe: 'a branch is deleted once; GitHub refuses to delete one that is gone',
     }),
   ];
 }

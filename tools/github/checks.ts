@@ -17,9 +17,12 @@ export function pinned(ctx: ExecuteContext, key: string): string {
   return value;
 }
 
-/** The hidden marker a write leaves in the text it creates, so a reconcile can find it after a crash. */
+/**
+ * The hidden marker a write leaves in the text it creates, so a reconcile can find it after a crash. It is the kernel's
+ * keyed marker, not the request id: an agent could write "<!-- countersign-request: req_... -->" into any issue.
+ */
 export function marker(ctx: ExecuteContext): string {
-  return `<!-- countersign-request: ${ctx.idempotencyKey} -->`;
+  return `<!-- countersign-request: ${ctx.marker} -->`;
 }
 
 export function withMarker(text: string | undefined, ctx: ExecuteContext): string {

@@ -1,6 +1,6 @@
 import { Octokit } from '@octokit/rest';
 import { KernelError } from '../../kernel/index.ts';
-import { upstreamError } from './errors.ts';
+import { lostWrite, upstreamError } from './errors.ts';
 
 /**
  * The one door to GitHub. Every upstream call goes through `call`, so every failure becomes a KernelError with a
@@ -49,7 +49,7 @@ export function createGithubClient(options: GithubClientOptions): GithubClient {
     try {
       return await fn(octokit);
     } catch (error) {
-      throw upstreamError(error, what, { token, baseUrl });
+      throw lostWrite(error, upstreamError(error, what, { token, baseUrl }));
     }
   }
 

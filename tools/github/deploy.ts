@@ -44,7 +44,8 @@ export function deployTools(gh: GithubClient): ToolSpec[] {
         const main = await defaultBranch(gh, owner, repo);
         const file = wf.data.path.split('/').pop() ?? String(workflow_id);
         return {
-          summary: `Deploy commit ${short(commit.data.sha)} of ${owner}/${repo} to ${environment} via workflow ${file}`,
+          // The environment is the agent's (its pattern allows spaces, not quotes): quoted, so it reads as one name.
+          summary: `Deploy commit ${short(commit.data.sha)} of ${owner}/${repo} to environment "${environment}" via workflow ${file}`,
           consequence: 'deploys', reversible: false, pins: { sha: commit.data.sha, default_branch: main },
           fields: [
             repoField(owner, repo), commitField('Commit', commit.data.sha), { label: 'Environment', kind: 'environment', value: environment },
@@ -67,6 +68,8 @@ export function deployTools(gh: GithubClient): ToolSpec[] {
         const run = data.workflow_runs.find((r) => r.display_title.includes(commit) && r.display_title.includes(environment));
         return run ? dispatched(owner, repo, String(workflow_id), ref, environment, commit, run.id) : null;
       },
+      check: ({ owner, repo, workflow_id, environment, sha: commitSha }) =>
+        `the runs of workflow ${workflow_id} for a deploy of ${commitSha.slice(0, 7)} to ${environment}: https://github.com/${owner}/${repo}/actions/workflows/${workflow_id}`,
     }),
   ];
 }

@@ -83,3 +83,15 @@ export function upstreamError(error: unknown, what: string, ctx: { token: string
   }
   return fail(`GitHub answered ${upstream} while ${what}. Check the arguments and the token, then retry.`);
 }
+
+/**
+ * A write (any method but GET/HEAD) whose answer does not say whether GitHub acted (no answer, 5xx) is
+ * `upstream_unknown`: the kernel looks for it upstream (its marker) before anything runs again, and otherwise its owner
+ * decides. Reported as failed, it would be asked again by the agent as a new request: a second issue, comment or release.
+ */
+export function lostWrite(error: unknown, known: KernelError): KernelError {
+  const method = ((error ?? {}) as { request?: { method?: string } }).request?.method?.toUpperCase();
+  const status = Number(known.details?.status ?? 0);
+  if (known.code !== 'upstream_error' || !method || method === 'GET' || method === 'HEAD' || (status > 0 && status < 500)) return known;
+  return new KernelError('upstream_unknown', `${known.message.replace(/ The problem is on GitHub's side;.*$/, '')} Whether GitHub acted is not known; Countersign looks for it upstream before anything runs again.`, { ...known.details });
+}

@@ -3,12 +3,14 @@ import type { ToolResult } from '../../kernel/index.ts';
 import { defineTool, type ToolSpec } from '../spec.ts';
 import { marker, refuse, withMarker } from './checks.ts';
 import type { GithubClient } from './client.ts';
-import { repoField, urlField } from './present.ts';
+import { repoField, urlField, writtenOnGithub } from './present.ts';
 import { number, ownerRepo } from './schemas.ts';
 
 /**
- * Issues and comments. Their text is the agent's, so it is shown only as agentText. Each write leaves a hidden
- * marker with the idempotency key, which is how `reconcile` finds a write that happened before a crash.
+ * Issues and comments. Text the agent writes is shown only as agentText; an existing issue's title was written on
+ * GitHub by its author (possibly the agent, through an earlier request), so it is a quoted field and never in the
+ * summary. Each write leaves a hidden marker with the idempotency key, which is how `reconcile` finds a write that
+ * happened before a crash.
  */
 
 const createIssue = z.strictObject({
@@ -50,6 +52,7 @@ export function issueTools(gh: GithubClient): ToolSpec[] {
         const found = data.find((i) => i.pull_request === undefined && i.body?.includes(marker(ctx)));
         return found ? issueResult(owner, repo, found) : null;
       },
+      check: ({ owner, repo, title }) => `the newest issues of ${owner}/${repo} for one titled ${JSON.stringify(title)}: https://github.com/${owner}/${repo}/issues`,
     }),
     defineTool({
       name: 'github_create_issue_comment', title: 'Comment on issue or pull request', impact: 'write', consequence: 'writes',
@@ -60,9 +63,12 @@ export function issueTools(gh: GithubClient): ToolSpec[] {
         if (!issue) throw refuse(`There is no issue or pull request #${issue_number} in ${owner}/${repo}: check the number.`);
         const kind = issue.data.pull_request ? 'PR' : 'issue';
         return {
-          summary: `Comment on ${kind} #${issue_number} '${issue.data.title}' of ${owner}/${repo}`,
+          summary: `Comment on ${kind} #${issue_number} of ${owner}/${repo}`,
           consequence: 'writes', reversible: true, pins: {},
-          fields: [repoField(owner, repo), urlField(kind === 'PR' ? 'Pull request' : 'Issue', issue.data.html_url)],
+          fields: [
+            repoField(owner, repo), urlField(kind === 'PR' ? 'Pull request' : 'Issue', issue.data.html_url),
+            writtenOnGithub(kind === 'PR' ? 'Pull request title' : 'Issue title', issue.data.title, issue.data.user),
+          ],
           agentText: [{ label: 'Comment', text: body }],
         };
       },
@@ -82,6 +88,7 @@ export function issueTools(gh: GithubClient): ToolSpec[] {
         }
         return null;
       },
+      check: ({ owner, repo, issue_number }) => `the comments on https://github.com/${owner}/${repo}/issues/${issue_number}`,
     }),
   ];
 }

@@ -17,6 +17,14 @@ export const branchField = (label: string, value: string): IntentField => ({ lab
 export const commitField = (label: string, value: string): IntentField => ({ label, kind: 'commit', value });
 export const urlField = (label: string, value: string): IntentField => ({ label, kind: 'url', value });
 
+/**
+ * Free text someone wrote on GitHub (a title, a description): a quoted field naming its author, never part of the
+ * summary (DESIGN section 4, "every string has an author").
+ */
+export const writtenOnGithub = (label: string, text: string, user: { login: string } | null | undefined): IntentField => ({
+  label, kind: 'text', value: text, writtenBy: { on: 'GitHub', by: user?.login ? `@${user.login}` : null },
+});
+
 export type ChecksState = 'passing' | 'failing' | 'pending' | 'none';
 export interface CheckRunLike { name: string; status: string; conclusion: Str }
 export interface ReviewLike { user: { login: string } | null; state: string; commit_id?: Str }

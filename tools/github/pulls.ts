@@ -4,8 +4,8 @@ import { defineTool, type ToolSpec } from '../spec.ts';
 import { branchSha, defaultBranch } from './branches.ts';
 import { refuse } from './checks.ts';
 import type { GithubClient } from './client.ts';
-import { branchField, checksState, commitField, pullVerdict, repoField, reviewCounts, short, urlField } from './present.ts';
-import { branch, number, ownerRepo, sha } from './schemas.ts';
+import { branchField, checksState, commitField, pullVerdict, repoField, reviewCounts, short, urlField, writtenOnGithub } from './present.ts';
+import { branch, number, ownerRepo, pullNumber, sha } from './schemas.ts';
 
 /**
  * Opening and merging pull requests. A merge is pinned to the head SHA the approver saw and passes it to GitHub's
@@ -21,7 +21,7 @@ const createPull = z.strictObject({
 });
 const mergePull = z.strictObject({
   ...ownerRepo,
-  pull_number: number,
+  pull_number: pullNumber,
   sha: sha.describe('The head SHA you reviewed; GitHub refuses the merge if the head has moved since'),
   merge_method: z.enum(['merge', 'squash', 'rebase']).optional().describe('Default: merge'),
 });
@@ -66,6 +66,7 @@ export function pullTools(gh: GithubClient): ToolSpec[] {
         const pr = data[0];
         return pr ? { data: { number: pr.number, html_url: pr.html_url, head_sha: pr.head.sha }, text: `Opened PR #${pr.number} in ${owner}/${repo}: ${pr.html_url}` } : null;
       },
+      rerunSafe: 'GitHub refuses a second open pull request for the same head and base',
     }),
     defineTool({
       name: 'github_merge_pull_request', title: 'Merge pull request', impact: 'high', consequence: 'changes-code',
@@ -93,16 +94,18 @@ export function pullTools(gh: GithubClient): ToolSpec[] {
         const counts = reviewCounts(reviews);
         const method = merge_method ?? 'merge';
         return {
-          summary: `Merge PR #${pull_number} '${pr.title}' from ${pr.head.ref} into ${pr.base.ref} of ${owner}/${repo} at ${short(pr.head.sha)} (${pullVerdict(state, counts)})`,
+          // The title and description were written on GitHub by the PR's author: quoted fields, never the summary.
+          summary: `Merge PR #${pull_number} from ${pr.head.ref} into ${pr.base.ref} of ${owner}/${repo} at ${short(pr.head.sha)} (${pullVerdict(state, counts)})`,
           consequence: 'changes-code', reversible: false,
           // The verdicts are pinned too: an approval given on "checks passing" must not execute on failing checks.
           pins: { head_sha: pr.head.sha, base: pr.base.ref, default_branch: main, checks: state, approving_reviews: counts.approving },
           fields: [
-            repoField(owner, repo), urlField('Pull request', pr.html_url), branchField('From', pr.head.ref), branchField('Into', pr.base.ref),
+            repoField(owner, repo), urlField('Pull request', pr.html_url), writtenOnGithub('Pull request title', pr.title, pr.user),
+            branchField('From', pr.head.ref), branchField('Into', pr.base.ref),
             commitField('Head commit', pr.head.sha), { label: 'Merge method', kind: 'text', value: method },
             ...(pr.base.ref === main ? [branchField('Default branch', main)] : []),
+            ...(pr.body ? [writtenOnGithub('Pull request description', pr.body, pr.user)] : []),
           ],
-          ...(pr.body ? { agentText: [{ label: 'Pull request description', text: pr.body }] } : {}),
         };
       },
       execute: async ({ owner, repo, pull_number, sha: expected, merge_method }, ctx) => {
@@ -117,6 +120,7 @@ export function pullTools(gh: GithubClient): ToolSpec[] {
         if (!pr.merged || pr.head.sha !== expected) return null;
         return mergedResult(owner, repo, pull_number, pr.base.ref, pr.merge_commit_sha ?? null);
       },
+      rerunSafe: 'GitHub merges a pull request once, and only at the approved head SHA',
     }),
   ];
 }

@@ -6,14 +6,14 @@ import { nextCursor, pageOf } from './cursor.ts';
 import {
   checksState, plural, pullVerdict, repoField, reviewCounts, short, trimIssue, trimPull, trimRepo, trimRun,
 } from './present.ts';
-import { cursor, listState, number, ownerRepo, perPage } from './schemas.ts';
+import { cursor, listState, number, ownerRepo, perPage, pullNumber } from './schemas.ts';
 
 /** The read tools: no pins, no look-ups in `describe` (a read changes nothing, so its summary needs none). */
 
 const MAX_TEXT = 200_000;
 
-function read(summary: string, owner: string, repo: string): Described {
-  return { summary, consequence: 'reads', reversible: true, fields: [repoField(owner, repo)], pins: {} };
+function read(summary: string, owner: string, repo: string, agentText?: Described['agentText']): Described {
+  return { summary, consequence: 'reads', reversible: true, fields: [repoField(owner, repo)], pins: {}, ...(agentText ? { agentText } : {}) };
 }
 
 const pulls = z.strictObject({ ...ownerRepo, state: listState, per_page: perPage, cursor });
@@ -65,7 +65,7 @@ export function readTools(gh: GithubClient): ToolSpec[] {
     defineTool({
       name: 'github_get_pull_request', title: 'Get pull request', impact: 'read', consequence: 'reads',
       description: 'Read a pull request with the check runs on its head commit and its reviews.',
-      input: z.strictObject({ ...ownerRepo, pull_number: number }),
+      input: z.strictObject({ ...ownerRepo, pull_number: pullNumber }),
       describe: async ({ owner, repo, pull_number }) => read(`Read pull request #${pull_number} of ${owner}/${repo}`, owner, repo),
       execute: async ({ owner, repo, pull_number }) => {
         const what = `reading pull request #${pull_number} of ${owner}/${repo}`;
@@ -104,7 +104,9 @@ export function readTools(gh: GithubClient): ToolSpec[] {
       name: 'github_get_file_contents', title: 'Get file contents', impact: 'read', consequence: 'reads',
       description: 'Read a file (as UTF-8 text, or base64 if binary) or list a directory.',
       input: file,
-      describe: async ({ owner, repo, path, ref }) => read(`Read ${path} of ${owner}/${repo}${ref ? ` at ${ref}` : ''}`, owner, repo),
+      // The path and ref are the agent's words, checked by nobody before the read: its box, not the summary.
+      describe: async ({ owner, repo, path, ref }) =>
+        read(`Read a file or directory of ${owner}/${repo}`, owner, repo, [{ label: 'Path', text: path }, ...(ref ? [{ label: 'Branch, tag or commit', text: ref }] : [])]),
       execute: async ({ owner, repo, path, ref }) => {
         const where = `${path} of ${owner}/${repo}${ref ? ` at ${ref}` : ''}`;
         const { data } = await gh.call(`reading ${where}`, (o) => o.rest.repos.getContent({ owner, repo, path, ...(ref ? { ref } : {}) }));

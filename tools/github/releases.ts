@@ -65,6 +65,7 @@ export function releaseTools(gh: GithubClient): ToolSpec[] {
         const found = await gh.find(`reading release ${tag_name} of ${owner}/${repo}`, (o) => o.rest.repos.getReleaseByTag({ owner, repo, tag: tag_name }));
         return found ? released(owner, repo, found.data) : null;
       },
+      rerunSafe: 'GitHub refuses a second release for one tag',
     }),
   ];
 }

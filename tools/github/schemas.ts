@@ -7,11 +7,13 @@ import { z } from 'zod';
 
 export const owner = z
   .string()
-  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'owner must be a GitHub user or organisation name: letters, digits and hyphens, at most 39');
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/, 'owner must be a GitHub user or organisation name: letters, digits and hyphens, at most 39')
+  .describe('Account that owns the repository (user or organisation), e.g. "acme" in acme/web');
 export const repo = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,100}$/, 'repo must be a repository name: letters, digits, ".", "_" and "-", at most 100')
-  .refine((r) => r !== '.' && r !== '..', 'repo cannot be "." or ".."');
+  .refine((r) => r !== '.' && r !== '..', 'repo cannot be "." or ".."')
+  .describe('Repository name without its owner, e.g. "web" in acme/web');
 
 /** A branch name as git accepts it (no spaces, "..", "~^:?*[\\", control characters, or a trailing ".lock"). */
 export const branch = z
@@ -29,3 +31,4 @@ export const perPage = z.number().int().min(1).max(100).optional().describe('Res
 export const cursor = z.string().min(1).max(200).optional().describe('The next_cursor of a previous call, to read the next page');
 export const listState = z.enum(['open', 'closed', 'all']).optional().describe('Filter by state (default open)');
 export const ownerRepo = { owner, repo };
+export const pullNumber = number.describe('Pull request number, as in /pull/42');

@@ -15,11 +15,18 @@ export interface StripeConnectorOptions {
   sandbox: boolean;
 }
 
+/** Why a Stripe write found nowhere may run again: Stripe answers a replayed key with the original result. */
+export const IDEMPOTENT_RERUN = 'the same Idempotency-Key is sent again, and Stripe answers a replayed key with the original result, never a second effect';
+
 /** What tools get: the SDK client and `call`, which maps failures to clear KernelErrors without the key. */
 export interface StripeApi {
   stripe: Stripe;
-  /** Run one SDK call; `what` completes "while trying to ..." in error messages. Returns plain JSON. */
-  call<T>(what: string, fn: (stripe: Stripe) => Promise<T>): Promise<T>;
+  /**
+   * Run one SDK call; `what` completes "while trying to ..." in error messages. Returns plain JSON. `write: true` marks
+   * a call whose effect may have happened when its answer is lost (5xx, network, the key still in flight): those fail
+   * as `upstream_unknown`, so the kernel reconciles before anything runs again, never as a plain failure.
+   */
+  call<T>(what: string, fn: (stripe: Stripe) => Promise<T>, options?: { write?: boolean }): Promise<T>;
 }
 
 /** Build the client, refusing configurations that would send a key where it must not go. */
@@ -40,11 +47,11 @@ export function createStripeApi(options: StripeConnectorOptions): StripeApi {
   const stripe = new Stripe(key, { maxNetworkRetries: 0, timeout: 20_000, telemetry: false, ...endpoint(options.baseUrl) });
   return {
     stripe,
-    async call(what, fn) {
+    async call(what, fn, options) {
       try {
         return plain(await fn(stripe));
       } catch (error) {
-        throw upstreamError(error, what, key);
+        throw upstreamError(error, what, key, options?.write);
       }
     },
   };

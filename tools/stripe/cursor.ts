@@ -23,6 +23,17 @@ export function decodeCursor(tool: string, cursor: string | undefined): string |
   return id;
 }
 
+/** The `page` token inside a cursor `encodeCursor` issued for `tool` over a search result's `next_page` (opaque, Stripe's). */
+export function decodePage(tool: string, cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const text = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const [issuer, page, ...rest] = text.split('\u0000');
+  if (rest.length > 0 || !page || issuer !== tool || !/^[\x21-\x7e]{1,600}$/.test(page)) {
+    throw new KernelError('invalid_arguments', `cursor "${cursor}" is not one ${tool} issued: pass the next_cursor from the previous ${tool} result unchanged, or omit it for the first page`);
+  }
+  return page;
+}
+
 /** A Stripe list as a tool result: the page, `has_more`, and `next_cursor` when there is more. */
 export function listResult(tool: string, noun: string, list: { data: { id: string }[]; has_more: boolean }): {
   data: JsonObject;

@@ -6,11 +6,11 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { KernelError, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type ToolSpec } from '../spec.ts';
-import type { StripeApi } from './client.ts';
-import { customerName, liveCustomer } from './people.ts';
+import { IDEMPOTENT_RERUN, type StripeApi } from './client.ts';
+import { customerFields, liveCustomer } from './people.ts';
 import { stripeId } from './reads.ts';
 
-const input = z.object({ customer: stripeId('cus', 'a customer'), email: z.email().max(512) });
+const input = z.object({ customer: stripeId('cus', 'a customer'), email: z.email().max(512).describe('The new email address') });
 
 /** The update-customer-email tool. */
 export function updateCustomerEmailTool(api: StripeApi): ToolSpec {
@@ -30,17 +30,18 @@ export function updateCustomerEmailTool(api: StripeApi): ToolSpec {
       if (customer.email === a.email) {
         throw new KernelError('invalid_arguments', `customer ${a.customer} already has email ${a.email}; nothing to change`);
       }
-      const who = customer.name ? `customer ${customer.name}` : `customer ${customer.id}`;
+      // The new address passed z.email(); the current one is named in the sentence only when it is one too.
+      const who = `customer ${customer.id}`;
+      const current = customer.email && z.email().safeParse(customer.email).success ? customer.email : null;
       const summary = customer.email
-        ? `Change the email of ${who} from ${customer.email} to ${a.email}`
+        ? `Change the email of ${who} from ${current ?? 'its current address (below)'} to ${a.email}`
         : `Set the email of ${who} to ${a.email} (it has none now)`;
       return {
         summary,
         consequence: 'writes',
         reversible: true,
         fields: [
-          { label: 'Customer', kind: 'person', value: customerName(customer) },
-          { label: 'Customer id', kind: 'account', value: customer.id },
+          ...customerFields({ ...customer, email: null }),
           { label: 'Current email', kind: 'email', value: customer.email ?? '(none)' },
           { label: 'New email', kind: 'email', value: a.email },
         ],
@@ -49,8 +50,9 @@ export function updateCustomerEmailTool(api: StripeApi): ToolSpec {
     },
     async execute(a, ctx) {
       return result(await api.call(`update customer ${a.customer}`, (s) =>
-        s.customers.update(a.customer, { email: a.email }, { idempotencyKey: ctx.idempotencyKey })));
+        s.customers.update(a.customer, { email: a.email }, { idempotencyKey: ctx.idempotencyKey }), { write: true }));
     },
+    rerunSafe: IDEMPOTENT_RERUN,
     async reconcile(a) {
       const found = liveCustomer(await api.call(`retrieve customer ${a.customer}`, (s) => s.customers.retrieve(a.customer)));
       return found && found.email === a.email ? result(found) : null;

@@ -15,9 +15,23 @@ export function scrub(text: string, secret?: string): string {
   return clean.replace(KEY_PATTERN, '$1_$2_[REDACTED]');
 }
 
-/** Map whatever the Stripe SDK threw while doing `what` (e.g. "retrieve charge ch_1") to a KernelError. */
-export function upstreamError(error: unknown, what: string, secret?: string): KernelError {
+/**
+ * Map whatever the Stripe SDK threw while doing `what` (e.g. "retrieve charge ch_1") to a KernelError. For a `write`,
+ * an answer that does not say whether Stripe acted (no answer, 5xx, the same key still in progress) is
+ * `upstream_unknown`: the request is reconciled (found by its tag, or re-run under the same Idempotency-Key), never
+ * reported failed, since an agent told "failed" would ask again under a new key.
+ */
+export function upstreamError(error: unknown, what: string, secret?: string, write = false): KernelError {
   if (error instanceof KernelError) return error;
+  const known = upstreamErrorOf(error, what, secret);
+  if (!write || !(error instanceof Stripe.errors.StripeError)) return known;
+  const status = error.statusCode;
+  const inFlight = error instanceof Stripe.errors.StripeConnectionError || status === undefined || status >= 500 || (status === 409 && error.rawType === 'idempotency_error');
+  if (!inFlight) return known;
+  return new KernelError('upstream_unknown', `${known.message.replace(/ It is not known whether it took effect;.*?reused\./, '')} Whether Stripe acted is not known; Countersign checks Stripe before anything runs again, and a re-run reuses the same Idempotency-Key.`, { ...known.details });
+}
+
+function upstreamErrorOf(error: unknown, what: string, secret?: string): KernelError {
   if (!(error instanceof Stripe.errors.StripeError)) {
     const message = error instanceof Error ? error.message : String(error);
     return new KernelError('upstream_error', scrub(`Stripe call failed while trying to ${what}: ${message}`, secret));

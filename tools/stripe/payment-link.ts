@@ -7,17 +7,17 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { KernelError, type Json, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type ToolSpec } from '../spec.ts';
-import type { StripeApi } from './client.ts';
+import { IDEMPOTENT_RERUN, type StripeApi } from './client.ts';
 import { formatMoney, moneyField } from './money.ts';
-import { REQUEST_TAG, cadence } from './people.ts';
+import { REQUEST_TAG, cadence, productName, writtenOnStripe } from './people.ts';
 import { stripeId } from './reads.ts';
 
 const quantity = z.number().int().min(1).max(999_999);
 const input = z
   .object({
-    price: stripeId('price', 'a price').optional(),
+    price: stripeId('price', 'a price').optional().describe('The one price to sell (price_...), with quantity'),
     quantity: quantity.optional().describe('with price; default 1'),
-    line_items: z.array(z.object({ price: stripeId('price', 'a price'), quantity })).min(1).max(20).optional(),
+    line_items: z.array(z.object({ price: stripeId('price', 'a price'), quantity })).min(1).max(20).optional().describe('Several prices, each with its quantity (instead of price)'),
   })
   .refine((a) => (a.price === undefined) !== (a.line_items === undefined), {
     message: 'pass either price (with an optional quantity) or line_items, not both and not neither',
@@ -48,11 +48,13 @@ export function paymentLinkTool(api: StripeApi): ToolSpec {
       const pins: Json[] = [];
       prices.forEach((price, i) => {
         if (!price.active) throw new KernelError('invalid_arguments', `price ${price.id} is archived (inactive); payment links need an active price`);
-        const name = typeof price.product === 'object' && price.product !== null && 'name' in price.product ? price.product.name : String(price.product);
+        // The price by id in the sentence; the product's name is free text written on Stripe, a quoted field.
+        const name = productName(price);
         const cur = price.currency.toUpperCase();
         const each = price.unit_amount === null ? 'a variable amount' : `${formatMoney(price.unit_amount, cur)}${cadence(price.recurring) ? ` ${cadence(price.recurring)}` : ''}`;
-        parts.push(`${items[i].quantity} × ${name} at ${each}`);
-        fields.push({ label: `Item ${i + 1}`, kind: 'text', value: `${items[i].quantity} × ${name} (${price.id})` });
+        parts.push(`${items[i].quantity} × ${price.id} at ${each}`);
+        fields.push({ label: `Item ${i + 1}`, kind: 'text', value: `${items[i].quantity} × ${price.id}` });
+        if (name) fields.push(writtenOnStripe(`Item ${i + 1} product`, name));
         if (price.unit_amount !== null) fields.push(moneyField(`Item ${i + 1} unit price`, price.unit_amount, cur));
         pins.push({ price: price.id, unit_amount: price.unit_amount, currency: cur, recurring: cadence(price.recurring) || null });
       });
@@ -69,8 +71,9 @@ export function paymentLinkTool(api: StripeApi): ToolSpec {
     },
     async execute(a, ctx) {
       const params: Stripe.PaymentLinkCreateParams = { line_items: itemsOf(a), metadata: { [REQUEST_TAG]: ctx.requestId } };
-      return result(await api.call('create the payment link', (s) => s.paymentLinks.create(params, { idempotencyKey: ctx.idempotencyKey })));
+      return result(await api.call('create the payment link', (s) => s.paymentLinks.create(params, { idempotencyKey: ctx.idempotencyKey }), { write: true }));
     },
+    rerunSafe: IDEMPOTENT_RERUN,
     async reconcile(_a, ctx) {
       const links = await api.call('list recent payment links', (s) => s.paymentLinks.list({ limit: 100 }));
       const mine = links.data.find((l) => l.metadata?.[REQUEST_TAG] === ctx.requestId);

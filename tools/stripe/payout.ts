@@ -7,14 +7,14 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { KernelError, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type ToolSpec } from '../spec.ts';
-import type { StripeApi } from './client.ts';
+import { IDEMPOTENT_RERUN, type StripeApi } from './client.ts';
 import { formatMoney, moneyField } from './money.ts';
 import { REQUEST_TAG } from './people.ts';
 
 const input = z.object({
   amount: z.number().int().min(1).max(99_999_999).describe('in minor units (cents)'),
-  currency: z.string().regex(/^[A-Za-z]{3}$/, 'a three-letter ISO currency code such as usd'),
-  description: z.string().max(1000).optional(),
+  currency: z.string().regex(/^[A-Za-z]{3}$/, 'a three-letter ISO currency code such as usd').describe('Three-letter ISO currency code, e.g. usd'),
+  description: z.string().max(1000).optional().describe('Shown on the payout in Stripe\'s dashboard'),
 });
 
 /** The payout tool. */
@@ -27,7 +27,7 @@ export function payoutTool(api: StripeApi): ToolSpec {
   return defineTool({
     name: 'stripe_create_payout',
     title: 'Pay out Stripe balance',
-    description: 'Send part of the available balance to the default bank account. amount is in minor units. Needs approval.',
+    description: 'Send part of the available balance to the default bank account. amount is in minor units. May need approval, depending on policy.',
     input,
     impact: 'high',
     consequence: 'moves-money',
@@ -58,8 +58,9 @@ export function payoutTool(api: StripeApi): ToolSpec {
       const params: Stripe.PayoutCreateParams = {
         amount: a.amount, currency: a.currency.toLowerCase(), description: a.description, metadata: { [REQUEST_TAG]: ctx.requestId },
       };
-      return result(await api.call('create the payout', (s) => s.payouts.create(params, { idempotencyKey: ctx.idempotencyKey })));
+      return result(await api.call('create the payout', (s) => s.payouts.create(params, { idempotencyKey: ctx.idempotencyKey }), { write: true }));
     },
+    rerunSafe: IDEMPOTENT_RERUN,
     async reconcile(_a, ctx) {
       const payouts = await api.call('list recent payouts', (s) => s.payouts.list({ limit: 100 }));
       const mine = payouts.data.find((p) => p.metadata?.[REQUEST_TAG] === ctx.requestId);

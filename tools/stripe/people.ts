@@ -1,5 +1,7 @@
 /**
- * How a Stripe customer is named in intents: "Jane Doe <jane@example.com>", or whatever part of that exists.
+ * How a Stripe customer appears in intents. A customer's name (and a product's) is free text someone wrote on
+ * Stripe, the account's staff or the customer at checkout, so it is a quoted field with its author and never part of
+ * a summary; summaries name customers by id.
  */
 import type Stripe from 'stripe';
 import type { IntentField } from '../../kernel/index.ts';
@@ -12,23 +14,23 @@ export function liveCustomer(ref: CustomerRef): Stripe.Customer | null {
   return 'deleted' in ref && ref.deleted ? null : (ref as Stripe.Customer);
 }
 
-/** "Jane Doe <jane@example.com>", "Jane Doe", "jane@example.com" or the id. */
-export function customerLabel(customer: Stripe.Customer): string {
-  if (customer.name && customer.email) return `${customer.name} <${customer.email}>`;
-  return customer.name || customer.email || `customer ${customer.id}`;
+/** Free text written on Stripe: a quoted field. Stripe does not say who wrote a name, so no author is named. */
+export function writtenOnStripe(label: string, text: string): IntentField {
+  return { label, kind: 'text', value: text, writtenBy: { on: 'Stripe', by: null } };
 }
 
-/** Just the name (or email, or id): for sentences that already say what the customer is. */
-export function customerName(customer: Stripe.Customer): string {
-  return customer.name || customer.email || customer.id;
-}
-
-/** The fields every screen shows for a customer. */
+/** The fields every screen shows for a customer: its id (what the summary names), name and email. */
 export function customerFields(customer: Stripe.Customer): IntentField[] {
-  const fields: IntentField[] = [{ label: 'Customer', kind: 'person', value: customerName(customer) }];
+  const fields: IntentField[] = [{ label: 'Customer id', kind: 'account', value: customer.id }];
+  if (customer.name) fields.push(writtenOnStripe('Customer name', customer.name));
   if (customer.email) fields.push({ label: 'Customer email', kind: 'email', value: customer.email });
-  fields.push({ label: 'Customer id', kind: 'account', value: customer.id });
   return fields;
+}
+
+/** A product's name from an expanded price, or null when the product was not expanded. */
+export function productName(price: Stripe.Price): string | null {
+  const product = price.product;
+  return typeof product === 'object' && product !== null && 'name' in product ? product.name : null;
 }
 
 /** "per month", "every 3 months", or "" for a one-time price. */

@@ -3,14 +3,14 @@
  * lists page with an opaque `cursor` (Stripe's `starting_after` underneath).
  */
 import { z } from 'zod';
-import type { JsonObject } from '../../kernel/index.ts';
+import type { Json, JsonObject } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
 import type { StripeApi } from './client.ts';
-import { decodeCursor, listResult } from './cursor.ts';
+import { decodeCursor, decodePage, encodeCursor, listResult } from './cursor.ts';
 import { formatMoney } from './money.ts';
 
 export const stripeId = (prefix: string, noun: string) =>
-  z.string().regex(new RegExp(`^${prefix}_[A-Za-z0-9]{1,255}$`), `expected ${noun} id like ${prefix}_...`);
+  z.string().regex(new RegExp(`^${prefix}_[A-Za-z0-9]{1,255}$`), `expected ${noun} id like ${prefix}_...`).describe(`Id of ${noun} (${prefix}_...)`);
 
 const limit = z.number().int().min(1).max(100).optional().describe('page size, 1 to 100 (Stripe default 10)');
 const cursor = z.string().max(600).optional().describe('next_cursor from the previous page; omit for the first page');
@@ -42,7 +42,7 @@ export function readTools(api: StripeApi): ToolSpec[] {
       name: 'stripe_list_customers',
       title: 'List Stripe customers',
       description: 'List customers, newest first, optionally only those with an exact email address.',
-      input: z.object({ email: z.email().max(512).optional(), limit, cursor }),
+      input: z.object({ email: z.email().max(512).optional().describe('Only customers with exactly this email address'), limit, cursor }),
       impact: 'read',
       consequence: 'reads',
       describe: (a) => reading(a.email ? `List Stripe customers with email ${a.email}` : 'List Stripe customers',
@@ -51,6 +51,32 @@ export function readTools(api: StripeApi): ToolSpec[] {
         const starting_after = decodeCursor('stripe_list_customers', a.cursor);
         const list = await api.call('list customers', (s) => s.customers.list({ email: a.email, limit: a.limit, starting_after }));
         return listResult('stripe_list_customers', 'customer', list);
+      },
+    }),
+    defineTool({
+      name: 'stripe_search_customers',
+      title: 'Search Stripe customers by name',
+      description: 'Find customers whose name contains some text (Stripe search: case-insensitive, at least 3 characters). Newly created customers can take a minute to appear, as in Stripe.',
+      input: z.object({
+        name: z.string().trim().min(3, 'name needs at least 3 characters (Stripe\'s substring search)').max(200).describe('Part of the customer\'s name, e.g. "Jane"'),
+        limit,
+        cursor,
+      }),
+      impact: 'read',
+      consequence: 'reads',
+      describe: (a) => reading(`Search Stripe customers whose name contains "${a.name}"`, [{ label: 'Name contains', kind: 'text', value: a.name }]),
+      async execute(a) {
+        const page = decodePage('stripe_search_customers', a.cursor);
+        // The name goes inside a quoted value of Stripe's query language: quotes and backslashes are escaped, so it
+        // cannot add clauses of its own.
+        const query = `name~"${a.name.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+        const found = await api.call('search customers', (s) => s.customers.search({ query, limit: a.limit, page }));
+        const next = found.has_more && found.next_page ? encodeCursor('stripe_search_customers', found.next_page) : null;
+        const more = next ? '; more available: call again with cursor = next_cursor' : '';
+        return {
+          data: { data: found.data as unknown as Json[], has_more: found.has_more, next_cursor: next },
+          text: `${found.data.length} customer${found.data.length === 1 ? '' : 's'} whose name contains "${a.name}"${more}`,
+        };
       },
     }),
     defineTool({
@@ -100,7 +126,7 @@ export function readTools(api: StripeApi): ToolSpec[] {
       description: 'List subscriptions, newest first, optionally of one customer or with one status (default: all but canceled).',
       input: z.object({
         customer: stripeId('cus', 'a customer').optional(),
-        status: z.enum(['active', 'past_due', 'unpaid', 'canceled', 'incomplete', 'incomplete_expired', 'trialing', 'paused', 'ended', 'all']).optional(),
+        status: z.enum(['active', 'past_due', 'unpaid', 'canceled', 'incomplete', 'incomplete_expired', 'trialing', 'paused', 'ended', 'all']).optional().describe('Only subscriptions in this status; "all" includes canceled ones'),
         limit,
         cursor,
       }),

@@ -6,9 +6,9 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { KernelError, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
-import type { StripeApi } from './client.ts';
+import { IDEMPOTENT_RERUN, type StripeApi } from './client.ts';
 import { formatAmount, formatMoney, moneyField } from './money.ts';
-import { REQUEST_TAG, customerFields, customerLabel, liveCustomer } from './people.ts';
+import { REQUEST_TAG, customerFields, liveCustomer, writtenOnStripe } from './people.ts';
 import { stripeId } from './reads.ts';
 
 export const metadataInput = z
@@ -21,8 +21,8 @@ const input = z
     charge: stripeId('ch', 'a charge').optional(),
     payment_intent: stripeId('pi', 'a payment intent').optional(),
     amount: z.number().int().min(1).max(99_999_999).optional().describe('in minor units (cents); omit to refund all that remains'),
-    reason: z.enum(['duplicate', 'fraudulent', 'requested_by_customer']).optional(),
-    metadata: metadataInput.optional(),
+    reason: z.enum(['duplicate', 'fraudulent', 'requested_by_customer']).optional().describe('Why, as Stripe records it'),
+    metadata: metadataInput.optional().describe('Your own key-value notes stored on the refund'),
   })
   .refine((a) => (a.charge === undefined) !== (a.payment_intent === undefined), {
     message: 'pass exactly one of charge (ch_...) or payment_intent (pi_...)',
@@ -65,10 +65,12 @@ export function refundTool(api: StripeApi): ToolSpec {
       );
     }
     const customer = liveCustomer(charge.customer);
-    const to = customer ? customerLabel(customer) : charge.billing_details?.name || 'the original payment method';
+    // Names are free text written on Stripe: the summary names the customer by id, the name is a quoted field.
+    const to = customer ? `customer ${customer.id}` : 'the original payment method';
+    const billingName = charge.billing_details?.name;
     const fields = [
       moneyField('Refund amount', amount, cur),
-      ...(customer ? customerFields(customer) : [{ label: 'Refund to', kind: 'text' as const, value: to }]),
+      ...(customer ? customerFields(customer) : billingName ? [writtenOnStripe('Name on the payment method', billingName)] : []),
       { label: 'Charge', kind: 'text' as const, value: charge.id },
       moneyField('Charge amount', charge.amount, cur),
       moneyField('Already refunded', charge.amount_refunded, cur),
@@ -95,7 +97,7 @@ export function refundTool(api: StripeApi): ToolSpec {
   return defineTool({
     name: 'stripe_create_refund',
     title: 'Refund a Stripe charge',
-    description: 'Refund all or part of a succeeded charge (by charge or payment_intent). amount is in minor units; omit it to refund what remains. Needs approval; money cannot be recovered once refunded.',
+    description: 'Refund all or part of a succeeded charge (by charge or payment_intent). amount is in minor units; omit it to refund what remains. May need approval, depending on policy; money cannot be recovered once refunded.',
     input,
     impact: 'high',
     consequence: 'moves-money',
@@ -107,8 +109,9 @@ export function refundTool(api: StripeApi): ToolSpec {
         charge: a.charge, payment_intent: a.payment_intent, amount, reason: a.reason,
         metadata: { ...a.metadata, [REQUEST_TAG]: ctx.requestId },
       };
-      return result(await api.call('create the refund', (s) => s.refunds.create(params, { idempotencyKey: ctx.idempotencyKey })));
+      return result(await api.call('create the refund', (s) => s.refunds.create(params, { idempotencyKey: ctx.idempotencyKey }), { write: true }));
     },
+    rerunSafe: IDEMPOTENT_RERUN,
     async reconcile(_a, ctx) {
       const charge = String(ctx.pins.charge);
       const refunds = await api.call(`list refunds of charge ${charge}`, (s) => s.refunds.list({ charge, limit: 100 }));

@@ -7,9 +7,9 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import { KernelError, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type ToolSpec } from '../spec.ts';
-import type { StripeApi } from './client.ts';
+import { IDEMPOTENT_RERUN, type StripeApi } from './client.ts';
 import { formatMoney, moneyField } from './money.ts';
-import { cadence, customerFields, customerName, liveCustomer } from './people.ts';
+import { cadence, customerFields, liveCustomer, productName, writtenOnStripe } from './people.ts';
 import { stripeId } from './reads.ts';
 
 const input = z.object({ subscription: stripeId('sub', 'a subscription') });
@@ -21,7 +21,7 @@ export function cancelSubscriptionTool(api: StripeApi): ToolSpec {
   return defineTool({
     name: 'stripe_cancel_subscription',
     title: 'Cancel a Stripe subscription',
-    description: 'Cancel a subscription immediately: billing stops and it cannot be reactivated. Needs approval.',
+    description: 'Cancel a subscription immediately: billing stops and it cannot be reactivated. May need approval, depending on policy.',
     input,
     impact: 'high',
     consequence: 'writes',
@@ -32,19 +32,25 @@ export function cancelSubscriptionTool(api: StripeApi): ToolSpec {
         throw new KernelError('invalid_arguments', `subscription ${sub.id} is already canceled; nothing to do`);
       }
       const customer = liveCustomer(sub.customer);
+      // Prices by id in the sentence; product names are free text written on Stripe, so they are quoted fields.
       const plans = sub.items.data.map((item) => {
         const price = item.price;
-        const product = typeof price.product === 'object' && price.product !== null && 'name' in price.product ? price.product.name : String(price.product);
         const amount = price.unit_amount === null ? 'variable amount' : `${formatMoney(price.unit_amount, price.currency)} ${cadence(price.recurring)}`.trim();
-        return `${(item.quantity ?? 1) > 1 ? `${item.quantity} × ` : ''}${product}, ${amount}`;
+        return `${(item.quantity ?? 1) > 1 ? `${item.quantity} × ` : ''}${price.id}, ${amount}`;
       });
       const fields = [
         { label: 'Subscription', kind: 'text' as const, value: sub.id },
         { label: 'Status', kind: 'text' as const, value: sub.status },
         ...(customer ? customerFields(customer) : []),
-        ...sub.items.data.flatMap((item) => (item.price.unit_amount === null ? [] : [moneyField(`Price of ${item.price.id}`, item.price.unit_amount, item.price.currency)])),
+        ...sub.items.data.flatMap((item) => {
+          const name = productName(item.price);
+          return [
+            ...(name ? [writtenOnStripe(`Product of ${item.price.id}`, name)] : []),
+            ...(item.price.unit_amount === null ? [] : [moneyField(`Price of ${item.price.id}`, item.price.unit_amount, item.price.currency)]),
+          ];
+        }),
       ];
-      const of = customer ? ` of ${customerName(customer)}` : '';
+      const of = customer ? ` of customer ${customer.id}` : '';
       return {
         summary: `Cancel subscription ${sub.id}${of} (${[...plans, sub.status].join(', ')})`,
         consequence: 'writes',
@@ -55,8 +61,9 @@ export function cancelSubscriptionTool(api: StripeApi): ToolSpec {
     },
     async execute(a, ctx) {
       return result(await api.call(`cancel subscription ${a.subscription}`, (s) =>
-        s.subscriptions.cancel(a.subscription, {}, { idempotencyKey: ctx.idempotencyKey })));
+        s.subscriptions.cancel(a.subscription, {}, { idempotencyKey: ctx.idempotencyKey }), { write: true }));
     },
+    rerunSafe: IDEMPOTENT_RERUN,
     async reconcile(a) {
       // Canceled is canceled: if it is, the approved effect holds whoever's call got there first.
       const sub = await api.call(`retrieve subscription ${a.subscription}`, (s) => s.subscriptions.retrieve(a.subscription));

@@ -4,6 +4,7 @@ import { readRoutes, type Route } from './routes.ts';
 import { SandboxState } from './state.ts';
 import { fail, type Body, type Reply } from './wire.ts';
 import { writeRoutes } from './writes.ts';
+import { sandboxFile } from '../../sandbox-file.ts';
 
 export { SandboxState, fakeSha } from './state.ts';
 export { SEED } from './seed.ts';
@@ -31,6 +32,8 @@ export interface GithubSandbox {
   state: SandboxState;
   received: ReceivedRequest[];
   failNext(fault: Fault): void;
+  /** Puts the seeded story back (acme/web as first seen) and forgets the saved state. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -45,12 +48,15 @@ const DEFAULT_MESSAGES: Record<number, string> = {
  * uses, seeded with acme/web. Every response carries `x-countersign-sandbox: true`.
  * @example const sandbox = await startGithubSandbox(); createGithubConnector({ baseUrl: sandbox.url, sandbox: true });
  */
-export async function startGithubSandbox(options: { port?: number } = {}): Promise<GithubSandbox> {
+export async function startGithubSandbox(options: { port?: number; stateFile?: string } = {}): Promise<GithubSandbox> {
   const state = new SandboxState();
+  // With a file (countersign start: COUNTERSIGN_HOME/sandbox/), the world survives restarts; every write saves it.
+  const persisted = sandboxFile(options.stateFile, { state }, () => ({ state: new SandboxState() }));
   const received: ReceivedRequest[] = [];
   const faults: Fault[] = [];
   let used = 0;
   const server = createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => persisted.save());
     void handle(req, res).catch((error: unknown) => send(res, fail(500, `sandbox error: ${String(error)}`)));
   });
 
@@ -105,6 +111,7 @@ export async function startGithubSandbox(options: { port?: number } = {}): Promi
     state,
     received,
     failNext: (fault) => void faults.push(fault),
+    reset: () => persisted.reset(),
     close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
   };
 }

@@ -10,6 +10,7 @@ import { SandboxApiError, defaultFailure } from './errors.ts';
 import { decodeForm, type FormObject } from './form.ts';
 import { route } from './routes.ts';
 import { SandboxState } from './state.ts';
+import { sandboxFile } from '../../sandbox-file.ts';
 
 export { SEED, SandboxState } from './state.ts';
 
@@ -35,6 +36,8 @@ export interface StripeSandbox {
   received: ReceivedRequest[];
   /** The next request (whatever it is) gets this response instead of being handled. Queues in call order. */
   failNext(failure: InjectedFailure): void;
+  /** Puts the seeded story back and forgets the saved state. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -45,14 +48,18 @@ interface StoredResponse {
 }
 
 /** Start the sandbox on 127.0.0.1 (`port` 0 or omitted picks a free one). */
-export async function startStripeSandbox(options: { port?: number } = {}): Promise<StripeSandbox> {
+export async function startStripeSandbox(options: { port?: number; stateFile?: string } = {}): Promise<StripeSandbox> {
   const state = new SandboxState();
   const received: ReceivedRequest[] = [];
   const failures: InjectedFailure[] = [];
   const idempotent = new Map<string, StoredResponse>();
+  // With a file the world survives restarts, and so do stored idempotent responses: a retried write after a restart
+  // replays, as Stripe's would, instead of refunding twice.
+  const persisted = sandboxFile(options.stateFile, { state, idempotent }, () => ({ state: new SandboxState(), idempotent: new Map<string, StoredResponse>() }));
   let requestCounter = 0;
 
   const server = createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') res.once('finish', () => persisted.save());
     readBody(req).then(
       (raw) => {
         requestCounter += 1;
@@ -134,6 +141,7 @@ export async function startStripeSandbox(options: { port?: number } = {}): Promi
     state,
     received,
     failNext: (failure) => void failures.push(failure),
+    reset: () => persisted.reset(),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -25,6 +25,7 @@ const REFUND_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'];
 
 /** Dispatch one request; unknown routes answer 404 as Stripe does for an unrecognized URL. */
 export function route(state: SandboxState, req: SandboxRequest): JsonObject {
+  if (req.path === '/v1/customers/search' && req.method === 'GET') return searchCustomers(state, req);
   const match = /^\/v1\/([a-z_]+)(?:\/([A-Za-z0-9_]+))?$/.exec(req.path);
   const handler = match && ROUTES[`${req.method} ${match[1]}${match[2] === undefined ? '' : '/:id'}`];
   if (!match || !handler) {
@@ -167,4 +168,51 @@ function createRefund(state: SandboxState, body: FormObject): JsonObject {
     id: state.newId('re'), object: 'refund', amount, charge: charge.id, payment_intent: charge.payment_intent,
     currency: charge.currency, status: 'succeeded', reason: reason ?? null, metadata: metadata(body), created: state.now(),
   });
+}
+
+/**
+ * `GET /v1/customers/search`: Stripe's search query language for the fields this sandbox keeps (`name`, `email`):
+ * `field:"exact"` and `field~"substring"` (at least 3 characters, case-insensitive), joined by AND or by OR (not
+ * both), `\"` inside a value. Answered as `{object: 'search_result', data, has_more, next_page, url}`; `page` is the
+ * `next_page` token of the previous answer.
+ */
+function searchCustomers(state: SandboxState, req: SandboxRequest): JsonObject {
+  const query = text(req.query, 'query', true);
+  const clauses: ((c: JsonObject) => boolean)[] = [];
+  const joins = new Set<string>();
+  const clause = /^\s*(name|email)\s*([:~])\s*"((?:[^"\\]|\\.)*)"\s*(?:(AND|OR)\b|$)/i;
+  let rest = query;
+  while (rest.trim() !== '') {
+    const found = clause.exec(rest);
+    if (!found) {
+      throw invalid(`We were unable to parse your search query. Try using the format \`metadata["key"]:"value"\` to query for metadata or \`key:"value"\` to query for other fields: ${query}`, 'query');
+    }
+    const [whole, field, op, raw, join] = found as unknown as [string, string, string, string, string | undefined];
+    const value = raw.replace(/\\(.)/g, '$1');
+    if (op === '~' && value.length < 3) throw invalid(`Substring search on ${field} needs at least 3 characters: ${query}`, 'query');
+    const key = field.toLowerCase();
+    clauses.push(op === '~'
+      ? (c) => typeof c[key] === 'string' && (c[key] as string).toLowerCase().includes(value.toLowerCase())
+      : (c) => c[key] === value);
+    if (join) joins.add(join.toUpperCase());
+    rest = rest.slice(whole.length);
+    if (join && rest.trim() === '') throw invalid(`Your search query ends with ${join}: ${query}`, 'query');
+  }
+  if (joins.size > 1) throw invalid(`Search queries cannot mix AND and OR: ${query}`, 'query');
+  const any = joins.has('OR');
+  const hits = state.list('customers')
+    .filter((c) => c.deleted !== true && (any ? clauses.some((f) => f(c)) : clauses.every((f) => f(c))))
+    .map((c) => structuredClone(c));
+  const limit = req.query.limit === undefined ? 10 : integer(req.query.limit, 'limit');
+  if (limit < 1 || limit > 100) throw invalid('This value must be greater than or equal to 1 and less than or equal to 100.', 'limit');
+  const token = req.query.page;
+  let start = 0;
+  if (token !== undefined) {
+    const offset = typeof token === 'string' && /^page_(\d{1,6})$/.exec(token);
+    if (!offset) throw invalid(`Invalid page: ${JSON.stringify(token)}; pass the next_page of a previous search.`, 'page');
+    start = Number(offset[1]);
+  }
+  const data = hits.slice(start, start + limit);
+  const more = start + limit < hits.length;
+  return { object: 'search_result', data, has_more: more, next_page: more ? `page_${start + limit}` : null, url: '/v1/customers/search' };
 }

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { z } from 'zod';
+import { count, eq } from 'drizzle-orm';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createServices } from '../../gateway/app.ts';
+import { openDatabase } from '../../gateway/db.ts';
+import { schema, type JsonObject, type ToolResult } from '../../kernel/index.ts';
+import { defineTool, type Connector } from '../../tools/spec.ts';
+import { freshDatabase } from '../../test/support/db.ts';
+import { answerUsage, connect } from './serve.ts';
+
+/**
+ * Countersign for the MCP bench, in its own process: the real services (kernel, router, MCP gateway, web app) on
+ * PostgreSQL (a fresh database on BENCH_DATABASE_URL) or on embedded PGlite on disk, as `countersign start` runs it.
+ * Its one connector executes against the bench upstream over HTTP through one shared MCP client, like the bare proxy.
+ * Policy: reads and writes auto-allowed, `bench_approve` needs a human (for the pending-approvals memory scenario).
+ */
+const [upstreamUrl, kind] = [process.argv[2]!, process.argv[3] as 'postgres' | 'pglite'];
+const upstream = await connect(upstreamUrl);
+
+async function forward(name: string, args: JsonObject): Promise<ToolResult> {
+  const result = (await upstream.callTool({ name, arguments: args })) as CallToolResult;
+  const text = result.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+  return { data: (result.structuredContent ?? {}) as JsonObject, text };
+}
+
+const key = z.string().min(1).max(64);
+const connector: Connector = {
+  name: 'bench',
+  sandbox: true,
+  tools: [
+    defineTool({
+      name: 'bench_read', title: 'Read', description: 'Reads a note from the bench upstream (1 KiB).',
+      input: z.object({ key }), impact: 'read', consequence: 'reads',
+      describe: async (args) => ({ summary: `Read ${args.key}`, consequence: 'reads', reversible: true, fields: [], pins: {} }),
+      execute: (args) => forward('bench_read', args),
+    }),
+    defineTool({
+      name: 'bench_write', title: 'Write', description: 'Writes a note upstream.',
+      input: z.object({ key, text: z.string().max(10_000) }), impact: 'write', consequence: 'writes',
+      describe: async (args) => ({ summary: `Write ${args.key}`, consequence: 'writes', reversible: true, fields: [], pins: {} }),
+      execute: (args) => forward('bench_write', args),
+    }),
+    defineTool({
+      name: 'bench_approve', title: 'Write after approval', description: 'Writes a note once a human approves.',
+      input: z.object({ key, text: z.string().max(10_000) }), impact: 'write', consequence: 'writes',
+      describe: async (args) => ({ summary: `Write ${args.key}`, consequence: 'writes', reversible: true, fields: [], pins: {} }),
+      execute: (args) => forward('bench_write', args),
+    }),
+  ],
+};
+
+const home = mkdtempSync(join(tmpdir(), 'countersign-bench-'));
+const configPath = join(home, 'countersign.yaml');
+writeFileSync(configPath, `holdSeconds: 25
+rateLimit: { perMinute: 100000000 }
+roles: { approvers: [bench-approver@example.com] }
+policy:
+  default: deny
+  rules:
+    - { id: bench-reads, tools: [bench_read], decision: allow }
+    - { id: bench-writes, tools: [bench_write], decision: allow }
+    - { id: bench-approvals, tools: [bench_approve], decision: approve, approvers: { role: approvers, count: 1 } }
+`);
+if (kind === 'postgres') process.env.TEST_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const database = kind === 'postgres' ? await freshDatabase() : await openDatabase({ dataDir: join(home, 'db') });
+const server: ServerType = serve({ fetch: (req) => services.app.fetch(req), port: 0, hostname: '127.0.0.1' });
+await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+const address = server.address();
+const listenPort = typeof address === 'object' && address ? address.port : 0;
+const services = await createServices({ home, configPath, database, publicUrl: `http://localhost:${listenPort}`, port: listenPort, host: '127.0.0.1', connectors: [connector] });
+const added = await services.admin.send<JsonObject>('kernel', { op: 'agent.add', name: 'bench-agent', owner: 'bench@example.com' });
+
+answerUsage(async () => {
+  const [row] = await services.database.db.select({ n: count() }).from(schema.requests).where(eq(schema.requests.state, 'pending'));
+  return { pending: row?.n ?? 0 };
+});
+process.on('message', (m: { op?: string }) => {
+  if (m?.op !== 'close') return;
+  void (async () => {
+    server.close();
+    if ('closeAllConnections' in server) server.closeAllConnections();
+    await services.close();
+    await database.close();
+    rmSync(home, { recursive: true, force: true });
+    process.exit(0);
+  })();
+});
+process.send?.({ op: 'ready', url: `http://127.0.0.1:${listenPort}`, token: added.token });

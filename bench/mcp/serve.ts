@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import { serve, type ServerType } from '@hono/node-server';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+
+/** Helpers shared by the MCP bench's processes (this folder holds no bench itself: bench/run.ts reads only bench/*.ts). */
+
+/** Serves `makeServer()` per session on a free port, as every SDK-based HTTP server does. */
+export async function serveMcp(makeServer: () => Server): Promise<{ url: string; close(): Promise<void> }> {
+  const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
+  const server: ServerType = serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: async (req) => {
+      const id = req.headers.get('mcp-session-id');
+      let transport = id ? sessions.get(id) : undefined;
+      if (!transport) {
+        const created = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void sessions.set(sid, created) });
+        await makeServer().connect(created);
+        transport = created;
+      }
+      return transport.handleRequest(req);
+    },
+  });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); if ('closeAllConnections' in server) server.closeAllConnections(); }),
+  };
+}
+
+export async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }));
+  return client;
+}
+
+/** What a bench process reports about itself when asked: CPU time used so far and resident memory. */
+export function answerUsage(extra: () => Promise<Record<string, unknown>> = async () => ({})): void {
+  process.on('message', (m: { op?: string }) => {
+    if (m?.op !== 'usage') return;
+    const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    void extra().then((more) => process.send?.({ op: 'usage', cpuMs: (cpu.user + cpu.system) / 1000, rss: memory.rss, heap: memory.heapUsed, external: memory.external + memory.arrayBuffers, ...more }));
+  });
+}

@@ -1,0 +1,121 @@
+import { Hono } from 'hono';
+import { CAPABILITIES, type JsonObject, type Principal, type Router } from '../kernel/index.ts';
+import type { Config } from './config.ts';
+import { createMcpHandler } from './mcp/index.ts';
+import { oauthMetadataRoute } from './mcp/metadata.ts';
+import { createApprovalWeb, type WebStore } from '../approval-web/index.ts';
+import { createMetrics } from './metrics.ts';
+import { bodyLimits, closeUnreadBodies, hostGuard } from './edge.ts';
+import { clientAddressMiddleware } from '../net/proxy.ts';
+import type { Resolver } from '../net/egress.ts';
+
+/**
+ * The face agents and browsers see: the MCP gateway and the approval web app in one Hono app. It holds no database
+ * handle, no upstream credential and no kernel private key: it reaches the kernel through its two router ports
+ * (`gateway`, `web`) and its own tables through the `webdb` store. The same code runs inside the one process of
+ * `--isolation none` and in the edge process of `--isolation process`; this file (and what it imports) must never
+ * reach a connector's executor or a credential (test/unit/architecture.test.ts follows its imports).
+ */
+
+/** What the edge needs to know, as plain data (the kernel process hands it over at start). */
+export interface EdgeSettings {
+  publicUrl: string;
+  host: string;
+  /** The port it listens on (for the Host and Origin checks). */
+  listenPort: number;
+  sandbox: boolean;
+  holdSeconds: number;
+  oauth: Config['oauth'];
+  rateLimitPerMinute: number | undefined;
+  limits: Config['limits'];
+  allowedHosts: string[] | undefined;
+  /** The reverse proxies whose forwarding headers name the client (net/proxy.ts); unset: headers are ignored. */
+  trustProxy?: Config['trustProxy'];
+  vapidPublicKey: string | null;
+}
+
+export interface EdgeOptions {
+  settings: EdgeSettings;
+  /** Where the edge's ports are registered: the kernel's router in one process, the channel's in the edge process. */
+  router: Router;
+  /** The web app's tables; omit to send its ops to `webdb` through the web port. */
+  store?: WebStore;
+  /** The body of /healthz beyond `status`: databases, processes, downstream servers. */
+  health: () => Promise<JsonObject>;
+  /** More Prometheus lines for /metrics (the edge process: one series per process of the set). */
+  metrics?: () => string[];
+  resolve?: Resolver;
+  /** More Prometheus text for /metrics (the core's request and approval metrics, when it runs in this process). */
+  coreMetrics?: () => Promise<string>;
+}
+
+export interface Edge {
+  app: Hono;
+  close(): Promise<void>;
+}
+
+/** The settings an edge is started with, from the loaded config. */
+export function edgeSettings(config: Config, s: { publicUrl: string; host: string; listenPort: number; sandbox: boolean; vapidPublicKey: string | null }): EdgeSettings {
+  return {
+    ...s,
+    holdSeconds: config.holdSeconds ?? 25,
+    oauth: config.oauth,
+    rateLimitPerMinute: config.rateLimit?.perMinute,
+    limits: config.limits,
+    allowedHosts: config.allowedHosts,
+    trustProxy: config.trustProxy,
+  };
+}
+
+export function createEdgeApp(options: EdgeOptions): Edge {
+  const { settings, router } = options;
+  const gatewayPort = router.register('gateway', async () => null, CAPABILITIES.gateway);
+  const webPort = router.register('web', async () => null, CAPABILITIES.web);
+  const metrics = createMetrics();
+  const app = new Hono();
+  // The client's address for throttles and audit lines: the socket's, or behind trusted proxies what they forwarded.
+  app.use('*', clientAddressMiddleware(settings.trustProxy));
+  app.use('*', metrics.middleware);
+  app.use('*', closeUnreadBodies);
+  // Before any route: a Host this server answers to, then a bounded body (gateway/edge.ts).
+  app.use('*', hostGuard(settings.publicUrl, settings.listenPort, settings.allowedHosts));
+  app.use('*', bodyLimits(settings.limits));
+  app.get('/healthz', async (c) => c.json({ status: 'ok', ...(await options.health()) }));
+  // The latest signed checkpoint for monitors and witnesses: public, read-only, nothing secret in it.
+  app.get('/audit/checkpoint', async (c) => {
+    const note = await gatewayPort.send('audit', { op: 'audit.checkpoint' });
+    if (typeof note !== 'string') return c.text('the audit log is empty: no checkpoint yet\n', 404);
+    return c.text(note, 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+  });
+  app.get('/metrics', async (c) => {
+    const more = (options.metrics?.() ?? []).map((line) => `${line}\n`).join('') + ((await options.coreMetrics?.()) ?? '');
+    return c.text(metrics.render() + more, 200, { 'content-type': 'text/plain; version=0.0.4' });
+  });
+  app.route('/', oauthMetadataRoute({ publicUrl: settings.publicUrl, oauth: settings.oauth }));
+  const mcp = createMcpHandler({
+    port: gatewayPort,
+    holdSeconds: settings.holdSeconds,
+    publicUrl: settings.publicUrl,
+    host: settings.host,
+    listenPort: settings.listenPort,
+    // OAuth resource-server mode: a verified access token's subject names the agent it acts as.
+    oauth: settings.oauth && {
+      ...settings.oauth,
+      principalFor: (subject: string) => gatewayPort.send('kernel', { op: 'agent.resolve', name: subject }) as Promise<Principal | null>,
+    },
+    rateLimitPerMinute: settings.rateLimitPerMinute,
+    maxBodyBytes: settings.limits.mcpBodyBytes,
+    report: (what, detail) => void gatewayPort.send('kernel', { op: 'edge.refused', what, detail }).catch(() => {}),
+  });
+  app.all('/mcp', (c) => mcp.handle(c));
+  const web = createApprovalWeb({
+    port: webPort,
+    store: options.store,
+    publicUrl: settings.publicUrl,
+    sandbox: settings.sandbox,
+    vapidPublicKey: settings.vapidPublicKey,
+    resolve: options.resolve,
+  });
+  app.route('/', web);
+  return { app, close: () => mcp.close() };
+}

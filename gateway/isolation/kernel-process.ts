@@ -1,0 +1,98 @@
+import { dirname, resolve } from 'node:path';
+import type { Socket } from 'node:net';
+import { createCore, type Core } from '../app.ts';
+import { createLogger } from '../operator/log.ts';
+import { startAdminSocket } from '../admin.ts';
+import { runState } from '../cli.ts';
+import { loadConfig } from '../config.ts';
+import { connectorNames, type RunningConnectors } from '../connectors.ts';
+import { CAPABILITIES, type RefusalSink, type Router } from '../../kernel/index.ts';
+import { bindChild, proxyConnector } from './bridge.ts';
+import type { Channel } from './channel.ts';
+import { configEnv, envRefs } from './env.ts';
+import { childOptions, type FromSupervisor } from './protocol.ts';
+
+/**
+ * The kernel process: database (embedded PGlite stays here), kernel key, policy, approvals, grants, audit with its
+ * signer and witnesses, the notifier, the web app's tables, the admin socket. Connectors are endpoints whose
+ * executors live in their own processes; the edge's two ports (`gateway`, `web`) are registered here with their
+ * capability lists, and the edge's channel may speak only as those two.
+ */
+export async function runKernel(): Promise<void> {
+  // The supervisor hands over channels while this process is still starting: keep them until the core is up.
+  const early: [FromSupervisor, Socket | undefined][] = [];
+  const keep = (message: FromSupervisor, handle?: Socket) => void early.push([message, handle]);
+  process.on('message', keep);
+  const options = childOptions(process.env);
+  const refs = envRefs(options.configPath);
+  const configEnvironment = configEnv('kernel', process.env, refs);
+  const names = connectorNames(loadConfig(options.configPath, configEnvironment));
+  const channels = new Map<string, Channel>();
+  let sandbox = false;
+  // The sandboxes live in the executors: the supervisor asks each and answers with the connectors that reset.
+  let resetting: Promise<string[]> | null = null;
+  let resetDone: (reset: string[]) => void = () => {};
+  const resetSandboxes = () =>
+    (resetting ??= new Promise<string[]>((ok) => {
+      resetDone = (reset) => {
+        resetting = null;
+        ok(reset);
+      };
+      process.send!({ type: 'sandbox.reset' });
+    }));
+  const remote = (router: Router): RunningConnectors => {
+    for (const name of names) proxyConnector(router, `connector.${name}`, () => channels.get(`connector.${name}`) ?? null);
+    return { get sandbox() { return sandbox; }, names, sandboxes: {}, downstream: () => [], resetSandboxes, close: async () => {} };
+  };
+  // The kernel follows the config file, as one process does: policy and roles reload on save (policy-reload.ts).
+  const core: Core = await createCore({ ...options, configEnv: configEnvironment, watchConfig: true, log: createLogger() }, remote);
+  // The edge's ports: their handlers never run here (the edge answers nothing), their capability lists do.
+  core.router.register('gateway', async () => null, CAPABILITIES.gateway);
+  core.router.register('web', async () => null, CAPABILITIES.web);
+  const refused: RefusalSink = async (refusal) => {
+    await core.audit.append([{ kind: 'router.refused', requestId: null, actor: refusal.from, data: { ...refusal } }]).catch(() => {});
+  };
+  const admin = await startAdminSocket(options.home, (argv, cli) => runState(core, argv, cli));
+
+  const receive = (message: FromSupervisor, handle?: Socket) => {
+    if (message.type === 'channel' && handle) {
+      const channel = bindChild(core.router, handle, message.child, message.names, refused);
+      for (const name of message.names) if (name.startsWith('connector.')) channels.set(name, channel);
+      void channel.closed.then(() => {
+        for (const name of message.names) if (channels.get(name) === channel) channels.delete(name);
+      });
+      if (message.child.startsWith('executor:')) void core.refreshTools().catch(() => {});
+    } else if (message.type === 'sandbox.reset.done') {
+      resetDone(message.reset);
+    } else if (message.type === 'sandbox') {
+      sandbox = message.sandbox;
+    } else if (message.type === 'tools.changed') {
+      void core.refreshTools().catch(() => {});
+    } else if (message.type === 'check') {
+      // Every executor serves now: the policy is type-checked against their tools, as one process does at start.
+      void core.refreshTools().then(
+        (problems) => process.send!({ type: 'checked', problems }),
+        (error: Error) => process.send!({ type: 'checked', problems: [`cannot list the connectors' tools: ${error.message}`] }),
+      );
+    } else if (message.type === 'drain') {
+      void (async () => {
+        admin.close();
+        await core.close();
+        process.exit(0);
+      })();
+    }
+  };
+  process.off('message', keep);
+  process.on('message', receive);
+  for (const [message, handle] of early) receive(message, handle);
+  process.send!({
+    type: 'ready',
+    connectors: names,
+    publicJwk: core.keys.publicJwk,
+    publicUrl: core.publicUrl,
+    database: `${core.database.kind} (${core.database.location})`,
+    vapidPublicKey: core.vapidPublicKey,
+    config: { holdSeconds: core.config.holdSeconds, oauth: core.config.oauth, rateLimit: core.config.rateLimit, limits: core.config.limits, allowedHosts: core.config.allowedHosts },
+    configDir: dirname(resolve(options.configPath)),
+  });
+}

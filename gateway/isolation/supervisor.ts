@@ -1,0 +1,248 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { edgeSettings } from '../edge-app.ts';
+import { bundleEdge, type EdgeBundle } from './edge-bundle.ts';
+import type { Config } from '../config.ts';
+import { childEnv, connectorsOf, envRefs, type Role } from './env.ts';
+import type { DownstreamState, FromChild, FromSupervisor, KernelReady, ProcessState } from './protocol.ts';
+
+/**
+ * `countersign start --isolation process`: a small supervisor that holds no secret itself beyond its own environment
+ * and runs the kernel, one executor per connector and the edge, each with a scrubbed environment (env.ts) and its own
+ * socket pair to the kernel. A crashed executor or edge restarts with backoff; a crashed kernel takes the set down
+ * and restarts it (every channel ended with it). SIGTERM drains in order: edge, executors, kernel.
+ */
+
+const CHILD = fileURLToPath(new URL('../../bin/countersign-child.js', import.meta.url));
+const START_TIMEOUT_MS = 300_000; // generous: a loaded 2-core CI machine took 150 s to start a kernel
+
+export interface SupervisorOptions {
+  configPath: string;
+  port: number;
+  host: string;
+  env: NodeJS.ProcessEnv;
+  /** Called once the edge listens, with what to print. */
+  onListening(banner: { port: number; ready: KernelReady; sandbox: boolean; pids: ProcessState[] }): void;
+}
+
+interface Running {
+  role: Role;
+  child: ChildProcess;
+  state: ProcessState;
+  startedAt: number;
+}
+
+export interface Supervisor {
+  processes(): ProcessState[];
+  stop(): Promise<void>;
+}
+
+export async function supervise(options: SupervisorOptions): Promise<Supervisor> {
+  const refs = envRefs(options.configPath);
+  const running = new Map<Role, Running>();
+  const restarts = new Map<Role, number>();
+  let stopping = false;
+  let ready: KernelReady | null = null;
+  let sandbox = false;
+  let port = options.port;
+  let generation = 0;
+  // Built once while the kernel starts, for every start of the edge; removed when the set stops.
+  const bundling = bundleEdge();
+  bundling.catch(() => {});
+  let bundle: EdgeBundle | null = null;
+
+  const downstream = new Map<Role, DownstreamState[]>();
+  const processes = () => [...running.values()].map((r) => ({ ...r.state, rssBytes: rss(r.child.pid) }));
+  const publish = () => {
+    const edge = running.get('edge');
+    if (edge?.child.connected) send(edge.child, { type: 'processes', processes: processes(), downstream: [...downstream.values()].flat() });
+  };
+  // The edge shows each process's memory on /healthz and /metrics; it cannot read /proc of the others itself.
+  const publisher = setInterval(publish, 5_000);
+  publisher.unref();
+  const send = (child: ChildProcess, message: FromSupervisor, handle?: Socket) => {
+    if (child.connected) child.send(message, handle as never);
+  };
+
+  function spawnChild(role: Role): Running {
+    const env = childEnv(role, options.env, refs);
+    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc'];
+    if (role !== 'kernel') stdio.push('pipe');
+    // The edge runs its bundle under the permission model (edge-bundle.ts); the role is its last argument either way.
+    const args = role === 'edge' ? [...bundle!.flags, bundle!.file, role] : [CHILD, role];
+    const child = spawn(process.execPath, args, { env, stdio });
+    const entry: Running = { role, child, startedAt: Date.now(), state: { name: role, pid: child.pid ?? null, state: 'starting', restarts: restarts.get(role) ?? 0 } };
+    running.set(role, entry);
+    if (role !== 'kernel') {
+      // The kernel gets this child's other end: the only way to speak to the kernel as this child.
+      const names = role === 'edge' ? ['gateway', 'web'] : [`connector.${role.slice('executor:'.length)}`];
+      send(running.get('kernel')!.child, { type: 'channel', child: role, names }, child.stdio[4] as Socket);
+    }
+    const mine = generation;
+    child.on('message', (message: FromChild) => {
+      if ((message.type === 'ready' && 'sandbox' in message) || message.type === 'tools.changed') {
+        if (message.downstream?.length) downstream.set(role, message.downstream);
+        publish();
+      }
+      if (message.type === 'sandbox.reset' && role === 'kernel') void resetSandboxes(child);
+      if (message.type === 'tools.changed') {
+        const kernel = running.get('kernel');
+        if (kernel) send(kernel.child, { type: 'tools.changed' });
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (running.get(role) === entry) running.delete(role);
+      if (stopping || mine !== generation) return;
+      process.stderr.write(`countersign: ${role} process ${child.pid} exited (${signal ?? `code ${code}`}); restarting\n`);
+      void restart(role, entry);
+    });
+    return entry;
+  }
+
+  function waitFor<T extends FromChild>(entry: Running, accept: (message: FromChild) => message is T): Promise<T> {
+    return new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`${entry.role} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      const listen = (message: FromChild) => {
+        if (!accept(message)) return;
+        clearTimeout(timer);
+        entry.child.off('message', listen);
+        entry.state.state = 'up';
+        if (process.env.COUNTERSIGN_DEBUG) process.stderr.write(`countersign: ${entry.role} up after ${Date.now() - entry.startedAt} ms\n`);
+        ok(message);
+      };
+      entry.child.on('message', listen);
+      entry.child.once('exit', (code) => {
+        clearTimeout(timer);
+        fail(new Error(`${entry.role} exited with ${code} while starting`));
+      });
+    });
+  }
+
+  /** Every executor resets its sandbox; the kernel hears which connectors did (an executor that is down: none). */
+  async function resetSandboxes(kernel: ChildProcess): Promise<void> {
+    const executors = [...running.values()].filter((r) => r.role.startsWith('executor:') && r.child.connected);
+    const answers = await Promise.all(
+      executors.map(
+        (entry) =>
+          new Promise<string[]>((ok) => {
+            const timer = setTimeout(() => done([]), 10_000);
+            const listen = (message: FromChild) => message.type === 'sandbox.reset.done' && done(message.reset);
+            const done = (reset: string[]) => {
+              clearTimeout(timer);
+              entry.child.off('message', listen);
+              entry.child.off('exit', gone);
+              ok(reset);
+            };
+            const gone = () => done([]);
+            entry.child.on('message', listen);
+            entry.child.once('exit', gone);
+            send(entry.child, { type: 'sandbox.reset' });
+          }),
+      ),
+    );
+    send(kernel, { type: 'sandbox.reset.done', reset: answers.flat() });
+  }
+
+  /** Resident memory of a child (Linux); null elsewhere or once it is gone. */
+  function rss(pid: number | undefined): number | null {
+    try {
+      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return kb ? Number(kb) * 1024 : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function startExecutor(name: string, spawned?: Running): Promise<boolean> {
+    const entry = spawned ?? spawnChild(`executor:${name}`);
+    send(entry.child, { type: 'start', publicJwk: ready!.publicJwk });
+    const message = await waitFor(entry, (m): m is Extract<FromChild, { sandbox: boolean }> => m.type === 'ready' && 'sandbox' in m);
+    return message.sandbox;
+  }
+
+  async function startEdge(spawned?: Running): Promise<void> {
+    const entry = spawned ?? spawnChild('edge');
+    const config = { ...ready!.config, rateLimit: ready!.config.rateLimit, allowedHosts: ready!.config.allowedHosts } as unknown as Config;
+    const settings = edgeSettings(config, { publicUrl: ready!.publicUrl, host: options.host, listenPort: port, sandbox, vapidPublicKey: ready!.vapidPublicKey });
+    send(entry.child, { type: 'edge', settings, database: ready!.database });
+    const listening = await waitFor(entry, (m): m is Extract<FromChild, { type: 'listening' }> => m.type === 'listening');
+    port = listening.port;
+    publish();
+  }
+
+  async function startSet(): Promise<void> {
+    generation++;
+    // All start at once (loading code is most of a start); each waits for what it needs from the one before.
+    const kernel = spawnChild('kernel');
+    const kernelReady = waitFor(kernel, (m): m is KernelReady => m.type === 'ready' && 'publicJwk' in m);
+    const executors = connectorsOf(options.configPath).map((name) => [name, spawnChild(`executor:${name}`)] as const);
+    bundle = await bundling;
+    const edge = spawnChild('edge');
+    ready = await kernelReady;
+    const sandboxes = await Promise.all(executors.map(([name, entry]) => startExecutor(name, entry)));
+    sandbox = sandboxes.some(Boolean);
+    send(kernel.child, { type: 'sandbox', sandbox });
+    // A policy naming a tool nobody offers, or not type-checking against one, refuses the start, as in one process.
+    send(kernel.child, { type: 'check' });
+    const checked = await waitFor(kernel, (m): m is Extract<FromChild, { type: 'checked' }> => m.type === 'checked');
+    if (checked.problems.length) throw new Error(checked.problems.join('\n'));
+    await startEdge(edge);
+  }
+
+  async function restart(role: Role, entry: Running): Promise<void> {
+    // Backoff doubles per quick crash (0.5 s up to 30 s) and starts over after a minute of good running.
+    const count = Date.now() - entry.startedAt > 60_000 ? 0 : (restarts.get(role) ?? 0) + 1;
+    restarts.set(role, count);
+    await new Promise((ok) => setTimeout(ok, Math.min(30_000, 500 * 2 ** Math.min(count, 6))));
+    if (stopping) return;
+    try {
+      if (role === 'kernel') {
+        // Every channel ended with the kernel: take the rest down and start the set again.
+        await stopAll();
+        stopping = false;
+        await startSet();
+      } else if (role === 'edge') await startEdge();
+      else {
+        await startExecutor(role.slice('executor:'.length));
+        publish();
+      }
+    } catch (error) {
+      process.stderr.write(`countersign: restarting ${role} failed: ${(error as Error).message}\n`);
+    }
+  }
+
+  async function stopOne(role: Role, graceMs: number): Promise<void> {
+    const entry = running.get(role);
+    if (!entry || entry.child.exitCode !== null) return;
+    const exited = new Promise((ok) => entry.child.once('exit', ok));
+    if (entry.child.connected) send(entry.child, { type: 'drain' });
+    else entry.child.kill('SIGTERM');
+    const timer = setTimeout(() => entry.child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async function stopAll(): Promise<void> {
+    stopping = true;
+    await stopOne('edge', 15_000);
+    await Promise.all([...running.keys()].filter((r) => r.startsWith('executor:')).map((r) => stopOne(r, 25_000)));
+    await stopOne('kernel', 15_000);
+  }
+
+  const stop = async () => {
+    clearInterval(publisher);
+    await stopAll();
+    bundle?.remove();
+  };
+  try {
+    await startSet();
+  } catch (error) {
+    await stop();
+    (await bundling.catch(() => null))?.remove();
+    throw error;
+  }
+  options.onListening({ port, ready: ready!, sandbox, pids: processes() });
+  return { processes, stop };
+}

@@ -1,0 +1,34 @@
+import type { Capability } from './router.ts';
+
+/**
+ * What each service may send, in one place: for every service, the ops its code sends and nothing more. Whoever
+ * registers a service on a router (in one process or across processes) grants it exactly its list here;
+ * `test/unit/capabilities.test.ts` asserts the table as written and that no other code grants capabilities, so a
+ * widened list (a `kernel:*` anywhere) fails a test. Connectors are named at run time, hence `connector.*`.
+ */
+export const CAPABILITIES = {
+  kernel: ['connector.*:tools.list', 'connector.*:describe', 'connector.*:execute', 'connector.*:reconcile', 'notifier:approval.requested'],
+  /** The MCP gateway: authenticate agents, list tools, and their requests. */
+  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint'],
+  /** The approval web app and device API: approvers, their keys, decisions, and the audit dashboard. */
+  web: [
+    // A request only as the signed-in approver may see it (approvals.ts: mayView), never any request by id. The web
+    // app's own tables (sessions, challenges, invites, pairing codes, nonces, history, push) only through webdb's closed
+    // set of table ops (approval-web/store.ts), never a database handle.
+    'kernel:approver.get', 'kernel:approver.upsert', 'kernel:passkey.add', 'kernel:passkey.lookup', 'kernel:passkey.touch',
+    'kernel:passkey.remove', 'kernel:device.add', 'kernel:device.list', 'kernel:device.remove', 'kernel:device.lookup',
+    'kernel:approval.inbox', 'kernel:approval.challenge', 'kernel:approval.decide', 'kernel:request.view', 'kernel:agent.revoke',
+    'kernel:edge.refused', 'audit:audit.requests', 'audit:audit.timeline', 'audit:audit.status', 'audit:audit.stats',
+    'audit:audit.people', 'webdb:tables',
+  ],
+  notifier: ['kernel:approval.inbox', 'kernel:edge.refused'],
+  /** The admin CLI (through the admin socket when a server runs): agents, approvers' roles, looking up an approver. */
+  admin: ['kernel:agent.add', 'kernel:agent.list', 'kernel:agent.revoke', 'kernel:approver.get', 'kernel:approver.roles'],
+  /** A connector host: it consumes the grant it was handed, just before the upstream call. */
+  connector: ['kernel:grant.consume'],
+  /** The audit reader and the web app's tables only answer. */
+  audit: [],
+  webdb: [],
+} as const satisfies Record<string, readonly Capability[]>;
+
+export type Service = keyof typeof CAPABILITIES;

@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// `npm run mutate [-- STRYKER OPTIONS]`: mutation testing of the trusted core (stryker.config.mjs), then a summary in
+// test/mutation/REPORT.md: score per file, every surviving mutant with its place and, where it is equivalent, the
+// reason from test/mutation/equivalent.json. StrykerJS needs Node >= 22; on an older Node this runs it on the Node 24
+// of the `node24` devDependency. Incremental: only mutants in code (or covered by tests) that changed are re-run.
+//   npm run mutate                                  the whole scope, incrementally
+//   npm run mutate -- --mutate kernel/decide.ts     one file (the report then covers that file only)
+//   npm run mutate -- --force                       ignore the incremental file, test every mutant again
+//   npm run mutate -- --since main                  only the files in scope that changed since main (a branch's files)
+//   node scripts/mutate.mjs --report-only           rewrite REPORT.md from the last JSON report
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const { default: config } = await import(join(root, 'stryker.config.mjs'));
+const incremental = join(root, 'test/mutation/stryker-incremental.json');
+const args = sinceToMutate(process.argv.slice(2));
+
+if (!args.includes('--report-only')) {
+  // Stryker rewrites the incremental file with this run's files only; keep the other files' results (a scoped run
+  // then adds to the record instead of replacing it). A file whose source changed since is dropped: it needs a rerun.
+  const previous = existsSync(incremental) ? JSON.parse(readFileSync(incremental, 'utf8')) : null;
+  const major = Number(process.versions.node.split('.')[0]);
+  const node = major >= 22 ? process.execPath : join(root, 'node_modules/node24/bin/node');
+  if (!existsSync(node)) {
+    console.error(`StrykerJS needs Node >= 22 and this is ${process.version}; run npm install (it brings the node24 devDependency) or use Node 22+`);
+    process.exit(2);
+  }
+  const stryker = join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js');
+  const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit' });
+  keepOthers(previous); // also after an interrupted run: Stryker records the mutants it finished
+  if (run.status !== 0) process.exit(run.status ?? 1);
+}
+await writeReport();
+
+/**
+ * `--since <ref>`: mutate only the files in scope that differ from <ref> (committed or not), e.g. a branch's changes
+ * against main; with none, there is nothing to run. The other files keep their recorded results (keepOthers).
+ */
+function sinceToMutate(argv) {
+  const at = argv.indexOf('--since');
+  if (at < 0) return argv;
+  const ref = argv[at + 1];
+  if (!ref || ref.startsWith('-')) {
+    console.error('--since needs a git ref, e.g. npm run mutate -- --since main');
+    process.exit(2);
+  }
+  const diff = spawnSync('git', ['diff', '--name-only', ref, '--'], { cwd: root, encoding: 'utf8' });
+  if (diff.status !== 0) {
+    console.error(`git diff ${ref} failed: ${diff.stderr.trim()}; pass a branch, tag or commit that exists here`);
+    process.exit(2);
+  }
+  // The scope's globs as RegExps: `**/` any folders (or none), `*` within one name.
+  const patterns = config.mutate.map((glob) => new RegExp(`^${glob.replaceAll('.', '\\.').split('**/').map((part) => part.replaceAll('*', '[^/]*')).join('(?:.*/)?')}$`));
+  const changed = diff.stdout.split('\n').filter((f) => f && patterns.some((re) => re.test(f)) && existsSync(join(root, f)) && mutable(join(root, f)));
+  if (changed.length === 0) {
+    console.log(`no file in the mutation scope changed since ${ref}; nothing to run`);
+    process.exit(0);
+  }
+  console.log(`mutating the ${changed.length} file(s) in scope changed since ${ref}: ${changed.join(', ')}`);
+  return [...argv.slice(0, at), ...argv.slice(at + 2), '--mutate', changed.join(',')];
+}
+
+function keepOthers(previous) {
+  if (!previous || !existsSync(incremental)) return;
+  const current = JSON.parse(readFileSync(incremental, 'utf8'));
+  let kept = 0;
+  for (const [file, result] of Object.entries(previous.files)) {
+    if (current.files[file] || !existsSync(join(root, file)) || readFileSync(join(root, file), 'utf8') !== result.source) continue;
+    current.files[file] = result;
+    kept++;
+  }
+  for (const [file, result] of Object.entries(previous.testFiles ?? {})) current.testFiles[file] ??= result;
+  if (kept) writeFileSync(incremental, JSON.stringify(current));
+}
+
+/** Type-only files (interfaces, table declarations) give Stryker nothing to mutate. */
+function mutable(path) {
+  return /\b(function|=>|if|return)\b/.test(readFileSync(path, 'utf8'));
+}
+
+async function writeReport() {
+  // The incremental file holds every file's latest results (this run's and the kept ones), so the report covers the scope.
+  if (!existsSync(incremental)) throw new Error(`no mutation results at ${incremental}: run npm run mutate first`);
+  const report = JSON.parse(readFileSync(incremental, 'utf8'));
+  const reasons = JSON.parse(readFileSync(join(root, 'test/mutation/equivalent.json'), 'utf8'));
+  const counts = { killed: 0, survived: 0, equivalent: 0, noCoverage: 0, timeout: 0, compileError: 0, ignored: 0 };
+  const kernel = { killed: 0, survived: 0, noCoverage: 0 };
+  const rows = [];
+  const survivors = [];
+  for (const [file, { source, mutants }] of Object.entries(report.files).sort()) {
+    const lines = source.split('\n');
+    const c = { killed: 0, survived: 0, equivalent: 0, noCoverage: 0 };
+    for (const m of mutants) {
+      const where = `${file}:${m.location.start.line}`;
+      const code = lines[m.location.start.line - 1]?.trim().slice(0, 90) ?? '';
+      const key = `${file}:${m.mutatorName}:${code}`;
+      if (m.status === 'Killed' || m.status === 'Timeout') c.killed++;
+      else if (m.status === 'CompileError' || m.status === 'RuntimeError') counts.compileError++;
+      else if (m.status === 'Ignored') counts.ignored++;
+      else if (reasons[key]) (c.equivalent++, survivors.push(`| ${where} | ${m.mutatorName} | equivalent: ${reasons[key]} |`));
+      else if (m.status === 'NoCoverage') (c.noCoverage++, survivors.push(`| ${where} | ${m.mutatorName} | **no test covers it** (\`${key}\`) |`));
+      else (c.survived++, survivors.push(`| ${where} | ${m.mutatorName} | **survived** (\`${key}\`) |`));
+    }
+    const valid = c.killed + c.survived + c.noCoverage;
+    rows.push(`| ${file} | ${c.killed} | ${c.survived} | ${c.noCoverage} | ${c.equivalent} | ${valid ? ((100 * c.killed) / valid).toFixed(1) : '-'}% |`);
+    for (const k of Object.keys(c)) counts[k] += c[k];
+    if (file.startsWith('kernel/')) for (const k of Object.keys(kernel)) kernel[k] += c[k];
+  }
+  const kernelValid = kernel.killed + kernel.survived + kernel.noCoverage;
+  const inScope = [...readdirSync(join(root, 'kernel'), { recursive: true }).map((f) => `kernel/${f}`), ...config.mutate]
+    .filter((f) => f.endsWith('.ts') && !f.includes('*') && existsSync(join(root, f)));
+  const notRun = inScope.filter((f) => !report.files[f] && mutable(join(root, f)));
+  const valid = counts.killed + counts.survived + counts.noCoverage;
+  const score = valid ? ((100 * counts.killed) / valid).toFixed(1) : '-';
+  const text = [
+    '# Mutation report (generated by `npm run mutate`; do not edit by hand)',
+    '',
+    `Date ${new Date().toISOString()}, machine ${hostname()} (${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}), StrykerJS with the unit tests only.`,
+    `Score ${score}% over ${valid} mutants that are not equivalent: ${counts.killed} killed, ${counts.survived} survived, ${counts.noCoverage} not covered; ` +
+      `${counts.equivalent} equivalent (reasons below), ${counts.compileError} refused by the type checker, ${counts.ignored} ignored (static: module-level code).`,
+    `kernel/ alone: ${kernelValid ? ((100 * kernel.killed) / kernelValid).toFixed(1) : '-'}% (${kernel.killed} of ${kernelValid}).`,
+    '',
+    notRun.length ? `Not run yet (no results in the incremental file): ${notRun.map((f) => `\`${f}\``).join(', ')}.` : 'Every file in scope has results.',
+    '',
+    'Rerun: `npm run mutate` (incremental: only mutants in changed code or covered by changed tests), `npm run mutate -- --mutate kernel/x.ts` ' +
+      'for one file (other files keep their results), `npm run mutate -- --force` for everything; see README.md here.',
+    '',
+    '| file | killed | survived | no coverage | equivalent | score |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    '## Surviving mutants',
+    '',
+    '| where | mutator | status or reason |',
+    '|---|---|---|',
+    ...survivors,
+    '',
+  ].join('\n');
+  writeFileSync(join(root, 'test/mutation/REPORT.md'), text);
+  console.log(`mutation score ${score}% (${counts.killed}/${valid}); test/mutation/REPORT.md written`);
+}

@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { drainHttp, serveHttp } from '../../gateway/edge.ts';
+import { BIN, run, startServer, type ServerProcess } from '../support/cli-process.ts';
+import { freePort } from '../support/harness.ts';
+
+/**
+ * Stopping a server must not answer from services that are closing. Seen in the README story: after SIGTERM the old
+ * process kept a client's kept-alive connection open and answered its next MCP call with 500 from a closed database,
+ * so the stdio bridge could not tell whether the call ran. Now: idle connections close at once, requests inside finish
+ * and close their connection, anything that still arrives gets 503 "not run, send again", and nothing reaches the app.
+ */
+
+const listening = (server: ReturnType<typeof serveHttp>) =>
+  new Promise<number>((resolve) => server.once('listening', () => resolve((server.address() as { port: number }).port)));
+
+describe('drainHttp', () => {
+  it('closes idle connections, lets a running request answer with Connection: close, and runs nothing new', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const seen: string[] = [];
+    const server = serveHttp(
+      async (req) => {
+        const path = new URL(req.url).pathname;
+        seen.push(path);
+        if (path === '/slow') await gate;
+        return new Response(path);
+      },
+      { port: 0, hostname: '127.0.0.1' },
+    );
+    const port = await listening(server);
+
+    // An idle kept-alive connection, as a client pool leaves it.
+    const idle = connect(port, '127.0.0.1');
+    const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+    idle.write('GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await new Promise<void>((resolve) => idle.once('data', () => resolve()));
+
+    // A request inside the app when the stop begins.
+    const busy = connect(port, '127.0.0.1');
+    let answer = '';
+    busy.on('data', (d: Buffer) => (answer += d.toString()));
+    const busyClosed = new Promise<void>((resolve) => busy.once('close', () => resolve()));
+    busy.write('GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    while (!seen.includes('/slow')) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const drained = drainHttp(server, 30_000);
+    await idleClosed;
+    // The client sends its next request on the busy connection before the first answer: it must not run.
+    busy.write('POST /write HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await busyClosed;
+    await drained;
+
+    expect(seen).toEqual(['/ok', '/slow']);
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(answer).not.toMatch(/HTTP\/1\.1 5\d\d/);
+    expect(server.listening).toBe(false);
+  });
+
+  it('answers 503 with Retry-After, never 500, to a request that arrives while draining', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const server = serveHttp(
+      async () => {
+        calls += 1;
+        await gate;
+        return new Response('late');
+      },
+      { port: 0, hostname: '127.0.0.1' },
+    );
+    const port = await listening(server);
+    const agent = new Agent({ keepAlive: true });
+    const get = (path: string) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = httpRequest({ port, host: '127.0.0.1', path, method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+    const first = get('/mcp');
+    while (calls === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const drained = drainHttp(server, 30_000);
+    // A second connection opened before the stop, now sending: the app is not called again.
+    const late = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', reject);
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString()));
+      socket.on('close', () => {
+        const [head = '', body = ''] = text.split('\r\n\r\n');
+        const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0);
+        resolve({ status, headers: { 'retry-after': /retry-after: (\d+)/i.exec(head)?.[1] }, body });
+      });
+      socket.write('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}');
+    }).catch(() => null);
+    release();
+    expect((await first).status).toBe(200);
+    await drained;
+    agent.destroy();
+    expect(calls).toBe(1);
+    // The listener is closed, so a new connection is refused; had it been accepted before the close it reads 503.
+    if (late && late.status) {
+      expect(late.status).toBe(503);
+      expect(late.headers['retry-after']).toBe('1');
+      expect(JSON.parse(late.body)).toMatchObject({ error: { code: -32000, message: expect.stringContaining('shutting down') } });
+    }
+  });
+});
+
+describe('countersign start, stopped under a client that keeps its connection alive', () => {
+  let dir: string | undefined;
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never answers 500 after SIGTERM: each call is answered as before, refused with 503, or finds the connection closed', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'countersign-drain-'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign') };
+    for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
+    server = await startServer({ cwd: dir, env });
+    const added = await run([process.execPath, BIN, 'agent', 'add', 'kept-alive', '--owner', 'you@example.com', '--json'], { cwd: dir, env });
+    expect(added.code, added.stdout + added.stderr).toBe(0);
+    const token = (JSON.parse(added.stdout) as { token: string }).token;
+
+    // One kept-alive socket, as a client pool uses it: first a session with its event stream open on the socket, and
+    // calls queued behind the stream. When the stopping server ends the stream, the socket is free and kept alive.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const send = (method: string, extra: Record<string, string>, body?: unknown, onResponse?: (res: import('node:http').IncomingMessage) => void) =>
+      new Promise<{ status: number | string; session?: string }>((resolve) => {
+        const req = httpRequest({ port, host: '127.0.0.1', path: '/mcp', method, agent, headers: { ...headers, ...extra } }, (res) => {
+          onResponse?.(res);
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, session: res.headers['mcp-session-id'] as string | undefined }));
+          res.on('error', () => resolve({ status: res.statusCode! }));
+        });
+        req.on('error', (error: NodeJS.ErrnoException) => resolve({ status: error.code ?? error.message }));
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+    const init = await send('POST', {}, { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'kept-alive', version: '1' } } });
+    expect(init.status).toBe(200);
+    const session = { 'mcp-session-id': init.session!, 'mcp-protocol-version': '2025-06-18' };
+    expect((await send('POST', session, { jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+    let streamOpen!: () => void;
+    const opened = new Promise<void>((resolve) => (streamOpen = resolve));
+    void send('GET', session, undefined, () => streamOpen());
+    await opened;
+    const ping = async () => (await send('POST', session, { jsonrpc: '2.0', id: 1, method: 'ping' })).status;
+
+    const outcomes: (number | string)[] = [];
+    const exited = new Promise<void>((resolve) => server!.child.once('exit', () => resolve()));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    const loop = (async () => {
+      // Bounded, so a server that never exits fails the test instead of hanging it.
+      while (!gone && outcomes.length < 2000) {
+        const outcome = await ping();
+        outcomes.push(outcome);
+        if (typeof outcome === 'string') await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      if (gone) outcomes.push(await ping());
+    })();
+    // SIGTERM to the server alone (not its group), the way a supervisor stops it.
+    server.child.kill('SIGTERM');
+    await loop;
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+    agent.destroy();
+    // "404 404 ECONNREFUSED ECONNREFUSED" reads "404×2 ECONNREFUSED×2".
+    const seen = outcomes.reduce<[number | string, number][]>((runs, o) => {
+      if (runs.at(-1)?.[0] === o) runs.at(-1)![1] += 1;
+      else runs.push([o, 1]);
+      return runs;
+    }, []).map(([o, n]) => `${o}×${n}`).join(' ');
+
+    expect(outcomes.filter((o) => typeof o === 'number' && o >= 500 && o !== 503), seen).toEqual([]);
+    expect(gone, `the server did not exit; calls on its kept-alive connection got: ${seen}`).toBe(true);
+    expect(outcomes.at(-1), seen).toBe('ECONNREFUSED');
+  }, 120_000);
+});

@@ -1,0 +1,211 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGithubSandbox, type GithubSandbox } from '../../tools/github/sandbox/index.ts';
+import { startStripeSandbox, type StripeSandbox } from '../../tools/stripe/sandbox/index.ts';
+import { connectClient } from '../support/mcp-client.ts';
+import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { startUpstreamTap, type Tapped, type UpstreamTap } from '../support/upstream-tap.ts';
+import { cliFor, enrollRemote, type Cli, type RemoteApprover } from '../support/remote-approver.ts';
+import { freePort } from '../support/harness.ts';
+
+/**
+ * `--isolation process` when one of its processes dies (SIGKILL: no shutdown code runs) while a governed call is in
+ * its hands. An executor killed while its upstream write is on the wire: the supervisor restarts it, the kernel
+ * reconciles, and the write has happened at most once (counted at the tap, which lives in this process); the request
+ * ends succeeded, or `unknown` in its owner's inbox. The edge killed while it holds an agent's call: the request stays
+ * in the kernel, the restarted edge takes the decision, and `countersign_await` returns the one execution. Linux only
+ * (a process per role is found through /healthz and killed by pid).
+ */
+
+const CONFIG = `
+holdSeconds: 30
+leaseSeconds: 1
+rateLimit: { perMinute: 100000 }
+connectors:
+  github: { token: env:GITHUB_TOKEN, baseUrl: GITHUB_URL }
+  stripe: { secretKey: env:STRIPE_SECRET_KEY, baseUrl: STRIPE_URL }
+policy:
+  default: approve
+`;
+const env = { GITHUB_TOKEN: 'ghp_isolationkills', STRIPE_SECRET_KEY: 'sk_test_isolationkills' };
+const isRefund = (r: Tapped) => r.method === 'POST' && r.path.startsWith('/v1/refunds');
+const isIssue = (r: Tapped) => r.method === 'POST' && r.path === '/repos/acme/web/issues';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let home: string;
+let port: number;
+let server: ServerProcess;
+let sandboxes: { github: GithubSandbox; stripe: StripeSandbox };
+let taps: { github: UpstreamTap; stripe: UpstreamTap };
+let cli: Cli;
+let owner: RemoteApprover;
+let token: string;
+const url = () => `http://127.0.0.1:${port}`;
+
+type Health = { processes: { name: string; pid: number; state: string; restarts: number }[] };
+async function processes(): Promise<Health['processes']> {
+  const response = await fetch(`${url()}/healthz`);
+  return ((await response.json()) as Health).processes;
+}
+const pidOf = async (name: string) => (await processes()).find((p) => p.name === name)!.pid;
+/** Gone, not a zombie waiting for its parent to read its status. */
+function alive(pid: number): boolean {
+  try {
+    return !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL of one of the set's processes, then the supervisor's restart of it, up again under a new pid. */
+async function killAndAwaitRestart(name: string): Promise<{ before: number; after: number }> {
+  const before = await pidOf(name);
+  process.kill(before, 'SIGKILL');
+  for (let i = 0; i < 600; i++) {
+    await sleep(250);
+    const now = await processes().catch(() => null); // the edge answers /healthz: while it restarts, nothing does
+    const entry = now?.find((p) => p.name === name);
+    if (entry && entry.pid !== before && entry.state === 'up' && !alive(before)) return { before, after: entry.pid };
+  }
+  throw new Error(`${name} did not come back after SIGKILL:\n${server.stderr()}`);
+}
+
+let client: Client | null = null;
+async function call(tool: string, args: Record<string, unknown>): Promise<{ isError: boolean; data: Record<string, unknown> }> {
+  client ??= await connectClient(url(), token);
+  const result = await client.callTool({ name: tool, arguments: args }, undefined, { timeout: 120_000 });
+  return { isError: Boolean(result.isError), data: (result.structuredContent ?? {}) as Record<string, unknown> };
+}
+
+/** The request as its agent sees it; `unknown` only once it waits for a human (countersign_await says what to check). */
+async function settled(id: string): Promise<string> {
+  let last: unknown = null;
+  // `unknown` is also the state a request passes through while recovery reconciles it (lease taken, answer not yet
+  // in): it counts as the outcome only once it has stayed so for 5 s of polls.
+  let unknownFor = 0;
+  for (let i = 0; i < 480; i++) {
+    const listed = await call('countersign_requests', {});
+    const state = (listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state;
+    last = state;
+    if (state === 'succeeded' || state === 'failed') return state;
+    unknownFor = state === 'unknown' ? unknownFor + 1 : 0;
+    if (unknownFor >= 20) {
+      const { data } = await call('countersign_await', { id });
+      last = data;
+      if (typeof data.message === 'string') return 'unknown';
+    }
+    await sleep(250);
+  }
+  throw new Error(`request ${id} did not settle within two minutes: ${JSON.stringify(last)}\n${server.stderr()}`);
+}
+
+/** The request a held call made, as it reaches the owner's inbox (the agent has no id until the hold ends). */
+async function arrived(tool: string, seen: Set<string>): Promise<{ id: string; digest: string }> {
+  for (let i = 0; i < 240; i++) {
+    const item = (await owner.inbox()).find((r) => r.tool === tool && !seen.has(r.id));
+    if (item) {
+      seen.add(item.id);
+      return item;
+    }
+    await sleep(250);
+  }
+  throw new Error(`no ${tool} request reached the inbox:\n${server.stderr()}`);
+}
+
+async function verifies(id: string, state: string): Promise<void> {
+  const lines = (await cli(['audit', 'receipt', id])).trim().split('\n').map((l) => JSON.parse(l) as { type: string; leaf?: string });
+  const kinds = lines.filter((l) => l.type === 'proof').map((l) => (JSON.parse(l.leaf!) as { kind: string }).kind);
+  expect(kinds.filter((k) => k === 'execution.succeeded').length).toBe(state === 'succeeded' ? 1 : 0);
+  expect(kinds).toContain('request.approved');
+  expect((JSON.parse(await cli(['audit', 'verify'])) as { ok: boolean }).ok).toBe(true);
+}
+
+describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an executor mid-call and of the edge mid-hold', { timeout: 600_000 }, () => {
+  const seen = new Set<string>();
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'countersign-isokill-'));
+    port = await freePort();
+    sandboxes = { github: await startGithubSandbox(), stripe: await startStripeSandbox() };
+    taps = { github: await startUpstreamTap(sandboxes.github.url), stripe: await startUpstreamTap(sandboxes.stripe.url) };
+    writeFileSync(join(home, 'countersign.yaml'), CONFIG.replace('GITHUB_URL', taps.github.url).replace('STRIPE_URL', taps.stripe.url));
+    server = await startServerProcess({ home, port, env, args: ['--isolation', 'process'], startSeconds: 420 });
+    cli = cliFor(home, { ...process.env, ...env, COUNTERSIGN_HOME: home, COUNTERSIGN_CONFIG: join(home, 'countersign.yaml') });
+    owner = await enrollRemote(url, `http://localhost:${port}`, cli, 'owner@example.com');
+    token = (JSON.parse(await cli(['agent', 'add', 'kill-agent', '--owner', 'owner@example.com'])) as { token: string }).token;
+  }, 600_000);
+
+  afterAll(async () => {
+    await client?.close().catch(() => {});
+    await server?.close();
+    for (const tap of Object.values(taps ?? {})) await tap.close();
+    await sandboxes?.github.close();
+    await sandboxes?.stripe.close();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('stripe executor killed while its refund is on the wire: restarted, reconciled by the same Idempotency-Key, one refund', async () => {
+    const before = taps.stripe.effects.length;
+    const held = call('stripe_create_refund', { charge: 'ch_3SbxGraceCharge001', amount: 1500 }).catch((e: Error) => e);
+    const { id, digest } = await arrived('stripe_create_refund', seen);
+    const write = taps.stripe.holdNext(isRefund, 'before');
+    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+    const inFlight = await write;
+    const { before: old, after } = await killAndAwaitRestart('executor:stripe');
+    expect(after).not.toBe(old);
+    await inFlight.release(); // lands upstream after the executor that sent it died; its answer reaches nobody
+    void held; // the agent's held call ends with the hold; the request's state is what counts
+    const state = await settled(id);
+    const effects = taps.stripe.effects.slice(before).filter(isRefund);
+    expect(effects.length, 'refunds upstream').toBe(1);
+    expect(state).toBe('succeeded'); // reconcile replayed the key: Stripe said it had happened
+    expect((await processes()).find((p) => p.name === 'executor:stripe')!.restarts).toBeGreaterThanOrEqual(1);
+    await verifies(id, state);
+  });
+
+  it('github executor killed before its write left: nothing upstream, the request waits in the owner’s inbox as unknown', async () => {
+    const before = taps.github.effects.length;
+    const held = call('github_create_issue', { owner: 'acme', repo: 'web', title: 'Isolation kill case' }).catch((e: Error) => e);
+    const { id, digest } = await arrived('github_create_issue', seen);
+    const write = taps.github.holdNext(isIssue, 'before');
+    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+    const inFlight = await write;
+    await killAndAwaitRestart('executor:github');
+    inFlight.drop(); // never reaches GitHub
+    void held;
+    const state = await settled(id);
+    expect(taps.github.effects.slice(before).filter(isIssue)).toHaveLength(0);
+    // No marker upstream cannot prove the issue was never created: a human decides, as in one process.
+    expect(state).toBe('unknown');
+    expect((await owner.inbox()).map((r) => r.id), 'an unknown outcome waits in the owner inbox').toContain(id);
+    await verifies(id, state);
+  });
+
+  it('edge killed while it holds the call: the restarted edge takes the decision, countersign_await returns the one execution', async () => {
+    const before = taps.stripe.effects.length;
+    const agent = await connectClient(url(), token);
+    const held = agent.callTool({ name: 'stripe_create_refund', arguments: { charge: 'ch_3SbxGraceCharge001', amount: 700 } }, undefined, { timeout: 120_000 }).then(
+      () => 'answered',
+      () => 'lost',
+    );
+    const { id, digest } = await arrived('stripe_create_refund', seen);
+    await client?.close().catch(() => {});
+    client = null; // its session dies with the edge
+    const { before: old } = await killAndAwaitRestart('edge');
+    await agent.close().catch(() => {});
+    expect(await held, 'the held call ended with its edge, unanswered').toBe('lost');
+    expect(alive(old)).toBe(false);
+    // Nothing was lost with the edge: the request still waits, and the agent finds it without calling again.
+    const listed = await call('countersign_requests', {});
+    expect((listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state).toBe('pending');
+    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+    const awaited = await call('countersign_await', { id });
+    expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
+    expect(await settled(id)).toBe('succeeded');
+    expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
+    await verifies(id, 'succeeded');
+  });
+});

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// What Stryker runs against each mutant: the unit project alone (no server processes, no PostgreSQL, no browser),
+// so a mutant is judged in seconds. Unit tests may open in-memory PGlite: it is a library, not a service.
+export default defineConfig({
+  esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx' },
+  test: {
+    include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'],
+    // These read the source (line counts, imports, capability grants); under Stryker that source is instrumented.
+    exclude: ['test/unit/architecture.test.ts', 'test/unit/capability-sources.test.ts'],
+    // Instrumented code on a busy machine is slow; a mutant that hangs is still caught as a timeout by Stryker.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});

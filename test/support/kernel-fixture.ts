@@ -1,0 +1,121 @@
+import {
+  approvalChallenge,
+  compilePolicy,
+  createAuditLog,
+  createNoteSigner,
+  createKernel,
+  createRouter,
+  type Capability,
+  type JsonObject,
+  type Kernel,
+  type KernelKeys,
+  type PolicyConfig,
+  type Port,
+  type RequestView,
+  type Router,
+  type AuditLog,
+} from '../../kernel/index.ts';
+import type { Database } from '../../gateway/db.ts';
+import { migratedPglite } from './db.ts';
+import { generateKernelKeys } from '../../gateway/keys.ts';
+import { serveConnector } from '../../tools/host.ts';
+import type { Connector } from '../../tools/spec.ts';
+import { createTestConnector, type TestConnector } from './test-connector.ts';
+import { createSoftAuthenticator, type AssertBehaviour, type SoftAuthenticator } from './authenticator.ts';
+
+/**
+ * The real kernel on a real router over in-memory PGlite, with connectors served by the real executor boundary
+ * (`serveConnector`), and no HTTP: small enough for unit tests (and so for mutation testing), real enough that a
+ * protection removed from the kernel or the host fails them. Approvers hold software authenticators.
+ */
+
+export const FIXTURE_URL = 'http://localhost:8787';
+
+export interface FixtureApprover {
+  id: string;
+  email: string;
+  authenticator: SoftAuthenticator;
+}
+
+export interface KernelFixture {
+  database: Database;
+  keys: KernelKeys;
+  router: Router;
+  audit: AuditLog;
+  kernel: Kernel;
+  connector: TestConnector;
+  /** The executor host's own router port (`connector.test`), as `serveConnector` returned it. */
+  host: Port;
+  /** A test port with every kernel capability, standing in for the trusted services that would send these ops. */
+  admin: Port;
+  /** Every router refusal, as the audit sink would get it. */
+  refusals: { from: string; to: string; op: string; reason: string }[];
+  port(name: string, capabilities: readonly Capability[]): Port;
+  addAgent(name: string, owner: string): Promise<string>;
+  submit(agentId: string, tool: string, args: JsonObject): Promise<RequestView>;
+  enroll(email: string, roles?: string[]): Promise<FixtureApprover>;
+  /** A genuine assertion over the challenge derived from this request's digest and decision (no `approval.challenge`). */
+  /** A genuine assertion over the challenge for this digest, decision and reason (the reason is signed too). */
+  evidence(approver: FixtureApprover, digest: string, decision: 'approve' | 'reject', behaviour?: AssertBehaviour, reason?: string | null): JsonObject;
+  /** `approval.decide` as the web app sends it; the reply is the request after the decision. */
+  decide(requestId: string, decision: 'approve' | 'reject', evidence: JsonObject): Promise<RequestView>;
+  close(): Promise<void>;
+}
+
+export interface FixtureOptions {
+  policy?: PolicyConfig;
+  roles?: Record<string, string[]>;
+  connectors?: Connector[];
+  /** A migrated database to run on (integration tests pass PostgreSQL); the caller closes it. Default: in-memory PGlite. */
+  database?: Database;
+}
+
+export async function startKernel(options: FixtureOptions = {}): Promise<KernelFixture> {
+  const database = options.database ?? (await migratedPglite());
+  const keys = await generateKernelKeys();
+  const audit = createAuditLog(database.db, createNoteSigner('localhost/countersign/audit', keys.privateKey, keys.publicJwk as unknown as JsonObject));
+  const refusals: KernelFixture['refusals'] = [];
+  const router = createRouter(async (refusal) => void refusals.push(refusal));
+  const connector = createTestConnector();
+  const host = serveConnector(router, connector, keys.publicKey);
+  for (const served of options.connectors ?? []) serveConnector(router, served, keys.publicKey);
+  const roles = options.roles ?? {};
+  const policy = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
+  const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: FIXTURE_URL, sweepMs: 60_000 });
+  await kernel.refreshTools();
+  const admin = router.register('test.admin', async () => null, ['kernel:*']);
+
+  return {
+    database,
+    keys,
+    router,
+    audit,
+    kernel,
+    connector,
+    host,
+    admin,
+    refusals,
+    port: (name, capabilities) => router.register(name, async () => null, capabilities),
+    async addAgent(name, owner) {
+      const added = await admin.send<JsonObject>('kernel', { op: 'agent.add', name, owner });
+      return (added.agent as JsonObject).id as string;
+    },
+    submit: (agentId, tool, args) => admin.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool, args }),
+    async enroll(email, roles = []) {
+      const approver = await admin.send<JsonObject>('kernel', { op: 'approver.upsert', email, roles });
+      const authenticator = createSoftAuthenticator({ rpId: 'localhost', origin: FIXTURE_URL });
+      const credential = { ...authenticator.credentialForKernel(), transports: ['internal'], name: 'soft authenticator' };
+      await admin.send('kernel', { op: 'passkey.add', approverId: approver.id as string, credential });
+      return { id: approver.id as string, email, authenticator };
+    },
+    evidence: (approver, digest, decision, behaviour, reason = null) =>
+      approver.authenticator.assert({ challenge: approvalChallenge(digest, decision, reason), rpId: 'localhost' }, behaviour) as unknown as JsonObject,
+    decide: (requestId, decision, response) =>
+      admin.send<RequestView & JsonObject>('kernel', { op: 'approval.decide', requestId, decision, reason: null, evidence: { kind: 'webauthn', response } }),
+    async close() {
+      await kernel.close();
+      await audit.close();
+      if (!options.database) await database.close();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { CAPABILITIES, allows } from '../../kernel/index.ts';
+import { APPROVAL_WEB_CAPABILITIES } from '../../approval-web/index.ts';
+import { NOTIFIER_CAPABILITIES } from '../../approval-web/notify/index.ts';
+import { GATEWAY_CAPABILITIES } from '../../gateway/mcp/index.ts';
+
+// Capability lists are data (kernel/capabilities.ts). This file pins the table down exactly as written below, so a
+// widened list (a `kernel:*`) is a diff here, reviewed; capability-sources.test.ts checks it against the source.
+
+describe('capability lists', () => {
+  it('are exactly these, and no wider', () => {
+    expect(CAPABILITIES).toEqual({
+      kernel: ['connector.*:tools.list', 'connector.*:describe', 'connector.*:execute', 'connector.*:reconcile', 'notifier:approval.requested'],
+      gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint'],
+      web: [
+        'kernel:approver.get', 'kernel:approver.upsert',
+        'kernel:passkey.add', 'kernel:passkey.lookup', 'kernel:passkey.touch', 'kernel:passkey.remove',
+        'kernel:device.add', 'kernel:device.list', 'kernel:device.remove', 'kernel:device.lookup',
+        'kernel:approval.inbox', 'kernel:approval.challenge', 'kernel:approval.decide',
+        'kernel:request.view', 'kernel:agent.revoke', 'kernel:edge.refused',
+        'audit:audit.requests', 'audit:audit.timeline', 'audit:audit.status', 'audit:audit.stats', 'audit:audit.people',
+        'webdb:tables',
+      ],
+      notifier: ['kernel:approval.inbox', 'kernel:edge.refused'],
+      admin: ['kernel:agent.add', 'kernel:agent.list', 'kernel:agent.revoke', 'kernel:approver.get', 'kernel:approver.roles'],
+      connector: ['kernel:grant.consume'],
+      audit: [],
+      webdb: [],
+    });
+    expect([APPROVAL_WEB_CAPABILITIES, GATEWAY_CAPABILITIES, NOTIFIER_CAPABILITIES]).toEqual([CAPABILITIES.web, CAPABILITIES.gateway, CAPABILITIES.notifier]);
+  });
+
+  it('name single ops: no wildcard op, and only the kernel addresses endpoints by pattern (connectors are named at run time)', () => {
+    for (const [service, list] of Object.entries(CAPABILITIES)) {
+      for (const capability of list as readonly string[]) {
+        const [to, op] = capability.split(':');
+        expect(op, `${service}: ${capability}`).toMatch(/^[a-z]+(\.[a-z]+)*$/);
+        if (service !== 'kernel') expect(to, `${service}: ${capability}`).toMatch(/^[a-z]+$/);
+      }
+    }
+    // What the kernel's pattern reaches: a connector's ops, never another service's.
+    expect(allows(CAPABILITIES.kernel, 'connector.stripe', 'execute')).toBe(true);
+    expect(allows(CAPABILITIES.kernel, 'web', 'execute')).toBe(false);
+    expect(allows(CAPABILITIES.kernel, 'kernel', 'grant.consume')).toBe(false);
+  });
+});

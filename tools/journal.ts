@@ -1,0 +1,47 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KernelError } from '../kernel/index.ts';
+
+/**
+ * An executor's own record of the grants it has used: one line per grant id, written and flushed to disk before the
+ * upstream call. The kernel consumes grants too, atomically in its database; this journal is the executor's second
+ * word, so that neither a compromised edge, nor a replayed message, nor a database restored from an older backup can
+ * make it act twice on one grant, including after its own restart. Expired grants are dropped when it is reopened
+ * (no expired grant verifies anyway), so the file stays small.
+ */
+export interface GrantJournal {
+  /** Records `jti` as used, durably; refuses with grant_consumed when this executor used it before. */
+  use(jti: string, expiresAt: Date): void;
+  close(): void;
+}
+
+export function openGrantJournal(path: string): GrantJournal {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const used = new Map<string, number>();
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const now = Date.now();
+  for (const line of text.split('\n')) {
+    const [jti, exp] = line.split(' ');
+    // A torn last line (a crash mid-write) was never flushed, so its call never started: skipping it is safe.
+    if (jti && Number(exp) > now) used.set(jti, Number(exp));
+  }
+  // Rewrite without the expired entries, then append from here on.
+  const fd = openSync(path, 'w', 0o600);
+  writeSync(fd, [...used].map(([jti, exp]) => `${jti} ${exp}\n`).join(''));
+  fsyncSync(fd);
+  return {
+    use(jti, expiresAt) {
+      if (!/^[\w-]{1,128}$/.test(jti)) throw new KernelError('grant_invalid', 'the grant id is not well formed; nothing was executed');
+      if (used.has(jti)) throw new KernelError('grant_consumed', 'this executor has already acted on this grant; a grant is used once, so nothing was executed');
+      writeSync(fd, `${jti} ${expiresAt.getTime()}\n`);
+      fsyncSync(fd);
+      used.set(jti, expiresAt.getTime());
+    },
+    close: () => closeSync(fd),
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * One downstream MCP server, connected with the official SDK client over stdio or Streamable HTTP. It keeps the
+ * server's current tool list (re-read on `notifications/tools/list_changed`), reconnects with backoff when the
+ * server dies, and reports its state for the banner, /healthz and metrics. Downstream secrets (`env`, `headers`)
+ * go only to that process or request.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { KernelError } from '../../kernel/index.ts';
+
+export interface McpServerConfig {
+  /** stdio: the command to spawn, its arguments, environment (secrets as env:NAME in config) and working directory. */
+  command?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Streamable HTTP: the server's MCP endpoint and headers to send (e.g. Authorization). */
+  url?: string;
+  headers?: Record<string, string>;
+  /** Impact per downstream tool name; anything not listed counts as `high`, whatever the server's annotations say. */
+  tools?: Record<string, { impact?: 'read' | 'write' | 'high' }>;
+  /** An intent descriptor (YAML) for this server's tools. */
+  descriptor?: string;
+  /** Most seconds a call may take (default 60). */
+  timeoutSeconds?: number;
+}
+
+export type DownstreamState = 'connecting' | 'up' | 'down';
+
+export class Downstream {
+  state: DownstreamState = 'connecting';
+  lastError: string | null = null;
+  tools: Tool[] = [];
+  private client: Client | null = null;
+  private transport: StdioClientTransport | StreamableHTTPClientTransport | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private backoffMs = 1000;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly config: McpServerConfig,
+    private readonly onToolsChanged: () => void = () => {},
+  ) {}
+
+  /** Connects once; a failure leaves the server `down` and schedules a retry, so other servers keep working. */
+  async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private async connect(): Promise<void> {
+    this.state = 'connecting';
+    const client = new Client({ name: 'countersign', version: '0.1.0' }, { capabilities: {} });
+    const transport = this.config.url
+      ? new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers: this.config.headers ?? {} } })
+      : new StdioClientTransport({
+          command: this.config.command!,
+          args: this.config.args ?? [],
+          env: { ...getDefaultEnvironment(), ...this.config.env },
+          cwd: this.config.cwd,
+          stderr: 'ignore',
+        });
+    this.transport = transport;
+    client.onclose = () => {
+      if (this.client === client) this.fail(new Error('the server closed the connection'));
+    };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+      await this.refresh(client).catch((error: unknown) => this.fail(error));
+    });
+    await client.connect(transport, { timeout: 15_000 });
+    this.client = client;
+    await this.refresh(client);
+    this.state = 'up';
+    this.lastError = null;
+    this.backoffMs = 1000;
+  }
+
+  private async refresh(client: Client): Promise<void> {
+    const tools: Tool[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.listTools(cursor ? { cursor } : {});
+      tools.push(...page.tools);
+      cursor = page.nextCursor;
+    } while (cursor && tools.length < 1000);
+    this.tools = tools;
+    this.onToolsChanged();
+  }
+
+  private fail(error: unknown): void {
+    const old = this.client;
+    this.client = null;
+    this.state = 'down';
+    this.lastError = error instanceof Error ? error.message : String(error);
+    void old?.close().catch(() => {});
+    if (this.closed || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      void this.start();
+    }, this.backoffMs);
+    this.retry.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
+  }
+
+  /**
+   * Re-reads the tool list now. Servers that cannot push list_changed (stateless HTTP) could otherwise change a
+   * definition unseen; governed writes re-read before they are described and again before they run.
+   */
+  async refreshNow(): Promise<void> {
+    if (this.client && this.state === 'up') await this.refresh(this.client).catch((error: unknown) => this.fail(error));
+  }
+
+  /** The process id of a stdio server while it runs (operators' diagnostics, crash tests). */
+  get pid(): number | null {
+    return this.transport instanceof StdioClientTransport ? this.transport.pid : null;
+  }
+
+  assertUp(): Client {
+    if (!this.client || this.state !== 'up') {
+      throw new KernelError('upstream_error', `MCP server ${this.name} is ${this.state}${this.lastError ? ` (${this.lastError})` : ''}; it is reconnected automatically, try again shortly`);
+    }
+    return this.client;
+  }
+
+  async call(tool: string, args: Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<CallToolResult> {
+    const client = this.assertUp();
+    const timeout = (this.config.timeoutSeconds ?? 60) * 1000;
+    return (await client.callTool({ name: tool, arguments: args }, undefined, { timeout, signal: options.signal })) as CallToolResult;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    await this.client?.close().catch(() => {});
+    this.client = null;
+  }
+}
