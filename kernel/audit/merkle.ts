@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * The Merkle tree of RFC 6962 / RFC 9162 section 2.1, over numbers of leaves up to 2^53. A complete subtree is named
@@ -7,15 +7,16 @@ import { createHash } from 'node:crypto';
  */
 export type Node = (level: number, index: number) => Buffer;
 
-const LEAF = Buffer.from([0]);
-const INNER = Buffer.from([1]);
 export const EMPTY_ROOT = createHash('sha256').digest();
 
-/** SHA-256(0x00 || bytes). */
-export const hashLeaf = (bytes: string | Uint8Array): Buffer => createHash('sha256').update(LEAF).update(bytes).digest();
+// One-shot hashing: a Hash object per node cost as much as the hashing itself (1M-entry verification hashes 2M times).
+/** SHA-256(0x00 || bytes); a string is hashed as UTF-8, where U+0000 is the single byte 0x00. */
+export const hashLeaf = (bytes: string | Uint8Array): Buffer => hash('sha256', typeof bytes === 'string' ? `\0${bytes}` : Buffer.concat([Buffer.alloc(1), bytes]), 'buffer');
 
-/** SHA-256(0x01 || left || right). */
-export const hashChildren = (left: Uint8Array, right: Uint8Array): Buffer => createHash('sha256').update(INNER).update(left).update(right).digest();
+const pair = Buffer.alloc(65, 1);
+/** SHA-256(0x01 || left || right); two 32-byte hashes go through one reused buffer (`pair[0]` stays 0x01). */
+export const hashChildren = (left: Uint8Array, right: Uint8Array): Buffer =>
+  hash('sha256', left.length === 32 && right.length === 32 ? (pair.set(left, 1), pair.set(right, 33), pair) : Buffer.concat([pair.subarray(0, 1), left, right]), 'buffer');
 
 /** The largest power of two smaller than n (n >= 2): where RFC 9162 splits a range. */
 function split(n: number): number {

@@ -3,19 +3,24 @@ import type { Db } from '../store/db.ts';
 import type { Json } from '../types.ts';
 import { auditEntries, auditTreeHeads } from '../store/schema.ts';
 import { entryJcs, type AuditEntry, type PreparedInput } from './entry.ts';
-import { Frontier, frontierNodes, hashLeaf, withNodes, type Node } from './merkle.ts';
+import { Frontier, frontierNodes, hashChildren, hashLeaf, withNodes, type Node } from './merkle.ts';
 import { checkpointText, type NoteSigner } from './note.ts';
 
 // postgres-js returns the rows of a raw query, PGlite an object holding them.
 export const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows);
 
+/** A PostgreSQL text[] literal: one parameter per column for `unnest`, where a JSON document is re-parsed per row. */
+const texts = (values: readonly (string | null)[]): string => `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
+
 /** Queues entries in `db` (a caller's transaction, or autocommit): one statement, no lock beyond the new rows. */
 export async function enqueue(db: Db, inputs: readonly PreparedInput[]): Promise<void> {
-  const at = new Date().toISOString();
-  const rows = inputs.map((i) => ({ at, kind: i.kind, request_id: i.requestId, actor: i.actor, data: i.dataJcs }));
-  await db.execute(sql`insert into audit_queue (at, kind, request_id, actor, data)
-    select * from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as r(at text, kind text, request_id text, actor text, data text)`);
+  const column = (pick: (i: PreparedInput) => string | null) => texts(inputs.map(pick));
+  await db.execute(sql`insert into audit_queue (at, kind, request_id, actor, data) select ${new Date().toISOString()}, *
+    from unnest(${column((i) => i.kind)}::text[], ${column((i) => i.requestId)}::text[], ${column((i) => i.actor)}::text[], ${column((i) => i.dataJcs)}::text[])`);
 }
+
+/** Inner nodes below this level are not stored (a 64th of the rows): a proof re-hashes them from at most 32 leaves. */
+const STORED_FROM = 6;
 
 /** Reads stored complete subtrees [level, index] (leaves from audit_entries) in one query. */
 export async function readNodes(db: Db, wanted: [number, number][]): Promise<Map<string, Buffer>> {
@@ -32,8 +37,11 @@ export async function readNodes(db: Db, wanted: [number, number][]): Promise<Map
   return found;
 }
 
-/** Runs a proof computation (see merkle.ts) over the stored tree. */
-export const overStoredTree = <T>(db: Db, compute: (node: Node) => T): Promise<T> => withNodes(compute, (wanted) => readNodes(db, wanted));
+/** Runs a proof computation (see merkle.ts) over the stored tree, re-hashing nodes below STORED_FROM from the leaves. */
+export function overStoredTree<T>(db: Db, compute: (node: Node) => T): Promise<T> {
+  const lowered = (node: Node): Node => (level, index) => (level === 0 || level >= STORED_FROM ? node(level, index) : hashChildren(lowered(node)(level - 1, 2 * index), lowered(node)(level - 1, 2 * index + 1)));
+  return withNodes((node) => compute(lowered(node)), (wanted) => readNodes(db, wanted));
+}
 
 /** The number of leaves in the tree. */
 export async function treeSize(db: Db): Promise<number> {
@@ -50,7 +58,7 @@ export interface StoredCheckpoint {
 
 /**
  * Integrates up to `max` queued entries in `tx`, which holds the sequencer lock: numbers them after the current tree,
- * stores their leaves and every complete subtree they close, and signs one checkpoint. Returns null for an empty queue.
+ * stores their leaves and the complete subtrees they close from level STORED_FROM up, and signs one checkpoint. Returns null for an empty queue.
  */
 export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<StoredCheckpoint | null> {
   type Queued = { id: string | number; at: string; kind: string; request_id: string | null; actor: string; data: string };
@@ -61,19 +69,20 @@ export async function integrate(tx: Db, signer: NoteSigner, max: number): Promis
   if (queued.length === 0) return null;
   const size = await treeSize(tx);
   const edge = frontierNodes(size);
-  const known = await readNodes(tx, edge);
-  const frontier = new Frontier(size, edge.map(([level, index]) => known.get(`${level}/${index}`)!));
+  const frontier = new Frontier(size, await overStoredTree(tx, (node) => edge.map(([level, index]) => node(level, index))));
   const nodes: { level: number; idx: number; hash: string }[] = [];
-  const entries = queued.map((q) => {
+  const leaves = queued.map((q) => {
     const leaf = hashLeaf(entryJcs(frontier.size + 1, q.at, q.kind, q.request_id, q.actor, q.data));
-    frontier.push(leaf, (level, idx, hash) => nodes.push({ level, idx, hash: hash.toString('hex') }));
-    return `{"seq":${frontier.size},"at":${JSON.stringify(q.at)},"kind":${JSON.stringify(q.kind)},"request_id":${JSON.stringify(q.request_id)},"actor":${JSON.stringify(q.actor)},"data":${q.data},"leaf_hash":"${leaf.toString('hex')}"}`;
+    frontier.push(leaf, (level, idx, hash) => level >= STORED_FROM && nodes.push({ level, idx, hash: hash.toString('hex') }));
+    return leaf.toString('hex');
   });
   const root = frontier.root();
   const checkpoint = { size: frontier.size, root: root.toString('hex'), at: new Date().toISOString(), note: signer.sign(checkpointText(signer.name, frontier.size, root)) };
+  const column = (pick: (q: Queued) => string | null) => texts(queued.map(pick));
   await tx.execute(sql`with e as (insert into audit_entries (seq, at, kind, request_id, actor, data, leaf_hash)
-      select * from jsonb_to_recordset(${`[${entries.join(',')}]`}::text::jsonb)
-      as r(seq bigint, at text, kind text, request_id text, actor text, data jsonb, leaf_hash text)),
+      select ${size} + n, at, kind, request_id, actor, data::jsonb, leaf_hash from unnest(${column((q) => q.at)}::text[], ${column((q) => q.kind)}::text[],
+        ${column((q) => q.request_id)}::text[], ${column((q) => q.actor)}::text[], ${column((q) => q.data)}::text[], ${texts(leaves)}::text[])
+        with ordinality as r(at, kind, request_id, actor, data, leaf_hash, n)),
     t as (insert into audit_tree (level, idx, hash)
       select * from jsonb_to_recordset(${JSON.stringify(nodes)}::text::jsonb) as n(level int, idx bigint, hash text))
     insert into audit_tree_heads (size, root, at, note) values (${checkpoint.size}, ${checkpoint.root}, ${checkpoint.at}, ${checkpoint.note})`);

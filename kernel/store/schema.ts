@@ -152,7 +152,7 @@ export const auditQueue = pgTable('audit_queue', {
   data: text('data').notNull(),
 });
 
-/** Every complete subtree above the leaves (level >= 1), written once, so proofs read O(log n) rows. */
+/** Complete subtrees from level 6 up (64 leaves), written once; proofs read O(log n) rows and at most 32 leaves per lower node. */
 export const auditTree = pgTable(
   'audit_tree',
   {
@@ -169,14 +169,6 @@ export const auditTreeHeads = pgTable('audit_tree_heads', {
   root: text('root').notNull(),
   at: text('at').notNull(),
   note: text('note').notNull(),
-});
-
-/** The JWS checkpoints of the hash chain that preceded the tree (migration 0007); kept, no longer written. */
-export const auditCheckpoints = pgTable('audit_checkpoints', {
-  seq: bigint('seq', { mode: 'number' }).primaryKey(),
-  hash: text('hash').notNull(),
-  signature: text('signature').notNull(), // compact JWS over {seq, hash, at}
-  at: text('at').notNull(),
 });
 
 /** Small key-value facts the kernel keeps (policy version seen, key ids). */

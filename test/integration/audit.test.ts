@@ -10,9 +10,14 @@ import { PGlite } from '@electric-sql/pglite';
 import { freshDatabase } from '../support/db.ts';
 import { MIGRATIONS_DIR, migrate, type Database } from '../../gateway/db.ts';
 import {
+  Frontier,
+  consistencyProof,
   createAuditLog,
   createNoteSigner,
   entryJcs,
+  inclusionProof,
+  overStoredTree,
+  readCheckpoints,
   jcs,
   readEntries,
   sha256Hex,
@@ -112,6 +117,43 @@ describe('audit log: queue and sequencer', () => {
     const seqs = (await collect(readEntries(db))).map((e) => e.seq);
     expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(await verifyStored(db, [signer.verifierKey])).toMatchObject({ ok: true, entries: total, checkpoint: { size: total } });
+  });
+
+  it('stores text that PostgreSQL array literals and JSON treat specially exactly as appended', async () => {
+    const audit = open();
+    const awkward = ['NULL', '"', '\\', '\\"', '{a,b}', ' lead', 'tail ', '', 'é😀\u202e', '\\u0000', "it's"];
+    await db.transaction(async (tx) => audit.append(awkward.map((s, n) => ({ kind: 'request.received', requestId: s || null, actor: `agent:${s}x`, data: { s, n } })), tx as unknown as Db));
+    await audit.append([{ kind: 'request.viewed', actor: 'web', requestId: 'NULL', data: { list: awkward } }]);
+    await audit.sync();
+    const stored = await collect(readEntries(db));
+    expect(stored.map((e) => [e.requestId, e.actor, e.data])).toEqual([
+      ...awkward.map((s, n) => [s || null, `agent:${s}x`, { s, n }]),
+      ['NULL', 'web', { list: awkward }],
+    ]);
+    expect(await verifyStored(db, [signer.verifierKey])).toMatchObject({ ok: true, entries: awkward.length + 1 });
+  });
+
+  it('serves the same proofs from the stored tree (inner nodes below level 6 re-hashed from leaves) as from all the leaves', async () => {
+    const audit = open({ maxBatch: 37 });
+    for (let i = 0; i < 300; i += 10) await audit.append(Array.from({ length: 10 }, (_, k) => entry(i + k)));
+    await audit.sync();
+    const leaves = (await collect(readEntries(db))).map((e) => Buffer.from(e.hash, 'hex'));
+    expect(leaves).toHaveLength(300);
+    // Every complete subtree, computed in memory from the leaves alone.
+    const levels: Buffer[][] = [leaves];
+    const all = new Frontier();
+    for (const leaf of leaves) all.push(leaf, (level, index, hash) => ((levels[level] ??= [])[index] = hash));
+    const node = (level: number, index: number) => levels[level]![index]!;
+    const sizes = (await readCheckpoints(db)).map((c) => c.size);
+    expect(sizes.length).toBeGreaterThan(5);
+    for (const [m, n] of [[0, 300], [63, 300], [64, 300], [129, 257], [299, 300], [5, 70]] as const) {
+      expect(await overStoredTree(db, (stored) => inclusionProof(m, n, stored))).toEqual(inclusionProof(m, n, node));
+    }
+    for (const [m, n] of [[sizes[0]!, 300], [sizes[2]!, sizes[4]!], [1, 300], [64, 200], [100, 300]] as const) {
+      expect(await overStoredTree(db, (stored) => consistencyProof(m, n, stored))).toEqual(consistencyProof(m, n, node));
+    }
+    // Only nodes from level 6 up are stored: 300 leaves close four 64-leaf subtrees, two 128 and one 256.
+    expect((await rows<{ level: number }>(sql`select level from audit_tree order by level, idx`)).map((r) => r.level)).toEqual([6, 6, 6, 6, 7, 7, 8]);
   });
 
   describe('verification after raw SQL tampering', () => {
