@@ -78,7 +78,7 @@ describe('a home remembers its database', () => {
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toContain('keeps its state in its embedded database');
     expect(elsewhere.stderr).toContain('Unset DATABASE_URL to keep using it');
-  });
+  }, 180_000); // four CLI processes, each compiling the CLI on start: a loaded CI machine took over a minute
 
   it('marks nothing when the first DATABASE_URL does not connect', async () => {
     const home = join(dir, 'typo-home');
