@@ -231,12 +231,22 @@ async function offlineBench(count = 1_000_000): Promise<BenchResult> {
  */
 export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
+  // BENCH_AUDIT_PARTS=inclusion,offline runs only those parts (of appends, inclusion, offline).
+  const parts = new Set((process.env.BENCH_AUDIT_PARTS ?? 'appends,inclusion,offline').split(','));
   const per = Number(process.env.BENCH_AUDIT_PER_CALL ?? 50);
   const floor = (value: number) => ({ name: 'same transactions, same rows, into a plain table (floor)', value: Math.round(value), unit: 'entries/s' });
   const delay = (label: string, r: { p50: number; p99: number; batches: number }): BenchResult[] => [
     { name: `audit.merge_delay_${label} p50 (${r.batches} batches)`, value: r.p50, unit: 'ms', target: '<= 100 ms', goal: { max: 100 } },
     { name: `audit.merge_delay_${label} p99`, value: r.p99, unit: 'ms', target: '<= 1000 ms', goal: { max: 1000 } },
   ];
+  if (parts.has('appends')) results.push(...(await appendResults(per, floor, delay)));
+  if (parts.has('inclusion')) results.push(inclusionBench());
+  if (parts.has('offline')) results.push(await offlineBench(Number(process.env.BENCH_AUDIT_BUNDLE ?? 1_000_000)));
+  return results;
+}
+
+async function appendResults(per: number, floor: (value: number) => BenchResult['baseline'], delay: (label: string, r: { p50: number; p99: number; batches: number }) => BenchResult[]): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
   const lite = await openDatabase({ dataDir: null });
   await migrate(lite);
   const pglite = await appendRates(lite, 40, per);
@@ -259,8 +269,6 @@ export async function run(): Promise<BenchResult[]> {
   } catch (error) {
     process.stderr.write(`bench/audit: PostgreSQL at ${new URL(url).host} unavailable, skipping (${(error as Error).message})\n`);
   }
-  results.push(inclusionBench());
-  results.push(await offlineBench(Number(process.env.BENCH_AUDIT_BUNDLE ?? 1_000_000)));
   return results;
 }
 
