@@ -33,7 +33,7 @@ import { serveWebStore } from '../approval-web/index.ts';
 import { loadOrCreateVapidKeys, registerNotifier } from '../approval-web/notify/index.ts';
 import { registerAuditReader } from './audit-reader/index.ts';
 import type { Resolver } from '../net/egress.ts';
-import { createOperatorFeed, createOperatorMetrics, silentLogger, type Logger, type OperatorMetrics } from './operator/index.ts';
+import { createOperatorFeed, createOperatorMetrics, serveOperatorMetrics, silentLogger, type Logger, type OperatorMetrics } from './operator/index.ts';
 
 export interface StartOptions {
   home: string;
@@ -117,7 +117,6 @@ export async function createServices(options: StartOptions): Promise<Services> {
       return { database: core.database.kind, sandbox: core.connectors.sandbox, ...(mcp.length ? { mcp } : {}) };
     },
     resolve: options.egress?.resolve,
-    coreMetrics: () => core.metrics.render(),
   });
   return {
     ...core,
@@ -212,6 +211,7 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
   refreshTools = () => void kernel.refreshTools().then((tools) => (offered = tools)).catch(() => {});
   registerAuditReader(router, db, { verifierKeys: async () => [auditSigner.verifierKey, ...(await readVerifierKeys(db))] });
   serveWebStore(router, db);
+  serveOperatorMetrics(router, metrics);
 
   const admin = router.register('admin', async () => null, CAPABILITIES.admin);
   const vapid = loadOrCreateVapidKeys(options.home);

@@ -23,9 +23,10 @@ const load = {
 const HELP = `countersign: an authority gateway for AI agents (agents act, humans authorize)
 
 Usage:
-  countersign start [--isolation none|process]       run the gateway (MCP at /mcp, web app at /); process: the
-                                                     kernel, each connector's executor and the edge in their own
-                                                     processes, credentials only in executors
+  countersign start [--isolation process|none]       run the gateway (MCP at /mcp, web app at /); process (the
+                                                     default): the kernel, each connector's executor and the edge in
+                                                     their own processes, credentials only in executors; none: all
+                                                     in one process (tests, development)
   countersign stdio                                  MCP on stdio, bridged to COUNTERSIGN_URL with COUNTERSIGN_TOKEN
   countersign migrate                                apply database migrations
   countersign agent add NAME --owner EMAIL [--json]  create an agent; prints its token once and client config
@@ -61,9 +62,19 @@ In a clone, run commands as \`npx countersign ...\` (or \`npm link\` once to mak
 
 /** `countersign COMMAND --help`: the usage lines of that command, from HELP, and nothing is run. */
 function helpFor(command: string): string {
-  const lines = HELP.split('\n').filter((l) => l.startsWith(`  countersign ${command}`) || l.startsWith(`  countersign ${command.split(' ')[0]} `));
-  const body = lines.length ? lines : HELP.split('\n').filter((l) => l.startsWith(`  countersign ${command.split(' ')[0]}`));
+  const lines = usageLines((l) => l.startsWith(`  countersign ${command}`) || l.startsWith(`  countersign ${command.split(' ')[0]} `));
+  const body = lines.length ? lines : usageLines((l) => l.startsWith(`  countersign ${command.split(' ')[0]}`));
   return body.length ? `Usage:\n${body.join('\n')}\n` : HELP;
+}
+
+/** HELP's usage lines that `pick` chooses, each with the indented lines that continue its description. */
+function usageLines(pick: (line: string) => boolean): string[] {
+  let keep = false;
+  return HELP.split('\n').filter((line) => {
+    if (line.startsWith('  countersign ')) keep = pick(line);
+    else if (!/^ {4,}\S/.test(line)) keep = false;
+    return keep;
+  });
 }
 
 function version(): string {
@@ -322,10 +333,13 @@ async function checkPortFree(e: Env): Promise<void> {
   });
 }
 
-/** `--isolation none|process` (or COUNTERSIGN_ISOLATION); none, one process, is the default for now. */
-function isolationMode(argv: string[]): 'none' | 'process' {
+/**
+ * `--isolation process|none` (or COUNTERSIGN_ISOLATION). process, the default: credentials only in executor processes,
+ * the process facing agents and browsers holds none. none: everything in one process (tests, development, tiny setups).
+ */
+export function isolationMode(argv: string[]): 'none' | 'process' {
   const { values } = parseArgs({ args: argv, options: { isolation: { type: 'string' } }, allowPositionals: true });
-  const mode = values.isolation ?? process.env.COUNTERSIGN_ISOLATION ?? 'none';
+  const mode = values.isolation || process.env.COUNTERSIGN_ISOLATION || 'process';
   if (mode !== 'none' && mode !== 'process') throw new Error(`--isolation must be none or process, got "${mode}"`);
   return mode;
 }
@@ -336,8 +350,12 @@ async function startIsolated(e: Env): Promise<number> {
   const release = e.databaseUrl ? () => {} : takeLock(e.home, 'server');
   (await load.app()).ensureConfig(e.configPath);
   const { supervise } = await import('./isolation/supervisor.ts');
+  const { createLogger } = await import('./operator/log.ts');
+  // The supervisor logs the set's start and stop; the kernel process logs each request (same stdout).
+  const log = createLogger();
   let supervisor;
   let banner = '';
+  let started: Record<string, unknown> = {};
   try {
     supervisor = await supervise({
       configPath: e.configPath,
@@ -352,6 +370,7 @@ async function startIsolated(e: Env): Promise<number> {
           `  MCP endpoint: ${ready.publicUrl}/mcp\n  Approvals:    ${ready.publicUrl}/\n` +
           `  Database:     ${ready.database}\n  Config:       ${e.configPath}\n` +
           `  Isolation:    process (${pids.map((p) => `${p.name} ${p.pid}`).join(', ')})\n`;
+        started = { url: ready.publicUrl, port, database: ready.database, sandbox, pid: process.pid, isolation: 'process', processes: pids.map(({ name, pid }) => ({ name, pid })) };
       },
     });
   } catch (error) {
@@ -362,12 +381,16 @@ async function startIsolated(e: Env): Promise<number> {
   const listed = await sendToServer(e.home, ['agent', 'list', '--json'], cliCommand()).catch(() => null);
   const agents = listed?.exitCode === 0 ? ((JSON.parse(listed.stdout) as { agents: unknown[] }).agents.length) : null;
   process.stdout.write(banner + (agents === null ? '' : nextStepLine(agents)));
-  await new Promise<void>((done) => {
-    process.once('SIGINT', () => done());
-    process.once('SIGTERM', () => done());
+  log.info({ event: 'server.started', ...started }, `Countersign started on ${String(started.url)} (isolation: process)`);
+  const signal = await new Promise<string>((done) => {
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
   });
+  log.info({ event: 'server.stopping', signal }, `Countersign stopping (${signal}): the edge stops accepting, calls in flight finish, the kernel stops last`);
   await supervisor.stop();
   release();
+  log.info({ event: 'server.stopped' }, 'Countersign stopped');
+  log.flush();
   return 0;
 }
 

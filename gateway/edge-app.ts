@@ -45,8 +45,6 @@ export interface EdgeOptions {
   /** More Prometheus lines for /metrics (the edge process: one series per process of the set). */
   metrics?: () => string[];
   resolve?: Resolver;
-  /** More Prometheus text for /metrics (the core's request and approval metrics, when it runs in this process). */
-  coreMetrics?: () => Promise<string>;
 }
 
 export interface Edge {
@@ -88,8 +86,14 @@ export function createEdgeApp(options: EdgeOptions): Edge {
     return c.text(note, 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
   });
   app.get('/metrics', async (c) => {
-    const more = (options.metrics?.() ?? []).map((line) => `${line}\n`).join('') + ((await options.coreMetrics?.()) ?? '');
-    return c.text(metrics.render() + more, 200, { 'content-type': 'text/plain; version=0.0.4' });
+    const processes = (options.metrics?.() ?? []).map((line) => `${line}\n`).join('');
+    // Request and approval metrics live with the core, in this process or the kernel's (gateway/operator/metrics.ts);
+    // while it cannot answer, the HTTP and process series still serve, with a comment saying what is missing.
+    const core = await gatewayPort.send('operator', { op: 'metrics' }).then(
+      (text) => (typeof text === 'string' ? text : ''),
+      (error: Error) => `# countersign: request metrics unavailable: ${error.message.replace(/\s+/g, ' ')}\n`,
+    );
+    return c.text(metrics.render() + processes + core, 200, { 'content-type': 'text/plain; version=0.0.4' });
   });
   app.route('/', oauthMetadataRoute({ publicUrl: settings.publicUrl, oauth: settings.oauth }));
   const mcp = createMcpHandler({

@@ -9,7 +9,9 @@ import type { Capability } from './router.ts';
 export const CAPABILITIES = {
   kernel: ['connector.*:tools.list', 'connector.*:describe', 'connector.*:execute', 'connector.*:reconcile', 'notifier:approval.requested'],
   /** The MCP gateway: authenticate agents, list tools, and their requests. */
-  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint'],
+  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint',
+    // /metrics: the request and approval metrics live where the kernel runs (another process with --isolation process).
+    'operator:metrics'],
   /** The approval web app and device API: approvers, their keys, decisions, and the audit dashboard. */
   web: [
     // A request only as the signed-in approver may see it (approvals.ts: mayView), never any request by id. The web
@@ -29,6 +31,7 @@ export const CAPABILITIES = {
   /** The audit reader and the web app's tables only answer. */
   audit: [],
   webdb: [],
+  operator: [],
 } as const satisfies Record<string, readonly Capability[]>;
 
 export type Service = keyof typeof CAPABILITIES;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Db } from '../../kernel/index.ts';
+import { CAPABILITIES, KernelError, type Db, type Port, type Router } from '../../kernel/index.ts';
 
 /**
  * Prometheus metrics of requests and approvals (prom-client, one registry per running core, so tests can run several
@@ -76,4 +76,22 @@ export function createOperatorMetrics(db: Db): OperatorMetrics {
     approvalWaited: (outcome, seconds) => wait.observe({ outcome }, seconds),
     render: () => registry.metrics(),
   };
+}
+
+/** The endpoint /metrics asks for these, wherever the core runs (its own process with `--isolation process`). */
+export const OPERATOR_ENDPOINT = 'operator';
+
+/**
+ * Serves the metrics' Prometheus text on the router as `operator`, op `metrics`: the edge holds no database handle and,
+ * across processes, no registry of these, so it asks the core like any other kernel message. Nothing in it is secret.
+ */
+export function serveOperatorMetrics(router: Router, metrics: OperatorMetrics): Port {
+  return router.register(
+    OPERATOR_ENDPOINT,
+    async ({ body }) => {
+      if (body.op !== 'metrics') throw new KernelError('bad_request', `operator answers only op 'metrics', not '${String(body.op)}'`);
+      return await metrics.render();
+    },
+    CAPABILITIES.operator,
+  );
 }

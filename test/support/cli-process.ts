@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { startSeconds, withTestIsolation } from './isolation-mode.ts';
 
 /**
  * The real CLI as separate processes, the way a person runs it: `countersign start` as a long-lived server that can be
@@ -22,13 +23,15 @@ export interface ServerProcess {
  */
 export async function startServer(options: { cwd: string; env: NodeJS.ProcessEnv; command?: string[] }): Promise<ServerProcess> {
   const [cmd, ...args] = options.command ?? [process.execPath, BIN, 'start'];
-  const child = spawn(cmd!, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const env = withTestIsolation(options.env, options.env);
+  const seconds = startSeconds(env, args);
+  const child = spawn(cmd!, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`server did not start within 90 s:\n${out}`)), 90_000);
+    const timer = setTimeout(() => fail(new Error(`server did not start within ${seconds} s:\n${out}`)), seconds * 1000);
     const check = () => {
       if (/Countersign listening on/.test(out)) {
         clearTimeout(timer);

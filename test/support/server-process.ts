@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from './harness.ts';
+import { startSeconds, withTestIsolation } from './isolation-mode.ts';
 
 /**
  * A real `countersign start` in its own process (embedded PGlite in a temporary home), for tests that measure the
@@ -36,7 +37,7 @@ export async function startServerProcess(options: { config?: string; env?: Recor
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'countersign-proc-'));
   const port = options.port ?? (await freePort());
   if (options.config) writeFileSync(join(home, 'countersign.yaml'), options.config);
-  const env: NodeJS.ProcessEnv = { ...process.env, COUNTERSIGN_HOME: home, PORT: String(port), HOST: '127.0.0.1', ...options.env };
+  const env: NodeJS.ProcessEnv = withTestIsolation({ ...process.env, COUNTERSIGN_HOME: home, PORT: String(port), HOST: '127.0.0.1', ...options.env }, options.env);
   // Without a config the server writes its example as ./countersign.yaml in its working directory (the home), as on
   // a newcomer's first start; an explicit COUNTERSIGN_CONFIG must name a file that exists.
   if (options.config || existsSync(join(home, 'countersign.yaml'))) env.COUNTERSIGN_CONFIG = join(home, 'countersign.yaml');
@@ -49,8 +50,7 @@ export async function startServerProcess(options: { config?: string; env?: Recor
   let err = '';
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
   await new Promise<void>((ok, fail) => {
-    // COUNTERSIGN_ISOLATION=process (honoured by countersign start) runs the suite against the process set, slower to start.
-    const seconds = options.startSeconds ?? (env.COUNTERSIGN_ISOLATION === 'process' || options.args?.includes('process') ? 300 : 90);
+    const seconds = options.startSeconds ?? startSeconds(env, options.args);
     const timer = setTimeout(() => {
       child.kill('SIGTERM'); // it drains what it started
       fail(new Error(`countersign start did not listen within ${seconds} s:\n${out}\n${err}`));

@@ -11,7 +11,7 @@ describe('capability lists', () => {
   it('are exactly these, and no wider', () => {
     expect(CAPABILITIES).toEqual({
       kernel: ['connector.*:tools.list', 'connector.*:describe', 'connector.*:execute', 'connector.*:reconcile', 'notifier:approval.requested'],
-      gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint'],
+      gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint', 'operator:metrics'],
       web: [
         'kernel:approver.get', 'kernel:approver.upsert',
         'kernel:passkey.add', 'kernel:passkey.lookup', 'kernel:passkey.touch', 'kernel:passkey.remove',
@@ -26,6 +26,7 @@ describe('capability lists', () => {
       connector: ['kernel:grant.consume'],
       audit: [],
       webdb: [],
+      operator: [],
     });
     expect([APPROVAL_WEB_CAPABILITIES, GATEWAY_CAPABILITIES, NOTIFIER_CAPABILITIES]).toEqual([CAPABILITIES.web, CAPABILITIES.gateway, CAPABILITIES.notifier]);
   });

@@ -42,6 +42,7 @@ const CODE: Record<keyof typeof CAPABILITIES, string[]> = {
   connector: ['tools/host.ts'],
   audit: ['gateway/audit-reader'],
   webdb: ['approval-web/store.ts'],
+  operator: ['gateway/operator'],
 };
 
 describe('capability lists in the source', () => {
@@ -56,7 +57,7 @@ describe('capability lists in the source', () => {
   });
 
   it('are granted nowhere else: product code registers ports only with a list from the table', () => {
-    const literal = /['"](kernel|gateway|web|webdb|notifier|admin|audit|connector\.[\w*]+):[\w.*]+['"]/g;
+    const literal = /['"](kernel|gateway|web|webdb|notifier|admin|audit|operator|connector\.[\w*]+):[\w.*]+['"]/g;
     const product = sources('kernel', 'gateway', 'approval-web', 'tools').filter((file) => file !== 'kernel/capabilities.ts');
     const found = product.flatMap((file) => [...readFileSync(join(root, file), 'utf8').matchAll(literal)].map((m) => `${file}: ${m[0]}`));
     expect(found).toEqual([]);
