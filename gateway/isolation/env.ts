@@ -8,8 +8,8 @@ import { parse } from 'yaml';
  * references elsewhere (a webhook URL under `notify`) to the kernel.
  */
 
-/** What any Node process needs to run: paths, locale, temp dirs, Countersign's own non-secret settings. */
-const BASE = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|TERM|NO_COLOR|FORCE_COLOR|CI|NODE_ENV|NODE_EXTRA_CA_CERTS|COUNTERSIGN_HOME|COUNTERSIGN_CONFIG|COUNTERSIGN_PUBLIC_URL|PORT|HOST)$/;
+/** What any Node process needs to run: paths, locale, temp dirs, Countersign's own non-secret settings (LOG_LEVEL too). */
+const BASE = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|TERM|NO_COLOR|FORCE_COLOR|CI|NODE_ENV|NODE_EXTRA_CA_CERTS|LOG_LEVEL|COUNTERSIGN_HOME|COUNTERSIGN_CONFIG|COUNTERSIGN_PUBLIC_URL|PORT|HOST)$/;
 /** Outbound proxies: executors and the kernel's notifier make requests. */
 const PROXY = /^(HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
 /** What each built-in connector reads from the environment besides its config section. */
@@ -68,10 +68,11 @@ export function childEnv(role: Role, parent: NodeJS.ProcessEnv, refs: { owner: s
 
 /**
  * The environment a child reads its config with: its own, plus a stand-in for every reference another process owns,
- * so that the config still validates where the value is (rightly) absent.
+ * so that the config still validates where the value is (rightly) absent. The stand-in is an https URL (a reference
+ * may fill a URL field: a webhook, a base URL) on a name that never resolves (RFC 6761 `.invalid`), saying who holds it.
  */
 export function configEnv(role: Role, own: NodeJS.ProcessEnv, refs: { owner: string; name: string }[]): NodeJS.ProcessEnv {
   const env = { ...own };
-  for (const ref of refs) if (!owns(role, ref.owner) && !env[ref.name]) env[ref.name] = `(held by another process: ${ref.owner})`;
+  for (const ref of refs) if (!owns(role, ref.owner) && !env[ref.name]) env[ref.name] = `https://held-by-another-process.invalid/${ref.owner || 'config'}`;
   return env;
 }
