@@ -27,6 +27,8 @@ export async function runEdge(socket: Socket): Promise<void> {
     settings,
     router,
     health: async () => ({
+      // A process that crashed and is restarting (with backoff) makes the set degraded until it is up again.
+      status: processes.every((p) => p.state === 'up') ? 'ok' : 'degraded',
       isolation: 'process',
       database: start.database,
       sandbox: settings.sandbox,
@@ -64,7 +66,7 @@ function processMetrics(processes: ProcessState[]): string[] {
     '# HELP countersign_process_up Whether each process of the set is up (1) or starting or restarting (0).',
     '# TYPE countersign_process_up gauge',
     ...processes.map((p) => `countersign_process_up{${label(p)}} ${p.state === 'up' ? 1 : 0}`),
-    '# HELP countersign_process_restarts Restarts of each process after a crash, in its current backoff window.',
+    '# HELP countersign_process_restarts Restarts of each process after a crash, since countersign start.',
     '# TYPE countersign_process_restarts gauge',
     ...processes.map((p) => `countersign_process_restarts{${label(p)}} ${p.restarts}`),
     '# HELP countersign_process_resident_memory_bytes Resident memory of each process.',

@@ -42,7 +42,11 @@ export interface Supervisor {
 export async function supervise(options: SupervisorOptions): Promise<Supervisor> {
   const refs = envRefs(options.configPath);
   const running = new Map<Role, Running>();
+  // Restarts after a crash since the set started (shown), and quick crashes in a row (the backoff's count).
   const restarts = new Map<Role, number>();
+  const quickCrashes = new Map<Role, number>();
+  // Crashed and not yet up again: listed as `restarting` (pid null while the backoff runs), so /healthz says so.
+  const crashed = new Set<Role>();
   let stopping = false;
   let ready: KernelReady | null = null;
   let sandbox = false;
@@ -54,7 +58,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   let bundle: EdgeBundle | null = null;
 
   const downstream = new Map<Role, DownstreamState[]>();
-  const processes = () => [...running.values()].map((r) => ({ ...r.state, rssBytes: rss(r.child.pid) }));
+  const processes = (): ProcessState[] => [
+    ...[...running.values()].map((r) => ({ ...r.state, rssBytes: rss(r.child.pid) })),
+    ...[...crashed].filter((role) => !running.has(role)).map((role) => ({ name: role, pid: null, state: 'restarting' as const, restarts: restarts.get(role) ?? 0, rssBytes: null })),
+  ];
   const publish = () => {
     const edge = running.get('edge');
     if (edge?.child.connected) send(edge.child, { type: 'processes', processes: processes(), downstream: [...downstream.values()].flat() });
@@ -73,8 +80,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
     // The edge runs its bundle under the permission model (edge-bundle.ts); the role is its last argument either way.
     const args = role === 'edge' ? [...bundle!.flags, bundle!.file, role] : [CHILD, role];
     const child = spawn(process.execPath, args, { env, stdio });
-    const entry: Running = { role, child, startedAt: Date.now(), state: { name: role, pid: child.pid ?? null, state: 'starting', restarts: restarts.get(role) ?? 0 } };
+    const state = crashed.has(role) ? 'restarting' : 'starting';
+    const entry: Running = { role, child, startedAt: Date.now(), state: { name: role, pid: child.pid ?? null, state, restarts: restarts.get(role) ?? 0 } };
     running.set(role, entry);
+    if (state === 'restarting') publish();
     if (role !== 'kernel') {
       // The kernel gets this child's other end: the only way to speak to the kernel as this child.
       const names = role === 'edge' ? ['gateway', 'web'] : [`connector.${role.slice('executor:'.length)}`];
@@ -96,6 +105,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
       if (running.get(role) === entry) running.delete(role);
       if (stopping || mine !== generation) return;
       process.stderr.write(`countersign: ${role} process ${child.pid} exited (${signal ?? `code ${code}`}); restarting\n`);
+      crashed.add(role);
       void restart(role, entry);
     });
     return entry;
@@ -109,6 +119,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
         clearTimeout(timer);
         entry.child.off('message', listen);
         entry.state.state = 'up';
+        crashed.delete(entry.role);
         if (process.env.COUNTERSIGN_DEBUG) process.stderr.write(`countersign: ${entry.role} up after ${Date.now() - entry.startedAt} ms\n`);
         ok(message);
       };
@@ -193,8 +204,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
 
   async function restart(role: Role, entry: Running): Promise<void> {
     // Backoff doubles per quick crash (0.5 s up to 30 s) and starts over after a minute of good running.
-    const count = Date.now() - entry.startedAt > 60_000 ? 0 : (restarts.get(role) ?? 0) + 1;
-    restarts.set(role, count);
+    const count = Date.now() - entry.startedAt > 60_000 ? 0 : (quickCrashes.get(role) ?? 0) + 1;
+    quickCrashes.set(role, count);
+    restarts.set(role, (restarts.get(role) ?? 0) + 1);
+    publish();
     await new Promise((ok) => setTimeout(ok, Math.min(30_000, 500 * 2 ** Math.min(count, 6))));
     if (stopping) return;
     try {

@@ -45,10 +45,12 @@ let owner: RemoteApprover;
 let token: string;
 const url = () => `http://127.0.0.1:${port}`;
 
-type Health = { processes: { name: string; pid: number; state: string; restarts: number }[] };
+type Health = { status: string; processes: { name: string; pid: number | null; state: string; restarts: number }[] };
+async function health(): Promise<Health> {
+  return (await (await fetch(`${url()}/healthz`)).json()) as Health;
+}
 async function processes(): Promise<Health['processes']> {
-  const response = await fetch(`${url()}/healthz`);
-  return ((await response.json()) as Health).processes;
+  return (await health()).processes;
 }
 const pidOf = async (name: string) => (await processes()).find((p) => p.name === name)!.pid;
 /** Gone, not a zombie waiting for its parent to read its status. */
@@ -60,15 +62,21 @@ function alive(pid: number): boolean {
   }
 }
 
-/** SIGKILL of one of the set's processes, then the supervisor's restart of it, up again under a new pid. */
-async function killAndAwaitRestart(name: string): Promise<{ before: number; after: number }> {
-  const before = await pidOf(name);
+/**
+ * SIGKILL of one of the set's processes, then the supervisor's restart of it, up again under a new pid; with what
+ * /healthz said of it meanwhile (`seen`: its states and the set's status, in order, repeats dropped).
+ */
+async function killAndAwaitRestart(name: string): Promise<{ before: number; after: number; seen: string[] }> {
+  const before = (await pidOf(name))!;
+  const seen: string[] = [];
   process.kill(before, 'SIGKILL');
   for (let i = 0; i < 600; i++) {
     await sleep(250);
-    const now = await processes().catch(() => null); // the edge answers /healthz: while it restarts, nothing does
-    const entry = now?.find((p) => p.name === name);
-    if (entry && entry.pid !== before && entry.state === 'up' && !alive(before)) return { before, after: entry.pid };
+    const now = await health().catch(() => null); // the edge answers /healthz: while it restarts, nothing does
+    const entry = now?.processes.find((p) => p.name === name);
+    const said = entry ? `${entry.state} (${now!.status})` : 'absent';
+    if (seen.at(-1) !== said) seen.push(said);
+    if (entry?.pid && entry.pid !== before && entry.state === 'up' && !alive(before)) return { before, after: entry.pid, seen };
   }
   throw new Error(`${name} did not come back after SIGKILL:\n${server.stderr()}`);
 }
@@ -154,8 +162,12 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     const write = taps.stripe.holdNext(isRefund, 'before');
     expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
     const inFlight = await write;
-    const { before: old, after } = await killAndAwaitRestart('executor:stripe');
+    const { before: old, after, seen: states } = await killAndAwaitRestart('executor:stripe');
     expect(after).not.toBe(old);
+    // Listed all along: restarting (the set degraded) until it is up again, never missing from /healthz.
+    expect(states).toContain('restarting (degraded)');
+    expect(states).not.toContain('absent');
+    expect(states.at(-1)).toBe('up (ok)');
     await inFlight.release(); // lands upstream after the executor that sent it died; its answer reaches nobody
     void held; // the agent's held call ends with the hold; the request's state is what counts
     const state = await settled(id);

@@ -137,6 +137,10 @@ describe.runIf(linux)('--isolation process', { timeout: 600_000 }, () => {
       expect(text).toMatch(new RegExp(`countersign_process_resident_memory_bytes\\{process="${p.name}"\\} [1-9]\\d{6,}`));
     }
     expect(text).toContain('countersign_http_requests_total');
+    // The request and approval metrics live in the kernel process; the edge asks it for them (operator:metrics).
+    expect(text).toMatch(/^countersign_pending_approvals \d+$/m);
+    expect(text).toContain('# TYPE countersign_request_duration_seconds histogram');
+    expect(text).not.toContain('request metrics unavailable');
   });
 
   it('countersign policy reload reaches the kernel, which reads the config with stand-ins for the executors’ credentials', async () => {
