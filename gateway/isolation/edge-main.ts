@@ -6,6 +6,8 @@ import { runEdge } from './edge-process.ts';
  * let it read that file and nothing else. fd 4 is its end of the socket pair with the kernel.
  */
 process.on('disconnect', () => process.exit(0));
+// As every child does (child.ts ignoreGroupSignals; not imported here, to keep this bundle's graph to the edge's own).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
 try {
   await runEdge(new Socket({ fd: 4, readable: true, writable: true }));
 } catch (error) {

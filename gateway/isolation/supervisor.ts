@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { stop as stopEsbuild } from 'esbuild';
 import { edgeSettings } from '../edge-app.ts';
 import { bundleEdge, type EdgeBundle } from './edge-bundle.ts';
 import type { Config } from '../config.ts';
@@ -190,6 +191,8 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
     const kernelReady = waitFor(kernel, (m): m is KernelReady => m.type === 'ready' && 'publicJwk' in m);
     const executors = connectorsOf(options.configPath).map((name) => [name, spawnChild(`executor:${name}`)] as const);
     bundle = await bundling;
+    // Built once for every start of the edge: esbuild's service process (about 130 MB) is not needed any more.
+    await stopEsbuild();
     const edge = spawnChild('edge');
     ready = await kernelReady;
     const sandboxes = await Promise.all(executors.map(([name, entry]) => startExecutor(name, entry)));

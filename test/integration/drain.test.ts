@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { drainHttp, serveHttp } from '../../gateway/edge.ts';
 import { BIN, run, startServer, type ServerProcess } from '../support/cli-process.ts';
 import { freePort } from '../support/harness.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * Stopping a server must not answer from services that are closing. Seen in the README story: after SIGTERM the old
@@ -189,5 +190,5 @@ describe('countersign start, stopped under a client that keeps its connection al
     expect(outcomes.filter((o) => typeof o === 'number' && o >= 500 && o !== 503), seen).toEqual([]);
     expect(gone, `the server did not exit; calls on its kept-alive connection got: ${seen}`).toBe(true);
     expect(outcomes.at(-1), seen).toBe('ECONNREFUSED');
-  }, 120_000);
+  }, serverTimeout(120_000));
 });

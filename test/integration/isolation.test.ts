@@ -42,6 +42,14 @@ function listenerPid(port: number): number | null {
 const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8');
 const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
 const role = (pid: number) => cmdline(pid).at(-1);
+/** Running, not gone or a zombie waiting for its parent. */
+function alive(pid: number): boolean {
+  try {
+    return !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 /** Runs `code` (an ES module) in a Node started with `flags`: what that process gets when it reads `file`. */
 function readWith(flags: string[], file: string): string {
@@ -181,6 +189,20 @@ describe.runIf(linux)('--isolation process', { timeout: 600_000 }, () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('a signal to every process of the set at once (Ctrl-C, systemd) still stops it in order: no child dies of it first', async () => {
+    // As a group signal arrives: the children first here, so a child that died of it would be seen restarting.
+    for (const p of processes.filter((p) => p.name !== 'edge')) process.kill(p.pid, 'SIGTERM');
+    process.kill(listenerPid(server.port)!, 'SIGTERM');
+    await new Promise((ok) => setTimeout(ok, 1_000));
+    expect(processes.every((p) => alive(p.pid)), server.stderr()).toBe(true);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    await server.close(); // SIGTERM to the supervisor: edge, executors, kernel drain in turn
+    expect(server.stderr()).not.toMatch(/exited \(SIGTERM\); restarting/);
+    const events = server.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { event?: string }).event);
+    expect(events.slice(-2)).toEqual(['server.stopping', 'server.stopped']);
+    expect(processes.filter((p) => alive(p.pid)).map((p) => p.name)).toEqual([]);
   });
 
   it('refuses to start when a rule does not type-check against a tool an executor offers, naming the rule', async () => {

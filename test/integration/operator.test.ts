@@ -7,6 +7,7 @@ import { connectClient } from '../support/mcp-client.ts';
 import { freePort } from '../support/harness.ts';
 import { cliFor, enrollRemote, type RemoteApprover } from '../support/remote-approver.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * What an operator hears from a real `countersign start` whose stdout is a pipe: one JSON line (pino) per request
@@ -62,7 +63,7 @@ beforeAll(async () => {
   token = added.token;
   client = await connectClient(server.url, token);
   owner = await enrollRemote(() => server.url, `http://localhost:${port}`, cli, 'owner@example.com');
-}, 120_000);
+}, serverTimeout(120_000));
 afterAll(async () => {
   await client?.close();
   await server?.close();
@@ -84,7 +85,7 @@ describe('operator log and /metrics on a real server', () => {
     expect(after.get(key)).toBe((before.get(key) ?? 0) + 1);
     expect(after.get('countersign_policy_decisions_total{decision="allow"}')).toBe((before.get('countersign_policy_decisions_total{decision="allow"}') ?? 0) + 1);
     expect(after.get('countersign_http_requests_total{route="/mcp",method="POST",status="200"}')).toBeGreaterThan(0);
-  }, 60_000);
+  }, serverTimeout(60_000));
 
   it('logs each state change of a held-then-approved call, with the approval link, and metrics follow it', async () => {
     expect(await metric('countersign_pending_approvals')).toBe(0);
@@ -114,7 +115,7 @@ describe('operator log and /metrics on a real server', () => {
     expect(after.get('countersign_requests_finished_total{state="succeeded"}')).toBe(2);
     expect(after.has('countersign_audit_queue_entries')).toBe(true);
     expect(after.has('countersign_audit_queue_oldest_seconds')).toBe(true);
-  }, 90_000);
+  }, serverTimeout(90_000));
 
   it('after a restart, a request held before it is logged and measured as it is decided and run', async () => {
     const held = await client.callTool({ name: 'github_create_issue', arguments: { owner: 'acme', repo: 'web', title: 'Held over a restart' } });
@@ -133,11 +134,11 @@ describe('operator log and /metrics on a real server', () => {
     expect(after.get('countersign_request_duration_seconds_count{tool="github_create_issue",decision="approve"}')).toBe(1);
     expect(after.get('countersign_approval_wait_seconds_count{outcome="approved"}')).toBe(1);
     expect(after.get('countersign_pending_approvals')).toBe(0);
-  }, 120_000);
+  }, serverTimeout(120_000));
 
   it('logs the stop', async () => {
     await client.close();
     await server.close();
     expect(lines().map((l) => l.event).slice(-2)).toEqual(['server.stopping', 'server.stopped']);
-  }, 30_000);
+  }, serverTimeout(30_000));
 });

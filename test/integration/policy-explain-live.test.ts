@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEED } from '../../tools/stripe/sandbox/index.ts';
 import { BIN, run, startServer, type ServerProcess } from '../support/cli-process.ts';
 import { freePort } from '../support/harness.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * `countersign policy explain` asks the running server: its policy, the intent and pins the connector describes now,
@@ -23,7 +24,7 @@ beforeAll(async () => {
   env = { ...process.env, PORT: String(await freePort()), COUNTERSIGN_HOME: join(dir, '.countersign') };
   for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
   server = await startServer({ cwd: dir, env });
-}, 120_000);
+}, serverTimeout(120_000));
 
 afterAll(async () => {
   await server?.stop();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, run } from '../support/cli-process.ts';
 import { connectClient } from '../support/mcp-client.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * Policy follows the config file while a real `countersign start` runs: a saved change is checked, swapped in and
@@ -27,7 +28,7 @@ beforeAll(async () => {
   server = await startServerProcess({ config: policy('deny') });
   const added = await cli('agent', 'add', 'writer', '--owner', 'owner@example.com', '--json');
   client = await connectClient(server.url, (JSON.parse(added.stdout) as { token: string }).token);
-}, 120_000);
+}, serverTimeout(120_000));
 afterAll(async () => {
   await client?.close();
   await server?.close();
@@ -57,7 +58,7 @@ describe('policy hot reload on a real server', () => {
     const changed = exported.stdout.split('\n').filter((line) => line.includes('"policy.changed"'));
     expect(changed).toHaveLength(1);
     expect(changed[0]).toMatch(/"actor":"config-watch"/);
-  }, 60_000);
+  }, serverTimeout(60_000));
 
   it('keeps the running policy when a save does not compile or names no tool, and says why', async () => {
     writeFileSync(config(), policy('deny', '    - { id: typo, tools: [github_merge_pr], decision: deny }\n'));
@@ -68,7 +69,7 @@ describe('policy hot reload on a real server', () => {
     const reload = await cli('policy', 'reload');
     expect(reload.code).toBe(1);
     expect(reload.stdout).toMatch(/no tool is named "github_merge_pr"[^\n]*\nthe running policy is unchanged/);
-  }, 60_000);
+  }, serverTimeout(60_000));
 
   it('reloads on demand with countersign policy reload, and says when nothing changed', async () => {
     writeFileSync(config(), policy('deny'));
@@ -78,5 +79,5 @@ describe('policy hot reload on a real server', () => {
     expect(reload.stdout).toMatch(/^policy (reloaded: version [0-9a-f]{12} -> [0-9a-f]{12}, 2 rules|unchanged \(version [0-9a-f]{12}\))/);
     expect(await until(createIssue, (r) => r.isError)).toMatchObject({ isError: true, text: expect.stringContaining('issues are closed today') });
     expect((await cli('policy', 'reload')).stdout).toMatch(/^policy unchanged/);
-  }, 60_000);
+  }, serverTimeout(60_000));
 });

@@ -12,6 +12,7 @@ import { startServerProcess, type ServerProcess } from '../support/server-proces
 import { startUpstreamTap, type UpstreamTap } from '../support/upstream-tap.ts';
 import { cliFor, enrollRemote, type Cli, type RemoteApprover } from '../support/remote-approver.ts';
 import { freePort } from '../support/harness.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * Two real `countersign start` processes on one PostgreSQL database (README: several replicas): a replica starting
@@ -139,7 +140,7 @@ beforeAll(async () => {
   approverAt = a;
   owner = await enrollRemote(() => approverAt.url, env.COUNTERSIGN_PUBLIC_URL!, cli, 'owner@example.com');
   token = (JSON.parse(await cli(['agent', 'add', 'replica-agent', '--owner', 'owner@example.com'])) as { token: string }).token;
-}, 180_000);
+}, serverTimeout(180_000));
 
 afterAll(async () => {
   if (!base) return;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, run } from '../support/cli-process.ts';
 import { connectClient } from '../support/mcp-client.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * The sandbox upstreams keep their world in COUNTERSIGN_HOME across restarts of a real `countersign start` (PR #42
@@ -52,7 +53,7 @@ beforeAll(async () => {
   const added = await cli('agent', 'add', 'story', '--owner', 'owner@example.com', '--json');
   token = (JSON.parse(added.stdout) as { token: string }).token;
   client = await connectClient(server.url, token);
-}, 120_000);
+}, serverTimeout(120_000));
 afterAll(async () => {
   await client?.close();
   await server?.close();
@@ -70,7 +71,7 @@ describe('sandbox state in COUNTERSIGN_HOME', () => {
     await restart();
     expect((await pr42()).merged).toBe(true);
     expect(await refunded()).toBe(1500);
-  }, 120_000);
+  }, serverTimeout(120_000));
 
   it('sandbox reset on a running server puts the story back in place', async () => {
     const reset = await cli('sandbox', 'reset');
@@ -78,7 +79,7 @@ describe('sandbox state in COUNTERSIGN_HOME', () => {
     expect(reset.stdout).toMatch(/^Sandbox reset \(github, stripe, aws\): acme\/web has PR #42 open again.*The running server uses it now/);
     expect((await pr42()).merged).toBe(false);
     expect(await refunded()).toBe(0);
-  }, 60_000);
+  }, serverTimeout(60_000));
 
   it('sandbox reset while the server is stopped: the next start begins afresh', async () => {
     await call('stripe_create_refund', { charge: CHARGE, amount: 700 });
@@ -93,5 +94,5 @@ describe('sandbox state in COUNTERSIGN_HOME', () => {
     server = await startServerProcess({ home: dir, port, config: CONFIG });
     client = await connectClient(server.url, token);
     expect(await refunded()).toBe(0);
-  }, 120_000);
+  }, serverTimeout(120_000));
 });

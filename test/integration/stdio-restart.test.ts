@@ -7,6 +7,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { BIN, run, startServer, type ServerProcess } from '../support/cli-process.ts';
 import { freePort } from '../support/harness.ts';
+import { serverTimeout } from '../support/isolation-mode.ts';
 
 /**
  * A server restart under a connected stdio bridge, spawned the way Claude Desktop spawns it: the config `agent add`
@@ -56,7 +57,7 @@ beforeAll(async () => {
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   client = new Client({ name: 'claude-desktop-like', version: '1.0.0' });
   await client.connect(transport);
-}, 180_000);
+}, serverTimeout(180_000));
 
 afterAll(async () => {
   await client?.close();
@@ -77,7 +78,7 @@ describe('stdio bridge across a server restart', () => {
     await restart();
     const { tools } = await client.listTools();
     expect(tools.length).toBeGreaterThan(10);
-  }, 180_000);
+  }, serverTimeout(180_000));
 
   it('does not send a held write again when the server restarts under it, and names the request it made', async () => {
     let restarting: Promise<void> | undefined;
@@ -101,5 +102,5 @@ describe('stdio bridge across a server restart', () => {
     const mine = (await client.callTool({ name: 'countersign_requests', arguments: {} })) as CallToolResult;
     const merges = (mine.structuredContent as { requests: { tool: string }[] }).requests.filter((r) => r.tool === 'github_merge_pull_request');
     expect(merges).toHaveLength(1);
-  }, 240_000);
+  }, serverTimeout(240_000));
 });

@@ -19,3 +19,6 @@ export function withTestIsolation(env: NodeJS.ProcessEnv, own?: NodeJS.ProcessEn
 /** Seconds to wait for a server to listen: the process set starts several Nodes at once and needs longer on 2 cores. */
 export const startSeconds = (env: NodeJS.ProcessEnv, args: string[] = []) =>
   env.COUNTERSIGN_ISOLATION === 'process' || args.includes('process') ? 300 : 90;
+
+/** A test's or hook's timeout for servers run in the suite's mode: the process set starts and stops slower. */
+export const serverTimeout = (ms: number) => (testIsolation() === 'process' ? ms * 3 : ms);

@@ -89,7 +89,9 @@ export async function startServerProcess(options: { config?: string; env?: Recor
       if (child.exitCode === null) {
         const exited = new Promise((ok) => child.once('exit', ok));
         child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((ok) => setTimeout(ok, 10_000))]);
+        // The process set drains edge, executors and kernel in turn: give it its supervisor's own grace.
+        const grace = env.COUNTERSIGN_ISOLATION === 'process' || options.args?.includes('process') ? 60_000 : 10_000;
+        await Promise.race([exited, new Promise((ok) => setTimeout(ok, grace))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       if (!options.home) rmSync(home, { recursive: true, force: true });
