@@ -34,7 +34,9 @@ const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: 
 
 describe('countersign COMMAND --help runs nothing', () => {
   it.each([
-    [['start', '--help'], 'countersign start'],
+    // The whole description, continuation lines included: which isolation is the default and what none is for.
+    [['start', '--help'], 'countersign start [--isolation process|none]'],
+    [['start', '--help'], 'in one process (tests, development)'],
     [['migrate', '--help'], 'countersign migrate'],
     [['agent', 'add', '--help'], 'countersign agent add NAME --owner EMAIL'],
     [['approver', 'grant', '--help'], 'countersign approver grant EMAIL ROLE...'],
