@@ -72,7 +72,7 @@ export async function run(): Promise<BenchResult[]> {
     const health = (await (await fetch(`${isolated.url}/healthz`)).json()) as { processes: { pid: number }[] };
     const set = rss(isolated.pid) + health.processes.reduce((sum, p) => sum + rss(p.pid), 0);
     await isolated.close();
-    const single = await startServerProcess({ startSeconds: 300 });
+    const single = await startServerProcess({ args: ['--isolation', 'none'], startSeconds: 300 });
     const one = single.rssBytes();
     await single.close();
     results.push({
