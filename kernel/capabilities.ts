@@ -8,10 +8,8 @@ import type { Capability } from './router.ts';
  */
 export const CAPABILITIES = {
   kernel: ['connector.*:tools.list', 'connector.*:describe', 'connector.*:execute', 'connector.*:reconcile', 'notifier:approval.requested'],
-  /** The MCP gateway: authenticate agents, list tools, and their requests. */
-  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint',
-    // /metrics: the request and approval metrics live where the kernel runs (another process with --isolation process).
-    'operator:metrics'],
+  /** The MCP gateway: authenticate agents, list tools, and their requests; for /metrics, the core's request metrics. */
+  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint', 'operator:metrics'],
   /** The approval web app and device API: approvers, their keys, decisions, and the audit dashboard. */
   web: [
     // A request only as the signed-in approver may see it (approvals.ts: mayView), never any request by id. The web
@@ -28,10 +26,8 @@ export const CAPABILITIES = {
   admin: ['kernel:agent.add', 'kernel:agent.list', 'kernel:agent.revoke', 'kernel:approver.get', 'kernel:approver.roles'],
   /** A connector host: it consumes the grant it was handed, just before the upstream call. */
   connector: ['kernel:grant.consume'],
-  /** The audit reader and the web app's tables only answer. */
-  audit: [],
-  webdb: [],
-  operator: [],
+  /** The audit reader, the web app's tables and the request metrics (gateway/operator/) only answer. */
+  audit: [], webdb: [], operator: [],
 } as const satisfies Record<string, readonly Capability[]>;
 
 export type Service = keyof typeof CAPABILITIES;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CAPABILITIES, KernelError, type Db, type Port, type Router } from '../../kernel/index.ts';
+import { CAPABILITIES, KernelError, type Db, type Envelope, type Port, type Router } from '../../kernel/index.ts';
 
 /**
  * Prometheus metrics of requests and approvals (prom-client, one registry per running core, so tests can run several
@@ -86,12 +86,9 @@ export const OPERATOR_ENDPOINT = 'operator';
  * across processes, no registry of these, so it asks the core like any other kernel message. Nothing in it is secret.
  */
 export function serveOperatorMetrics(router: Router, metrics: OperatorMetrics): Port {
-  return router.register(
-    OPERATOR_ENDPOINT,
-    async ({ body }) => {
-      if (body.op !== 'metrics') throw new KernelError('bad_request', `operator answers only op 'metrics', not '${String(body.op)}'`);
-      return await metrics.render();
-    },
-    CAPABILITIES.operator,
-  );
+  const handler = async ({ body }: Envelope): Promise<string> => {
+    if (body.op !== 'metrics') throw new KernelError('bad_request', `operator answers only op 'metrics', not '${String(body.op)}'`);
+    return await metrics.render();
+  };
+  return router.register(OPERATOR_ENDPOINT, handler, CAPABILITIES.operator);
 }
