@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 const { default: config } = await import(join(root, 'stryker.config.mjs'));
 const incremental = join(root, 'test/mutation/stryker-incremental.json');
-const args = sinceToMutate(process.argv.slice(2));
+const args = withTests(sinceToMutate(process.argv.slice(2)));
 
 if (!args.includes('--report-only')) {
   // Stryker rewrites the incremental file with this run's files only; keep the other files' results (a scoped run
@@ -29,7 +29,9 @@ if (!args.includes('--report-only')) {
     process.exit(2);
   }
   const stryker = join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js');
-  const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit' });
+  // Integration test files named in tests.json join the unit project only when a scoped run asks for them.
+  const integration = args.join(' ').includes('test/integration/') ? { MUTATE_INTEGRATION: '1' } : {};
+  const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, ...integration } });
   keepOthers(previous); // also after an interrupted run: Stryker records the mutants it finished
   if (run.status !== 0) process.exit(run.status ?? 1);
 }
@@ -61,6 +63,23 @@ function sinceToMutate(argv) {
   }
   console.log(`mutating the ${changed.length} file(s) in scope changed since ${ref}: ${changed.join(', ')}`);
   return [...argv.slice(0, at), ...argv.slice(at + 2), '--mutate', changed.join(',')];
+}
+
+/**
+ * A scoped run (`--mutate a.ts,b.ts`) whose files all have an entry in test/mutation/tests.json runs only those tests
+ * (Stryker's --testFiles): its initial run then starts a few test files instead of every unit test related to the
+ * kernel, and each mutant still runs only the tests that cover it. An explicit --testFiles wins; a file with no entry
+ * keeps the related unit tests.
+ */
+function withTests(argv) {
+  const at = argv.indexOf('--mutate');
+  if (at < 0 || argv.includes('--testFiles') || argv.includes('-t')) return argv;
+  const map = JSON.parse(readFileSync(join(root, 'test/mutation/tests.json'), 'utf8'));
+  const files = (argv[at + 1] ?? '').split(',').map((f) => f.replace(/:.*$/, ''));
+  if (!files.every((f) => Array.isArray(map[f]))) return argv;
+  const tests = [...new Set(files.flatMap((f) => map[f]))];
+  console.log(`running only the tests that cover them (test/mutation/tests.json): ${tests.join(', ')}`);
+  return [...argv, '--testFiles', tests.join(',')];
 }
 
 function keepOthers(previous) {

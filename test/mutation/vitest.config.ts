@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx' },
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'],
+    // A scoped run may add the few integration tests on PGlite that cover a file (tests.json; scripts/mutate.mjs sets
+    // MUTATE_INTEGRATION and names them, so no other integration test runs).
+    include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx', ...(process.env.MUTATE_INTEGRATION ? ['test/integration/**/*.test.ts'] : [])],
     // These read the source (line counts, imports, capability grants); under Stryker that source is instrumented.
     exclude: ['test/unit/architecture.test.ts', 'test/unit/capability-sources.test.ts'],
     // Instrumented code on a busy machine is slow; a mutant that hangs is still caught as a timeout by Stryker.
