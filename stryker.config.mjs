@@ -14,6 +14,7 @@ export default {
     'tools/host.ts',
     'approval-web/security.ts',
     'approval-web/hygiene.ts',
+    'approval-web/hygiene/*.ts',
     'approval-web/devices/auth.ts',
     'approval-web/devices/pairing.ts',
   ],

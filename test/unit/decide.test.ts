@@ -170,7 +170,10 @@ describe('the inbox', () => {
   });
 
   it('refuses an unknown approver', async () => {
-    await expect(k.admin.send('kernel', { op: 'approval.inbox', approverId: '00000000-0000-4000-8000-000000000000' })).rejects.toMatchObject({ code: 'not_an_approver' });
+    await expect(k.admin.send('kernel', { op: 'approval.inbox', approverId: '00000000-0000-4000-8000-000000000000' })).rejects.toMatchObject({
+      code: 'not_an_approver',
+      message: 'no approver 00000000-0000-4000-8000-000000000000',
+    });
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompactSign, SignJWT, base64url, generateKeyPair } from 'jose';
+import { CompactSign, SignJWT, base64url, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { approvalChallenge, approvalSigningBytes, sha256Hex, verifyDeviceEvidence, verifyPasskeyEvidence, KernelError, type Receipt } from '../../kernel/index.ts';
 import { verifyReceiptOffline } from '../../gateway/audit/receipt.ts';
 import { createPassportKey } from '../support/passport-key.ts';
@@ -60,6 +60,39 @@ describe('verifyDeviceEvidence', () => {
     await refused(verifyDeviceEvidence({ jws: es, digest, decision: 'approve', publicJwk: key.publicJwk, deviceId: 'dev-1' }), /EdDSA/);
     await refused(verifyDeviceEvidence({ jws: es, digest, decision: 'approve', publicJwk: { kty: 'EC', crv: 'P-256' }, deviceId: 'dev-1' }), /not an Ed25519 public JWK/);
     await refused(verifyDeviceEvidence({ jws: 'not-a-jws', digest, decision: 'approve', publicJwk: key.publicJwk, deviceId: 'dev-1' }), /not a compact JWS/);
+  });
+});
+
+describe('verifyDeviceEvidence: the claims form and the paired key, field by field', () => {
+  const sign = async (claims: Record<string, unknown>) => {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
+    return { jws, publicJwk: await exportJWK(publicKey) };
+  };
+  const check = (jws: string, publicJwk: JWK, reason: string | null = null) => verifyDeviceEvidence({ jws, digest, decision: 'approve', reason, publicJwk, deviceId: 'dev-1' });
+
+  it('accepts claims that name no device and no iat, and refuses an iat that is not a number', async () => {
+    const bare = await sign({ digest, decision: 'approve' });
+    await expect(check(bare.jws, bare.publicJwk)).resolves.toMatchObject({ receipt: { deviceId: 'dev-1', jws: bare.jws } });
+    const late = await sign({ digest, decision: 'approve', iat: 'yesterday' });
+    await refused(check(late.jws, late.publicJwk), /^the payload field iat must be a number/);
+  });
+
+  it('binds the reason: a signed reason must be the one sent, and a signed null or "" means none', async () => {
+    const given = await sign({ digest, decision: 'approve', reason: 'looks right' });
+    await expect(check(given.jws, given.publicJwk, 'looks right')).resolves.toMatchObject({ receipt: { reason: 'looks right' } });
+    await refused(check(given.jws, given.publicJwk, 'something else'), /^wrong reason/);
+    await refused(check(given.jws, given.publicJwk), /^wrong reason/);
+    const empty = await sign({ digest, decision: 'approve', reason: '' });
+    await expect(check(empty.jws, empty.publicJwk)).resolves.not.toHaveProperty('receipt.reason');
+  });
+
+  it('refuses a paired key holding a private part, a key that cannot be imported, and a JWS that does not parse', async () => {
+    const good = await sign({ digest, decision: 'approve' });
+    await refused(check(good.jws, { ...good.publicJwk, d: good.publicJwk.x }), /^the paired device key is not an Ed25519 public JWK/);
+    await refused(check(good.jws, { kty: 'OKP', crv: 'Ed25519' }), /^the paired device key is not an Ed25519 public JWK/);
+    await refused(check(good.jws, { ...good.publicJwk, x: 'AA' }), /^the paired device key cannot be imported: /);
+    await refused(check('a.b.c', good.publicJwk), /^the device evidence is not a valid JWS: /);
   });
 });
 

@@ -154,6 +154,35 @@ describe('verifyPasskeyEvidence', () => {
     expect((await refusal(verify('nonsense'))).message).toMatch(/malformed/);
   });
 
+  it('refuses an authenticator that stops counting once it has counted (presented 0 against a stored counter)', async () => {
+    const { authenticator, verify } = setup();
+    const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') }, { counterIncrement: 0 });
+    expect((await refusal(verify(response, 'approve', 3))).message).toMatch(/counter did not increase \(stored 3, presented 0\)/);
+  });
+
+  it('refuses an assertion whose authenticator data does not report a user present, before the signature is checked', async () => {
+    const { authenticator, verify } = setup();
+    const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') });
+    const data = Buffer.from(response.response.authenticatorData, 'base64url');
+    data[32] &= ~0x01; // flags byte after the 32-byte RP ID hash: clear UP, keep UV
+    const absent = { ...response, response: { ...response.response, authenticatorData: data.toString('base64url') } };
+    expect((await refusal(verify(absent))).message).toMatch(/^no user presence/);
+  });
+
+  it('refuses a registered credential with an empty public key, saying to re-register', async () => {
+    const { authenticator, credential } = setup();
+    const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') });
+    const input = { response: response as never, digest, decision: 'approve' as const, expectedOrigin: origin, expectedRPID: rpId };
+    const error = await refusal(verifyPasskeyEvidence({ ...input, credential: { ...credential, publicKey: '' } }));
+    expect(error.message).toBe('the registered credential has an empty public key; re-register the passkey');
+  });
+
+  it('names the field where an assertion is malformed, or (root) when it is not an object at all', async () => {
+    const { verify } = setup();
+    expect((await refusal(verify('nonsense'))).message).toMatch(/^the passkey assertion is malformed at \(root\): .+; send the AuthenticationResponseJSON/);
+    expect((await refusal(verify({ id: 'x', rawId: 'x', type: 'public-key', response: {} }))).message).toMatch(/^the passkey assertion is malformed at response\.clientDataJSON: /);
+  });
+
   it("refuses an assertion signed by a different key presented under the registered credential's id", async () => {
     const { credential, verify } = setup();
     const impostor = createSoftAuthenticator({ rpId, origin }).assert({ challenge: approvalChallenge(digest, 'approve') });
