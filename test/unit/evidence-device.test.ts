@@ -87,6 +87,25 @@ describe('verifyDeviceEvidence: the claims form and the paired key, field by fie
     await expect(check(empty.jws, empty.publicJwk)).resolves.not.toHaveProperty('receipt.reason');
   });
 
+  it('refuses claims that are not valid UTF-8, even inside a field nobody reads', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const text = new TextEncoder().encode(JSON.stringify({ digest, decision: 'approve', note: 'X' }));
+    text[text.lastIndexOf(0x58)] = 0xff; // the X becomes a byte that is not UTF-8
+    const jws = await new CompactSign(text).setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey);
+    await refused(check(jws, await exportJWK(publicKey)), /^the device signed something other than this approval/);
+  });
+
+  it('refuses a JWS that is not text, a key of another curve or none, and names a bad signature as such', async () => {
+    const good = await sign({ digest, decision: 'approve' });
+    await refused(check(42 as never, good.publicJwk), /^the device evidence is not a compact JWS/);
+    await refused(check(good.jws, { ...good.publicJwk, crv: 'X25519' }), /^the paired device key is not an Ed25519 public JWK/);
+    await refused(check(good.jws, { ...good.publicJwk, kty: 'EC' }), /^the paired device key is not an Ed25519 public JWK/);
+    await refused(check(good.jws, undefined as never), /^the paired device key is not an Ed25519 public JWK/);
+    const other = await sign({ digest, decision: 'approve' });
+    const error = await check(good.jws, other.publicJwk).catch((e: KernelError) => e);
+    expect((error as KernelError).message).toBe("bad signature: the device evidence does not verify with the paired device's key");
+  });
+
   it('refuses a paired key holding a private part, a key that cannot be imported, and a JWS that does not parse', async () => {
     const good = await sign({ digest, decision: 'approve' });
     await refused(check(good.jws, { ...good.publicJwk, d: good.publicJwk.x }), /^the paired device key is not an Ed25519 public JWK/);

@@ -49,6 +49,14 @@ describe('approval challenge', () => {
   });
 });
 
+describe('input checks', () => {
+  it('refuses a reason that is not text, and shows a long bad digest by its length only', () => {
+    expect(() => approvalSigningBytes(digest, 'approve', 42 as never)).toThrow(/a reason must be text of at most 2000 characters/);
+    expect(() => approvalChallenge('a'.repeat(80), 'approve')).toThrow(`got "${'a'.repeat(80)}";`);
+    expect(() => approvalChallenge('a'.repeat(81), 'approve')).toThrow('got a 81-character string;');
+  });
+});
+
 describe('soft authenticator', () => {
   it('registers with a response verifyRegistrationResponse accepts', async () => {
     const authenticator = createSoftAuthenticator({ rpId, origin });
@@ -181,6 +189,15 @@ describe('verifyPasskeyEvidence', () => {
     const { verify } = setup();
     expect((await refusal(verify('nonsense'))).message).toMatch(/^the passkey assertion is malformed at \(root\): .+; send the AuthenticationResponseJSON/);
     expect((await refusal(verify({ id: 'x', rawId: 'x', type: 'public-key', response: {} }))).message).toMatch(/^the passkey assertion is malformed at response\.clientDataJSON: /);
+  });
+
+  it('refuses client data that is JSON but not an object (null, an array, a number), naming the field', async () => {
+    const { authenticator, verify } = setup();
+    const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') });
+    for (const json of ['null', '[]', '5']) {
+      const odd = { ...response, response: { ...response.response, clientDataJSON: Buffer.from(json).toString('base64url') } };
+      expect((await refusal(verify(odd))).message, json).toBe('response.clientDataJSON is not base64url-encoded JSON object');
+    }
   });
 
   it("refuses an assertion signed by a different key presented under the registered credential's id", async () => {
