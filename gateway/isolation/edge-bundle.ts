@@ -88,7 +88,8 @@ export async function bundleEdge(): Promise<EdgeBundle> {
       target: 'node20',
       logLevel: 'silent',
       // Bundled CommonJS packages require Node's built-ins; none reads a file to do so.
-      banner: { js: "import { createRequire as __csRequire } from 'node:module'; const require = __csRequire(import.meta.url);" },
+      // (`import.meta['url']`: the CLI's own build, scripts/build-cli.mjs, rewrites every `import.meta.url` it sees.)
+      banner: { js: "import { createRequire as __csRequire } from 'node:module'; const require = __csRequire(import.meta['url']);" },
       plugins: [prebuiltEsbuild(outputs)],
     });
   } catch (error) {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { BIN, run } from '../support/cli-process.ts';
 
 /**
@@ -119,4 +119,32 @@ describe('countersign errors a newcomer can act on', () => {
     expect(out.stdout).toContain('other.yaml');
     expect(existsSync(join(dir, 'countersign.yaml'))).toBe(false);
   });
+});
+
+describe('the CLI built ahead of time (npm install runs scripts/build-cli.mjs)', () => {
+  it('builds a bundle that runs commands as the sources do, and is used only while no source is newer', async () => {
+    // Inside the checkout, as .build/cli is: the bundle finds its packages in node_modules from there.
+    const out = join(process.cwd(), '.build', `test-${process.pid}`);
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }));
+    const built = await run([process.execPath, 'scripts/build-cli.mjs', '--out', out], { cwd: process.cwd(), env });
+    expect(built.code, built.stderr).toBe(0);
+    const { freshBuild } = await import('../../scripts/sources.mjs');
+    const root = process.cwd();
+    const entry = freshBuild(root, out);
+    expect(entry).toBe(`file://${out}/cli.js`);
+    // The bundle itself, not bin/countersign.js (which may fall back to the sources): same answers as the sources.
+    const bundled = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+      run([process.execPath, '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(entry)}); process.exitCode = await main(${JSON.stringify(args)});`], { cwd: join(dir, 'homes'), env: { ...env, ...extra } });
+    mkdirSync(join(dir, 'homes'), { recursive: true });
+    expect(await bundled(['--version'])).toMatchObject({ code: 0, stdout: `countersign ${version}\n` });
+    const home = { COUNTERSIGN_HOME: join(dir, 'bundled-home') };
+    const added = await bundled(['agent', 'add', 'bundled-bot', '--owner', 'ana@example.com'], home);
+    expect(added.code, added.stderr).toBe(0);
+    expect((await cli(['agent', 'list'], home)).stdout).toContain('bundled-bot');
+    // Another checkout's build, or a build older than a source file, is not used.
+    expect(freshBuild(join(root, 'elsewhere'), out)).toBeNull();
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { root: string; newest: number };
+    writeFileSync(join(out, 'manifest.json'), JSON.stringify({ ...manifest, newest: manifest.newest - 1 }));
+    expect(freshBuild(root, out)).toBeNull();
+  }, 180_000);
 });
