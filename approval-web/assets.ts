@@ -12,7 +12,7 @@ import type { Context } from 'hono';
 const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'client');
 
 /** The client entry points: one small script per page that needs one. */
-export const ENTRY_POINTS = ['enroll', 'signin', 'inbox', 'approve', 'page'] as const;
+export const ENTRY_POINTS = ['enroll', 'signin', 'inbox', 'approve', 'page', 'connect'] as const;
 export type ScriptName = (typeof ENTRY_POINTS)[number];
 
 export interface AssetManifest {

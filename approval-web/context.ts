@@ -4,6 +4,7 @@ import type { Approver, KernelClient } from './kernel-client.ts';
 import type { History } from './history.ts';
 import type { WebStore } from './store.ts';
 import type { CookiePolicy, Session } from './sessions.ts';
+import type { ConnectFlow } from './connect-flow.ts';
 
 /** What every route of the web app is built from; made once in createApprovalWeb. */
 export interface WebDeps {
@@ -25,6 +26,8 @@ export interface WebDeps {
   resolve?: Resolver;
   /** The emails that hold a role (config and directory), to name who may still decide; empty when unknown. */
   approversOf: (role: string) => Promise<string[]>;
+  /** The built-in OAuth authorization server's consent side; null when `auth: external` (no consent page then). */
+  connect: ConnectFlow | null;
 }
 
 /** Per-request values the middleware chain sets for pages (Hono `c.var`). */

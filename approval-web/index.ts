@@ -16,6 +16,8 @@ import { deviceApi } from './devices/api.ts';
 import { deviceRoutes } from './routes/devices.tsx';
 import { dbWebStore, remoteWebStore, type WebStore } from './store.ts';
 import { signInRoutes } from './routes/signin.tsx';
+import { connectRoutes } from './routes/connect.tsx';
+import type { ConnectFlow } from './connect-flow.ts';
 import { csrfToken, originCheck, securityHeaders, throttled } from './security.ts';
 import { failureThrottle } from '../net/throttle.ts';
 import { cookiePolicy, sessionLoader } from './sessions.ts';
@@ -26,6 +28,7 @@ export { approverInvite } from './invite-command.ts';
 export { devicePair } from './devices/command.ts';
 export { createPairingCode, type PairingCode } from './devices/pairing.ts';
 export type { WebDeps, WebEnv } from './context.ts';
+export type { ConnectFlow, ConnectRequest } from './connect-flow.ts';
 export { dbWebStore, remoteWebStore, serveWebStore, type WebStore } from './store.ts';
 // The notifier (approval-web/notify/) holds the VAPID private key: it runs beside the kernel, so the edge never imports it.
 
@@ -45,6 +48,8 @@ export interface ApprovalWebOptions {
   vapidPublicKey?: string | null;
   /** Tests only: DNS resolution for checking push endpoints. */
   resolve?: Resolver;
+  /** The built-in OAuth authorization server's consent side (gateway/oauth/); omit when there is none. */
+  connect?: ConnectFlow;
   /** Tests only: who holds a role (default: enrolled approvers whose effective roles include it, as the kernel says). */
   approversOf?: (role: string) => Promise<string[]>;
 }
@@ -91,6 +96,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
     vapidPublicKey: options.vapidPublicKey ?? null,
     resolve: options.resolve,
     approversOf: options.approversOf ?? roleMembers(options.port, kernel),
+    connect: options.connect ?? null,
   };
   // Bundled once, at creation; a client script that does not compile shows up on the first page instead of crashing.
   const assets: Promise<AssetManifest> = bundleAssets();
@@ -120,6 +126,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   app.route('/', requestRoutes(deps));
   app.route('/', pushRoutes(deps, report));
   app.route('/', deviceRoutes(deps));
+  app.route('/', connectRoutes(deps));
   app.route('/audit', auditRoutes(deps, options.port));
 
   app.notFound((c) => problem(c, 404, 'not_found', `There is no page at ${c.req.path}. Go to the inbox at /.`));

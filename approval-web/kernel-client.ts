@@ -92,6 +92,11 @@ export interface KernelClient {
   lookupDevice(deviceId: string): Promise<PairedDevice | null>;
   /** A decision signed on a paired device: the kernel verifies the compact JWS over the approval signing bytes. */
   decideOnDevice(requestId: string, decision: ApprovalDecision, reason: string | null, deviceId: string, jws: string): Promise<RequestView>;
+  /**
+   * A new agent owned by `owner` for an OAuth connection the approver `by` consented to (audited as agent.added with
+   * them and the client). Its bearer token is dropped here: the connection uses OAuth tokens.
+   */
+  addConnectionAgent(name: string, owner: string, by: string, client: string): Promise<{ id: string; name: string }>;
 }
 
 const challengeSchema = z.object({
@@ -116,6 +121,10 @@ export function kernelClient(port: Port): KernelClient {
     }
   };
   return {
+    async addConnectionAgent(name, owner, by, client) {
+      const reply = await send({ op: 'agent.add', name, owner, by, client });
+      return parse('agent.add', z.object({ agent: z.object({ id: z.string(), name: z.string() }) }), reply).agent;
+    },
     async approverByEmail(email) {
       const reply = await orNull(() => send({ op: 'approver.get', email, approverId: null }));
       return reply === null ? null : parse('approver.get', approverSchema, reply);

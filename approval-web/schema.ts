@@ -67,3 +67,33 @@ export const devicePairings = pgTable('web_device_pairings', {
 export const deviceNonces = pgTable('web_device_nonces', { key: text('key').primaryKey(), expiresAt: at('expires_at').notNull() }, (t) => [
   index('web_device_nonces_expires').on(t.expiresAt),
 ]);
+
+/**
+ * The built-in OAuth authorization server's state (gateway/oauth/): oidc-provider's models (clients registered with RFC
+ * 7591, interactions, authorization codes, access and refresh tokens, grants) as one row each. Tokens and codes are
+ * stored under a hash of their value (gateway/oauth/adapter.ts), so a copy of this table cannot call anything.
+ */
+export const oauthModels = pgTable(
+  'web_oauth_models',
+  {
+    model: text('model').notNull(),
+    id: text('id').notNull(),
+    payload: jsonb('payload').notNull(),
+    grantId: text('grant_id'),
+    uid: text('uid'),
+    expiresAt: at('expires_at'),
+    consumedAt: at('consumed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.id] }), index('web_oauth_models_grant').on(t.grantId), index('web_oauth_models_uid').on(t.uid)],
+);
+
+/** Each OAuth connection is an agent: which client it is, as shown at consent, and who consented. */
+export const oauthConnections = pgTable('web_oauth_connections', {
+  agentName: text('agent_name').primaryKey(),
+  clientId: text('client_id').notNull(),
+  clientName: text('client_name').notNull(),
+  redirectHost: text('redirect_host').notNull(),
+  approverId: text('approver_id').notNull(),
+  createdAt: at('created_at').notNull().defaultNow(),
+  lastUsedAt: at('last_used_at'),
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { eq } from 'drizzle-orm';
-import { CAPABILITIES, KernelError, type Db, type Json, type Message, type Port, type Router } from '../kernel/index.ts';
+import { CAPABILITIES, KernelError, type Db, type Json, type JsonObject, type Message, type Port, type Router } from '../kernel/index.ts';
 import { storeChallenge, takeChallenge } from './challenges.ts';
 import { claimPairingCode, createPairingCode, pairingCodeState, releasePairingCode, type PairingCode } from './devices/pairing.ts';
 import { databaseNonces } from './devices/auth.ts';
@@ -8,6 +8,7 @@ import { createHistory } from './history.ts';
 import { claimInvite, inviteStatus, releaseInvite, type InviteStatus } from './invites.ts';
 import { pushSubscriptions } from './schema.ts';
 import { createSession, findSession, revokeSession, type Session } from './sessions.ts';
+import { oauthTables, type OAuthConnection, type OAuthRow } from './oauth-store.ts';
 
 /**
  * The web app's own tables (sessions, challenges, invites, pairing codes, device nonces, inbox history, push
@@ -32,6 +33,17 @@ export const WEBDB_OPS = {
   'pairing.release': z.tuple([z.string()]),
   'nonce.remember': z.tuple([z.string()]),
   'push.subscribe': z.tuple([z.string(), z.object({ endpoint: z.string(), expirationTime: z.number().nullable(), keys: z.object({ p256dh: z.string(), auth: z.string() }) })]),
+  // The OAuth authorization server's models (gateway/oauth/adapter.ts) and connections (approval-web/oauth-store.ts).
+  'oauth.upsert': z.tuple([z.string().max(64), z.string().max(512), z.record(z.string(), z.json()), z.number().nullable(), z.string().max(512).nullable(), z.string().max(512).nullable()]),
+  'oauth.find': z.tuple([z.string().max(64), z.string().max(512)]),
+  'oauth.findByUid': z.tuple([z.string().max(64), z.string().max(512)]),
+  'oauth.consume': z.tuple([z.string().max(64), z.string().max(512)]),
+  'oauth.destroy': z.tuple([z.string().max(64), z.string().max(512)]),
+  'oauth.revokeGrant': z.tuple([z.string().max(512)]),
+  'oauth.revokeAccount': z.tuple([z.string().max(512)]),
+  'oauth.connect': z.tuple([z.object({ agentName: z.string(), clientId: z.string(), clientName: z.string(), redirectHost: z.string(), approverId: z.string() })]),
+  'oauth.connections': z.tuple([]),
+  'oauth.touch': z.tuple([z.string()]),
 } as const;
 export type WebDbOp = keyof typeof WEBDB_OPS;
 
@@ -54,12 +66,29 @@ export interface WebStore {
   rememberNonce(key: string): Promise<boolean>;
   /** Stores an approver's push subscription; false when the endpoint belongs to another approver. */
   subscribePush(approverId: string, value: { endpoint: string; expirationTime: number | null; keys: { p256dh: string; auth: string } }): Promise<boolean>;
+  /** The OAuth authorization server's rows and its connections (each an agent). */
+  oauth: OAuthStore;
+}
+
+/** approval-web/oauth-store.ts over the wire. */
+export interface OAuthStore {
+  upsert(model: string, id: string, payload: JsonObject, expiresInSeconds: number | null, grantId: string | null, uid: string | null): Promise<void>;
+  find(model: string, id: string): Promise<OAuthRow | null>;
+  findByUid(model: string, uid: string): Promise<OAuthRow | null>;
+  consume(model: string, id: string): Promise<boolean>;
+  destroy(model: string, id: string): Promise<void>;
+  revokeGrant(grantId: string): Promise<number>;
+  revokeAccount(accountId: string): Promise<number>;
+  connect(connection: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt'>): Promise<void>;
+  connections(): Promise<OAuthConnection[]>;
+  touch(agentName: string): Promise<void>;
 }
 
 /** The ops run against the database; `op` maps the wire name onto it. */
 function local(db: Db): Record<WebDbOp, (...args: never[]) => Promise<unknown>> {
   const history = createHistory(db);
   const nonces = databaseNonces(db);
+  const oauth = oauthTables(db);
   return {
     'session.create': (approverId: string) => createSession(db, approverId),
     'session.find': (id: string) => findSession(db, id),
@@ -85,6 +114,16 @@ function local(db: Db): Record<WebDbOp, (...args: never[]) => Promise<unknown>> 
         .returning({ endpoint: pushSubscriptions.endpoint });
       return rows.length > 0;
     },
+    'oauth.upsert': (model: string, id: string, payload: JsonObject, ttl: number | null, grantId: string | null, uid: string | null) => oauth.upsert(model, id, payload, ttl, grantId, uid),
+    'oauth.find': (model: string, id: string) => oauth.find(model, id),
+    'oauth.findByUid': (model: string, uid: string) => oauth.findByUid(model, uid),
+    'oauth.consume': (model: string, id: string) => oauth.consume(model, id),
+    'oauth.destroy': (model: string, id: string) => oauth.destroy(model, id),
+    'oauth.revokeGrant': (grantId: string) => oauth.revokeGrant(grantId),
+    'oauth.revokeAccount': (accountId: string) => oauth.revokeAccount(accountId),
+    'oauth.connect': (c: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt'>) => oauth.connect(c),
+    'oauth.connections': () => oauth.connections(),
+    'oauth.touch': (agentName: string) => oauth.touch(agentName),
   };
 }
 
@@ -149,5 +188,17 @@ function storeOver(call: (message: { op: 'tables'; call: WebDbOp; args: Json[] }
     releasePairingCode: (code) => send({ op: 'pairing.release', args: [code] }),
     rememberNonce: (key) => send({ op: 'nonce.remember', args: [key] }),
     subscribePush: (approverId, value) => send({ op: 'push.subscribe', args: [approverId, value] }),
+    oauth: {
+      upsert: (model, id, payload, ttl, grantId, uid) => send({ op: 'oauth.upsert', args: [model, id, payload, ttl, grantId, uid] }),
+      find: (model, id) => send({ op: 'oauth.find', args: [model, id] }),
+      findByUid: (model, uid) => send({ op: 'oauth.findByUid', args: [model, uid] }),
+      consume: (model, id) => send({ op: 'oauth.consume', args: [model, id] }),
+      destroy: (model, id) => send({ op: 'oauth.destroy', args: [model, id] }),
+      revokeGrant: (grantId) => send({ op: 'oauth.revokeGrant', args: [grantId] }),
+      revokeAccount: (accountId) => send({ op: 'oauth.revokeAccount', args: [accountId] }),
+      connect: (c) => send({ op: 'oauth.connect', args: [{ ...c }] }),
+      connections: () => send({ op: 'oauth.connections', args: [] }),
+      touch: (agentName) => send({ op: 'oauth.touch', args: [agentName] }),
+    },
   };
 }

@@ -117,6 +117,7 @@ export async function createServices(options: StartOptions): Promise<Services> {
       return { database: core.database.kind, sandbox: core.connectors.sandbox, ...(mcp.length ? { mcp } : {}) };
     },
     resolve: options.egress?.resolve,
+    egressFetch: options.egress?.fetch,
   });
   return {
     ...core,

@@ -113,6 +113,11 @@ export const configSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  auth: z
+    .enum(['builtin', 'external', 'both'], {
+      error: 'builtin (Countersign is its own OAuth authorization server, for claude.ai and ChatGPT), external (tokens from the issuer under oauth:), or both',
+    })
+    .optional(),
   oauth: z
     .strictObject({
       issuer: httpUrl('the authorization server issuer'),

@@ -24,6 +24,11 @@ export interface Config {
   notify: { webhooks: Webhook[]; webPush: boolean };
   /** Where checkpoints go besides the database: file paths (relative to the config file) and URLs. */
   audit: { witnesses: (string | { url: string; allowPrivateNetwork?: boolean })[] };
+  /**
+   * Who issues the OAuth access tokens /mcp accepts besides agent tokens: Countersign's own authorization server
+   * (builtin, the default), the issuer under `oauth` (external, the default when `oauth` is set), or both.
+   */
+  auth: 'builtin' | 'external' | 'both';
   oauth?: { issuer: string; audience: string; jwksUrl?: string; algorithms?: string[]; tokenType?: string; requiredScopes?: string[] };
   rateLimit?: { perMinute: number };
   /** Body sizes and HTTP timeouts (gateway/edge.ts), defaults filled in. */
@@ -110,6 +115,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!parsed.success) fail(parsed.error.issues.flatMap((issue) => describeIssue(doc, issue)));
   const value = parsed.data!;
 
+  if ((value.auth === 'external' || value.auth === 'both') && !value.oauth) {
+    fail([{ offset: offsetOf(doc, ['auth'], true), text: `auth: ${value.auth} needs an oauth: section naming the external issuer (issuer, audience); or set auth: builtin` }]);
+  }
   const roles = value.roles ?? {};
   if ('owner' in roles) fail([{ offset: offsetOf(doc, ['roles', 'owner'], true), text: 'role "owner" is built in (the agent\'s owner); name your role differently' }]);
   try {
@@ -133,6 +141,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       webPush: value.notify?.webPush ?? false,
     },
     audit: { witnesses: value.audit?.witnesses ?? [] },
+    auth: value.auth ?? (value.oauth ? 'external' : 'builtin'),
     oauth: value.oauth,
     rateLimit: value.rateLimit,
     limits: { ...DEFAULT_LIMITS, ...value.limits },

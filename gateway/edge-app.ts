@@ -3,7 +3,9 @@ import { CAPABILITIES, type JsonObject, type Principal, type Router } from '../k
 import type { Config } from './config.ts';
 import { createMcpHandler } from './mcp/index.ts';
 import { oauthMetadataRoute } from './mcp/metadata.ts';
-import { createApprovalWeb, type WebStore } from '../approval-web/index.ts';
+import { createApprovalWeb, remoteWebStore, type WebStore } from '../approval-web/index.ts';
+import { createAuthorizationServer } from './oauth/index.ts';
+import { metadataDocumentFetch } from './oauth/egress.ts';
 import { createMetrics } from './metrics.ts';
 import { bodyLimits, closeUnreadBodies, hostGuard } from './edge.ts';
 import { clientAddressMiddleware } from '../net/proxy.ts';
@@ -25,6 +27,8 @@ export interface EdgeSettings {
   listenPort: number;
   sandbox: boolean;
   holdSeconds: number;
+  /** Who issues OAuth access tokens: Countersign itself (builtin), the issuer under `oauth` (external), or both. */
+  auth: Config['auth'];
   oauth: Config['oauth'];
   rateLimitPerMinute: number | undefined;
   limits: Config['limits'];
@@ -45,6 +49,8 @@ export interface EdgeOptions {
   /** More Prometheus lines for /metrics (the edge process: one series per process of the set). */
   metrics?: () => string[];
   resolve?: Resolver;
+  /** Tests only: what carries an outbound request (a client metadata document) once its destination passed the checks. */
+  egressFetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 export interface Edge {
@@ -57,6 +63,7 @@ export function edgeSettings(config: Config, s: { publicUrl: string; host: strin
   return {
     ...s,
     holdSeconds: config.holdSeconds ?? 25,
+    auth: config.auth,
     oauth: config.oauth,
     rateLimitPerMinute: config.rateLimit?.perMinute,
     limits: config.limits,
@@ -95,7 +102,21 @@ export function createEdgeApp(options: EdgeOptions): Edge {
     );
     return c.text(metrics.render() + processes + core, 200, { 'content-type': 'text/plain; version=0.0.4' });
   });
-  app.route('/', oauthMetadataRoute({ publicUrl: settings.publicUrl, oauth: settings.oauth }));
+  const report = (what: string, detail: string) => void gatewayPort.send('kernel', { op: 'edge.refused', what, detail }).catch(() => {});
+  const store = options.store ?? remoteWebStore(webPort);
+  const external = settings.auth === 'builtin' ? undefined : settings.oauth;
+  // The built-in authorization server (gateway/oauth/): its rows live in the web tables, a token's agent is the kernel's.
+  const builtin =
+    settings.auth === 'external'
+      ? null
+      : createAuthorizationServer({
+          publicUrl: settings.publicUrl,
+          store: store.oauth,
+          agentActive: async (name) => (await gatewayPort.send('kernel', { op: 'agent.resolve', name })) !== null,
+          fetch: metadataDocumentFetch({ resolve: options.resolve, transport: options.egressFetch, report }),
+        });
+  app.route('/', oauthMetadataRoute({ publicUrl: settings.publicUrl, oauth: external, builtinIssuer: builtin?.issuer }));
+  if (builtin) app.route('/', builtin.routes);
   const mcp = createMcpHandler({
     port: gatewayPort,
     holdSeconds: settings.holdSeconds,
@@ -103,18 +124,22 @@ export function createEdgeApp(options: EdgeOptions): Edge {
     host: settings.host,
     listenPort: settings.listenPort,
     // OAuth resource-server mode: a verified access token's subject names the agent it acts as.
-    oauth: settings.oauth && {
-      ...settings.oauth,
+    oauth: external && {
+      ...external,
       principalFor: (subject: string) => gatewayPort.send('kernel', { op: 'agent.resolve', name: subject }) as Promise<Principal | null>,
     },
     rateLimitPerMinute: settings.rateLimitPerMinute,
+    builtin: builtin
+      ? { verify: (token) => builtin.verify(token), principalFor: (name) => gatewayPort.send('kernel', { op: 'agent.resolve', name }) as Promise<Principal | null> }
+      : undefined,
     maxBodyBytes: settings.limits.mcpBodyBytes,
-    report: (what, detail) => void gatewayPort.send('kernel', { op: 'edge.refused', what, detail }).catch(() => {}),
+    report,
   });
   app.all('/mcp', (c) => mcp.handle(c));
   const web = createApprovalWeb({
     port: webPort,
-    store: options.store,
+    store,
+    connect: builtin?.connect,
     publicUrl: settings.publicUrl,
     sandbox: settings.sandbox,
     vapidPublicKey: settings.vapidPublicKey,

@@ -17,7 +17,7 @@ export const CAPABILITIES = {
     // set of table ops (approval-web/store.ts), never a database handle.
     'kernel:approver.get', 'kernel:approver.upsert', 'kernel:passkey.add', 'kernel:passkey.lookup', 'kernel:passkey.touch',
     'kernel:passkey.remove', 'kernel:device.add', 'kernel:device.list', 'kernel:device.remove', 'kernel:device.lookup',
-    'kernel:approval.inbox', 'kernel:approval.challenge', 'kernel:approval.decide', 'kernel:request.view', 'kernel:agent.revoke',
+    'kernel:approval.inbox', 'kernel:approval.challenge', 'kernel:approval.decide', 'kernel:request.view', 'kernel:agent.revoke', 'kernel:agent.add',
     'kernel:edge.refused', 'audit:audit.requests', 'audit:audit.timeline', 'audit:audit.status', 'audit:audit.stats',
     'audit:audit.people', 'webdb:tables',
   ],

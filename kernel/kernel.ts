@@ -132,7 +132,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     switch (m.op) {
       case 'agent.add': {
         const { agent, token } = await ctx.directory.addAgent(m.name, m.owner);
-        await ctx.audit.append([{ kind: 'agent.added', requestId: null, actor: envelope.from, data: { name: agent.name, owner: agent.owner } }]);
+        await ctx.audit.append([{ kind: 'agent.added', requestId: null, actor: m.by ? `${envelope.from}:approver:${m.by}` : envelope.from, data: { name: agent.name, owner: agent.owner, ...(m.client ? { client: m.client } : {}) } }]);
         return { agent: { ...agent }, token };
       }
       case 'agent.list':

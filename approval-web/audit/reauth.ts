@@ -11,7 +11,7 @@ import { verifySignIn, type RelyingParty } from '../webauthn.ts';
  * action, and is single use.
  */
 
-export const action = z.object({ action: z.enum(['revoke', 'remove']), target: z.string().min(1).max(1024) });
+export const action = z.object({ action: z.enum(['revoke', 'remove', 'connect']), target: z.string().min(1).max(1024) });
 export type ReauthAction = z.infer<typeof action>;
 
 const subject = (approverId: string, a: ReauthAction) => `reauth:${approverId}:${a.action}:${a.target}`;

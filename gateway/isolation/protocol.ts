@@ -41,7 +41,7 @@ export type KernelReady = {
   publicUrl: string;
   database: string;
   vapidPublicKey: string | null;
-  config: Pick<EdgeSettings, 'holdSeconds' | 'oauth' | 'limits'> & { rateLimit?: { perMinute: number }; allowedHosts?: string[] };
+  config: Pick<EdgeSettings, 'holdSeconds' | 'auth' | 'oauth' | 'limits'> & { rateLimit?: { perMinute: number }; allowedHosts?: string[] };
   configDir: string;
 };
 

@@ -27,6 +27,12 @@ export interface OAuthOptions {
   keys?: JWTVerifyGetKey;
 }
 
+/** The built-in authorization server's access tokens: the agent (by name) a token acts for, or null. */
+export interface BuiltinTokens {
+  verify(token: string): Promise<string | null>;
+  principalFor(name: string): Promise<Principal | null>;
+}
+
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; response: Response };
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -35,7 +41,7 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  * Builds the authenticator once. Every request is authenticated again (no cache), so a revoked token stops working
  * at once. Failures are 401 with `WWW-Authenticate` pointing at the RFC 9728 metadata, per the MCP authorization spec.
  */
-export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuthOptions): (req: Request) => Promise<AuthResult> {
+export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuthOptions, builtin?: BuiltinTokens): (req: Request) => Promise<AuthResult> {
   const metadataUrl = `${publicUrl.replace(/\/$/, '')}/.well-known/oauth-protected-resource`;
   const jwks = oauth ? (oauth.keys ?? createRemoteJWKSet(new URL(oauth.jwksUrl ?? `${oauth.issuer.replace(/\/$/, '')}/.well-known/jwks.json`))) : null;
 
@@ -77,6 +83,13 @@ export function bearerAuthenticator(port: Port, publicUrl: string, oauth?: OAuth
     if (!match) return refuse('the Authorization header must be "Bearer <token>"', 'invalid_request');
     const token = match[1];
     if (JWT_SHAPE.test(token) && oauth) return viaJwt(token);
+    if (builtin && !token.startsWith('cs_agent_')) {
+      const agent = await builtin.verify(token);
+      const principal = agent ? await builtin.principalFor(agent) : null;
+      if (principal) return { ok: true, principal };
+      if (agent) return refuse('this connection was disconnected (its agent was revoked); connect again from your app', 'invalid_token');
+      return refuse('the access token is invalid, expired or revoked, or is for another resource; sign in again from your app', 'invalid_token');
+    }
     const principal = (await port.send('kernel', { op: 'agent.authenticate', token })) as Principal | null;
     if (!principal) return refuse('the agent token is invalid or was revoked; ask an operator for a new one (`countersign agent add`)', 'invalid_token');
     return { ok: true, principal };

@@ -5,7 +5,7 @@ import { JSONRPCMessageSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSI
 import { failureThrottle } from '../../net/throttle.ts';
 import { clientAddress } from '../../net/proxy.ts';
 import type { Port, Principal } from '../../kernel/index.ts';
-import { bearerAuthenticator, type OAuthOptions } from './auth.ts';
+import { bearerAuthenticator, type BuiltinTokens, type OAuthOptions } from './auth.ts';
 import { defaultAllowed, originGuard, rateLimiter, readJsonBody, requestIds, rpcError, whenSent } from './guard.ts';
 import { createSessionServer, type SessionServer } from './server.ts';
 
@@ -28,6 +28,8 @@ export interface McpHandlerOptions {
   /** Requests per minute per agent (default 600); more get 429 with Retry-After. */
   rateLimitPerMinute?: number;
   oauth?: OAuthOptions;
+  /** The built-in authorization server's tokens (gateway/oauth/): opaque, looked up on every call. */
+  builtin?: BuiltinTokens;
   /** Told about refusals worth auditing (throttled token guessing); must not throw. */
   report?: (what: string, detail: string) => void;
   /** Sessions unused this long are closed (default 30 minutes). */
@@ -74,7 +76,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const defaults = defaultAllowed(options.publicUrl, options.listenPort);
   const checkOrigin = originGuard(options.allowedHosts ?? defaults.allowedHosts, options.allowedOrigins ?? defaults.allowedOrigins);
-  const authenticate = bearerAuthenticator(options.port, options.publicUrl, options.oauth);
+  const authenticate = bearerAuthenticator(options.port, options.publicUrl, options.oauth, options.builtin);
   const limit = rateLimiter(options.rateLimitPerMinute ?? 600);
   // Token guessing: 30 failed bearer tokens per minute per client address, then 429 before any token is checked.
   const guesses = failureThrottle({ max: 30, windowSeconds: 60 });

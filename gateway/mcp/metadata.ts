@@ -3,15 +3,20 @@ import type { OAuthOptions } from './auth.ts';
 
 /**
  * OAuth 2.0 Protected Resource Metadata (RFC 9728) for `/mcp`, served at `/.well-known/oauth-protected-resource`.
- * MCP clients follow the `resource_metadata` link of a 401 here to learn which authorization server issues tokens.
- * Without OAuth mode there is no authorization server: agents use tokens from `countersign agent add`.
+ * MCP clients follow the `resource_metadata` link of a 401 here to learn which authorization server issues tokens:
+ * Countersign's own (`builtin`, gateway/oauth/), the external issuer under `oauth:`, or both. Agent tokens from
+ * `countersign agent add` work beside either.
  */
-export function protectedResourceMetadata(publicUrl: string, oauth?: Pick<OAuthOptions, 'issuer' | 'requiredScopes'>): Record<string, unknown> {
+export type ExternalIssuer = Pick<OAuthOptions, 'issuer' | 'requiredScopes'>;
+
+export function protectedResourceMetadata(publicUrl: string, oauth?: ExternalIssuer, builtinIssuer?: string): Record<string, unknown> {
   const base = publicUrl.replace(/\/$/, '');
+  const servers = [...(builtinIssuer ? [builtinIssuer] : []), ...(oauth ? [oauth.issuer] : [])];
+  const scopes = [...new Set([...(builtinIssuer ? ['mcp'] : []), ...(oauth ? (oauth.requiredScopes ?? ['mcp']) : [])])];
   return {
     resource: `${base}/mcp`,
-    authorization_servers: oauth ? [oauth.issuer] : [],
-    ...(oauth ? { scopes_supported: oauth.requiredScopes ?? ['mcp'] } : {}),
+    authorization_servers: servers,
+    ...(servers.length > 0 ? { scopes_supported: scopes } : {}),
     bearer_methods_supported: ['header'],
     resource_name: 'Countersign MCP gateway',
     resource_documentation: `${base}/`,
@@ -19,14 +24,14 @@ export function protectedResourceMetadata(publicUrl: string, oauth?: Pick<OAuthO
 }
 
 /** The Hono handler for the metadata route; mount it with `app.get('/.well-known/oauth-protected-resource', ...)`. */
-export function metadataHandler(publicUrl: string, oauth?: Pick<OAuthOptions, 'issuer' | 'requiredScopes'>): (c: Context) => Response {
-  const body = protectedResourceMetadata(publicUrl, oauth);
+export function metadataHandler(publicUrl: string, oauth?: ExternalIssuer, builtinIssuer?: string): (c: Context) => Response {
+  const body = protectedResourceMetadata(publicUrl, oauth, builtinIssuer);
   return (c) => c.json(body, 200, { 'cache-control': 'max-age=3600' });
 }
 
 /** A Hono sub-app holding the metadata route (RFC 9728 also allows the path suffixed with the resource path). */
-export function oauthMetadataRoute(options: { publicUrl: string; oauth?: Pick<OAuthOptions, 'issuer' | 'requiredScopes'> }): Hono {
-  const handler = metadataHandler(options.publicUrl, options.oauth);
+export function oauthMetadataRoute(options: { publicUrl: string; oauth?: ExternalIssuer; builtinIssuer?: string }): Hono {
+  const handler = metadataHandler(options.publicUrl, options.oauth, options.builtinIssuer);
   const app = new Hono();
   app.get('/.well-known/oauth-protected-resource', handler);
   app.get('/.well-known/oauth-protected-resource/mcp', handler);

@@ -13,7 +13,7 @@ import { createRouter } from '../../kernel/index.ts';
 export async function edgeRoutes(): Promise<string[]> {
   const router = createRouter(async () => {});
   const edge = createEdgeApp({
-    settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null },
+    settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, auth: 'builtin', oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null },
     router,
     store: {} as never,
     health: async () => ({}),

@@ -17,7 +17,7 @@ describe('capability lists', () => {
         'kernel:passkey.add', 'kernel:passkey.lookup', 'kernel:passkey.touch', 'kernel:passkey.remove',
         'kernel:device.add', 'kernel:device.list', 'kernel:device.remove', 'kernel:device.lookup',
         'kernel:approval.inbox', 'kernel:approval.challenge', 'kernel:approval.decide',
-        'kernel:request.view', 'kernel:agent.revoke', 'kernel:edge.refused',
+        'kernel:request.view', 'kernel:agent.revoke', 'kernel:agent.add', 'kernel:edge.refused',
         'audit:audit.requests', 'audit:audit.timeline', 'audit:audit.status', 'audit:audit.stats', 'audit:audit.people',
         'webdb:tables',
       ],
