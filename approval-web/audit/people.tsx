@@ -1,8 +1,29 @@
 import type { Approver } from '../kernel-client.ts';
 import type { People } from './reader.ts';
+import type { OAuthConnection } from '../oauth-store.ts';
+import { Host } from '../views/value.tsx';
 import { Inline } from '../views/value.tsx';
 
 const when = (iso: string | null) => (iso ? iso.replace('T', ' ').slice(0, 16) : 'never');
+
+/** The later of two ISO times (an OAuth connection's last use is kept beside the agent's). */
+const lastUse = (a: string | null, b: string | null) => (a && b ? (a > b ? a : b) : (a ?? b));
+
+/** An OAuth connection's app, as the app named itself at consent, and where it sends people back to. */
+function Connection(props: { connection: OAuthConnection }) {
+  const { connection } = props;
+  return (
+    <div class="connection">
+      Connected app: {connection.clientName ? <Inline text={connection.clientName} /> : <em>no name given</em>}
+      {connection.redirectHost ? (
+        <>
+          {' '}
+          · returns to <Host host={connection.redirectHost} />
+        </>
+      ) : null}
+    </div>
+  );
+}
 
 /** Who may revoke an agent's token from the web: its owner, or an approver with the `admin` role. */
 export function mayRevoke(approver: Approver, agent: { owner: string }): boolean {
@@ -13,8 +34,9 @@ export function mayRevoke(approver: Approver, agent: { owner: string }): boolean
  * Agents and approvers with their last activity. Revoke and Remove buttons appear only where the signed-in approver
  * may act, and each asks for a fresh passkey assertion (approval-web/audit/client/people.ts).
  */
-export function PeopleView(props: { people: People; me: Approver }) {
+export function PeopleView(props: { people: People; me: Approver; connections?: OAuthConnection[] }) {
   const { agents, approvers } = props.people;
+  const connections = new Map((props.connections ?? []).map((c) => [c.agentName, c]));
   const live = props.me.passkeys.length;
   return (
     <section>
@@ -31,14 +53,15 @@ export function PeopleView(props: { people: People; me: Approver }) {
               </strong>{' '}
               · owner <Inline text={a.owner} />
             </div>
+            {connections.has(a.name) ? <Connection connection={connections.get(a.name)!} /> : null}
             <div class="empty">
-              Last seen {when(a.lastSeenAt)} · last request {when(a.lastRequestAt)} · added {when(a.createdAt)}
+              Last seen {when(lastUse(a.lastSeenAt, connections.get(a.name)?.lastUsedAt ?? null))} · last request {when(a.lastRequestAt)} · added {when(a.createdAt)}
             </div>
             {a.revokedAt ? (
-              <div>Token revoked {when(a.revokedAt)}</div>
+              <div>{connections.has(a.name) ? 'Disconnected' : 'Token revoked'} {when(a.revokedAt)}</div>
             ) : mayRevoke(props.me, a) ? (
               <button type="button" class="danger" data-action="revoke" data-target={a.name}>
-                Revoke <Inline text={a.name} />
+                {connections.has(a.name) ? 'Disconnect' : 'Revoke'} <Inline text={a.name} />
               </button>
             ) : null}
           </li>

@@ -157,7 +157,8 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
       const people = isAuditor(me)
         ? everyone
         : { ...everyone, agents: everyone.agents.filter((a) => a.owner.toLowerCase() === me.email.toLowerCase()), approvers: everyone.approvers.filter((p) => p.id === me.id) };
-      return page(c, 'Agents and approvers', <PeopleView people={people} me={me} />, true);
+      const connections = await deps.store.oauth.connections();
+      return page(c, 'Agents and approvers', <PeopleView people={people} me={me} connections={connections} />, true);
     } catch (error) {
       return failure(c, error);
     }
@@ -186,7 +187,10 @@ export function auditRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
       await verifyReauth(deps, rp, me, { action: what, target }, body.value.challengeId, body.value.response);
       if (what === 'revoke') {
         await send({ op: 'agent.revoke', name: target, by: me.id });
-        return c.json({ message: `Agent ${target} is revoked: its token is refused from now on.` });
+        // An OAuth connection's tokens go with its agent: deleted now, not left to expire (the agent's revocation alone
+        // already refuses them, and cancelled its pending requests in the same transaction).
+        const oauth = await deps.store.oauth.revokeAccount(target);
+        return c.json({ message: oauth > 0 ? `Disconnected ${target}: its tokens are refused from now on.` : `Agent ${target} is revoked: its token is refused from now on.` });
       }
       await send({ op: 'passkey.remove', credentialId: target, approverId: me.id });
       return c.json({ message: 'Passkey removed. It can no longer sign in or approve.' });

@@ -107,6 +107,13 @@ export function createAuthorizationServer(options: ProviderOptions & { store: OA
     async approve(request, uid, agentName) {
       const it = await interaction(request, uid);
       if (!it) throw new Error('this connection request expired or was started in another browser');
+      // Each connection is its own agent, so its own login: a session this browser holds from an earlier connection (as
+      // another agent) is ended here, or oidc-provider would stop to ask whether to switch accounts.
+      if (it.found.session?.uid) {
+        await (await it.provider.Session.findByUid(it.found.session.uid))?.destroy();
+        delete it.found.session;
+        await it.found.save(Math.max(it.found.exp - Math.floor(Date.now() / 1000), 1));
+      }
       const grant = new it.provider.Grant({ accountId: agentName, clientId: it.found.params.client_id });
       // `mcp` is both a scope clients register with and the resource's scope: grant it as either.
       grant.addOIDCScope('openid offline_access mcp');

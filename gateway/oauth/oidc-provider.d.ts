@@ -31,9 +31,11 @@ declare module 'oidc-provider' {
     uid: string;
     prompt: { name: string; reasons: string[]; details: Record<string, unknown> };
     params: Record<string, unknown> & { client_id: string; redirect_uri?: string; resource?: string | string[]; scope?: string };
-    session?: { accountId?: string };
+    session?: { accountId?: string; uid?: string };
     grantId?: string;
     returnTo: string;
+    exp: number;
+    save(ttl: number): Promise<string>;
   }
   export interface GrantInstance {
     addResourceScope(resource: string, scope: string): void;
@@ -61,6 +63,7 @@ declare module 'oidc-provider' {
     Client: { find(id: string): Promise<ClientView | undefined> };
     Grant: new (fields: { accountId: string; clientId: string }) => GrantInstance;
     AccessToken: { find(token: string): Promise<AccessTokenInstance | undefined> };
+    Session: { findByUid(uid: string): Promise<{ destroy(): Promise<void> } | undefined> };
   }
   export default Provider;
   export const errors: Record<string, new (description?: string) => Error>;

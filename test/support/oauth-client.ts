@@ -97,7 +97,7 @@ export class Browser {
   async consent(path: string, approver: TestApprover, agent: string): Promise<URL> {
     const options = await this.request(`${path}/options`, { body: { agent } });
     if (!options.ok) throw new Error(`consent options answered ${options.status}: ${await options.text()}`);
-    const { challengeId, options: o } = (await options.json()) as { challengeId: string; options: { challenge: string; allowCredentials?: { id: string }[] } };
+    const { challengeId, options: o } = (await options.json()) as { challengeId: string; options: { challenge: string; allowCredentials?: { id: string; type: "public-key" }[] } };
     const response = approver.authenticator.assert({ challenge: o.challenge, rpId: 'localhost', allowCredentials: o.allowCredentials });
     const done = await this.request(path, { body: { challengeId, response, agent } });
     if (!done.ok) throw new Error(`consent answered ${done.status}: ${await done.text()}`);
