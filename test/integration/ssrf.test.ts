@@ -141,8 +141,10 @@ describe('Host and Origin checks on every route', () => {
     }
   });
 
-  it.each(ROUTES.filter((path) => !path.startsWith('/api/v1/devices/')))('refuses a cross-site POST to %s even with a session and its CSRF token', async (path) => {
-    // Devices (/api/v1/devices/) are not browsers: they sign every call, so Origin is not theirs to send.
+  it.each(ROUTES.filter((path) => !path.startsWith('/api/v1/devices/') && !path.startsWith('/oauth/')))('refuses a cross-site POST to %s even with a session and its CSRF token', async (path) => {
+    // Devices (/api/v1/devices/) are not browsers: they sign every call, so Origin is not theirs to send. The OAuth
+    // endpoints (/oauth/) are called by other origins by protocol (an app's token and registration requests) and read
+    // no web session; the consent they lead to is /connect/:uid, which this check covers.
     const ana = await stack.enrollApprover(`origin-${ROUTES.indexOf(path)}@example.com`);
     const { id, session } = await createSession(stack.services.database.db, ana.id);
     const host = new URL(stack.url).host;
