@@ -162,7 +162,7 @@ describe('refusals', () => {
     const missing = await token({ grant_type: 'authorization_code', code: c2.code, client_id: c2.clientId, redirect_uri: REDIRECT });
     expect(missing.status).toBe(400);
     const clientId = await register();
-    for (const params of [{}, { code_challenge: pkce().challenge, code_challenge_method: 'plain' }]) {
+    for (const params of [{}, { code_challenge: pkce().challenge, code_challenge_method: 'plain' }] as Record<string, string>[]) {
       const response = await fetch(authorizeUrl({ client_id: clientId, redirect_uri: REDIRECT, ...params }), { redirect: 'manual' });
       const location = new URL(response.headers.get('location')!);
       expect(location.origin + location.pathname).toBe(REDIRECT);

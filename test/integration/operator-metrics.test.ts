@@ -44,7 +44,7 @@ describe('request metrics on /metrics', () => {
 
   it('leave the HTTP series served, with a comment saying what is missing, when the core cannot answer', async () => {
     const edge = createEdgeApp({
-      settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null },
+      settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, auth: 'builtin', oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null },
       router: createRouter(async () => {}),
       store: {} as never,
       health: async () => ({}),
