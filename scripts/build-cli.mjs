@@ -43,7 +43,7 @@ rmSync(staging, { recursive: true, force: true });
 mkdirSync(staging, { recursive: true });
 try {
   await build({
-    entryPoints: { cli: join(root, 'gateway', 'cli.ts') },
+    entryPoints: { cli: join(root, 'gateway', 'cli.ts'), child: join(root, 'gateway', 'isolation', 'child.ts') },
     outdir: staging,
     bundle: true,
     splitting: true, // lazy imports stay lazy: an offline command never loads the connectors or the web app

@@ -20,12 +20,12 @@ export function newestSource(root) {
   return newest;
 }
 
-/** The URL of the CLI built in `dir` when it was built from `root` and no source changed since; else null. */
-export function freshBuild(root, dir) {
+/** The URL of entry `name` (cli, child) built in `dir`, when built from `root` and no source changed since; else null. */
+export function freshBuild(root, dir, name = 'cli') {
   try {
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     if (manifest.root !== root || !(manifest.newest >= newestSource(root))) return null;
-    return pathToFileURL(join(dir, 'cli.js')).href;
+    return pathToFileURL(join(dir, `${name}.js`)).href;
   } catch {
     return null;
   }

@@ -132,6 +132,7 @@ describe('the CLI built ahead of time (npm install runs scripts/build-cli.mjs)',
     const root = process.cwd();
     const entry = freshBuild(root, out);
     expect(entry).toBe(`file://${out}/cli.js`);
+    expect(freshBuild(root, out, 'child')).toBe(`file://${out}/child.js`); // each process of --isolation process
     // The bundle itself, not bin/countersign.js (which may fall back to the sources): same answers as the sources.
     const bundled = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
       run([process.execPath, '--input-type=module', '-e', `const { main } = await import(${JSON.stringify(entry)}); process.exitCode = await main(${JSON.stringify(args)});`], { cwd: join(dir, 'homes'), env: { ...env, ...extra } });
