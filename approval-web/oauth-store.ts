@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db, JsonObject } from '../kernel/index.ts';
 import { oauthConnections, oauthModels } from './schema.ts';
 
@@ -22,7 +22,8 @@ export interface OAuthConnection {
   lastUsedAt: string | null;
 }
 
-const live = (now: Date) => or(isNull(oauthModels.expiresAt), sql`${oauthModels.expiresAt} > ${now}`);
+// gt(), not a raw sql template: the column maps the Date for the driver (postgres.js was sent Date#toString and refused it).
+const live = (now: Date) => or(isNull(oauthModels.expiresAt), gt(oauthModels.expiresAt, now));
 
 export function oauthTables(db: Db) {
   return {
