@@ -39,7 +39,9 @@ export async function readNodes(db: Db, wanted: [number, number][]): Promise<Map
 
 /** Runs a proof computation (see merkle.ts) over the stored tree, re-hashing nodes below STORED_FROM from the leaves. */
 export function overStoredTree<T>(db: Db, compute: (node: Node) => T): Promise<T> {
-  const lowered = (node: Node): Node => (level, index) => (level === 0 || level >= STORED_FROM ? node(level, index) : hashChildren(lowered(node)(level - 1, 2 * index), lowered(node)(level - 1, 2 * index + 1)));
+  const lowered = (node: Node): Node => function at(level, index): Buffer {
+    return level === 0 || level >= STORED_FROM ? node(level, index) : hashChildren(at(level - 1, 2 * index), at(level - 1, 2 * index + 1));
+  };
   return withNodes((node) => compute(lowered(node)), (wanted) => readNodes(db, wanted));
 }
 
