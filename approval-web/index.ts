@@ -126,7 +126,7 @@ export function createApprovalWeb(options: ApprovalWebOptions): Hono<WebEnv> {
   app.route('/', requestRoutes(deps));
   app.route('/', pushRoutes(deps, report));
   app.route('/', deviceRoutes(deps));
-  app.route('/', connectRoutes(deps));
+  app.route('/', connectRoutes(deps, options.port));
   app.route('/audit', auditRoutes(deps, options.port));
 
   app.notFound((c) => problem(c, 404, 'not_found', `There is no page at ${c.req.path}. Go to the inbox at /.`));

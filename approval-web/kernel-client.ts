@@ -93,10 +93,11 @@ export interface KernelClient {
   /** A decision signed on a paired device: the kernel verifies the compact JWS over the approval signing bytes. */
   decideOnDevice(requestId: string, decision: ApprovalDecision, reason: string | null, deviceId: string, jws: string): Promise<RequestView>;
   /**
-   * A new agent owned by `owner` for an OAuth connection the approver `by` consented to (audited as agent.added with
-   * them and the client). Its bearer token is dropped here: the connection uses OAuth tokens.
+   * The agent an OAuth connection the approver `by` consented to becomes: a new one owned by `owner` (audited as
+   * agent.added with them and the client; its bearer token is dropped here, the connection uses OAuth tokens), or with
+   * `existing`, an active agent `owner` already owns (agent.connected; the kernel refuses anyone else's: unknown_agent).
    */
-  addConnectionAgent(name: string, owner: string, by: string, client: string): Promise<{ id: string; name: string }>;
+  addConnectionAgent(name: string, owner: string, by: string, client: string, existing?: boolean): Promise<{ id: string; name: string }>;
 }
 
 const challengeSchema = z.object({
@@ -121,8 +122,8 @@ export function kernelClient(port: Port): KernelClient {
     }
   };
   return {
-    async addConnectionAgent(name, owner, by, client) {
-      const reply = await send({ op: 'agent.add', name, owner, by, client });
+    async addConnectionAgent(name, owner, by, client, existing = false) {
+      const reply = await send({ op: 'agent.add', name, owner, by, client, ...(existing ? { existing } : {}) });
       return parse('agent.add', z.object({ agent: z.object({ id: z.string(), name: z.string() }) }), reply).agent;
     },
     async approverByEmail(email) {

@@ -124,8 +124,7 @@ export function createDirectory(db: Db) {
         .from(passkeys)
         .innerJoin(approvers, eq(passkeys.approverId, approvers.id))
         .where(and(eq(passkeys.id, credentialId), isNull(passkeys.removedAt)));
-      if (!row) return null;
-      return { id: row.p.id, publicKey: row.p.publicKey, counter: row.p.counter, transports: row.p.transports, approverId: row.a.id, email: row.a.email, roles: row.a.roles };
+      return row ? { id: row.p.id, publicKey: row.p.publicKey, counter: row.p.counter, transports: row.p.transports, approverId: row.a.id, email: row.a.email, roles: row.a.roles } : null;
     },
 
     async removePasskey(credentialId: string, approverId: string): Promise<void> {

@@ -7,8 +7,7 @@ import type { Envelope, Router } from './router.ts';
 import { CAPABILITIES } from './capabilities.ts';
 import { KernelError } from './errors.ts';
 import type { KernelMessage, RequestView } from './messages.ts';
-import type { Json, JsonObject, RequestRecord } from './types.ts';
-import { FINAL_STATES } from './types.ts';
+import { FINAL_STATES, type Json, type JsonObject, type RequestRecord } from './types.ts';
 import type { ToolInfo } from './connector.ts';
 import type { KernelContext } from './context.ts';
 import { createDirectory } from './directory.ts';
@@ -131,8 +130,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     const m = envelope.body as KernelMessage;
     switch (m.op) {
       case 'agent.add': {
-        const { agent, token } = await ctx.directory.addAgent(m.name, m.owner);
-        await ctx.audit.append([{ kind: 'agent.added', requestId: null, actor: m.by ? `${envelope.from}:approver:${m.by}` : envelope.from, data: { name: agent.name, owner: agent.owner, ...(m.client ? { client: m.client } : {}) } }]);
+        // `existing`: an OAuth connection made into an active agent the consenting approver already owns.
+        const own = m.existing ? await ctx.directory.principalByName(m.name) : null;
+        if (m.existing && own?.owner.toLowerCase() !== m.owner.toLowerCase()) throw new KernelError('unknown_agent', `${m.owner} owns no active agent named "${m.name}"`);
+        const { agent, token } = own ? { agent: { id: own.agentId, name: own.agentName, owner: own.owner }, token: null } : await ctx.directory.addAgent(m.name, m.owner);
+        await ctx.audit.append([{ kind: own ? 'agent.connected' : 'agent.added', requestId: null, actor: m.by ? `${envelope.from}:approver:${m.by}` : envelope.from, data: { name: agent.name, owner: agent.owner, ...(m.client ? { client: m.client } : {}) } }]);
         return { agent: { ...agent }, token };
       }
       case 'agent.list':

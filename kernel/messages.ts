@@ -7,8 +7,11 @@ import type { ApprovalDecision, Json, JsonObject, RequestRecord } from './types.
  */
 export type KernelMessage =
   // Agents (gateway for authentication; the admin CLI for the rest).
-  /** `by` and `client`: the approver who consented to an OAuth connection (the web app verified them) and its client. */
-  | { op: 'agent.add'; name: string; owner: string; by?: string | null; client?: string | null }
+  /**
+   * `by` and `client`: the approver who consented to an OAuth connection (the web app verified them) and its client;
+   * `existing`: the connection becomes an active agent `owner` already owns (audited as agent.connected), not a new one.
+   */
+  | { op: 'agent.add'; name: string; owner: string; by?: string | null; client?: string | null; existing?: boolean }
   | { op: 'agent.list' }
   /** `by`: the approver who revoked it, when a service that verified them (the web app) says so. */
   | { op: 'agent.revoke'; name: string; by?: string | null }

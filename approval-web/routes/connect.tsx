@@ -1,10 +1,11 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { KernelError } from '../../kernel/index.ts';
+import { KernelError, type Port } from '../../kernel/index.ts';
 import type { WebDeps, WebEnv } from '../context.ts';
 import type { ConnectRequest } from '../connect-flow.ts';
 import { problem } from '../problem.tsx';
 import { reauthOptions, verifyReauth } from '../audit/reauth.ts';
+import { auditReader } from '../audit/reader.ts';
 import { render } from '../views/layout.tsx';
 import { Host, Inline, Value } from '../views/value.tsx';
 import { relyingParty } from '../webauthn.ts';
@@ -14,12 +15,19 @@ import { ceremonyReply, readJson } from './body.ts';
  * `/connect/:uid`: the consent page of the built-in OAuth authorization server (gateway/oauth/). It shows who is asking
  * (the client's own name, its id, where the browser goes back to, punycode and hygiene like every screen), what the
  * connection may do, and which agent it becomes; the person connects it with a fresh passkey assertion bound to this
- * connection and agent name. The new agent is owned by that person, and its creation is audited with them and the client.
+ * connection and the agent it becomes: a new agent owned by that person (audited as agent.added), or one of their own
+ * active agents (audited as agent.connected); both name the person and the client. The kernel refuses an agent they
+ * do not own, whatever the page sent.
  */
 
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const UID = /^[A-Za-z0-9_-]{1,64}$/;
-const agentField = z.object({ agent: z.string().regex(AGENT_NAME, "an agent name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit") });
+const agentField = z.object({
+  agent: z.string().regex(AGENT_NAME, "an agent name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"),
+  existing: z.boolean().default(false),
+});
+/** What the passkey assertion is bound to: this connection, and which agent it becomes (new or existing). */
+const target = (uid: string, agent: { agent: string; existing: boolean }) => `${uid}:${agent.existing ? 'existing' : 'new'}:${agent.agent}`;
 
 /** A name for the new agent from the client's name: "Claude" becomes "claude-3f9a". */
 function suggestName(request: ConnectRequest): string {
@@ -35,7 +43,7 @@ function hostOf(value: string): string | null {
   }
 }
 
-function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; suggested: string }) {
+function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; suggested: string; mine: string[] }) {
   const { request, signedIn } = props;
   const redirectHost = hostOf(request.redirectUri);
   const idHost = request.metadataDocument ? hostOf(request.clientId) : null;
@@ -64,10 +72,35 @@ function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; 
       {signedIn ? (
         <form id="connect-form" class="connect-form">
           <p>
-            Signed in as <Inline text={signedIn} />. This connection becomes a new agent owned by you:
+            Signed in as <Inline text={signedIn} />. Which agent does this connection act as? Requests it makes show this agent's name, owned by you.
           </p>
-          <label for="agent-name">Agent name</label>
-          <input type="text" id="agent-name" name="agent" value={props.suggested} maxlength={64} pattern="[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}" autocomplete="off" required />
+          <fieldset class="choice">
+            <legend>It becomes</legend>
+            <label class="option">
+              <input type="radio" name="becomes" value="new" checked />
+              <span>A new agent</span>
+            </label>
+            <label for="agent-name" class="sub">
+              New agent's name
+            </label>
+            <input type="text" id="agent-name" name="agent" value={props.suggested} maxlength={64} pattern="[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}" autocomplete="off" required />
+            {props.mine.length > 0 ? (
+              <>
+                <label class="option">
+                  <input type="radio" name="becomes" value="existing" />
+                  <span>An agent you already have</span>
+                </label>
+                <label for="existing-agent" class="sub">
+                  Your agent
+                </label>
+                <select id="existing-agent" name="existing">
+                  {props.mine.map((name) => (
+                    <option value={name}>{name}</option>
+                  ))}
+                </select>
+              </>
+            ) : null}
+          </fieldset>
           <button type="button" id="connect">
             Connect with passkey
           </button>
@@ -90,8 +123,12 @@ function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; 
   );
 }
 
-export function connectRoutes(deps: WebDeps): Hono<WebEnv> {
+export function connectRoutes(deps: WebDeps, port: Port): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
+  const reader = auditReader(port);
+  /** The active agents the signed-in person owns: the ones a connection may become instead of a new one. */
+  const mine = async (email: string) =>
+    (await reader.people()).agents.filter((a) => !a.revokedAt && a.owner.toLowerCase() === email.toLowerCase()).map((a) => a.name);
   const rp = relyingParty(deps.publicUrl);
   const gone = (c: Context<WebEnv>) =>
     problem(c, 410, 'connection_expired', 'This connection request is no longer open: it expired (they last 10 minutes), was already answered, or was started in another browser. Go back to the app you were connecting and start again.');
@@ -107,7 +144,9 @@ export function connectRoutes(deps: WebDeps): Hono<WebEnv> {
   app.get('/connect/:uid', async (c) => {
     const request = await pending(c);
     if (request instanceof Response) return request;
-    return render(c, { title: 'Connect an app', script: 'connect' }, <ConnectPage request={request} signedIn={c.var.approver?.email ?? null} suggested={suggestName(request)} />);
+    const me = c.var.approver;
+    const page = <ConnectPage request={request} signedIn={me?.email ?? null} suggested={suggestName(request)} mine={me ? await mine(me.email) : []} />;
+    return render(c, { title: 'Connect an app', script: 'connect' }, page);
   });
 
   app.post('/connect/:uid/options', async (c) => {
@@ -117,7 +156,7 @@ export function connectRoutes(deps: WebDeps): Hono<WebEnv> {
     if (!me) return problem(c, 403, 'signed_out', 'Sign in with your passkey first, then connect.');
     const body = await readJson(c, agentField);
     if (!body.ok) return problem(c, 400, 'bad_request', body.message);
-    return c.json(await reauthOptions(deps, rp, me, { action: 'connect', target: `${request.uid}:${body.value.agent}` }));
+    return c.json(await reauthOptions(deps, rp, me, { action: 'connect', target: target(request.uid, body.value) }));
   });
 
   app.post('/connect/:uid', async (c) => {
@@ -127,11 +166,14 @@ export function connectRoutes(deps: WebDeps): Hono<WebEnv> {
     if (!me) return problem(c, 403, 'signed_out', 'Sign in with your passkey first, then connect.');
     const body = await readJson(c, ceremonyReply.extend(agentField.shape));
     if (!body.ok) return problem(c, 400, 'bad_request', body.message);
-    const agent = body.value.agent;
+    const { agent, existing } = body.value;
     try {
-      await verifyReauth(deps, rp, me, { action: 'connect', target: `${request.uid}:${agent}` }, body.value.challengeId, body.value.response);
-      await deps.kernel.addConnectionAgent(agent, me.email, me.id, request.clientId);
+      await verifyReauth(deps, rp, me, { action: 'connect', target: target(request.uid, body.value) }, body.value.challengeId, body.value.response);
+      await deps.kernel.addConnectionAgent(agent, me.email, me.id, request.clientId, existing);
     } catch (error) {
+      if (error instanceof KernelError && error.code === 'unknown_agent') {
+        return problem(c, 403, 'not_your_agent', `You have no active agent named "${agent}": a connection can become only an agent you own. Reload the page to see yours.`);
+      }
       if (error instanceof KernelError && (error.code === 'evidence_refused' || error.code === 'bad_request')) {
         return problem(c, error.code === 'evidence_refused' ? 403 : 400, error.code, error.message);
       }

@@ -1,5 +1,7 @@
 import { KernelError, type AgentView, type Db, type JsonObject, type Port } from '../../kernel/index.ts';
 import { createInvite } from '../../approval-web/invites.ts';
+import { oauthTables, type OAuthConnection } from '../../approval-web/oauth-store.ts';
+import { FLAG_TEXT, inspect } from '../../approval-web/hygiene.ts';
 import { stdioLaunch } from '../invocation.ts';
 
 /**
@@ -132,24 +134,55 @@ async function ownerEnrollment(target: AgentTarget, port: Port, owner: string, p
   return invite.url;
 }
 
-/** `countersign agent list`: every agent, revoked ones marked. */
+/** An OAuth connection as `agent list` shows it: the app, as it named itself, and when it last called. */
+type ConnectionView = Pick<OAuthConnection, 'clientId' | 'clientName' | 'redirectHost' | 'createdAt' | 'lastUsedAt'>;
+
+/** The OAuth connections by agent name, when the database is at hand (the CLI's services); none through a bare port. */
+async function connectionsOf(target: AgentTarget): Promise<Map<string, ConnectionView>> {
+  if ('send' in target || !target.database) return new Map();
+  const rows = await oauthTables(target.database.db).connections();
+  return new Map(rows.map(({ agentName, clientId, clientName, redirectHost, createdAt, lastUsedAt }) => [agentName, { clientId, clientName, redirectHost, createdAt, lastUsedAt }]));
+}
+
+/** The later of two ISO times, or null. */
+const later = (a: string | null, b: string | null) => (a && b ? (a > b ? a : b) : (a ?? b));
+
+/** An app's self-chosen name through the web page's hygiene: hidden characters as visible escapes, flags spelled out. */
+function printable(text: string): string {
+  const { pieces, flags } = inspect(text);
+  return `"${pieces.map((p) => p.text).join('')}"${flags.map((f) => ` (! ${FLAG_TEXT[f]})`).join('')}`;
+}
+
+/**
+ * `countersign agent list`: every agent, revoked ones marked; an agent that is an OAuth connection (claude.ai, ChatGPT)
+ * says so, with the app's name for itself and when the connection was last used.
+ */
 export async function agentList(target: AgentTarget, options: { json?: boolean; cli?: string } = {}): Promise<CommandOutput> {
-  const agents = (await portOf(target).send('kernel', { op: 'agent.list' })) as unknown as AgentView[];
-  if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agents }) + '\n' };
+  const [agents, connections] = await Promise.all([portOf(target).send('kernel', { op: 'agent.list' }) as unknown as Promise<AgentView[]>, connectionsOf(target)]);
+  if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agents: agents.map((a) => ({ ...a, connection: connections.get(a.name) ?? null })) }) + '\n' };
   if (agents.length === 0) return { exitCode: 0, stdout: `No agents yet. Add one: ${options.cli ?? 'countersign'} agent add NAME --owner EMAIL\n` };
-  const rows = agents.map((a) => {
+  const rows = agents.flatMap((a) => {
     const state = a.revokedAt ? `revoked ${a.revokedAt}` : 'active';
-    return `${a.name.padEnd(24)} ${a.owner.padEnd(28)} ${state.padEnd(34)} last seen ${a.lastSeenAt ?? 'never'}`;
+    const connection = connections.get(a.name);
+    const row = `${a.name.padEnd(24)} ${a.owner.padEnd(28)} ${state.padEnd(34)} last seen ${later(a.lastSeenAt, connection?.lastUsedAt ?? null) ?? 'never'}`;
+    if (!connection) return [row];
+    const app = connection.clientName ? printable(connection.clientName) : '(no name given)';
+    return [row, `${''.padEnd(24)} OAuth connection: app ${app}, returns to ${connection.redirectHost || '?'}, connected ${connection.createdAt}, last used ${connection.lastUsedAt ?? 'never'}`];
   });
   return { exitCode: 0, stdout: `${'NAME'.padEnd(24)} ${'OWNER'.padEnd(28)} ${'STATE'.padEnd(34)} ACTIVITY\n${rows.join('\n')}\n` };
 }
 
-/** `countersign agent revoke NAME`: the token stops working at once. */
+/**
+ * `countersign agent revoke NAME`: the token stops working at once. An OAuth connection's grants and tokens (the
+ * whole refresh family) are deleted with it, as Disconnect on the Agents page does.
+ */
 export async function agentRevoke(target: AgentTarget, options: { name: string; json?: boolean }): Promise<CommandOutput> {
   try {
     const agent = (await portOf(target).send('kernel', { op: 'agent.revoke', name: options.name })) as unknown as AgentView;
-    if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agent }) + '\n' };
-    return { exitCode: 0, stdout: `Agent "${agent.name}" revoked at ${agent.revokedAt}; its token no longer works.\n` };
+    const oauthTokens = 'send' in target || !target.database ? 0 : await oauthTables(target.database.db).revokeAccount(agent.name);
+    if (options.json) return { exitCode: 0, stdout: JSON.stringify({ agent, oauthTokensRevoked: oauthTokens }) + '\n' };
+    const oauth = oauthTokens > 0 ? ` Its OAuth connection is cut: ${oauthTokens} grant and token record(s) deleted, so the app must be connected again.` : '';
+    return { exitCode: 0, stdout: `Agent "${agent.name}" revoked at ${agent.revokedAt}; its token no longer works.${oauth}\n` };
   } catch (error) {
     return failure(error, options.json, 'agent revoke');
   }

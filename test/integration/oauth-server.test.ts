@@ -8,6 +8,7 @@ import { createTestConnector } from '../support/test-connector.ts';
 import { Browser, MemoryOAuthProvider } from '../support/oauth-client.ts';
 import { INITIALIZE, rawPost } from '../support/mcp-client.ts';
 import { auditEntries } from '../support/web-session.ts';
+import { agentList, agentRevoke } from '../../gateway/commands/agent.ts';
 
 /**
  * The built-in OAuth 2.1 authorization server (gateway/oauth/) against the MCP SDK's own OAuth client: discovery from
@@ -48,12 +49,12 @@ afterAll(async () => {
 const mcpUrl = () => new URL(`${stack.url}/mcp`);
 
 /** Runs the whole authorization as an app would: 401, discovery, registration, consent, code exchange. */
-async function connect(provider: MemoryOAuthProvider, agent: string, browser = new Browser(stack)): Promise<Client> {
+async function connect(provider: MemoryOAuthProvider, agent: string, browser = new Browser(stack), existing = false): Promise<Client> {
   await browser.signIn(approver);
   const first = new StreamableHTTPClientTransport(mcpUrl(), { authProvider: provider });
   await expect(new Client({ name: 'oauth-test', version: '1.0.0' }).connect(first)).rejects.toThrow(/Unauthorized/);
   const consentPath = await browser.startAuthorization(provider.authorizationUrl!);
-  const back = await browser.consent(consentPath, approver, agent);
+  const back = await browser.consent(consentPath, approver, agent, existing);
   expect(back.origin + back.pathname).toBe(provider.redirect);
   expect(back.searchParams.get('iss')).toBe(stack.url); // RFC 9207
   await first.finishAuth(back.searchParams.get('code')!);
@@ -133,6 +134,48 @@ describe('built-in authorization server', () => {
     await (await connect(new MemoryOAuthProvider('https://app.example/callback', CIMD_URL), 'cimd-agent', browser)).close();
     expect(fetched).toContain(CIMD_URL);
     await (await connect(new MemoryOAuthProvider(REDIRECT), 'second-agent', browser)).close();
+  });
+
+  it('connects as an agent the person already owns, lists it in `agent list`, and `agent revoke` cuts the connection', async () => {
+    await stack.addAgent('janes-bot', 'jane@example.com');
+    await stack.addAgent('bearer-only', 'jane@example.com');
+    const provider = new MemoryOAuthProvider(REDIRECT, undefined, 'Shared\u202Eppa');
+    await (await connect(provider, 'janes-bot', new Browser(stack), true)).close();
+    const connected = (await auditEntries(stack, 'agent.connected')).find((e) => (e.data as { name: string }).name === 'janes-bot');
+    expect(connected?.actor).toBe(`web:approver:${approver.id}`);
+    expect((connected?.data as { client: string }).client).toBe((provider.client as { client_id: string }).client_id);
+    expect((await initialize(provider.saved!.access_token)).status).toBe(200);
+
+    const listed = JSON.parse((await agentList(stack.services, { json: true })).stdout) as { agents: { name: string; connection: { clientName: string; lastUsedAt: string | null } | null }[] };
+    const row = listed.agents.find((a) => a.name === 'janes-bot');
+    expect(row?.connection?.clientName).toBe('Shared\u202Eppa');
+    expect(row?.connection?.lastUsedAt).not.toBeNull();
+    expect(listed.agents.find((a) => a.name === 'bearer-only')).toMatchObject({ connection: null });
+    const text = (await agentList(stack.services)).stdout;
+    expect(text).toMatch(/OAuth connection: app "Shared⟨U\+202E⟩ppa" \(! .+\), returns to localhost, connected \S+, last used 20/);
+    expect(text).not.toContain('\u202E');
+
+    const revoked = JSON.parse((await agentRevoke(stack.services, { name: 'janes-bot', json: true })).stdout) as { oauthTokensRevoked: number };
+    expect(revoked.oauthTokensRevoked).toBeGreaterThan(0);
+    expect((await initialize(provider.saved!.access_token)).status).toBe(401);
+    const refresh = await token({ grant_type: 'refresh_token', refresh_token: provider.saved!.refresh_token!, client_id: (provider.client as { client_id: string }).client_id });
+    expect((await refresh.json()).error).toBe('invalid_grant');
+  });
+
+  it("refuses to connect as someone else's agent, which the page does not offer either", async () => {
+    await stack.addAgent('bobs-bot', 'bob@example.com');
+    const clientId = await register();
+    const browser = new Browser(stack);
+    await browser.signIn(approver);
+    const path = await browser.startAuthorization(authorizeUrl({ client_id: clientId, redirect_uri: REDIRECT, code_challenge: pkce().challenge, code_challenge_method: 'S256' }));
+    const page = await (await browser.request(path)).text();
+    expect(page).toContain('An agent you already have');
+    expect(page).not.toContain('bobs-bot');
+    const refused = await browser.consent(path, approver, 'bobs-bot', true).catch((error: Error) => error.message);
+    expect(refused).toMatch(/^consent answered 403: .*not_your_agent/);
+    const agents = (await stack.port.send('kernel', { op: 'agent.list' })) as { name: string; owner: string }[];
+    expect(agents.filter((a) => a.name === 'bobs-bot').map((a) => a.owner)).toEqual(['bob@example.com']);
+    expect((await auditEntries(stack, 'agent.connected')).some((e) => (e.data as { name: string }).name === 'bobs-bot')).toBe(false);
   });
 
   it('disconnects: the agent is revoked, its tokens deleted, and the next call is 401 with WWW-Authenticate', async () => {

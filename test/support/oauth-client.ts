@@ -93,13 +93,16 @@ export class Browser {
     return new URL(location, this.stack.url).pathname;
   }
 
-  /** Connects with a fresh passkey assertion as `agent`; returns where the authorization server sent the browser. */
-  async consent(path: string, approver: TestApprover, agent: string): Promise<URL> {
-    const options = await this.request(`${path}/options`, { body: { agent } });
+  /**
+   * Connects with a fresh passkey assertion as `agent` (a new agent, or with `existing` one the approver has); returns
+   * where the authorization server sent the browser.
+   */
+  async consent(path: string, approver: TestApprover, agent: string, existing = false): Promise<URL> {
+    const options = await this.request(`${path}/options`, { body: { agent, existing } });
     if (!options.ok) throw new Error(`consent options answered ${options.status}: ${await options.text()}`);
     const { challengeId, options: o } = (await options.json()) as { challengeId: string; options: { challenge: string; allowCredentials?: { id: string; type: "public-key" }[] } };
     const response = approver.authenticator.assert({ challenge: o.challenge, rpId: 'localhost', allowCredentials: o.allowCredentials });
-    const done = await this.request(path, { body: { challengeId, response, agent } });
+    const done = await this.request(path, { body: { challengeId, response, agent, existing } });
     if (!done.ok) throw new Error(`consent answered ${done.status}: ${await done.text()}`);
     const { redirect } = (await done.json()) as { redirect: string };
     const back = await this.request(redirect);
