@@ -50,32 +50,37 @@ function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; 
   return (
     <section class="connect" data-uid={request.uid}>
       <h1>Connect an app to Countersign?</h1>
-      <dl class="fields">
-        <dt>App (its own name for itself)</dt>
-        <dd id="client-name">{request.clientName ? <Inline text={request.clientName} /> : <em>The app gave no name.</em>}</dd>
-        <dt>{idHost ? 'Identified by a document at' : 'Registered with this server as'}</dt>
-        <dd id="client-id">{idHost ? <Host host={idHost} /> : <Value text={request.clientId} />}</dd>
-        <dt>Sends you back to</dt>
-        <dd id="redirect-host">{redirectHost ? <Host host={redirectHost} /> : <Value text={request.redirectUri} />}</dd>
-        <dt>Full return address</dt>
-        <dd>
-          <Value text={request.redirectUri} />
-        </dd>
+      <dl class="fields" id="who-asks">
+        <div class="field">
+          <dt>App (its own name for itself)</dt>
+          <dd id="client-name">{request.clientName ? <Inline text={request.clientName} /> : <em>The app gave no name.</em>}</dd>
+        </div>
+        <div class="field">
+          <dt>{idHost ? 'Identified by a document at' : 'Registered with this server as'}</dt>
+          <dd id="client-id">
+            {idHost ? (
+              <Host host={idHost} />
+            ) : (
+              <div class="registered-id">
+                <Value text={request.clientId} />
+              </div>
+            )}
+          </dd>
+        </div>
+        <div class="field">
+          <dt>Sends you back to</dt>
+          <dd id="redirect-host">
+            {redirectHost ? <Host host={redirectHost} /> : null}
+            <div class="full-address">
+              <Value text={request.redirectUri} />
+            </div>
+          </dd>
+        </div>
       </dl>
-      <h2>What it will be able to do</h2>
-      <ul id="can-do">
-        <li>Call the tools at <code>{request.resource}</code> as an agent you own. Whatever your policy sends for approval still waits for you or your approvers.</li>
-        <li>It can never approve or reject a request, see your passkeys, or change your policy.</li>
-        <li>You can disconnect it at any time under Agents; its tokens stop working at once.</li>
-      </ul>
-      <div id="status" role="status" aria-live="polite" hidden></div>
       {signedIn ? (
         <form id="connect-form" class="connect-form">
-          <p>
-            Signed in as <Inline text={signedIn} />. Which agent does this connection act as? Requests it makes show this agent's name, owned by you.
-          </p>
           <fieldset class="choice">
-            <legend>It becomes</legend>
+            <legend>It acts as</legend>
             <label class="option">
               <input type="radio" name="becomes" value="new" checked />
               <span>A new agent</span>
@@ -101,24 +106,37 @@ function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; 
               </>
             ) : null}
           </fieldset>
-          <button type="button" id="connect">
-            Connect with passkey
-          </button>
-          <button type="button" id="deny" class="secondary">
-            Deny
-          </button>
+          <p class="muted">
+            Owned by you, <Inline text={signedIn} />: its requests show this agent's name.
+          </p>
         </form>
       ) : (
-        <div>
-          <p>Sign in with your passkey to choose the agent this connection becomes.</p>
-          <button type="button" id="sign-in">
-            Sign in with passkey
-          </button>
+        <p>Sign in with your passkey to choose the agent this connection acts as.</p>
+      )}
+      <h2>What it will be able to do</h2>
+      <ul id="can-do">
+        <li>Call the tools at <code>{request.resource}</code> as an agent you own. What your policy sends for approval still waits for you or your approvers.</li>
+        <li>It can never approve or reject a request, see your passkeys, or change your policy.</li>
+        <li>You can disconnect it at any time under Agents; its tokens stop working at once.</li>
+      </ul>
+      {/* In thumb reach while the page is read, as on a request page. */}
+      <section class="action-bar connect-actions" aria-label="Your answer">
+        <div class="buttons">
+          {signedIn ? (
+            <button type="button" id="connect">
+              Connect with passkey
+            </button>
+          ) : (
+            <button type="button" id="sign-in">
+              Sign in with passkey
+            </button>
+          )}
           <button type="button" id="deny" class="secondary">
             Deny
           </button>
         </div>
-      )}
+        <div id="status" role="status" aria-live="polite" hidden></div>
+      </section>
     </section>
   );
 }

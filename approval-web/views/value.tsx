@@ -29,14 +29,17 @@ function breakable(text: string): Child {
 
 function Flags(props: { flags: Flag[] }): Child {
   if (props.flags.length === 0) return null;
+  // The note wraps the list: role="note" on the <ul> itself would take its list role away and orphan its items (axe: listitem).
   return (
-    <ul class="flags" role="note">
-      {props.flags.map((flag) => (
-        <li class="flag" data-flag={flag}>
-          ⚠ {FLAG_TEXT[flag]}
-        </li>
-      ))}
-    </ul>
+    <div role="note">
+      <ul class="flags">
+        {props.flags.map((flag) => (
+          <li class="flag" data-flag={flag}>
+            ⚠ {FLAG_TEXT[flag]}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
