@@ -22,8 +22,11 @@ export const CAPABILITIES = {
     'audit:audit.people', 'webdb:tables',
   ],
   notifier: ['kernel:approval.inbox', 'kernel:edge.refused'],
-  /** The admin CLI (through the admin socket when a server runs): agents, approvers' roles, looking up an approver. */
-  admin: ['kernel:agent.add', 'kernel:agent.list', 'kernel:agent.revoke', 'kernel:approver.get', 'kernel:approver.roles'],
+  /**
+   * The admin CLI (through the admin socket when a server runs): agents, approvers' roles, looking up an approver; and
+   * `policy explain`'s live intent and pins, which a connector's describe reads upstream (nothing runs).
+   */
+  admin: ['kernel:agent.add', 'kernel:agent.list', 'kernel:agent.revoke', 'kernel:approver.get', 'kernel:approver.roles', 'connector.*:describe'],
   /** A connector host: it consumes the grant it was handed, just before the upstream call. */
   connector: ['kernel:grant.consume'],
   /** The audit reader, the web app's tables and the request metrics (gateway/operator/) only answer. */

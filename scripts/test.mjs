@@ -12,7 +12,12 @@ const ci = Boolean(process.env.CI);
 const pgUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const only = process.argv.slice(2);
-const PROCESS_PASS = ['operator'].map((name) => `test/integration/${name}.test.ts`);
+// The tests that start `countersign start` (the isolation tests always run the process set, and replica-processes needs
+// PostgreSQL), and the README story as a newcomer runs it: `npm start` gives them the process set.
+const PROCESS_PASS = [
+  ...['cli-basics', 'crash-matrix', 'drain', 'limits', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart'].map((name) => `test/integration/${name}.test.ts`),
+  ...(existsSync(chromium) ? ['test/e2e/readme-story.test.ts'] : []),
+];
 // Tests whose servers keep their state in their own embedded database whatever TEST_DATABASE_URL says (they start
 // `countersign start` processes with a fresh home, or need no database): the PostgreSQL pass would only repeat them.
 const SAME_ON_ANY_DATABASE = ['drain', 'isolation', 'isolation-kills', 'limits', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart', 'stripe-tools', 'stripe-upstream'];
@@ -49,12 +54,11 @@ const steps = [
   },
   // `countersign start`'s default is --isolation process; the passes above run their server processes with
   // --isolation none (faster to start; test/support/isolation-mode.ts), except the isolation tests, which always run
-  // the process set. This pass runs the operator test (logs and /metrics, whose request series cross from the kernel
-  // process) against the process set too. More files belong here once measured on a quiet CI machine: stdio-restart,
-  // drain and the README story only timed out here at a load of 20 on two cores (COUNTERSIGN_TEST_ISOLATION=process).
+  // the process set. This pass runs every other test that starts a server, and the README story, against the process
+  // set too (it found a restart cancelling held approvals, and `policy explain` blind to live pins, both only there).
   {
     name: 'process isolation (server-process tests)',
-    cmd: ['npx', 'vitest', 'run', '--project', 'integration', ...PROCESS_PASS],
+    cmd: ['npx', 'vitest', 'run', '--project', 'integration', '--project', 'e2e', workers, ...PROCESS_PASS],
     env: { TEST_DATABASE_URL: '', COUNTERSIGN_TEST_ISOLATION: 'process' },
   },
   {

@@ -203,8 +203,8 @@ export async function policyExplain(
 
 /**
  * `policy explain` inside a running server: the policy in force, the intent and pins the connector describes now (its
- * upstream read, nothing executed), and budgets as spent so far. Connectors in their own processes
- * (`--isolation process`) are not reachable from here: then pins are unknown and the output says so.
+ * upstream read, nothing executed), and budgets as spent so far; in `--isolation process` the executor describes it,
+ * asked over the router. Without `describe` (a server without its connectors) pins are unknown and the output says so.
  */
 export async function policyExplainLive(
   live: { policy: CompiledPolicy; budgets: BudgetReader; describe?: (tool: string, args: JsonObject) => Promise<{ intent: PolicyInput['intent']; connector: string; sandbox: boolean }> },
@@ -220,7 +220,7 @@ export async function policyExplainLive(
       ? `live: the running server's policy (version ${live.policy.version}); intent and pins as the ${described.connector} connector${described.sandbox ? ' (SANDBOX)' : ''} describes this call now; budgets as spent so far`
       : `the running server's policy (version ${live.policy.version}) and budgets; its connectors run in their own processes, so intent pins are unknown${pins ? ' (given with --pins)' : ' (pass --pins JSON to supply them)'}`;
     if (json) return { exitCode: 0, stdout: `${JSON.stringify({ ok: true, live: described !== null, intent, ...explanation })}\n` };
-    return { exitCode: 0, stdout: formatExplanation(options.tool, explanation, false, source) };
+    return { exitCode: 0, stdout: formatExplanation(options.tool, explanation, !described && !pins, source) };
   });
 }
 

@@ -6,7 +6,7 @@ import { startAdminSocket } from '../admin.ts';
 import { runState } from '../cli.ts';
 import { loadConfig } from '../config.ts';
 import { connectorNames, type RunningConnectors } from '../connectors.ts';
-import { CAPABILITIES, type RefusalSink, type Router } from '../../kernel/index.ts';
+import { CAPABILITIES, KernelError, type DescribeReply, type JsonObject, type RefusalSink, type Router } from '../../kernel/index.ts';
 import { bindChild, proxyConnector } from './bridge.ts';
 import type { Channel } from './channel.ts';
 import { configEnv, envRefs } from './env.ts';
@@ -42,7 +42,22 @@ export async function runKernel(): Promise<void> {
     }));
   const remote = (router: Router): RunningConnectors => {
     for (const name of names) proxyConnector(router, `connector.${name}`, () => channels.get(`connector.${name}`) ?? null);
-    return { get sandbox() { return sandbox; }, names, sandboxes: {}, downstream: () => [], resetSandboxes, close: async () => {} };
+    return {
+      get sandbox() { return sandbox; },
+      names,
+      sandboxes: {},
+      downstream: () => [],
+      resetSandboxes,
+      // `policy explain` on the admin socket reads the live intent and pins as one process does: the executor
+      // describes the call (its upstream read; nothing runs), asked as `admin`, whose list holds exactly that op.
+      async describe(tool, args) {
+        const info = (await core.kernel.refreshTools()).find((t) => t.name === tool);
+        if (!info) throw new KernelError('unknown_tool', `no connector of this server offers a tool named ${tool}`);
+        const reply = await core.admin.send<DescribeReply & JsonObject>(`connector.${info.connector}`, { op: 'describe', tool, args });
+        return { intent: reply.intent, connector: info.connector, sandbox: info.sandbox };
+      },
+      close: async () => {},
+    };
   };
   // The kernel follows the config file, as one process does: policy and roles reload on save (policy-reload.ts).
   const core: Core = await createCore({ ...options, configEnv: configEnvironment, watchConfig: true, log: createLogger() }, remote);

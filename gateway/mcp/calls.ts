@@ -10,6 +10,8 @@ export interface HoldContext {
   holdSeconds: number;
   /** Aborted when the client cancels the call (notifications/cancelled) or the session ends. */
   signal?: AbortSignal;
+  /** True once the session has closed: the SDK aborts `signal` then too (a server restart or drain, a session ended). */
+  sessionClosed?: () => boolean;
   /** Present when the client sent a progress token. */
   progress?: (progress: number, total: number, message: string) => Promise<void>;
 }
@@ -33,7 +35,13 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Reques
   let view = first;
   const started = Date.now();
   const deadline = started + ctx.holdSeconds * 1000;
-  const onAbort = () => void cancelPending(ctx.port, ctx.agentId, view.id, 'cancelled by the agent (MCP client cancellation)');
+  // Only the client's own cancellation cancels the approval (DESIGN: flows). The SDK also aborts every call when the
+  // session closes, and drops the session's transport just after: a restart or a drain must leave the approval
+  // pending, for the human to decide and the agent to pick up with countersign_await.
+  const onAbort = () =>
+    queueMicrotask(() => {
+      if (!ctx.sessionClosed?.()) void cancelPending(ctx.port, ctx.agentId, view.id, 'cancelled by the agent (MCP client cancellation)').catch(() => {});
+    });
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted) {

@@ -63,6 +63,7 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
       agentId,
       holdSeconds,
       signal: extra.signal,
+      sessionClosed: () => server.transport === undefined,
       progress: progressSender(request.params._meta?.progressToken, (n) => extra.sendNotification(n)),
     };
     if (name === AWAIT_TOOL) return awaitTool(hold, args);

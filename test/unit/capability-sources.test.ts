@@ -38,7 +38,7 @@ const CODE: Record<keyof typeof CAPABILITIES, string[]> = {
   gateway: ['gateway/mcp', 'gateway/app.ts', 'gateway/edge-app.ts'],
   web: ['approval-web'],
   notifier: ['approval-web/notify'],
-  admin: ['gateway/commands', 'approval-web/devices/command.ts', 'approval-web/kernel-client.ts'],
+  admin: ['gateway/commands', 'approval-web/devices/command.ts', 'approval-web/kernel-client.ts', 'gateway/isolation/kernel-process.ts'],
   connector: ['tools/host.ts'],
   audit: ['gateway/audit-reader'],
   webdb: ['approval-web/store.ts'],
