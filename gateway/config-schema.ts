@@ -61,7 +61,8 @@ export const configSchema = z.strictObject({
               headers: z.record(z.string(), z.string(), { error: 'a map of header to value, e.g. Authorization: env:LINEAR_AUTH' }).optional(),
               tools: z.record(z.string(), z.strictObject({ impact: z.enum(['read', 'write', 'high'], { error: 'read, write or high' }).optional() })).optional(),
               descriptor: text('./descriptors/filesystem.yaml').optional(),
-              timeoutSeconds: z.number({ error: 'whole seconds, e.g. 60' }).int().min(1).max(3600).optional(),
+              // How long a call may go without an answer before it is cancelled downstream (progress restarts the clock).
+              timeoutMs: z.number({ error: 'milliseconds from 100 to 3600000, e.g. 60000' }).int().min(100).max(3_600_000).optional(),
             }),
           ),
         })

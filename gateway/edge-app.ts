@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { CAPABILITIES, type JsonObject, type Principal, type Router } from '../kernel/index.ts';
 import type { Config } from './config.ts';
-import { createMcpHandler } from './mcp/index.ts';
+import { createExecutions, createMcpHandler } from './mcp/index.ts';
 import { oauthMetadataRoute } from './mcp/metadata.ts';
 import { createApprovalWeb, remoteWebStore, type WebStore } from '../approval-web/index.ts';
 import { createAuthorizationServer } from './oauth/index.ts';
@@ -74,7 +74,9 @@ export function edgeSettings(config: Config, s: { publicUrl: string; host: strin
 
 export function createEdgeApp(options: EdgeOptions): Edge {
   const { settings, router } = options;
-  const gatewayPort = router.register('gateway', async () => null, CAPABILITIES.gateway);
+  // The gateway endpoint answers one thing: a connector host's progress of an execution an agent's call follows.
+  const executions = createExecutions();
+  const gatewayPort = router.register('gateway', (envelope) => executions.handle(envelope), CAPABILITIES.gateway);
   const webPort = router.register('web', async () => null, CAPABILITIES.web);
   const metrics = createMetrics();
   const app = new Hono();
@@ -134,6 +136,7 @@ export function createEdgeApp(options: EdgeOptions): Edge {
       : undefined,
     maxBodyBytes: settings.limits.mcpBodyBytes,
     report,
+    executions,
   });
   app.all('/mcp', (c) => mcp.handle(c));
   const web = createApprovalWeb({

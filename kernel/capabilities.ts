@@ -8,8 +8,11 @@ import type { Capability } from './router.ts';
  */
 export const CAPABILITIES = {
   kernel: ['connector.*:tools.list', 'connector.*:describe', 'connector.*:execute', 'connector.*:reconcile', 'notifier:approval.requested'],
-  /** The MCP gateway: authenticate agents, list tools, and their requests; for /metrics, the core's request metrics. */
-  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint', 'operator:metrics'],
+  /**
+   * The MCP gateway: authenticate agents, list tools, and their requests; for /metrics, the core's request metrics; and
+   * stopping an agent's own running execution when the agent cancels its call (the connector checks whose it is).
+   */
+  gateway: ['kernel:agent.authenticate', 'kernel:agent.resolve', 'kernel:tools.list', 'kernel:request.submit', 'kernel:request.await', 'kernel:request.cancel', 'kernel:request.list', 'kernel:edge.refused', 'audit:audit.checkpoint', 'operator:metrics', 'connector.*:execution.cancel'],
   /** The approval web app and device API: approvers, their keys, decisions, and the audit dashboard. */
   web: [
     // A request only as the signed-in approver may see it (approvals.ts: mayView), never any request by id. The web
@@ -27,8 +30,8 @@ export const CAPABILITIES = {
    * `policy explain`'s live intent and pins, which a connector's describe reads upstream (nothing runs).
    */
   admin: ['kernel:agent.add', 'kernel:agent.list', 'kernel:agent.revoke', 'kernel:approver.get', 'kernel:approver.roles', 'connector.*:describe'],
-  /** A connector host: it consumes the grant it was handed, just before the upstream call. */
-  connector: ['kernel:grant.consume'],
+  /** A connector host: it consumes the grant it was handed, just before the upstream call; it tells the gateway an execution's upstream progress. */
+  connector: ['kernel:grant.consume', 'gateway:execution.progress'],
   /** The audit reader, the web app's tables and the request metrics (gateway/operator/) only answer. */
   audit: [], webdb: [], operator: [],
 } as const satisfies Record<string, readonly Capability[]>;

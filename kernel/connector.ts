@@ -10,7 +10,8 @@ export type ConnectorMessage =
   | { op: 'describe'; tool: string; args: JsonObject }
   /** Execute with a grant: the connector verifies it, consumes it through the kernel, re-checks the pins. */
   /** `marker`: derived from the request id with the kernel key; writes that carry text leave it there for reconcile. */
-  | { op: 'execute'; body: RequestBody; digest: string; grant: string; marker: string }
+  /** `call`: the gateway's id of the tools/call this runs inside (flow.ts), or null (after an approval, a recovery). */
+  | { op: 'execute'; body: RequestBody; digest: string; grant: string; marker: string; call?: string | null }
   /** After a crash mid-execution: find out whether the upstream call happened, and its result if it did. */
   | { op: 'reconcile'; body: RequestBody; marker: string };
 

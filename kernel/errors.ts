@@ -6,7 +6,7 @@ export type KernelErrorCode =
   | 'bad_request' | 'invalid_arguments' | 'unknown_tool' | 'unknown_request' | 'unknown_agent' | 'not_pending'
   | 'capability_refused' | 'no_endpoint' | 'policy_error' | 'config_error' | 'evidence_refused' | 'not_an_approver'
   | 'grant_invalid' | 'grant_consumed' | 'grant_expired' | 'digest_mismatch' | 'pin_drift'
-  | 'upstream_error' | 'upstream_unknown' | 'database_unavailable' | 'audit_broken' | 'internal';
+  | 'upstream_error' | 'upstream_unknown' | 'cancelled' | 'database_unavailable' | 'audit_broken' | 'internal';
 
 export class KernelError extends Error {
   readonly code: KernelErrorCode;

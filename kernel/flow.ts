@@ -27,7 +27,7 @@ export interface Claim {
  * commit fewer on the hot path); the caller then runs it with `run`. An allowed read without a budget runs at once
  * and is recorded after (`readNow`).
  */
-export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject): Promise<{ record: RequestRecord; claim: Claim | null }> {
+export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject, call: string | null = null): Promise<{ record: RequestRecord; claim: Claim | null }> {
   const principal = await ctx.directory.principal(agentId);
   const actor = `agent:${principal.agentId}`;
   const connector = ctx.connectorFor(tool);
@@ -62,7 +62,7 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
   const received = (digest: string, body: RequestBody): AuditInput =>
     ({ kind: 'request.received', requestId, actor, data: { digest, body, intent: described.intent } as unknown as JsonObject });
   if (first.decision === 'allow' && !first.spend && ctx.readOnly(tool)) {
-    return { record: await readNow(ctx, connector, bodyFor(first), described.intent, first, received), claim: null };
+    return { record: await readNow(ctx, connector, bodyFor(first), described.intent, first, received, call), claim: null };
   }
   return ctx.db.transaction(async (tx) => {
     // Shares the agent's row with revocation, which cancels what it has not started: a request is either cancelled by
@@ -126,7 +126,7 @@ export const holds = (ctx: KernelContext, row: Claim['row']) => and(eq(requests.
  * is still minted, checked by the executor and consumed once, from memory (`ctx.readGrants`, see consumeReadGrant):
  * no upstream call without a valid unconsumed grant.
  */
-async function readNow(ctx: KernelContext, connector: string, body: RequestBody, intent: Intent, verdict: Verdict, received: (digest: string, body: RequestBody) => AuditInput): Promise<RequestRecord> {
+async function readNow(ctx: KernelContext, connector: string, body: RequestBody, intent: Intent, verdict: Verdict, received: (digest: string, body: RequestBody) => AuditInput, call: string | null): Promise<RequestRecord> {
   const digest = requestDigest(body);
   const grant = await mintGrant(ctx.keys, { requestId: body.requestId, digest, tool: body.tool, ttlSeconds: ctx.grantTtlSeconds });
   const held = { digest, expiresAt: grant.expiresAt.getTime(), consumed: false };
@@ -134,7 +134,7 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
   let outcome: Outcome;
   try {
     // A read leaves nothing upstream to find later, so it carries no reconcile marker.
-    const message = { op: 'execute', body: body as unknown as JsonObject, digest, grant: grant.jwt, marker: '' };
+    const message = { op: 'execute', body: body as unknown as JsonObject, digest, grant: grant.jwt, marker: '', call };
     outcome = { result: await ctx.port.send<ExecuteReply & JsonObject>(connector, message) };
   } catch (error) {
     outcome = { error: asKernelError(error).toJSON() };
@@ -202,7 +202,7 @@ export async function execute(ctx: KernelContext, requestId: string): Promise<vo
  * Sends a claimed request with its grant to the connector's executor and records the outcome, renewing the lease
  * while the executor works. `rerun`: a second attempt after reconcile proved the first never reached upstream.
  */
-export async function run(ctx: KernelContext, { row, grant }: Claim, rerun = false): Promise<Claim['row'] | null> {
+export async function run(ctx: KernelContext, { row, grant }: Claim, rerun = false, call: string | null = null): Promise<Claim['row'] | null> {
   const connector = ctx.connectorFor(row.tool);
   const mine = and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row));
   const renew = () => void ctx.db.update(requests).set({ leaseUntil: leaseEnd(ctx) }).where(mine).catch(() => {});
@@ -210,7 +210,7 @@ export async function run(ctx: KernelContext, { row, grant }: Claim, rerun = fal
   try {
     if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);
     const marker = await requestMarker(ctx.keys, row.id);
-    const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt, marker };
+    const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt, marker, call };
     const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, message);
     return await finish(ctx, row, 'succeeded', { result });
   } catch (error) {

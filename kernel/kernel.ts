@@ -112,9 +112,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     }
   }
 
-  async function afterSubmit({ record, claim }: { record: RequestRecord; claim: Claim | null }): Promise<RequestView> {
+  async function afterSubmit({ record, claim }: { record: RequestRecord; claim: Claim | null }, call: string | null): Promise<RequestView> {
     if (claim) {
-      const finished = await run(ctx, claim);
+      const finished = await run(ctx, claim, false, call);
       // An allowed request carries no decisions, so records() builds it from the finished row without another query.
       return view(finished ? (await ctx.store.records([finished]))[0]! : await ctx.store.get(record.id));
     }
@@ -154,7 +154,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       case 'tools.list':
         return asJson(tools);
       case 'request.submit':
-        return asJson(await afterSubmit(await submit(ctx, m.agentId, m.tool, m.args)));
+        return asJson(await afterSubmit(await submit(ctx, m.agentId, m.tool, m.args, m.call ?? null), m.call ?? null));
       case 'request.await':
         return asJson(await awaitRequest(m.requestId, m.agentId, m.waitMs));
       case 'request.get':

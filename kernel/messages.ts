@@ -22,7 +22,8 @@ export type KernelMessage =
   | { op: 'edge.refused'; what: string; detail: string }
   // Requests (gateway).
   | { op: 'tools.list' }
-  | { op: 'request.submit'; agentId: string; tool: string; args: JsonObject }
+  /** `call`: the gateway's id of the agent's tools/call; an execution run inside it (allowed at once) carries it, so its progress and the agent's cancellation find it. */
+  | { op: 'request.submit'; agentId: string; tool: string; args: JsonObject; call?: string | null }
   | { op: 'request.await'; requestId: string; agentId: string | null; waitMs: number }
   | { op: 'request.cancel'; requestId: string; agentId: string | null; reason: string | null }
   | { op: 'request.get'; requestId: string }

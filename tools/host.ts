@@ -20,6 +20,7 @@ import {
 } from '../kernel/index.ts';
 import type { Connector, ExecuteContext, ToolSpec } from './spec.ts';
 import type { GrantJournal } from './journal.ts';
+import { createExecutions, type ExecutionCancel } from './executions.ts';
 
 /**
  * Serves a connector as the router endpoint `connector.<name>`. This is the executor boundary: it validates
@@ -29,6 +30,7 @@ import type { GrantJournal } from './journal.ts';
 export function serveConnector(router: Router, connector: Connector, kernelPublicKey: CryptoKey, options: { journal?: GrantJournal } = {}): Port {
   const endpoint = `connector.${connector.name}`;
   const port = router.register(endpoint, (envelope) => handle(envelope), CAPABILITIES.connector);
+  const executions = createExecutions(port);
 
   function spec(name: string): ToolSpec {
     // Looked up on each call: a downstream MCP server's tools change while it runs.
@@ -44,7 +46,7 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
   }
 
   async function handle(envelope: Envelope): Promise<Json> {
-    const m = envelope.body as ConnectorMessage;
+    const m = envelope.body as ConnectorMessage | ExecutionCancel;
     switch (m.op) {
       case 'tools.list':
         return connector.tools.map((tool) => toolInfo(connector, tool) as unknown as JsonObject);
@@ -56,19 +58,28 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
         if (requestDigest(body) !== m.digest) {
           throw new KernelError('digest_mismatch', 'the request does not match the digest it was approved under; nothing was executed');
         }
-        const claims = await verifyGrant(kernelPublicKey, m.grant, { digest: m.digest, tool: body.tool });
-        await port.send('kernel', { op: 'grant.consume', jti: claims.jti, digest: m.digest });
-        // The executor's own word on top of the kernel's: a grant it has used once it never uses again (tools/journal.ts).
-        options.journal?.use(claims.jti, claims.expiresAt);
-        const now = await describe(tool, body.args).catch((error: unknown) => {
-          // The same arguments described fine when approved; refusing now means upstream moved since.
-          const e = asKernelError(error);
-          if (e.code !== 'invalid_arguments') throw e;
-          throw new KernelError('pin_drift', `upstream state changed since approval: ${e.message}; nothing was executed`);
-        });
-        checkPins(body.pins, now.intent.pins);
-        return (await tool.execute(now.args, context(body, m.marker))) as unknown as JsonObject;
+        const execution = executions.start(body.requestId, body.principal.agentId, typeof m.call === 'string' ? m.call : null);
+        try {
+          const claims = await verifyGrant(kernelPublicKey, m.grant, { digest: m.digest, tool: body.tool });
+          await port.send('kernel', { op: 'grant.consume', jti: claims.jti, digest: m.digest });
+          // The executor's own word on top of the kernel's: a grant it has used once it never uses again (tools/journal.ts).
+          options.journal?.use(claims.jti, claims.expiresAt);
+          const now = await describe(tool, body.args).catch((error: unknown) => {
+            // The same arguments described fine when approved; refusing now means upstream moved since.
+            const e = asKernelError(error);
+            if (e.code !== 'invalid_arguments') throw e;
+            throw new KernelError('pin_drift', `upstream state changed since approval: ${e.message}; nothing was executed`);
+          });
+          checkPins(body.pins, now.intent.pins);
+          if (execution.signal.aborted) throw new KernelError('cancelled', `${String(execution.signal.reason)} before it ran; nothing was executed`);
+          const ctx = { ...context(body, m.marker), signal: execution.signal, progress: execution.progress };
+          return (await tool.execute(now.args, ctx)) as unknown as JsonObject;
+        } finally {
+          execution.end();
+        }
       }
+      case 'execution.cancel':
+        return executions.cancel(m);
       case 'reconcile':
         return (await reconcile(spec(m.body.tool), m.body, m.marker)) as unknown as JsonObject;
       default:

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Consequence, Impact, Intent, JsonObject, ToolResult } from '../kernel/index.ts';
+import type { Progress } from './executions.ts';
 
 /** Everything an executor gets besides the validated arguments. */
 export interface ExecuteContext {
@@ -13,6 +14,13 @@ export interface ExecuteContext {
    * end with it, and `reconcile` looks for it: an agent can write text upstream but cannot compute another request's marker.
    */
   marker: string;
+  /**
+   * Aborted, with the reason, when the agent cancels its call. A tool that can stop its upstream call passes it on, and
+   * says honestly what a stop means: nothing sent (`cancelled`), or sent and perhaps done (`upstream_unknown`).
+   */
+  signal?: AbortSignal;
+  /** Reports upstream progress; it reaches the agent's progress token (tools/executions.ts). */
+  progress?: (update: Progress) => void;
 }
 
 /** The intent a describer returns; the host adds `sandbox` from the connector. */

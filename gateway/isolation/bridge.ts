@@ -44,14 +44,18 @@ export function bindChild(router: Router, socket: Duplex, child: string, names: 
  * executor has now (a restarted one gets a new one). With no executor connected, nothing was sent, so nothing happened.
  */
 export function proxyConnector(router: Router, name: string, current: () => Channel | null): Port {
-  const forward = async ({ from, to, body }: Envelope): Promise<Json> => {
+  return router.register(name, forwarder(name, current), CAPABILITIES.connector);
+}
+
+/** A handler that passes calls to an endpoint over whichever channel serves it now (a connector's, or the edge's). */
+export function forwarder(name: string, current: () => Channel | null): Handler {
+  return async ({ from, to, body }: Envelope): Promise<Json> => {
     const channel = current();
     if (!channel) throw new KernelError('upstream_error', `the process serving ${name} is not running (it restarts by itself); nothing was sent to it, try again`);
     const reply = await channel.call(from, to, body);
     if (!reply.ok) throw toError(reply);
     return reply.value;
   };
-  return router.register(name, forward, CAPABILITIES.connector);
 }
 
 /** Child side: a Router whose local endpoints answer the kernel, and whose ports send over the channel. */

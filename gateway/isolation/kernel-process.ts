@@ -7,7 +7,7 @@ import { runState } from '../cli.ts';
 import { loadConfig } from '../config.ts';
 import { connectorNames, type RunningConnectors } from '../connectors.ts';
 import { CAPABILITIES, KernelError, type DescribeReply, type JsonObject, type RefusalSink, type Router } from '../../kernel/index.ts';
-import { bindChild, proxyConnector } from './bridge.ts';
+import { bindChild, forwarder, proxyConnector } from './bridge.ts';
 import type { Channel } from './channel.ts';
 import { configEnv, envRefs } from './env.ts';
 import { childOptions, type FromSupervisor } from './protocol.ts';
@@ -61,8 +61,10 @@ export async function runKernel(): Promise<void> {
   };
   // The kernel follows the config file, as one process does: policy and roles reload on save (policy-reload.ts).
   const core: Core = await createCore({ ...options, configEnv: configEnvironment, watchConfig: true, log: createLogger() }, remote);
-  // The edge's ports: their handlers never run here (the edge answers nothing), their capability lists do.
-  core.router.register('gateway', async () => null, CAPABILITIES.gateway);
+  // The edge's ports: their capability lists apply here. The edge answers one message, on `gateway`: a connector
+  // host's progress of an execution an agent's call follows, passed over the edge's channel.
+  let edge: Channel | null = null;
+  core.router.register('gateway', forwarder('gateway', () => edge), CAPABILITIES.gateway);
   core.router.register('web', async () => null, CAPABILITIES.web);
   const refused: RefusalSink = async (refusal) => {
     await core.audit.append([{ kind: 'router.refused', requestId: null, actor: refusal.from, data: { ...refusal } }]).catch(() => {});
@@ -73,8 +75,10 @@ export async function runKernel(): Promise<void> {
     if (message.type === 'channel' && handle) {
       const channel = bindChild(core.router, handle, message.child, message.names, refused);
       for (const name of message.names) if (name.startsWith('connector.')) channels.set(name, channel);
+      if (message.names.includes('gateway')) edge = channel;
       void channel.closed.then(() => {
         for (const name of message.names) if (channels.get(name) === channel) channels.delete(name);
+        if (edge === channel) edge = null;
       });
       if (message.child.startsWith('executor:')) void core.refreshTools().catch(() => {});
     } else if (message.type === 'sandbox.reset.done') {

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { McpError, ErrorCode, type CallToolResult, type ProgressToken } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError, type Json, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
 import { isFinal, pendingResult, resultOf, withJson } from './tools.ts';
+import { stopExecution, type Executions } from './executions.ts';
 
 /** How a `tools/call` becomes a kernel request, and how a call that needs a human is held and released. */
 
@@ -13,14 +15,57 @@ export interface HoldContext {
   /** True once the session has closed: the SDK aborts `signal` then too (a server restart or drain, a session ended). */
   sessionClosed?: () => boolean;
   /** Present when the client sent a progress token. */
-  progress?: (progress: number, total: number, message: string) => Promise<void>;
+  progress?: AgentProgress;
+  /** Upstream progress of running executions, from connector hosts (absent where nothing feeds the gateway endpoint). */
+  executions?: Executions;
 }
+
+/**
+ * The agent's one progress token for a call: the hold's own notices while a human decides, then the upstream
+ * server's while the tool runs. MCP wants the value to increase with every notification, so upstream values follow on
+ * from what the agent already heard (unchanged when nothing came before) and the hold falls silent once they flow.
+ */
+export interface AgentProgress {
+  hold(elapsedSeconds: number, holdSeconds: number, message: string): Promise<void>;
+  upstream(progress: number, total: number | null, message: string | null): Promise<void>;
+}
+
+const CANCELLED = 'cancelled by the agent (MCP client cancellation)';
+
 
 /** Progress notifications go out at least this often while a call is held, which also keeps client timeouts alive. */
 const SLICE_MS = 5_000;
 
-export async function submit(port: Port, agentId: string, tool: string, args: JsonObject): Promise<RequestView> {
-  return (await port.send('kernel', { op: 'request.submit', agentId, tool, args })) as unknown as RequestView;
+/** `call`: this tools/call's id, which an execution run inside the submit carries (see `following`). */
+export async function submit(port: Port, agentId: string, tool: string, args: JsonObject, call: string | null = null): Promise<RequestView> {
+  return (await port.send('kernel', { op: 'request.submit', agentId, tool, args, call })) as unknown as RequestView;
+}
+
+/**
+ * Runs `work` (a submit, or a hold) while following the execution named by `key` (`call:<id>`, `request:<id>`): its
+ * upstream progress goes to the agent's token, and the agent's cancellation asks its connector to stop it.
+ */
+async function following<T>(ctx: HoldContext, tool: string, target: { call: string } | { requestId: string }, work: () => Promise<T>, onAbort = () => {}): Promise<T> {
+  const key = 'call' in target ? `call:${target.call}` : `request:${target.requestId}`;
+  const progress = ctx.progress;
+  const unwatch = progress && ctx.executions ? ctx.executions.watch(key, ctx.agentId, (u) => void progress.upstream(u.progress, u.total, u.message).catch(() => {})) : () => {};
+  // Only the client's own cancellation cancels (DESIGN: flows). The SDK also aborts every call when the session closes,
+  // and drops the session's transport just after: a restart or a drain must leave the approval pending (for the human
+  // to decide and the agent to pick up with countersign_await) and let a running execution finish.
+  const abort = () =>
+    queueMicrotask(() => {
+      if (ctx.sessionClosed?.()) return;
+      onAbort();
+      void stopExecution(ctx.port, ctx.agentId, tool, target, CANCELLED).catch(() => {});
+    });
+  if (ctx.signal?.aborted) abort();
+  else ctx.signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await work();
+  } finally {
+    ctx.signal?.removeEventListener('abort', abort);
+    unwatch();
+  }
 }
 
 export async function awaitSlice(port: Port, agentId: string, requestId: string, waitMs: number): Promise<RequestView> {
@@ -35,26 +80,18 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Reques
   let view = first;
   const started = Date.now();
   const deadline = started + ctx.holdSeconds * 1000;
-  // Only the client's own cancellation cancels the approval (DESIGN: flows). The SDK also aborts every call when the
-  // session closes, and drops the session's transport just after: a restart or a drain must leave the approval
-  // pending, for the human to decide and the agent to pick up with countersign_await.
-  const onAbort = () =>
-    queueMicrotask(() => {
-      if (!ctx.sessionClosed?.()) void cancelPending(ctx.port, ctx.agentId, view.id, 'cancelled by the agent (MCP client cancellation)').catch(() => {});
-    });
-  ctx.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
+  // A cancellation cancels the approval while it is pending, and stops the execution once it runs.
+  const onAbort = () => void cancelPending(ctx.port, ctx.agentId, view.id, CANCELLED).catch(() => {});
+  return following(ctx, first.body.tool, { requestId: first.id }, async () => {
     while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted) {
       if (ctx.progress) {
         const elapsed = Math.round((Date.now() - started) / 1000);
-        await ctx.progress(elapsed, ctx.holdSeconds, progressMessage(view)).catch(() => {});
+        await ctx.progress.hold(elapsed, ctx.holdSeconds, progressMessage(view)).catch(() => {});
       }
       view = await awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(SLICE_MS, deadline - Date.now()));
     }
-  } finally {
-    ctx.signal?.removeEventListener('abort', onAbort);
-  }
-  return view;
+    return view;
+  }, onAbort);
 }
 
 function progressMessage(view: RequestView): string {
@@ -93,7 +130,9 @@ export async function callTool(ctx: HoldContext, tool: string, args: JsonObject)
     return withJson({ isError: true, content: [{ type: 'text', text: message }], structuredContent: { status: 'error', code: 'invalid_arguments', message } });
   }
   return guarded(async () => {
-    const view = await submit(ctx.port, ctx.agentId, tool, args);
+    // An allowed call runs inside the submit: it is followed by this call's id, as its request id is not known yet.
+    const call = randomUUID();
+    const view = await following(ctx, tool, { call }, () => submit(ctx.port, ctx.agentId, tool, args, call));
     const held = isFinal(view) ? view : await hold(ctx, view);
     return isFinal(held) ? resultOf(held) : pendingResult(held);
   });
@@ -124,12 +163,25 @@ export async function guarded(run: () => Promise<CallToolResult>): Promise<CallT
   }
 }
 
-export function progressSender(
-  token: ProgressToken | undefined,
-  send: (n: { method: 'notifications/progress'; params: { progressToken: ProgressToken; progress: number; total: number; message: string } }) => Promise<void>,
-): HoldContext['progress'] {
+type ProgressNotification = { method: 'notifications/progress'; params: { progressToken: ProgressToken; progress: number; total?: number; message?: string } };
+
+export function progressSender(token: ProgressToken | undefined, send: (n: ProgressNotification) => Promise<void>): AgentProgress | undefined {
   if (token === undefined) return undefined;
-  return (progress, total, message) => send({ method: 'notifications/progress', params: { progressToken: token, progress, total, message } });
+  let last = -Infinity;
+  let base: number | null = null;
+  const out = (progress: number, total: number | null, message: string | null) => {
+    if (!(progress > last)) return Promise.resolve();
+    last = progress;
+    const params = { progressToken: token, progress, ...(total !== null && total >= progress ? { total } : {}), ...(message ? { message } : {}) };
+    return send({ method: 'notifications/progress', params });
+  };
+  return {
+    hold: (elapsed, holdSeconds, message) => (base === null ? out(elapsed, holdSeconds, message) : Promise.resolve()),
+    upstream(progress, total, message) {
+      base ??= Math.max(last, 0);
+      return out(base + progress, total === null ? null : base + total, message);
+    },
+  };
 }
 
 export function asArgs(value: unknown): JsonObject {

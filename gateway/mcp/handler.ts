@@ -8,6 +8,7 @@ import type { Port, Principal } from '../../kernel/index.ts';
 import { bearerAuthenticator, type BuiltinTokens, type OAuthOptions } from './auth.ts';
 import { defaultAllowed, originGuard, rateLimiter, readJsonBody, requestIds, rpcError, whenSent } from './guard.ts';
 import { createSessionServer, type SessionServer } from './server.ts';
+import type { Executions } from './executions.ts';
 
 export interface McpHandlerOptions {
   /** The gateway's router port: it holds CAPABILITIES.gateway (agent authentication, tools.list, its requests). */
@@ -37,6 +38,8 @@ export interface McpHandlerOptions {
   /** How often the tool list is compared while sessions are open, to send `notifications/tools/list_changed` (default 2000 ms). */
   toolsWatchMs?: number;
   version?: string;
+  /** Where connector hosts' progress reports arrive (the `gateway` endpoint's handler): held and running calls follow it. */
+  executions?: Executions;
 }
 
 export type McpHandler = ((c: Context) => Promise<Response>) & {
@@ -118,7 +121,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   async function open(principal: Principal, requested: unknown): Promise<Session> {
     // The list as the first session sees it: a change from here on is announced.
     if (listed === null) listed = await lookAtTools().catch(() => null);
-    const mcp = createSessionServer({ port: options.port, agentId: principal.agentId, holdSeconds, version: options.version ?? '0.1.0' });
+    const mcp = createSessionServer({ port: options.port, agentId: principal.agentId, holdSeconds, version: options.version ?? '0.1.0', executions: options.executions });
     const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
     const session: Session = { agentId: principal.agentId, mcp, lastUsed: Date.now(), protocolVersion, running: new Set(), transport: undefined as never };
     session.transport = new WebStandardStreamableHTTPServerTransport({

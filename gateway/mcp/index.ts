@@ -3,6 +3,7 @@ import { CAPABILITIES } from '../../kernel/index.ts';
 export { createMcpHandler, type McpHandler, type McpHandlerOptions } from './handler.ts';
 export { protectedResourceMetadata, metadataHandler, oauthMetadataRoute } from './metadata.ts';
 export { defaultAllowed } from './guard.ts';
+export { createExecutions, type Executions, type GatewayMessage } from './executions.ts';
 export type { OAuthOptions } from './auth.ts';
 export { annotate, AWAIT_TOOL, REQUESTS_TOOL } from './tools.ts';
 

@@ -5,6 +5,7 @@ import type { CreateTaskResult } from '@modelcontextprotocol/sdk/experimental/ta
 import type { Port, RequestView, ToolInfo } from '../../kernel/index.ts';
 import { asArgs, awaitTool, callTool, guarded, progressSender } from './calls.ts';
 import { CancellableTaskStore, startToolTask } from './tasks.ts';
+import type { Executions } from './executions.ts';
 import { AWAIT_TOOL, REQUESTS_TOOL, listedTool, ownTools, requestsResult } from './tools.ts';
 
 /**
@@ -17,6 +18,8 @@ export interface SessionServerOptions {
   agentId: string;
   holdSeconds: number;
   version: string;
+  /** Upstream progress of running executions (the gateway endpoint's handler feeds it). */
+  executions?: Executions;
 }
 
 export interface SessionServer {
@@ -64,6 +67,7 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
       holdSeconds,
       signal: extra.signal,
       sessionClosed: () => server.transport === undefined,
+      executions: options.executions,
       progress: progressSender(request.params._meta?.progressToken, (n) => extra.sendNotification(n)),
     };
     if (name === AWAIT_TOOL) return awaitTool(hold, args);

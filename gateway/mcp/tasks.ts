@@ -3,13 +3,15 @@ import type { CreateTaskResult } from '@modelcontextprotocol/sdk/experimental/ta
 import type { RequestTaskStore } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, Task } from '@modelcontextprotocol/sdk/types.js';
 import type { JsonObject, Port } from '../../kernel/index.ts';
+import { randomUUID } from 'node:crypto';
 import { awaitSlice, cancelPending, guarded, submit } from './calls.ts';
+import { stopExecution } from './executions.ts';
 import { isFinal, resultOf } from './tools.ts';
 
 /**
  * Task-based execution (MCP tasks, the SDK's experimental API) for clients that declare the capability: the call
  * returns a task at once; the task stays `working` while the human decides and ends `completed` (or `failed` when the
- * result is an error). `tasks/cancel` cancels the pending approval in the kernel.
+ * result is an error). `tasks/cancel` cancels the pending approval in the kernel, or stops the execution once it runs.
  */
 
 /** Long enough to outlive the longest approval window; the SDK store forgets tasks after their TTL. */
@@ -59,13 +61,16 @@ export async function startToolTask(call: TaskCall, tool: string, args: JsonObje
 async function runTask(call: TaskCall, taskId: string, tool: string, args: JsonObject): Promise<void> {
   let cancelled = false;
   let requestId: string | null = null;
+  const callId = randomUUID();
+  const why = 'cancelled by the agent (MCP tasks/cancel)';
   call.store.whenCancelled(taskId, () => {
     cancelled = true;
-    if (requestId) void cancelPending(call.port, call.agentId, requestId, 'cancelled by the agent (MCP tasks/cancel)').catch(() => {});
+    if (requestId) void cancelPending(call.port, call.agentId, requestId, why).catch(() => {});
+    void stopExecution(call.port, call.agentId, tool, requestId ? { requestId } : { call: callId }, why).catch(() => {});
   });
   let final: CallToolResult | null = null;
   const result = await guarded(async () => {
-    let view = await submit(call.port, call.agentId, tool, args);
+    let view = await submit(call.port, call.agentId, tool, args, callId);
     requestId = view.id;
     if (cancelled && !isFinal(view)) await cancelPending(call.port, call.agentId, view.id, 'cancelled by the agent (MCP tasks/cancel)');
     if (view.state === 'pending') {

@@ -203,6 +203,11 @@ function pendingShape(view: RequestView): CallToolResult {
   const page = view.approvalUrl ? ` Page: ${view.approvalUrl}.` : '';
   let what = `The request "${view.intent.summary}" is ${view.state}.`;
   if (view.state === 'pending') what = `Waiting for a human to approve: ${view.intent.summary}.${page}`;
+  if (view.state === 'unknown' && view.error?.code === 'upstream_unknown') {
+    // Stopped mid-call (cancelled, timed out, the process gone): reconcile is finding out whether it ran.
+    what = `"${view.intent.summary}": ${view.error.message}. Countersign is finding out whether it ran; do not repeat this call yourself.`;
+    Object.assign(data, { status: 'unknown', message: view.error.message });
+  }
   if (view.error?.code === 'outcome_unknown') {
     // The one answer an agent must not "fix" by calling again: a second call could do it twice.
     what = `"${view.intent.summary}": ${view.error.message}${page} Do not repeat this call yourself; its owner decides.`;

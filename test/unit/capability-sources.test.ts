@@ -39,7 +39,7 @@ const CODE: Record<keyof typeof CAPABILITIES, string[]> = {
   web: ['approval-web'],
   notifier: ['approval-web/notify'],
   admin: ['gateway/commands', 'approval-web/devices/command.ts', 'approval-web/kernel-client.ts', 'gateway/isolation/kernel-process.ts'],
-  connector: ['tools/host.ts'],
+  connector: ['tools/host.ts', 'tools/executions.ts'],
   audit: ['gateway/audit-reader'],
   webdb: ['approval-web/store.ts'],
   operator: ['gateway/operator'],

@@ -7,7 +7,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Progress, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError } from '../../kernel/index.ts';
 
 export interface McpServerConfig {
@@ -23,9 +23,14 @@ export interface McpServerConfig {
   tools?: Record<string, { impact?: 'read' | 'write' | 'high' }>;
   /** An intent descriptor (YAML) for this server's tools. */
   descriptor?: string;
-  /** Most seconds a call may take (default 60). */
-  timeoutSeconds?: number;
+  /**
+   * How long a call may go without an answer, in ms (default 60000); then it is cancelled downstream. A server that
+   * reports progress gets this long again after each report, up to ten times it in all.
+   */
+  timeoutMs?: number;
 }
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 export type DownstreamState = 'connecting' | 'up' | 'down';
 
@@ -128,10 +133,34 @@ export class Downstream {
     return this.client;
   }
 
-  async call(tool: string, args: Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<CallToolResult> {
+  /**
+   * Calls a tool. `signal` cancels it downstream (MCP notifications/cancelled, sent by the SDK client), as does the
+   * timeout; `onprogress` hears the server's progress. A call stopped after it was sent throws with `details.stopped`
+   * (cancelled, timeout, lost): the server may have acted, which only the caller can weigh.
+   */
+  async call(tool: string, args: Record<string, unknown>, options: { signal?: AbortSignal; onprogress?: (p: Progress) => void } = {}): Promise<CallToolResult> {
     const client = this.assertUp();
-    const timeout = (this.config.timeoutSeconds ?? 60) * 1000;
-    return (await client.callTool({ name: tool, arguments: args }, undefined, { timeout, signal: options.signal })) as CallToolResult;
+    const timeout = this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const { signal } = options;
+    if (signal?.aborted) throw new KernelError('cancelled', `${String(signal.reason)}; nothing was sent to MCP server ${this.name}`);
+    try {
+      // Always with a progress handler: the SDK resets the timeout on progress only for calls that asked for it.
+      const onprogress = options.onprogress ?? (() => {});
+      return (await client.callTool({ name: tool, arguments: args }, undefined, { timeout, resetTimeoutOnProgress: true, maxTotalTimeout: timeout * 10, signal, onprogress })) as CallToolResult;
+    } catch (error) {
+      if (signal?.aborted) {
+        throw new KernelError('cancelled', `${String(signal.reason)} while MCP server ${this.name} was running ${tool}; Countersign told the server to stop`, { stopped: 'cancelled' });
+      }
+      if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+        const total = typeof error.data === 'object' && error.data !== null && 'maxTotalTimeout' in error.data;
+        const limit = total ? `${timeout * 10} ms in all (ten times its timeoutMs, though it reported progress)` : `${timeout} ms (its timeoutMs)`;
+        throw new KernelError('upstream_error', `MCP server ${this.name} did not answer ${tool} within ${limit}, so Countersign cancelled the call`, { stopped: 'timeout' });
+      }
+      if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
+        throw new KernelError('upstream_error', `MCP server ${this.name} went away while running ${tool}; it is restarted automatically`, { stopped: 'lost' });
+      }
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -6,8 +6,8 @@
  */
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { KernelError, type Impact, type JsonObject, type ToolResult } from '../../kernel/index.ts';
-import type { Connector, Described, ToolSpec } from '../spec.ts';
+import { KernelError, asKernelError, type Impact, type JsonObject, type ToolResult } from '../../kernel/index.ts';
+import type { Connector, Described, ExecuteContext, ToolSpec } from '../spec.ts';
 import { describedFields, fill, loadDescriptor, type Descriptors } from './descriptor.ts';
 import { Downstream, type McpServerConfig } from './downstream.ts';
 import { definitionHash, quarantineReason, readTrust, writeTrust, type TrustFile } from './trust.ts';
@@ -98,6 +98,8 @@ export async function createMcpConnector(options: { servers: Record<string, McpS
       impact,
       // Without a descriptor nobody has said what a write does: unknown, never a reassuring guess.
       consequence: descriptor?.consequence ?? (impact === 'read' ? 'reads' : 'unknown'),
+      // A downstream server offers no way to look up what a call did: a human looks there.
+      check: () => `MCP server ${server}, for what ${tool.name} would have changed`,
       async describe(args: JsonObject): Promise<Described> {
         // Writes re-read the definitions first: describe runs again just before execution, so a definition changed
         // after approval is caught there too (quarantine, or a drifted `definition` pin).
@@ -126,9 +128,15 @@ export async function createMcpConnector(options: { servers: Record<string, McpS
           ...(text.length ? { agentText: text } : {}),
         };
       },
-      async execute(args: JsonObject): Promise<ToolResult> {
+      async execute(args: JsonObject, ctx: ExecuteContext): Promise<ToolResult> {
         check();
-        const answer = await d.call(tool.name, args);
+        const answer = await d.call(tool.name, args, { signal: ctx.signal, onprogress: ctx.progress }).catch((error: unknown) => {
+          // A write that reached the server and was then stopped (cancelled, timed out, the server gone) may have acted.
+          // It ends unknown, for a human to settle; never failed, which an agent reads as "did not happen" and repeats.
+          const e = asKernelError(error);
+          if (impact !== 'read' && e.details?.stopped) throw new KernelError('upstream_unknown', `${e.message}; whether it acted is unknown`, { ...e.details });
+          throw e;
+        });
         const text = textOf(answer);
         if (answer.isError) throw new KernelError('upstream_error', `MCP server ${server} answered ${tool.name} with an error: ${text.slice(0, 2000)}`);
         const data = (answer.structuredContent ?? { content: answer.content }) as JsonObject;
