@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -59,5 +60,65 @@ export async function startHooksServer(port = 0): Promise<HooksServer> {
     async restart() {
       await listen(bound);
     },
+  };
+}
+
+/**
+ * A slow downstream MCP server over Streamable HTTP with sessions (a cancellation names a request of its session, so
+ * a stateless server could never see one): `count` reports progress after each step, `wait` runs until it is
+ * cancelled. It records the `wait` calls it started and the ones it saw cancelled, with the reason it was given.
+ */
+export interface SlowServer {
+  url: string;
+  started: string[];
+  cancelled: { tag: string; reason: string }[];
+  stop(): Promise<void>;
+}
+
+export async function startSlowServer(): Promise<SlowServer> {
+  const started: string[] = [];
+  const cancelled: { tag: string; reason: string }[] = [];
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+
+  function build(): McpServer {
+    const mcp = new McpServer({ name: 'slow', version: '1.0.0' });
+    const counting = { steps: z.number().int().min(1).max(20), delayMs: z.number().int().min(0).max(5000) };
+    mcp.registerTool('count', { description: 'Counts, reporting progress after each step.', inputSchema: counting }, async ({ steps, delayMs }, extra) => {
+      const token = extra._meta?.progressToken;
+      for (let i = 1; i <= steps; i++) {
+        await new Promise((ok) => setTimeout(ok, delayMs));
+        const params = { progressToken: token!, progress: i, total: steps, message: `step ${i} of ${steps}` };
+        if (token !== undefined) await extra.sendNotification({ method: 'notifications/progress', params });
+      }
+      return { content: [{ type: 'text', text: `counted to ${steps}` }] };
+    });
+    mcp.registerTool('wait', { description: 'Waits until cancelled.', inputSchema: { tag: z.string() } }, async ({ tag }, extra) => {
+      started.push(tag);
+      await new Promise<void>((ok) => {
+        extra.signal.addEventListener('abort', () => ok(), { once: true });
+        setTimeout(ok, 120_000).unref();
+      });
+      if (extra.signal.aborted) cancelled.push({ tag, reason: String(extra.signal.reason) });
+      return { content: [{ type: 'text', text: `waited (${tag})` }] };
+    });
+    return mcp;
+  }
+
+  const server = createServer(async (req, res) => {
+    const id = req.headers['mcp-session-id'];
+    let transport = typeof id === 'string' ? sessions.get(id) : undefined;
+    if (!transport) {
+      const fresh = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (sid) => void sessions.set(sid, fresh) });
+      await build().connect(fresh);
+      transport = fresh;
+    }
+    await transport.handleRequest(req, res);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    started,
+    cancelled,
+    stop: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
   };
 }
