@@ -10,7 +10,8 @@ import { startServerProcess, type ServerProcess } from '../support/server-proces
 /**
  * Progress, cancellation and timeouts of downstream MCP calls pass through a real `countersign start` (in the suite's
  * isolation mode: executors in their own processes with COUNTERSIGN_TEST_ISOLATION=process), to a real MCP client.
- * One slow downstream server is configured twice: `slow` as reads with a 2 s timeout, `hang` as writes.
+ * One slow downstream server is configured twice: `slow` as reads with a 2 s timeout, `hang` as writes. A short lease
+ * makes recovery (which settles a stopped write) run every second.
  */
 
 let server: ServerProcess;
@@ -35,6 +36,7 @@ beforeAll(async () => {
   slow = await startSlowServer();
   const config = `
 holdSeconds: 120
+leaseSeconds: 2
 connectors:
   mcp:
     servers:
@@ -106,9 +108,17 @@ describe('downstream MCP calls: progress, cancellation, timeouts', () => {
     };
     const request = await until('the request to end its execution', async () => ((await listed())?.state === 'executing' ? null : listed()));
     expect(request!.state).toBe('unknown');
-    const receipt = await until('the receipt', () => cli(['audit', 'receipt', request!.id]).catch(() => null));
-    const entries = receipt.trim().split('\n').map((l) => JSON.parse(l) as { type: string; leaf?: string }).filter((l) => l.type === 'proof').map((l) => JSON.parse(l.leaf!) as { kind: string; data: { code?: string; message?: string } });
+    // Reconcile cannot look into a downstream server: the request waits for its owner, Mark as done or Run again.
+    type Entry = { kind: string; data: { code?: string; message?: string; answer?: string } };
+    const audited = async () => {
+      const lines = (await cli(['audit', 'receipt', request!.id]).catch(() => '')).trim().split('\n').filter(Boolean);
+      const proofs = lines.map((l) => JSON.parse(l) as { type: string; leaf?: string }).filter((l) => l.type === 'proof');
+      return proofs.map((l) => JSON.parse(l.leaf!) as Entry);
+    };
+    const entries = await until('reconcile to say it cannot tell', async () => ((await audited()).some((e) => e.kind === 'execution.reconciled') ? audited() : null));
+    expect(entries.find((e) => e.kind === 'execution.reconciled')?.data.answer).toBe('cannot_tell');
     expect(entries.map((e) => e.kind)).not.toContain('execution.failed');
+    expect((await owner.inbox()).map((r) => r.id)).toContain(request!.id);
     const unknown = entries.find((e) => e.kind === 'execution.unknown');
     expect(unknown?.data).toMatchObject({ code: 'upstream_unknown' });
     expect(unknown?.data.message).toMatch(/cancelled by the agent .* while MCP server hang was running wait; .*whether it acted is unknown/);

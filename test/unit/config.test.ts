@@ -138,4 +138,10 @@ describe('config errors name file, line and column, what is wrong and how to fix
   it('a missing map of names says what it must be, not zod\'s words (found by test/fuzz)', () => {
     expect(problem('connectors:\n  mcp: {}\npolicy: {}\n').message).toBe('cs.yaml:2:8: connectors.mcp.servers is missing; add it: a map of names to settings');
   });
+
+  it("a downstream server's timeoutMs is milliseconds, and says so", () => {
+    const config = (value: string) => `connectors:\n  mcp:\n    servers:\n      files: { command: npx, timeoutMs: ${value} }\n${POLICY}`;
+    expect(problem(config('60')).message).toMatch(/connectors\.mcp\.servers\.files\.timeoutMs must be milliseconds from 100 to 3600000, e.g. 60000/);
+    expect(parseConfig(config('60000'), 'cs.yaml', {}).connectors?.mcp?.servers.files?.timeoutMs).toBe(60000);
+  });
 });
