@@ -15,12 +15,12 @@ const only = process.argv.slice(2);
 // The tests that start `countersign start` (the isolation tests always run the process set, and replica-processes needs
 // PostgreSQL), and the README story as a newcomer runs it: `npm start` gives them the process set.
 const PROCESS_PASS = [
-  ...['cli-basics', 'crash-matrix', 'drain', 'limits', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart'].map((name) => `test/integration/${name}.test.ts`),
+  ...['cli-basics', 'crash-matrix', 'drain', 'limits', 'mcp-progress', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart'].map((name) => `test/integration/${name}.test.ts`),
   ...(existsSync(chromium) ? ['test/e2e/readme-story.test.ts'] : []),
 ];
 // Tests whose servers keep their state in their own embedded database whatever TEST_DATABASE_URL says (they start
 // `countersign start` processes with a fresh home, or need no database): the PostgreSQL pass would only repeat them.
-const SAME_ON_ANY_DATABASE = ['drain', 'isolation', 'isolation-kills', 'limits', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart', 'stripe-tools', 'stripe-upstream'];
+const SAME_ON_ANY_DATABASE = ['drain', 'isolation', 'isolation-kills', 'limits', 'mcp-progress', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart', 'stripe-tools', 'stripe-upstream'];
 
 function reachable(url) {
   const { hostname, port } = new URL(url);
