@@ -23,7 +23,7 @@ import {
 import { auditOrigin, readVerifierKeys } from './audit/identity.ts';
 import { createWitnesses, parseWitnesses, type Witnesses } from './audit/witness.ts';
 import { checkHomeDatabase, openDatabase, migrate, rememberHomeDatabase, type Database } from './db.ts';
-import { loadOrCreateKernelKeys } from './keys.ts';
+import { loadOrCreateKernelKeys, loadOrCreateOAuthSigningKey } from './keys.ts';
 import { loadConfig, type Config } from './config.ts';
 import { compileChecked, createPolicyReloader, policyProblems, type ReloadResult } from './policy-reload.ts';
 import { EXAMPLE_CONFIG } from './example-config.ts';
@@ -85,6 +85,8 @@ export interface Core {
   refreshTools(): Promise<string[]>;
   /** The VAPID public key when Web Push is on, for the web app's "Enable notifications". */
   vapidPublicKey: string | null;
+  /** The built-in authorization server's ID-token signing key (keys/oauth-signing.jwk.json); null with `auth: external`. */
+  oauthSigningKey: JsonObject | null;
   /** The operator's log and the request metrics /metrics serves beside the HTTP ones. */
   log: Logger;
   metrics: OperatorMetrics;
@@ -109,7 +111,7 @@ export async function createServices(options: StartOptions): Promise<Services> {
   // Loaded here, not at the top: a CLI command's core (gateway/cli.ts withLocalServices) needs no web app.
   const { createEdgeApp, edgeSettings } = await import('./edge-app.ts');
   const edge = createEdgeApp({
-    settings: edgeSettings(core.config, { publicUrl: core.publicUrl, host: options.host, listenPort: options.port, sandbox: core.sandbox, vapidPublicKey: core.vapidPublicKey }),
+    settings: edgeSettings(core.config, { publicUrl: core.publicUrl, host: options.host, listenPort: options.port, sandbox: core.sandbox, vapidPublicKey: core.vapidPublicKey, oauthSigningKey: core.oauthSigningKey }),
     router: core.router,
     health: async () => {
       await core.database.db.select().from(schema.kernelMeta).where(eq(schema.kernelMeta.key, 'kernel.publicKeys'));
@@ -242,6 +244,7 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
       return policyProblems(config, offered).map((problem) => `${options.configPath}: ${problem}`);
     },
     vapidPublicKey: config.notify.webPush ? vapid.publicKey : null,
+    oauthSigningKey: config.auth === 'external' ? null : ((await loadOrCreateOAuthSigningKey(options.home)) as JsonObject),
     log,
     metrics,
     async close() {

@@ -36,6 +36,8 @@ export interface EdgeSettings {
   /** The reverse proxies whose forwarding headers name the client (net/proxy.ts); unset: headers are ignored. */
   trustProxy?: Config['trustProxy'];
   vapidPublicKey: string | null;
+  /** The built-in authorization server's ID-token signing key, the same on every replica; null with `auth: external`. */
+  oauthSigningKey: JsonObject | null;
 }
 
 export interface EdgeOptions {
@@ -59,7 +61,10 @@ export interface Edge {
 }
 
 /** The settings an edge is started with, from the loaded config. */
-export function edgeSettings(config: Config, s: { publicUrl: string; host: string; listenPort: number; sandbox: boolean; vapidPublicKey: string | null }): EdgeSettings {
+export function edgeSettings(
+  config: Config,
+  s: { publicUrl: string; host: string; listenPort: number; sandbox: boolean; vapidPublicKey: string | null; oauthSigningKey: JsonObject | null },
+): EdgeSettings {
   return {
     ...s,
     holdSeconds: config.holdSeconds ?? 25,
@@ -113,6 +118,7 @@ export function createEdgeApp(options: EdgeOptions): Edge {
       ? null
       : createAuthorizationServer({
           publicUrl: settings.publicUrl,
+          signingKey: settings.oauthSigningKey ?? missing('oauthSigningKey: the built-in authorization server signs with the key from gateway/keys.ts'),
           store: store.oauth,
           agentActive: async (name) => (await gatewayPort.send('kernel', { op: 'agent.resolve', name })) !== null,
           fetch: metadataDocumentFetch({ resolve: options.resolve, transport: options.egressFetch, report }),
@@ -150,4 +156,8 @@ export function createEdgeApp(options: EdgeOptions): Edge {
   });
   app.route('/', web);
   return { app, close: () => mcp.close() };
+}
+
+function missing(what: string): never {
+  throw new Error(`edge settings lack ${what}`);
 }

@@ -14,25 +14,62 @@ export function kernelKeyPath(home: string): string {
  * Refuses a key file that other users can read, as ssh does, since whoever reads it can mint grants.
  */
 export async function loadOrCreateKernelKeys(home: string): Promise<KernelKeys> {
-  const path = kernelKeyPath(home);
-  const existing = readIfExists(path);
-  if (existing !== null) return importKernelKeys(existing);
-  const keys = await generateKernelKeys();
+  return importKernelKeys(await loadOrCreateSecretFile(home, 'kernel.jwk.json', 'kernel key', async () => exportKernelKeys(await generateKernelKeys())));
+}
+
+/** Where the built-in authorization server's signing key lives inside COUNTERSIGN_HOME. */
+export function oauthSigningKeyPath(home: string): string {
+  return join(home, 'keys', 'oauth-signing.jwk.json');
+}
+
+/**
+ * The built-in authorization server's ES256 key, which signs ID tokens and is published at /oauth/jwks: read from
+ * `<home>/keys/oauth-signing.jwk.json`, or created on first start like the kernel key. Every replica must hold the same
+ * one (README: copy COUNTERSIGN_HOME/keys/), or an ID token one issues would not verify against another's JWKS.
+ */
+export async function loadOrCreateOAuthSigningKey(home: string): Promise<JWK> {
+  const text = await loadOrCreateSecretFile(home, 'oauth-signing.jwk.json', 'OAuth signing key', async () => JSON.stringify(await generateOAuthSigningKey(), null, 2) + '\n');
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(text);
+  } catch (error) {
+    throw new KernelError('config_error', `the OAuth signing key is not valid JSON (${(error as Error).message}); restore it from backup or remove it to create a new key (connected apps keep working; ID tokens already issued stop verifying)`);
+  }
+  if (!isRecord(jwk) || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || typeof jwk.d !== 'string' || typeof jwk.kid !== 'string') {
+    throw new KernelError('config_error', 'the OAuth signing key must be a P-256 private JWK (kty "EC", crv "P-256", x, y, d and kid); restore it from backup or remove it to create a new key');
+  }
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d, kid: jwk.kid, alg: 'ES256', use: 'sig' };
+}
+
+/** A fresh ES256 private JWK with its thumbprint as kid (tests that build an edge by hand use one too). */
+export async function generateOAuthSigningKey(): Promise<JWK> {
+  const jwk = await exportJWK((await generateKeyPair('ES256', { extractable: true })).privateKey);
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg: 'ES256', use: 'sig' };
+}
+
+/**
+ * The text of `<home>/keys/<name>`, created by `create` on first start: directory 0700, file 0600, published whole
+ * with link(), which fails if another process created the file meanwhile; then that file wins and is read. Nobody ever
+ * sees a half-written key. Refuses a file other users can read, as ssh does.
+ */
+async function loadOrCreateSecretFile(home: string, name: string, what: string, create: () => Promise<string>): Promise<string> {
   const dir = join(home, 'keys');
-  const temp = join(dir, `.kernel.${randomBytes(6).toString('hex')}.tmp`);
+  const path = join(dir, name);
+  const existing = readIfExists(path, what);
+  if (existing !== null) return existing;
+  const text = await create();
+  const temp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
-    writeFileSync(temp, await exportKernelKeys(keys), { mode: 0o600, flag: 'wx' });
-    // link() publishes the complete file atomically and fails if another process created the key meanwhile;
-    // then that key wins and we read it. Nobody ever sees a half-written key.
+    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
     linkSync(temp, path);
-    return keys;
+    return text;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return importKernelKeys(readIfExists(path) ?? '');
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readIfExists(path, what) ?? '';
     throw new KernelError(
       'config_error',
-      `cannot create the kernel key at ${path}: ${(error as Error).message}. Check that COUNTERSIGN_HOME (${home}) is writable.`,
+      `cannot create the ${what} at ${path}: ${(error as Error).message}. Check that COUNTERSIGN_HOME (${home}) is writable.`,
       undefined,
       { cause: error },
     );
@@ -41,24 +78,24 @@ export async function loadOrCreateKernelKeys(home: string): Promise<KernelKeys> 
   }
 }
 
-function readIfExists(path: string): string | null {
+function readIfExists(path: string, what: string): string | null {
   let mode: number;
   try {
     mode = statSync(path).mode;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new KernelError('config_error', `cannot read the kernel key at ${path}: ${(error as Error).message}`, undefined, { cause: error });
+    throw new KernelError('config_error', `cannot read the ${what} at ${path}: ${(error as Error).message}`, undefined, { cause: error });
   }
   if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
     throw new KernelError(
       'config_error',
-      `the kernel key ${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); run \`chmod 600 ${path}\` and start again`,
+      `the ${what} ${path} is readable by other users (mode ${(mode & 0o777).toString(8)}); run \`chmod 600 ${path}\` and start again`,
     );
   }
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new KernelError('config_error', `cannot read the kernel key at ${path}: ${(error as Error).message}`, undefined, { cause: error });
+    throw new KernelError('config_error', `cannot read the ${what} at ${path}: ${(error as Error).message}`, undefined, { cause: error });
   }
 }
 

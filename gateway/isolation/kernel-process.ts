@@ -111,6 +111,7 @@ export async function runKernel(): Promise<void> {
     publicUrl: core.publicUrl,
     database: `${core.database.kind} (${core.database.location})`,
     vapidPublicKey: core.vapidPublicKey,
+    oauthSigningKey: core.oauthSigningKey,
     config: { holdSeconds: core.config.holdSeconds, auth: core.config.auth, oauth: core.config.oauth, rateLimit: core.config.rateLimit, limits: core.config.limits, allowedHosts: core.config.allowedHosts },
     configDir: dirname(resolve(options.configPath)),
   });

@@ -41,6 +41,8 @@ export type KernelReady = {
   publicUrl: string;
   database: string;
   vapidPublicKey: string | null;
+  /** The authorization server's signing key for the edge (it signs ID tokens there); null with `auth: external`. */
+  oauthSigningKey: JsonObject | null;
   config: Pick<EdgeSettings, 'holdSeconds' | 'auth' | 'oauth' | 'limits'> & { rateLimit?: { perMinute: number }; allowedHosts?: string[] };
   configDir: string;
 };

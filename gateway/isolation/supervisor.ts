@@ -177,7 +177,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   async function startEdge(spawned?: Running): Promise<void> {
     const entry = spawned ?? spawnChild('edge');
     const config = { ...ready!.config, rateLimit: ready!.config.rateLimit, allowedHosts: ready!.config.allowedHosts } as unknown as Config;
-    const settings = edgeSettings(config, { publicUrl: ready!.publicUrl, host: options.host, listenPort: port, sandbox, vapidPublicKey: ready!.vapidPublicKey });
+    const settings = edgeSettings(config, { publicUrl: ready!.publicUrl, host: options.host, listenPort: port, sandbox, vapidPublicKey: ready!.vapidPublicKey, oauthSigningKey: ready!.oauthSigningKey });
     send(entry.child, { type: 'edge', settings, database: ready!.database });
     const listening = await waitFor(entry, (m): m is Extract<FromChild, { type: 'listening' }> => m.type === 'listening');
     port = listening.port;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
+import type { JsonObject } from '../../kernel/index.ts';
 import type { OAuthStore } from '../../approval-web/store.ts';
 import { storeAdapter } from './adapter.ts';
 
@@ -23,6 +23,12 @@ const ACCESS_TOKEN_SECONDS = 3600;
 export interface ProviderOptions {
   /** This server's origin, e.g. https://countersign.example.com: the issuer, and the base of the MCP resource. */
   publicUrl: string;
+  /**
+   * The private ES256 JWK that signs ID tokens (for a client that asks for openid) and is published at /oauth/jwks:
+   * keys/oauth-signing.jwk.json (gateway/keys.ts), the same in every process and replica, so what one signs the others'
+   * JWKS verifies, and a restart does not orphan the ID tokens already handed out.
+   */
+  signingKey: JsonObject;
   store: OAuthStore;
   /** Whether a connection's agent is still active (a revoked agent's tokens are dead). */
   agentActive(name: string): Promise<boolean>;
@@ -37,9 +43,6 @@ export async function createProvider(options: ProviderOptions): Promise<{ provid
   const issuer = new URL(options.publicUrl).origin;
   const resource = `${issuer}/mcp`;
   const https = issuer.startsWith('https:');
-  // Only signs ID tokens (for a client that asks for openid); nothing else uses it, so a fresh key per process is enough.
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const signing = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'ES256', use: 'sig' };
   const cookieKeys = await cookieSecrets(options.store);
 
   const policy = interactionPolicy.base();
@@ -52,7 +55,7 @@ export async function createProvider(options: ProviderOptions): Promise<{ provid
 
   const provider = new Provider(issuer, {
     adapter: storeAdapter(options.store),
-    jwks: { keys: [signing] },
+    jwks: { keys: [{ ...options.signingKey, alg: 'ES256', use: 'sig' }] },
     async findAccount(_ctx: unknown, sub: string) {
       if (!(await options.agentActive(sub))) return undefined;
       return { accountId: sub, claims: async () => ({ sub }) };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAPABILITIES, createRouter } from '../../kernel/index.ts';
+import { CAPABILITIES, createRouter, type JsonObject } from '../../kernel/index.ts';
+import { generateOAuthSigningKey } from '../../gateway/keys.ts';
 import { createEdgeApp } from '../../gateway/edge-app.ts';
 import { DEFAULT_LIMITS } from '../../gateway/edge.ts';
 import { startStack, type Stack } from '../support/harness.ts';
@@ -44,7 +45,7 @@ describe('request metrics on /metrics', () => {
 
   it('leave the HTTP series served, with a comment saying what is missing, when the core cannot answer', async () => {
     const edge = createEdgeApp({
-      settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, auth: 'builtin', oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null },
+      settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, auth: 'builtin', oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null, oauthSigningKey: (await generateOAuthSigningKey()) as JsonObject },
       router: createRouter(async () => {}),
       store: {} as never,
       health: async () => ({}),

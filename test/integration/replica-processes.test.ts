@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGithubSandbox, type GithubSandbox } from '../../tools/github/sandbox/index.ts';
@@ -13,11 +14,12 @@ import { startUpstreamTap, type UpstreamTap } from '../support/upstream-tap.ts';
 import { cliFor, enrollRemote, type Cli, type RemoteApprover } from '../support/remote-approver.ts';
 import { freePort } from '../support/harness.ts';
 import { serverTimeout } from '../support/isolation-mode.ts';
+import { Browser } from '../support/oauth-client.ts';
 
 /**
  * Two real `countersign start` processes on one PostgreSQL database (README: several replicas): a replica starting
  * while another executes a slow write leaves it alone; an approval decided on B releases the call held on A
- * (LISTEN/NOTIFY), executed once; A killed (SIGKILL) mid-write is recovered by B with the three-way reconcile. The
+ * (LISTEN/NOTIFY), executed once; an ID token one signs verifies with the other's JWKS (one OAuth signing key); A killed (SIGKILL) mid-write is recovered by B with the three-way reconcile. The
  * sandboxes live in this process and count upstream effects. PostgreSQL only: embedded PGlite is single-process.
  */
 
@@ -194,6 +196,41 @@ describe.skipIf(!base)(`two countersign start processes on one PostgreSQL${base 
     expect(result.data).toMatchObject({ object: 'refund', amount: 700 });
     expect(taps.stripe.effects.slice(before).filter(isRefund)).toHaveLength(1);
     expect(await row(item.id)).toMatchObject({ state: 'succeeded' });
+  });
+
+  it("an OAuth connection consented on A, exchanged on B and refreshed on A: each ID token verifies with the other replica's JWKS", { timeout: 120_000 }, async () => {
+    if (!b.server) await start(b);
+    const publicUrl = env.COUNTERSIGN_PUBLIC_URL!;
+    const at = (r: Replica) => ({ url: publicUrl, listenUrl: r.url });
+    const redirect = 'http://localhost:9/callback';
+    const registered = await fetch(`${a.url}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Replica App', redirect_uris: [redirect], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] }),
+    });
+    const clientId = ((await registered.json()) as { client_id: string }).client_id;
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const browser = new Browser(at(a));
+    await browser.signInWithPasskey(owner.passkey);
+    const query = { response_type: 'code', client_id: clientId, redirect_uri: redirect, scope: 'openid offline_access mcp', code_challenge: challenge, code_challenge_method: 'S256', resource: `${publicUrl}/mcp`, state: 's' };
+    const path = await browser.startAuthorization(new URL(`${publicUrl}/oauth/authorize?${new URLSearchParams(query)}`));
+    const code = (await browser.consent(path, { authenticator: owner.passkey }, 'replica-oauth-app')).searchParams.get('code')!;
+
+    const token = async (r: Replica, params: Record<string, string>) => {
+      const response = await fetch(`${r.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: clientId, ...params }) });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as { id_token: string; refresh_token: string; access_token: string };
+    };
+    const jwks = async (r: Replica) => createLocalJWKSet((await (await fetch(`${r.url}/oauth/jwks`)).json()) as JSONWebKeySet);
+    const verify = async (idToken: string, r: Replica) => (await jwtVerify(idToken, await jwks(r), { issuer: publicUrl, audience: clientId })).payload.sub;
+
+    const fromB = await token(b, { grant_type: 'authorization_code', code, redirect_uri: redirect, code_verifier: verifier });
+    expect(await verify(fromB.id_token, a)).toBe('replica-oauth-app');
+    const fromA = await token(a, { grant_type: 'refresh_token', refresh_token: fromB.refresh_token });
+    expect(await verify(fromA.id_token, b)).toBe('replica-oauth-app');
+    // Both publish the one key (from COUNTERSIGN_HOME/keys/, copied from A before B first started).
+    expect(await (await fetch(`${a.url}/oauth/jwks`)).json()).toEqual(await (await fetch(`${b.url}/oauth/jwks`)).json());
   });
 
   it('A killed (SIGKILL) while it holds a call for approval: nothing lost; approved on B, countersign_await on B returns it, run once', { timeout: 240_000 }, async () => {

@@ -1,6 +1,7 @@
 import { createEdgeApp } from '../../gateway/edge-app.ts';
 import { DEFAULT_LIMITS } from '../../gateway/edge.ts';
-import { createRouter } from '../../kernel/index.ts';
+import { generateOAuthSigningKey } from '../../gateway/keys.ts';
+import { createRouter, type JsonObject } from '../../kernel/index.ts';
 
 /**
  * Every route the server answers, read from the app itself rather than typed out: the edge app (gateway/edge-app.ts:
@@ -13,7 +14,7 @@ import { createRouter } from '../../kernel/index.ts';
 export async function edgeRoutes(): Promise<string[]> {
   const router = createRouter(async () => {});
   const edge = createEdgeApp({
-    settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, auth: 'builtin', oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null },
+    settings: { publicUrl: 'http://localhost:8787', host: '127.0.0.1', listenPort: 8787, sandbox: true, holdSeconds: 0, auth: 'builtin', oauth: undefined, rateLimitPerMinute: undefined, limits: DEFAULT_LIMITS, allowedHosts: undefined, vapidPublicKey: null, oauthSigningKey: (await generateOAuthSigningKey()) as JsonObject },
     router,
     store: {} as never,
     health: async () => ({}),

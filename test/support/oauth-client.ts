@@ -2,6 +2,7 @@ import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { createSession } from '../../approval-web/sessions.ts';
 import type { Stack, TestApprover } from './harness.ts';
+import type { SoftAuthenticator } from './authenticator.ts';
 
 /**
  * The app side of an OAuth connection for tests: an OAuthClientProvider for the MCP SDK's own OAuth client
@@ -53,11 +54,14 @@ export class MemoryOAuthProvider implements OAuthClientProvider {
   }
 }
 
-/** A cookie jar over fetch, against the stack's listen address, never following redirects. */
+/**
+ * A cookie jar over fetch, against the stack's listen address, never following redirects. A server in another process
+ * (a replica) is a target with its public URL and the address it listens on.
+ */
 export class Browser {
   private cookies = new Map<string, string>();
   csrf = '';
-  constructor(readonly stack: Stack) {}
+  constructor(readonly stack: Pick<Stack, 'url' | 'listenUrl'> & { services?: Stack['services'] }) {}
 
   private toListen(url: string | URL): string {
     const u = new URL(String(url), this.stack.url);
@@ -80,9 +84,21 @@ export class Browser {
 
   /** Signs the approver in, as a passkey sign-in would leave the browser. */
   async signIn(approver: TestApprover): Promise<void> {
+    if (!this.stack.services) throw new Error('signIn needs the stack in this process; use signInWithPasskey');
     const { id, session } = await createSession(this.stack.services.database.db, approver.id);
     this.cookies.set('cs_session', id);
     this.csrf = session.csrfToken;
+  }
+
+  /** Signs in over HTTP as a person does: the sign-in page's CSRF token, a discoverable-passkey assertion, the session. */
+  async signInWithPasskey(passkey: SoftAuthenticator): Promise<void> {
+    const csrfOf = async (path: string) => /<meta name="csrf-token" content="([^"]+)"/.exec(await (await this.request(path)).text())?.[1] ?? '';
+    this.csrf = await csrfOf('/signin');
+    const options = (await (await this.request('/signin/options', { body: {} })).json()) as { challengeId: string; options: { challenge: string; rpId?: string } };
+    const response = passkey.assert({ challenge: options.options.challenge, rpId: new URL(this.stack.url).hostname });
+    const done = await this.request('/signin/verify', { body: { challengeId: options.challengeId, response } });
+    if (!done.ok) throw new Error(`sign-in answered ${done.status}: ${await done.text()}`);
+    this.csrf = await csrfOf('/');
   }
 
   /** Follows the authorization URL to the consent page; returns the consent path (/connect/:uid). */
@@ -97,7 +113,7 @@ export class Browser {
    * Connects with a fresh passkey assertion as `agent` (a new agent, or with `existing` one the approver has); returns
    * where the authorization server sent the browser.
    */
-  async consent(path: string, approver: TestApprover, agent: string, existing = false): Promise<URL> {
+  async consent(path: string, approver: Pick<TestApprover, 'authenticator'>, agent: string, existing = false): Promise<URL> {
     const options = await this.request(`${path}/options`, { body: { agent, existing } });
     if (!options.ok) throw new Error(`consent options answered ${options.status}: ${await options.text()}`);
     const { challengeId, options: o } = (await options.json()) as { challengeId: string; options: { challenge: string; allowCredentials?: { id: string; type: "public-key" }[] } };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { approvalSigningBytes, type ApprovalDecision } from '../../kernel/index.ts';
-import { createSoftAuthenticator } from './authenticator.ts';
+import { createSoftAuthenticator, type SoftAuthenticator } from './authenticator.ts';
 import { BIN, run } from './cli-process.ts';
 import { sendToServer } from '../../gateway/admin.ts';
 
@@ -13,6 +13,8 @@ import { sendToServer } from '../../gateway/admin.ts';
 export interface RemoteApprover {
   email: string;
   deviceId: string;
+  /** The passkey enrolled from the invite (signs in on the web pages). */
+  passkey: SoftAuthenticator;
   inbox(): Promise<{ id: string; digest: string; tool: string }[]>;
   /** Signs `decision` over the request's digest with the device key and posts it; returns the HTTP status and body. */
   decide(requestId: string, digest: string, decision: ApprovalDecision, reason?: string | null): Promise<{ status: number; json: Record<string, unknown> }>;
@@ -62,6 +64,7 @@ export async function enrollRemote(url: () => string, publicUrl: string, cli: Cl
   return {
     email,
     deviceId,
+    passkey,
     async inbox() {
       const response = await fetch(url() + '/api/v1/devices/inbox', { headers: { authorization: await auth('GET', '/api/v1/devices/inbox') } });
       if (response.status !== 200) throw new Error(`inbox: ${response.status} ${await response.text()}`);

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelKeyPath, loadOrCreateKernelKeys } from '../../gateway/keys.ts';
+import { calculateJwkThumbprint } from 'jose';
+import { kernelKeyPath, loadOrCreateKernelKeys, loadOrCreateOAuthSigningKey, oauthSigningKeyPath } from '../../gateway/keys.ts';
 
 const homes: string[] = [];
 const freshHome = () => {
@@ -44,5 +45,26 @@ describe.skipIf(process.platform === 'win32')('loadOrCreateKernelKeys', () => {
     await loadOrCreateKernelKeys(home);
     writeFileSync(kernelKeyPath(home), '{"kty":"OKP"', { mode: 0o600 });
     await expect(loadOrCreateKernelKeys(home)).rejects.toMatchObject({ code: 'config_error', message: expect.stringMatching(/not valid JSON/) });
+  });
+});
+
+describe.skipIf(process.platform === 'win32')('loadOrCreateOAuthSigningKey', () => {
+  it('creates one ES256 key beside the kernel key (0600), loads the same one after, and two racing first starts agree', async () => {
+    const home = freshHome();
+    const [a, b] = await Promise.all([loadOrCreateOAuthSigningKey(home), loadOrCreateOAuthSigningKey(home)]);
+    expect(statSync(oauthSigningKeyPath(home)).mode & 0o777).toBe(0o600);
+    const again = await loadOrCreateOAuthSigningKey(home);
+    expect(new Set([a.kid, b.kid, again.kid]).size).toBe(1);
+    expect(again).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig', d: expect.any(String) });
+    expect(again.kid).toBe(await calculateJwkThumbprint(again, 'sha256'));
+  });
+
+  it('refuses a file that is not a P-256 private key, and one other users can read', async () => {
+    const home = freshHome();
+    await loadOrCreateOAuthSigningKey(home);
+    writeFileSync(oauthSigningKeyPath(home), '{"kty":"OKP","crv":"Ed25519","x":"a","d":"b","kid":"c"}', { mode: 0o600 });
+    await expect(loadOrCreateOAuthSigningKey(home)).rejects.toMatchObject({ code: 'config_error', message: expect.stringMatching(/P-256 private JWK/) });
+    chmodSync(oauthSigningKeyPath(home), 0o644);
+    await expect(loadOrCreateOAuthSigningKey(home)).rejects.toMatchObject({ code: 'config_error', message: expect.stringMatching(/OAuth signing key .* readable by other users/) });
   });
 });
