@@ -19,6 +19,7 @@ let slow: SlowServer;
 let cli: Cli;
 let owner: RemoteApprover;
 let client: Client;
+let approvedId = '';
 
 const text = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -77,12 +78,28 @@ describe('downstream MCP calls: progress, cancellation, timeouts', () => {
     const progress: Progress[] = [];
     const call = client.callTool({ name: 'hang_count', arguments: { steps: 3, delayMs: 700 } }, undefined, { onprogress: (p) => progress.push(p), timeout: 120_000 });
     const { id, digest } = await until('the approval to reach the inbox', async () => (await owner.inbox()).find((r) => r.tool === 'hang_count'));
+    approvedId = id;
     expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
     const result = (await call) as CallToolResult;
     expect(text(result)).toMatch(/^counted to 3/);
     expect(progress[0]?.message).toContain('Waiting for a human to approve');
     expect(progress.some((p) => p.message === 'step 1 of 3')).toBe(true);
     expect(increasing(progress.map((p) => p.progress))).toBe(true);
+  });
+
+  it('stops a write a human approved when the agent cancels while it runs (the hold follows it by request id)', async () => {
+    const controller = new AbortController();
+    let running!: () => void;
+    const upstream = new Promise<void>((ok) => (running = ok));
+    const onprogress = (p: Progress) => void (/^step \d+ of 20$/.test(p.message ?? '') && running());
+    const call = client.callTool({ name: 'hang_count', arguments: { steps: 20, delayMs: 300 } }, undefined, { onprogress, signal: controller.signal, timeout: 120_000 }).catch((e: Error) => e);
+    const { id, digest } = await until('the approval to reach the inbox', async () => (await owner.inbox()).find((r) => r.tool === 'hang_count' && r.id !== approvedId));
+    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+    await upstream;
+    controller.abort('stop counting');
+    expect(await call).toBeInstanceOf(Error);
+    const seen = await until('the downstream to see the cancellation', () => slow.cancelled.find((c) => c.tag.startsWith('count at')));
+    expect(seen.reason).toContain('cancelled by the agent');
   });
 
   it('cancels a call that outlasts its server’s timeoutMs downstream, and tells the agent which server and how long', async () => {

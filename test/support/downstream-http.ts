@@ -66,7 +66,7 @@ export async function startHooksServer(port = 0): Promise<HooksServer> {
 /**
  * A slow downstream MCP server over Streamable HTTP with sessions (a cancellation names a request of its session, so
  * a stateless server could never see one): `count` reports progress after each step, `wait` runs until it is
- * cancelled. It records the `wait` calls it started and the ones it saw cancelled, with the reason it was given.
+ * cancelled. It records the `wait` calls it started, and the calls it saw cancelled with the reason it was given.
  */
 export interface SlowServer {
   url: string;
@@ -87,6 +87,10 @@ export async function startSlowServer(): Promise<SlowServer> {
       const token = extra._meta?.progressToken;
       for (let i = 1; i <= steps; i++) {
         await new Promise((ok) => setTimeout(ok, delayMs));
+        if (extra.signal.aborted) {
+          cancelled.push({ tag: `count at ${i}`, reason: String(extra.signal.reason) });
+          break;
+        }
         const params = { progressToken: token!, progress: i, total: steps, message: `step ${i} of ${steps}` };
         if (token !== undefined) await extra.sendNotification({ method: 'notifications/progress', params });
       }
