@@ -98,11 +98,14 @@ function ConnectPage(props: { request: ConnectRequest; signedIn: string | null; 
                 <label for="existing-agent" class="sub">
                   Your agent
                 </label>
-                <select id="existing-agent" name="existing">
+                <select id="existing-agent" name="existing" aria-describedby="existing-note">
                   {props.mine.map((name) => (
                     <option value={name}>{name}</option>
                   ))}
                 </select>
+                <p id="existing-note" class="sub">
+                  It shares that agent's name, policy and history. Disconnecting the app later revokes the whole agent, its other tokens too.
+                </p>
               </>
             ) : null}
           </fieldset>

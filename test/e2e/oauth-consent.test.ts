@@ -177,6 +177,7 @@ describe('connecting an app from a phone', () => {
     await expect(page.locator('#client-id').textContent()).resolves.toContain('punycode');
     await expect(page.locator('dt').first().textContent()).resolves.toContain('its own name for itself');
     await expect(page.locator('#existing-agent option').allTextContents()).resolves.toEqual(['phone-notes']);
+    await expect(page.locator('#existing-note').textContent()).resolves.toContain('revokes the whole agent');
     await page.locator('#existing-agent').selectOption('phone-notes');
     await expect(page.locator('input[name="becomes"][value="existing"]').isChecked()).resolves.toBe(true);
     expect(await axeViolations(page)).toEqual([]);
