@@ -12,6 +12,15 @@ export interface OAuthRow {
   consumed: boolean;
 }
 
+/** One app acting as an agent through a live grant (several apps may act as one agent). */
+export interface ConnectedApp {
+  clientId: string;
+  /** What the app calls itself: its author is the app. */
+  clientName: string;
+  redirectHost: string;
+  connectedAt: string;
+}
+
 export interface OAuthConnection {
   agentName: string;
   clientId: string;
@@ -20,10 +29,12 @@ export interface OAuthConnection {
   approverId: string;
   createdAt: string;
   lastUsedAt: string | null;
+  /** The apps whose grants are live now, oldest first; empty once every grant was revoked or expired. */
+  apps: ConnectedApp[];
 }
 
 // gt(), not a raw sql template: the column maps the Date for the driver (postgres.js was sent Date#toString and refused it).
-const live = (now: Date) => or(isNull(oauthModels.expiresAt), gt(oauthModels.expiresAt, now));
+const liveAt = (now: Date) => or(isNull(oauthModels.expiresAt), gt(oauthModels.expiresAt, now));
 
 export function oauthTables(db: Db) {
   return {
@@ -37,11 +48,11 @@ export function oauthTables(db: Db) {
       if (Math.random() < 0.02) await db.delete(oauthModels).where(lt(oauthModels.expiresAt, new Date()));
     },
     async find(model: string, id: string): Promise<OAuthRow | null> {
-      const [row] = await db.select().from(oauthModels).where(and(eq(oauthModels.model, model), eq(oauthModels.id, id), live(new Date())));
+      const [row] = await db.select().from(oauthModels).where(and(eq(oauthModels.model, model), eq(oauthModels.id, id), liveAt(new Date())));
       return row ? { payload: row.payload as JsonObject, consumed: row.consumedAt !== null } : null;
     },
     async findByUid(model: string, uid: string): Promise<OAuthRow | null> {
-      const [row] = await db.select().from(oauthModels).where(and(eq(oauthModels.model, model), eq(oauthModels.uid, uid), live(new Date())));
+      const [row] = await db.select().from(oauthModels).where(and(eq(oauthModels.model, model), eq(oauthModels.uid, uid), liveAt(new Date())));
       return row ? { payload: row.payload as JsonObject, consumed: row.consumedAt !== null } : null;
     },
     /** Marks a code or refresh token used; true when this call was the one that used it. */
@@ -67,7 +78,7 @@ export function oauthTables(db: Db) {
       const rows = await db.delete(oauthModels).where(sql`${oauthModels.payload}->>'accountId' = ${accountId}`).returning({ id: oauthModels.id });
       return rows.length;
     },
-    async connect(c: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt'>): Promise<void> {
+    async connect(c: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt' | 'apps'>): Promise<void> {
       await db
         .insert(oauthConnections)
         .values(c)
@@ -75,7 +86,15 @@ export function oauthTables(db: Db) {
     },
     async connections(): Promise<OAuthConnection[]> {
       const rows = await db.select().from(oauthConnections).orderBy(oauthConnections.createdAt);
-      return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString(), lastUsedAt: r.lastUsedAt?.toISOString() ?? null }));
+      // Written beside each grant by the authorization server (gateway/oauth/index.ts), deleted with its family.
+      const live = await db.select({ payload: oauthModels.payload }).from(oauthModels).where(and(eq(oauthModels.model, 'Connection'), liveAt(new Date())));
+      const apps = new Map<string, ConnectedApp[]>();
+      for (const { payload } of live) {
+        const p = payload as Record<string, unknown>;
+        const app = { clientId: String(p.clientId ?? ''), clientName: String(p.clientName ?? ''), redirectHost: String(p.redirectHost ?? ''), connectedAt: String(p.connectedAt ?? '') };
+        apps.set(String(p.accountId), [...(apps.get(String(p.accountId)) ?? []), app].sort((a, b) => a.connectedAt.localeCompare(b.connectedAt)));
+      }
+      return rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString(), lastUsedAt: r.lastUsedAt?.toISOString() ?? null, apps: apps.get(r.agentName) ?? [] }));
     },
     /** Last use, for the Agents list; a minute of precision spares a write per call. */
     async touch(agentName: string): Promise<void> {

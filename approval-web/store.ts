@@ -79,7 +79,7 @@ export interface OAuthStore {
   destroy(model: string, id: string): Promise<void>;
   revokeGrant(grantId: string): Promise<number>;
   revokeAccount(accountId: string): Promise<number>;
-  connect(connection: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt'>): Promise<void>;
+  connect(connection: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt' | 'apps'>): Promise<void>;
   connections(): Promise<OAuthConnection[]>;
   touch(agentName: string): Promise<void>;
 }
@@ -121,7 +121,7 @@ function local(db: Db): Record<WebDbOp, (...args: never[]) => Promise<unknown>> 
     'oauth.destroy': (model: string, id: string) => oauth.destroy(model, id),
     'oauth.revokeGrant': (grantId: string) => oauth.revokeGrant(grantId),
     'oauth.revokeAccount': (accountId: string) => oauth.revokeAccount(accountId),
-    'oauth.connect': (c: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt'>) => oauth.connect(c),
+    'oauth.connect': (c: Omit<OAuthConnection, 'createdAt' | 'lastUsedAt' | 'apps'>) => oauth.connect(c),
     'oauth.connections': () => oauth.connections(),
     'oauth.touch': (agentName: string) => oauth.touch(agentName),
   };

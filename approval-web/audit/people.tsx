@@ -9,18 +9,39 @@ const when = (iso: string | null) => (iso ? iso.replace('T', ' ').slice(0, 16) :
 /** The later of two ISO times (an OAuth connection's last use is kept beside the agent's). */
 const lastUse = (a: string | null, b: string | null) => (a && b ? (a > b ? a : b) : (a ?? b));
 
-/** An OAuth connection's app, as the app named itself at consent, and where it sends people back to. */
-function Connection(props: { connection: OAuthConnection }) {
-  const { connection } = props;
+/** One app, as it named itself at consent, and where it sends people back to. */
+function App(props: { app: { clientName: string; redirectHost: string } }) {
+  const { app } = props;
   return (
-    <div class="connection">
-      Connected app: {connection.clientName ? <Inline text={connection.clientName} /> : <em>no name given</em>}
-      {connection.redirectHost ? (
+    <>
+      {app.clientName ? <Inline text={app.clientName} /> : <em>no name given</em>}
+      {app.redirectHost ? (
         <>
           {' '}
-          · returns to <Host host={connection.redirectHost} />
+          · returns to <Host host={app.redirectHost} />
         </>
       ) : null}
+    </>
+  );
+}
+
+/** The apps acting as an OAuth connection's agent now (each through its own live grant); several may share one agent. */
+function Connection(props: { connection: OAuthConnection }) {
+  const { connection } = props;
+  if (connection.apps.length === 0) {
+    return (
+      <div class="connection">
+        No app connected now (its grant was revoked or expired); last connected: <App app={connection} />
+      </div>
+    );
+  }
+  return (
+    <div class="connection">
+      {connection.apps.map((app) => (
+        <div class="app" data-client={app.clientId}>
+          Connected app: <App app={app} />
+        </div>
+      ))}
     </div>
   );
 }

@@ -135,13 +135,13 @@ async function ownerEnrollment(target: AgentTarget, port: Port, owner: string, p
 }
 
 /** An OAuth connection as `agent list` shows it: the app, as it named itself, and when it last called. */
-type ConnectionView = Pick<OAuthConnection, 'clientId' | 'clientName' | 'redirectHost' | 'createdAt' | 'lastUsedAt'>;
+type ConnectionView = Pick<OAuthConnection, 'clientId' | 'clientName' | 'redirectHost' | 'createdAt' | 'lastUsedAt' | 'apps'>;
 
 /** The OAuth connections by agent name, when the database is at hand (the CLI's services); none through a bare port. */
 async function connectionsOf(target: AgentTarget): Promise<Map<string, ConnectionView>> {
   if ('send' in target || !target.database) return new Map();
   const rows = await oauthTables(target.database.db).connections();
-  return new Map(rows.map(({ agentName, clientId, clientName, redirectHost, createdAt, lastUsedAt }) => [agentName, { clientId, clientName, redirectHost, createdAt, lastUsedAt }]));
+  return new Map(rows.map(({ agentName, clientId, clientName, redirectHost, createdAt, lastUsedAt, apps }) => [agentName, { clientId, clientName, redirectHost, createdAt, lastUsedAt, apps }]));
 }
 
 /** The later of two ISO times, or null. */
@@ -166,8 +166,10 @@ export async function agentList(target: AgentTarget, options: { json?: boolean; 
     const connection = connections.get(a.name);
     const row = `${a.name.padEnd(24)} ${a.owner.padEnd(28)} ${state.padEnd(34)} last seen ${later(a.lastSeenAt, connection?.lastUsedAt ?? null) ?? 'never'}`;
     if (!connection) return [row];
-    const app = connection.clientName ? printable(connection.clientName) : '(no name given)';
-    return [row, `${''.padEnd(24)} OAuth connection: app ${app}, returns to ${connection.redirectHost || '?'}, connected ${connection.createdAt}, last used ${connection.lastUsedAt ?? 'never'}`];
+    const name = (app: { clientName: string }) => (app.clientName ? printable(app.clientName) : '(no name given)');
+    const apps = connection.apps.map((app) => `${''.padEnd(24)} OAuth connection: app ${name(app)}, returns to ${app.redirectHost || '?'}, connected ${app.connectedAt}`);
+    const none = `${''.padEnd(24)} OAuth connection: no app connected now (revoked or expired; last ${name(connection)})`;
+    return [row, ...(apps.length ? apps : [none]), `${''.padEnd(24)} OAuth last used ${connection.lastUsedAt ?? 'never'}`];
   });
   return { exitCode: 0, stdout: `${'NAME'.padEnd(24)} ${'OWNER'.padEnd(28)} ${'STATE'.padEnd(34)} ACTIVITY\n${rows.join('\n')}\n` };
 }

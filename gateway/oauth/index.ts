@@ -4,7 +4,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Provider } from 'oidc-provider';
 import type { OAuthStore } from '../../approval-web/store.ts';
 import type { ConnectFlow, ConnectRequest } from '../../approval-web/connect-flow.ts';
-import { createProvider, type ProviderOptions } from './provider.ts';
+import { createProvider, GRANT_SECONDS, type ProviderOptions } from './provider.ts';
 
 /**
  * The built-in authorization server mounted under Hono: `/oauth/*` (authorize, token, register, revoke, jwks) and the
@@ -24,6 +24,14 @@ export interface AuthorizationServer {
 }
 
 type NodeEnv = { incoming?: IncomingMessage & { body?: unknown }; outgoing?: ServerResponse };
+
+const hostname = (url: string) => {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
+};
 
 export function createAuthorizationServer(options: ProviderOptions & { store: OAuthStore }): AuthorizationServer {
   const issuer = new URL(options.publicUrl).origin;
@@ -119,6 +127,11 @@ export function createAuthorizationServer(options: ProviderOptions & { store: OA
       grant.addOIDCScope('openid offline_access mcp');
       grant.addResourceScope(resource, 'mcp');
       const grantId = await grant.save();
+      // The app beside its grant, for the Agents page and `agent list`: several apps may act as one agent, and a row
+      // tied to the grant goes when its family is revoked (a replayed refresh token, Disconnect), so only live ones show.
+      const clientId = String(it.found.params.client_id);
+      const app = { accountId: agentName, clientId, clientName: (await it.provider.Client.find(clientId))?.clientName ?? '', redirectHost: hostname(String(it.found.params.redirect_uri ?? '')), connectedAt: new Date().toISOString() };
+      await options.store.upsert('Connection', grantId, app, GRANT_SECONDS, grantId, null);
       return it.provider.interactionResult(it.req, it.res, { login: { accountId: agentName }, consent: { grantId } }, { mergeWithLastSubmission: false });
     },
     async deny(request, uid) {

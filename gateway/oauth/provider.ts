@@ -19,6 +19,8 @@ import { storeAdapter } from './adapter.ts';
 
 export const SCOPE = 'mcp';
 const ACCESS_TOKEN_SECONDS = 3600;
+/** How long a consent (a grant, the family of a connection's tokens) lives unused. */
+export const GRANT_SECONDS = 90 * 86400;
 
 export interface ProviderOptions {
   /** This server's origin, e.g. https://countersign.example.com: the issuer, and the base of the MCP resource. */
@@ -67,7 +69,7 @@ export async function createProvider(options: ProviderOptions): Promise<{ provid
     pkce: { required: () => true },
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token'),
-    ttl: { AccessToken: ACCESS_TOKEN_SECONDS, AuthorizationCode: 60, Interaction: 600, Session: 600, Grant: 90 * 86400, RefreshToken: 30 * 86400, IdToken: 600 },
+    ttl: { AccessToken: ACCESS_TOKEN_SECONDS, AuthorizationCode: 60, Interaction: 600, Session: 600, Grant: GRANT_SECONDS, RefreshToken: 30 * 86400, IdToken: 600 },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/connect/${interaction.uid}`, policy },
     cookies: {
       keys: cookieKeys,

@@ -215,6 +215,11 @@ describe('connecting an app from a phone', () => {
     expect(await readAs(client)).toBe('short-lived');
 
     await page.goto(`${stack.url}/audit/people`);
+    // Two apps act as phone-notes (the second chose it at consent): both are listed under it.
+    await expect(page.locator('#agents li[data-agent="phone-notes"] .app').allTextContents()).resolves.toEqual([
+      expect.stringContaining('Notes ⟨U+202E⟩ppa'),
+      expect.stringContaining('Claude'),
+    ]);
     const item = page.locator('#agents li[data-agent="short-lived"]');
     await expect(item.textContent()).resolves.toContain('Connected app: Short Lived');
     await fitsWidth();

@@ -136,30 +136,42 @@ describe('built-in authorization server', () => {
     await (await connect(new MemoryOAuthProvider(REDIRECT), 'second-agent', browser)).close();
   });
 
-  it('connects as an agent the person already owns, lists it in `agent list`, and `agent revoke` cuts the connection', async () => {
+  it('connects two apps as an agent the person already owns, lists the live ones in `agent list`, and `agent revoke` cuts both', async () => {
     await stack.addAgent('janes-bot', 'jane@example.com');
     await stack.addAgent('bearer-only', 'jane@example.com');
-    const provider = new MemoryOAuthProvider(REDIRECT, undefined, 'Shared\u202Eppa');
-    await (await connect(provider, 'janes-bot', new Browser(stack), true)).close();
-    const connected = (await auditEntries(stack, 'agent.connected')).find((e) => (e.data as { name: string }).name === 'janes-bot');
-    expect(connected?.actor).toBe(`web:approver:${approver.id}`);
-    expect((connected?.data as { client: string }).client).toBe((provider.client as { client_id: string }).client_id);
-    expect((await initialize(provider.saved!.access_token)).status).toBe(200);
+    const first = new MemoryOAuthProvider(REDIRECT, undefined, 'Shared\u202Eppa');
+    await (await connect(first, 'janes-bot', new Browser(stack), true)).close();
+    const second = new MemoryOAuthProvider(REDIRECT, undefined, 'Second App');
+    await (await connect(second, 'janes-bot', new Browser(stack), true)).close();
+    const firstId = (first.client as { client_id: string }).client_id;
+    const connected = (await auditEntries(stack, 'agent.connected')).filter((e) => (e.data as { name: string }).name === 'janes-bot');
+    expect(connected.map((e) => e.actor)).toEqual([`web:approver:${approver.id}`, `web:approver:${approver.id}`]);
+    expect((connected[0]!.data as { client: string }).client).toBe(firstId);
+    expect((await initialize(first.saved!.access_token)).status).toBe(200);
 
-    const listed = JSON.parse((await agentList(stack.services, { json: true })).stdout) as { agents: { name: string; connection: { clientName: string; lastUsedAt: string | null } | null }[] };
-    const row = listed.agents.find((a) => a.name === 'janes-bot');
-    expect(row?.connection?.clientName).toBe('Shared\u202Eppa');
+    type Listed = { agents: { name: string; connection: { lastUsedAt: string | null; apps: { clientName: string }[] } | null }[] };
+    const list = async () => (JSON.parse((await agentList(stack.services, { json: true })).stdout) as Listed).agents;
+    const row = (await list()).find((a) => a.name === 'janes-bot');
+    expect(row?.connection?.apps.map((a) => a.clientName)).toEqual(['Shared\u202Eppa', 'Second App']);
     expect(row?.connection?.lastUsedAt).not.toBeNull();
-    expect(listed.agents.find((a) => a.name === 'bearer-only')).toMatchObject({ connection: null });
+    expect((await list()).find((a) => a.name === 'bearer-only')).toMatchObject({ connection: null });
     const text = (await agentList(stack.services)).stdout;
-    expect(text).toMatch(/OAuth connection: app "Shared⟨U\+202E⟩ppa" \(! .+\), returns to localhost, connected \S+, last used 20/);
+    expect(text).toMatch(/OAuth connection: app "Shared⟨U\+202E⟩ppa" \(! .+\), returns to localhost, connected 20/);
+    expect(text).toContain('OAuth connection: app "Second App", returns to localhost');
     expect(text).not.toContain('\u202E');
+
+    // A replayed refresh token revokes the first app's grant family: the list shows only the app still connected.
+    const rotated = await token({ grant_type: 'refresh_token', refresh_token: first.saved!.refresh_token!, client_id: firstId });
+    expect(rotated.status).toBe(200);
+    expect((await (await token({ grant_type: 'refresh_token', refresh_token: first.saved!.refresh_token!, client_id: firstId })).json()).error).toBe('invalid_grant');
+    expect((await list()).find((a) => a.name === 'janes-bot')?.connection?.apps.map((a) => a.clientName)).toEqual(['Second App']);
 
     const revoked = JSON.parse((await agentRevoke(stack.services, { name: 'janes-bot', json: true })).stdout) as { oauthTokensRevoked: number };
     expect(revoked.oauthTokensRevoked).toBeGreaterThan(0);
-    expect((await initialize(provider.saved!.access_token)).status).toBe(401);
-    const refresh = await token({ grant_type: 'refresh_token', refresh_token: provider.saved!.refresh_token!, client_id: (provider.client as { client_id: string }).client_id });
+    expect((await initialize(second.saved!.access_token)).status).toBe(401);
+    const refresh = await token({ grant_type: 'refresh_token', refresh_token: second.saved!.refresh_token!, client_id: (second.client as { client_id: string }).client_id });
     expect((await refresh.json()).error).toBe('invalid_grant');
+    expect((await list()).find((a) => a.name === 'janes-bot')?.connection?.apps).toEqual([]);
   });
 
   it("refuses to connect as someone else's agent, which the page does not offer either", async () => {
