@@ -1,23 +1,16 @@
-import type { Db } from './store/db.ts';
 import type { Port } from './router.ts';
 import type { Directory } from './directory.ts';
 import type { RequestStore } from './requests.ts';
-import type { AuditLog } from './audit/log.ts';
-import type { CompiledPolicy } from './policy/index.ts';
-import type { KernelKeys } from './grants.ts';
+import type { KernelOptions } from './kernel.ts';
 
-/** What the kernel's parts share. Built once by createKernel; nothing in it is global. */
-export interface KernelContext {
-  db: Db;
+/**
+ * What the kernel's parts share. Built once by createKernel; nothing in it is global. The database, audit log, keys,
+ * policy, roles and public URL are the kernel's options as given (kernel.ts).
+ */
+export interface KernelContext extends Pick<KernelOptions, 'db' | 'audit' | 'keys' | 'policy' | 'roles' | 'publicUrl'> {
   port: Port;
   directory: Directory;
   store: RequestStore;
-  audit: AuditLog;
-  keys: KernelKeys;
-  policy: () => CompiledPolicy;
-  roles: () => Readonly<Record<string, readonly string[]>>;
-  /** Origin of the approval web app: passkey assertions must come from it; approval links point at it. */
-  publicUrl: string;
   rpId: string;
   grantTtlSeconds: number;
   now: () => Date;

@@ -43,6 +43,11 @@ export type ApproverView = ReturnType<typeof approverView>;
 const principalOf = (r: AgentRow): Principal => ({ agentId: r.id, agentName: r.name, owner: r.owner });
 
 export function createDirectory(db: Db) {
+  // A governed call authenticates its token and then submits, and both need the same agent row: the principal an
+  // authentication found serves that call's submit for up to 2 s instead of a second look-up. `forget` (after a
+  // revocation commits) leaves a marker that an authentication whose read began earlier cannot overwrite. A revocation
+  // on another replica stops the token at its next authentication, which always reads the row.
+  const recent = new Map<string, { principal: Principal | null; at: number }>();
   async function getApprover(by: { email?: string | null; approverId?: string | null }): Promise<ApproverView | null> {
     const [row] = await db.select().from(approvers).where(by.approverId ? eq(approvers.id, by.approverId) : eq(approvers.email, (by.email ?? '').toLowerCase()));
     if (!row) return null;
@@ -74,13 +79,18 @@ export function createDirectory(db: Db) {
 
     /** The principal for a bearer token, or null: a revoked token stops working at once. */
     async authenticate(token: string): Promise<Principal | null> {
+      const started = Date.now();
       const [row] = await db.select().from(agents).where(eq(agents.tokenHash, hashToken(token)));
       if (!row || row.revokedAt) return null;
       // Last-seen is for the dashboard; a minute of precision is enough and spares a write per call.
       const now = new Date();
       if (!row.lastSeenAt || now.getTime() - row.lastSeenAt.getTime() > 60_000) await db.update(agents).set({ lastSeenAt: now }).where(eq(agents.id, row.id));
+      if ((recent.get(row.id)?.at ?? -1) < started) recent.set(row.id, { principal: principalOf(row), at: started });
       return principalOf(row);
     },
+
+    /** Called once a revocation of the agent has committed: its remembered principal is gone. */
+    forget: (agentId: string) => void recent.set(agentId, { principal: null, at: Date.now() }),
 
     /** The principal of an active agent by name (OAuth subjects name agents), or null. */
     async principalByName(name: string): Promise<Principal | null> {
@@ -89,6 +99,8 @@ export function createDirectory(db: Db) {
     },
 
     async principal(agentId: string): Promise<Principal> {
+      const hit = recent.get(agentId);
+      if (hit?.principal && Date.now() - hit.at < 2000) return hit.principal;
       const [row] = await db.select().from(agents).where(eq(agents.id, agentId));
       if (!row || row.revokedAt) throw new KernelError('unknown_agent', `agent ${agentId} does not exist or was revoked`);
       return principalOf(row);

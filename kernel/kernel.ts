@@ -31,6 +31,7 @@ export interface KernelOptions {
   keys: KernelKeys;
   policy: () => CompiledPolicy;
   roles: () => Readonly<Record<string, readonly string[]>>;
+  /** Origin of the approval web app: passkey assertions must come from it; approval links point at it. */
   publicUrl: string;
   signals?: Signals;
   grantTtlSeconds?: number;
@@ -251,6 +252,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       await ctx.audit.append([{ kind: 'agent.revoked', requestId: null, actor, data: { name: agent.name, cancelled: cancelled.length } }, ...entries], tx);
       return { agent, cancelled };
     });
+    ctx.directory.forget(agent.id);
     cancelled.forEach(({ id }) => ctx.wake(id));
     return agent;
   }
