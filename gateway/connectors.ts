@@ -2,13 +2,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { KernelError, type Intent, type JsonObject, type KernelKeys, type Router } from '../kernel/index.ts';
 import { serveConnector, validate } from '../tools/host.ts';
 import type { Connector } from '../tools/spec.ts';
-import { createGithubConnector } from '../tools/github/index.ts';
-import { startGithubSandbox } from '../tools/github/sandbox/index.ts';
-import { createStripeConnector } from '../tools/stripe/index.ts';
-import { startStripeSandbox } from '../tools/stripe/sandbox/index.ts';
-import { awsCredentialsConfigured, createAwsConnector } from '../tools/aws/index.ts';
-import { startAwsSandbox } from '../tools/aws/sandbox/index.ts';
-import { createMcpConnector, type McpConnector } from '../tools/mcp/index.ts';
+import type { McpConnector } from '../tools/mcp/index.ts';
 import type { Config } from './config.ts';
 
 export interface RunningConnectors {
@@ -66,19 +60,24 @@ export async function startConnector(
     mcp: null,
     close: async () => sandbox?.close(),
   });
+  // Each connector's SDK and sandbox load only where that connector starts: an executor process holds one of them
+  // (measured 2026-11-28: each executor was about 250 MB resident with all four loaded).
   if (name === 'github') {
+    const [{ createGithubConnector }, { startGithubSandbox }] = await Promise.all([import('../tools/github/index.ts'), import('../tools/github/sandbox/index.ts')]);
     const githubToken = config.connectors?.github?.token ?? env.GITHUB_TOKEN;
     if (githubToken) return plain(createGithubConnector({ token: githubToken, baseUrl: config.connectors?.github?.baseUrl, sandbox: false }), null);
     const sandbox = await startGithubSandbox({ stateFile: sandboxStateFile(options.home, 'github') });
     return plain(createGithubConnector({ token: 'sandbox-token', baseUrl: sandbox.url, sandbox: true }), sandbox);
   }
   if (name === 'stripe') {
+    const [{ createStripeConnector }, { startStripeSandbox }] = await Promise.all([import('../tools/stripe/index.ts'), import('../tools/stripe/sandbox/index.ts')]);
     const stripeKey = config.connectors?.stripe?.secretKey ?? env.STRIPE_SECRET_KEY;
     if (stripeKey) return plain(createStripeConnector({ secretKey: stripeKey, baseUrl: config.connectors?.stripe?.baseUrl, sandbox: false }), null);
     const sandbox = await startStripeSandbox({ stateFile: sandboxStateFile(options.home, 'stripe') });
     return plain(createStripeConnector({ secretKey: 'sk_test_sandbox', baseUrl: sandbox.url, sandbox: true }), sandbox);
   }
   if (name === 'aws') {
+    const [{ awsCredentialsConfigured, createAwsConnector }, { startAwsSandbox }] = await Promise.all([import('../tools/aws/index.ts'), import('../tools/aws/sandbox/index.ts')]);
     // AWS uses the SDK's standard chain: configured keys, or anything the environment gives the chain, mean the real
     // account; nothing at all means the sandbox.
     const aws = config.connectors?.aws;
@@ -96,6 +95,7 @@ export async function startConnector(
     const servers = config.connectors?.mcp?.servers ?? {};
     // Descriptor paths are relative to the config file, like everything else it names.
     const resolved = Object.fromEntries(Object.entries(servers).map(([n, s]) => [n, s.descriptor ? { ...s, descriptor: resolvePath(options.configDir ?? '.', s.descriptor) } : s]));
+    const { createMcpConnector } = await import('../tools/mcp/index.ts');
     const mcp = await createMcpConnector({ servers: resolved, home: options.home, onToolsChanged: () => options.onToolsChanged?.() });
     return { connector: mcp, sandbox: null, mcp, close: () => mcp.close() };
   }
