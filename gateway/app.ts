@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Hono } from 'hono';
+import type { Hono } from 'hono';
 import { eq } from 'drizzle-orm';
 import {
   CAPABILITIES,
@@ -29,7 +29,7 @@ import { compileChecked, createPolicyReloader, policyProblems, type ReloadResult
 import { EXAMPLE_CONFIG } from './example-config.ts';
 import type { RunningConnectors } from './connectors.ts';
 import type { Connector } from '../tools/spec.ts';
-import { serveWebStore } from '../approval-web/index.ts';
+import { serveWebStore } from '../approval-web/store.ts';
 import { loadOrCreateVapidKeys, registerNotifier } from '../approval-web/notify/index.ts';
 import { registerAuditReader } from './audit-reader/index.ts';
 import type { Resolver } from '../net/egress.ts';

@@ -240,37 +240,50 @@ export async function runState(services: Core, argv: string[], cli = cliCommand(
   });
   const json = values.json ?? false;
   const db = services.database.db;
-  const [{ agentAdd, agentList, agentRevoke }, { auditExport, auditHead, auditReceipt, auditVerify }, approver] = await Promise.all([load.agent(), load.audit(), load.approver()]);
   const people = { admin: services.admin, publicUrl: services.publicUrl, database: services.database, config: services.config, configPath: services.configPath };
   if (command === 'migrate') return { exitCode: 0, stdout: json ? '{"migrated":true}\n' : 'migrations applied\n' };
-  if (command === 'agent' && sub === 'add') {
-    if (!positionals[0] || !values.owner) return { exitCode: 2, stdout: 'usage: countersign agent add NAME --owner EMAIL [--json]\n' };
-    return agentAdd(services, { name: positionals[0], owner: values.owner, json, cli });
+  // Each command loads only its own module: an agent list has no use for QR codes, audit proofs or exports.
+  if (command === 'agent') {
+    const { agentAdd, agentList, agentRevoke } = await load.agent();
+    if (sub === 'add') {
+      if (!positionals[0] || !values.owner) return { exitCode: 2, stdout: 'usage: countersign agent add NAME --owner EMAIL [--json]\n' };
+      return agentAdd(services, { name: positionals[0], owner: values.owner, json, cli });
+    }
+    if (sub === 'list') return agentList(services, { json, cli });
+    if (sub === 'revoke') {
+      if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign agent revoke NAME\n' };
+      return agentRevoke(services, { name: positionals[0], json });
+    }
   }
-  if (command === 'agent' && sub === 'list') return agentList(services, { json, cli });
-  if (command === 'agent' && sub === 'revoke') {
-    if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign agent revoke NAME\n' };
-    return agentRevoke(services, { name: positionals[0], json });
+  if (command === 'approver') {
+    const approver = await load.approver();
+    if (sub === 'invite') {
+      if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign approver invite EMAIL [--role ROLE] [--json]\n' };
+      return approver.approverInviteOrGrant(people, { email: positionals[0], role: values.role, json, cli });
+    }
+    if (sub === 'grant' || sub === 'revoke') {
+      const [email, ...roles] = positionals;
+      if (!email || roles.length === 0) return { exitCode: 2, stdout: `usage: ${cli} approver ${sub} EMAIL ROLE... [--json]\n` };
+      const run = sub === 'grant' ? approver.approverGrant : approver.approverRevoke;
+      return run(people, { email, roles, json, cli });
+    }
+    if (sub === 'list') return approver.approverList(people, { json });
   }
-  if (command === 'approver' && sub === 'invite') {
-    if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign approver invite EMAIL [--role ROLE] [--json]\n' };
-    return approver.approverInviteOrGrant(people, { email: positionals[0], role: values.role, json, cli });
-  }
-  if (command === 'approver' && (sub === 'grant' || sub === 'revoke')) {
-    const [email, ...roles] = positionals;
-    if (!email || roles.length === 0) return { exitCode: 2, stdout: `usage: ${cli} approver ${sub} EMAIL ROLE... [--json]\n` };
-    const run = sub === 'grant' ? approver.approverGrant : approver.approverRevoke;
-    return run(people, { email, roles, json, cli });
-  }
-  if (command === 'approver' && sub === 'list') return approver.approverList(people, { json });
   if (command === 'device' && sub === 'pair') {
     if (!values.approver) return { exitCode: 2, stdout: 'usage: countersign device pair --approver EMAIL [--name NAME] [--json]\n' };
     const { devicePair } = await load.devicePair();
     return devicePair(db, services.admin, services.publicUrl, { email: values.approver, name: values.name ?? null, json, cli });
   }
-  if (command === 'audit' && sub === 'verify') return auditVerify(services, { json, checkpoint: values.checkpoint });
-  if (command === 'audit' && sub === 'export') return auditExport(services, { since: values.since, out: values.out, json });
-  if (command === 'audit' && sub === 'head') return auditHead(services, { json });
+  if (command === 'audit') {
+    const { auditExport, auditHead, auditReceipt, auditVerify } = await load.audit();
+    if (sub === 'verify') return auditVerify(services, { json, checkpoint: values.checkpoint });
+    if (sub === 'export') return auditExport(services, { since: values.since, out: values.out, json });
+    if (sub === 'head') return auditHead(services, { json });
+    if (sub === 'receipt') {
+      if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign audit receipt REQUEST_ID [--out FILE] [--json]\n' };
+      return auditReceipt(services, positionals[0], { out: values.out, json });
+    }
+  }
   if (command === 'policy' && sub === 'reload') {
     try {
       const result = await services.reloadPolicy('admin');
@@ -280,10 +293,6 @@ export async function runState(services: Core, argv: string[], cli = cliCommand(
     }
   }
   if (command === 'sandbox' && sub === 'reset') return (await load.sandbox()).sandboxResetRunning(services.connectors, json);
-  if (command === 'audit' && sub === 'receipt') {
-    if (!positionals[0]) return { exitCode: 2, stdout: 'usage: countersign audit receipt REQUEST_ID [--out FILE] [--json]\n' };
-    return auditReceipt(services, positionals[0], { out: values.out, json });
-  }
   return { exitCode: 2, stdout: `unknown command "${argv.join(' ')}"\n\n${HELP}` };
 }
 

@@ -3,7 +3,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Documen
 import type { z } from 'zod';
 import { KernelError, compilePolicy, type PolicyConfig } from '../kernel/index.ts';
 import { configSchema, knownKeys } from './config-schema.ts';
-import { DEFAULT_LIMITS, type EdgeLimits } from './edge.ts';
+import { DEFAULT_LIMITS, type EdgeLimits } from './limits.ts';
 import type { McpServerConfig } from '../tools/mcp/downstream.ts';
 import type { TrustProxy } from '../net/proxy.ts';
 

@@ -4,25 +4,15 @@ import type { Server as NodeHttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { defaultAllowed, rpcError } from './mcp/guard.ts';
+import { DEFAULT_LIMITS, type EdgeLimits } from './limits.ts';
+
+export { DEFAULT_LIMITS, type EdgeLimits } from './limits.ts';
 
 /**
  * What every HTTP request meets before any route: a Host this server answers to (DNS rebinding), and a bounded body
  * (64 KiB for the web app and devices, 1 MiB for /mcp by default). The Node server under it bounds how long headers
  * and bodies may take, so a slow client cannot hold a connection open forever.
  */
-
-export interface EdgeLimits {
-  /** Largest request body for the web app, the device API and everything but /mcp (bytes). */
-  webBodyBytes: number;
-  /** Largest request body for /mcp (bytes). */
-  mcpBodyBytes: number;
-  /** Time a client has to send all request headers (seconds). */
-  headersTimeoutSeconds: number;
-  /** Time a client has to send the whole request, body included (seconds). Responses (held calls, SSE) are not bounded by it. */
-  requestTimeoutSeconds: number;
-}
-
-export const DEFAULT_LIMITS: EdgeLimits = { webBodyBytes: 64 * 1024, mcpBodyBytes: 1024 * 1024, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30 };
 
 const size = (bytes: number) => (bytes % 1024 === 0 ? `${bytes} bytes (${bytes / 1024} KiB)` : `${bytes} bytes`);
 

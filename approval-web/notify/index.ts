@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import webpush from 'web-push';
+import type webpush from 'web-push';
 import { z } from 'zod';
 import { CAPABILITIES, KernelError, type Db, type Json, type Router } from '../../kernel/index.ts';
 import { EgressRefused, checkDestination, egressFetch, type EgressInit, type EgressPolicy, type Resolver } from '../../net/egress.ts';
@@ -114,7 +114,8 @@ export function registerNotifier(router: Router, options: NotifierOptions): { se
             // web-push encrypts (RFC 8291) and signs the VAPID JWT (RFC 8292); the request itself goes out through
             // `send`, like the webhooks, so it shares their timeout and tests can see exactly what leaves.
             const vapidDetails = { subject: options.publicUrl.startsWith('https:') ? options.publicUrl : 'mailto:countersign@localhost', publicKey: vapid.publicKey, privateKey: vapid.privateKey };
-            const request = webpush.generateRequestDetails(row.subscription as webpush.PushSubscription, payload, { vapidDetails, TTL: 600 });
+            const { default: { generateRequestDetails } } = await import('web-push');
+            const request = generateRequestDetails(row.subscription as webpush.PushSubscription, payload, { vapidDetails, TTL: 600 });
             const init = { method: request.method, headers: request.headers as Record<string, string>, body: request.body ? new Uint8Array(request.body) : undefined, signal: AbortSignal.timeout(10_000) };
             const response = await send(request.endpoint, init, { what: 'push endpoint' });
             // 404/410: the browser dropped the subscription; forget it.

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import webpush from 'web-push';
+import { createRequire } from 'node:module';
 import { KernelError } from '../../kernel/index.ts';
 
 /** The VAPID key pair that signs Web Push messages; browsers bind a subscription to its public key. */
@@ -30,6 +30,8 @@ export function loadOrCreateVapidKeys(home: string): VapidKeys {
     return { publicKey: keys.publicKey, privateKey: keys.privateKey };
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Loaded only here, on first start: web-push is CommonJS, and the notifier imports it when it first sends.
+  const webpush = createRequire(import.meta.url)('web-push') as typeof import('web-push');
   const keys = webpush.generateVAPIDKeys();
   writeFileSync(path, JSON.stringify({ publicKey: keys.publicKey, privateKey: keys.privateKey }, null, 2), { mode: 0o600, flag: 'wx' });
   chmodSync(path, 0o600);

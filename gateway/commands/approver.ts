@@ -1,5 +1,5 @@
 import { KernelError, schema, type ApproverView, type Db, type Port } from '../../kernel/index.ts';
-import { approverInvite } from '../../approval-web/index.ts';
+import { approverInvite } from '../../approval-web/invite-command.ts';
 import { closest } from '../config.ts';
 
 /**
