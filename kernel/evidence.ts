@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import { compactVerify, errors, importJWK, type JWK } from 'jose';
 import { z } from 'zod';
-import { verifyAuthenticationResponse, type AuthenticationResponseJSON } from '@simplewebauthn/server';
-import { parseAuthenticatorData } from '@simplewebauthn/server/helpers';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { ApprovalDecision, JsonObject } from './types.ts';
 import type { Db } from './store/db.ts';
 import { passkeys } from './store/schema.ts';
@@ -117,6 +116,8 @@ const assertionSchema = z.looseObject({
  * Throws KernelError('evidence_refused') saying exactly why otherwise.
  */
 export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promise<{ newCounter: number; receipt: PasskeyReceipt }> {
+  // Loaded on first use: WebAuthn and X.509 code takes ~200 ms to load, which every offline CLI command paid for nothing.
+  const [{ verifyAuthenticationResponse }, { parseAuthenticatorData }] = await Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]);
   const { digest, decision, credential, expectedOrigin: origin, expectedRPID: rpId } = input;
   const reason = input.reason || null;
   const challenge = approvalChallenge(digest, decision, reason);
@@ -138,12 +139,9 @@ export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promis
     refuse('wrong challenge: this evidence was made for another request, or with another reason (its challenge does not derive from this request digest, decision and reason)');
   }
   if (clientData.origin !== origin) refuse(`origin mismatch: the assertion was made on ${JSON.stringify(clientData.origin)}, expected ${JSON.stringify(origin)}`);
-  let authData: ReturnType<typeof parseAuthenticatorData>;
-  try {
-    authData = parseAuthenticatorData(new Uint8Array(Buffer.from(response.response.authenticatorData, 'base64url')));
-  } catch (error) {
-    refuse(`response.authenticatorData cannot be parsed: ${(error as Error).message}`);
-  }
+  const authData = await Promise.resolve(response.response.authenticatorData)
+    .then((data) => parseAuthenticatorData(new Uint8Array(Buffer.from(data, 'base64url'))))
+    .catch((error: Error) => refuse(`response.authenticatorData cannot be parsed: ${error.message}`));
   if (!createHash('sha256').update(rpId).digest().equals(authData.rpIdHash)) refuse(`RP ID mismatch: the assertion was not made for RP ID ${JSON.stringify(rpId)}`);
   // Presence alone does not say who approved: the authenticator must have verified the user (PIN or biometric).
   if (!authData.flags.up) refuse('no user presence: the authenticator did not report a user present');
