@@ -174,6 +174,8 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
 
 /** Applies drizzle-kit migrations; safe to run on every start. */
 export async function migrate(database: Database): Promise<void> {
+  // Most starts and every offline command find nothing to do; drizzle would read and hash every file to say so.
+  if (await upToDate(database.db)) return;
   if (database.kind === 'pglite') {
     const { migrate: run } = await import('drizzle-orm/pglite/migrator');
     await run(database.db as never, { migrationsFolder: MIGRATIONS_DIR });
@@ -183,4 +185,23 @@ export async function migrate(database: Database): Promise<void> {
   }
   // Migration 0007 made the audit log a Merkle tree; an install upgraded past it adopts its old hash chain here.
   await adoptChain(database.db);
+}
+
+/**
+ * True when there is nothing to migrate or adopt: drizzle applies exactly the migrations whose journal time is later
+ * than the newest it recorded, and a chain from before migration 0007 starts at seq 1 and is adopted whole (one
+ * transaction), so its first entry still lacks a leaf hash until then. Any doubt (a fresh or older database, where the
+ * tables or columns asked about do not exist yet) answers false, and the full migration runs.
+ */
+async function upToDate(db: Db): Promise<boolean> {
+  const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: { when: number }[] };
+  const newest = Math.max(...journal.entries.map((entry) => entry.when));
+  try {
+    const result = await db.execute(sql`select (select max(created_at) from drizzle.__drizzle_migrations) as applied,
+      exists (select 1 from audit_entries where seq = 1 and leaf_hash is null) as unadopted`);
+    const [row] = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { applied: string | number | null; unadopted: boolean }[];
+    return row !== undefined && row.applied !== null && Number(row.applied) >= newest && !row.unadopted;
+  } catch {
+    return false;
+  }
 }
