@@ -309,6 +309,9 @@ async function withLocalServices(e: Env, run: (services: Core) => Promise<Comman
     services = await (await load.app()).createCore(options(e), () => none);
     return await run(services);
   } finally {
+    // What the command queued for the audit log enters the tree (and the witnesses) before exit: the queue survives
+    // without it (the next process's sequencer integrates it), but could wait there for days, unsigned by a checkpoint.
+    await services?.audit.sync().catch((error: Error) => process.stderr.write(`countersign: audit: the entries of this command wait in the queue for the next start (${error.message})\n`));
     await services?.close();
     release();
   }

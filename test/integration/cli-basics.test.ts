@@ -3,7 +3,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { sql } from 'drizzle-orm';
 import { BIN, run } from '../support/cli-process.ts';
+import { openDatabase } from '../../gateway/db.ts';
 
 /**
  * The CLI as a newcomer meets it, each command a separate process in an empty directory: --help runs nothing (no
@@ -141,6 +143,14 @@ describe('the CLI built ahead of time (npm install runs scripts/build-cli.mjs)',
     const home = { COUNTERSIGN_HOME: join(dir, 'bundled-home') };
     const added = await bundled(['agent', 'add', 'bundled-bot', '--owner', 'ana@example.com'], home);
     expect(added.code, added.stderr).toBe(0);
+    // Its audit entry is in the signed tree when the command exits, not left in the queue for whichever process is next.
+    const database = await openDatabase({ dataDir: join(home.COUNTERSIGN_HOME, 'db') });
+    try {
+      const result = await database.db.execute(sql`select (select count(*) from audit_queue)::int as queued, (select count(*) from audit_entries)::int as entries`);
+      expect((result as unknown as { rows: unknown[] }).rows).toEqual([{ queued: 0, entries: 1 }]);
+    } finally {
+      await database.close();
+    }
     expect((await cli(['agent', 'list'], home)).stdout).toContain('bundled-bot');
     // Another checkout's build, or a build older than a source file, is not used.
     expect(freshBuild(join(root, 'elsewhere'), out)).toBeNull();
