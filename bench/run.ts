@@ -39,8 +39,12 @@ const RESULTS_LINE = 'countersign-bench-results ';
 // `--one FILE`: this process is the child that runs one bench and hands its results back on one line.
 if (process.argv[2] === '--one') {
   const mod = (await import(join(here, process.argv[3]!))) as { run: () => Promise<BenchResult[]> };
-  // Exits once the line is written (writes to a pipe are asynchronous): a bench may leave timers or pools open.
-  process.stdout.write(`\n${RESULTS_LINE}${JSON.stringify(await mod.run())}\n`, () => process.exit(0));
+  // Exits once the line is written (writes to a pipe are asynchronous): a bench may leave timers or pools open. Exits
+  // here, before the code below: the child went on to rewrite RESULTS.md while the parent, handed the line, read and
+  // wrote it too, and a partial run (`npm run bench cli`) lost every other bench's section to the race.
+  const line = `\n${RESULTS_LINE}${JSON.stringify(await mod.run())}\n`;
+  await new Promise<void>((written) => process.stdout.write(line, () => written()));
+  process.exit(0);
 }
 
 /**
