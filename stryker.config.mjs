@@ -4,7 +4,10 @@
 export default {
   testRunner: 'vitest',
   // related: only the unit tests that import the mutated files run, in the initial run and for each mutant.
-  vitest: { configFile: 'test/mutation/vitest.config.ts', related: true },
+  // vmThreads: Vitest's threads and forks pools start a new worker for every run (every mutant), which then imports the
+  // kernel again and loads PGlite again; a vm pool keeps its worker, so the kernel fixture keeps one migrated PGlite
+  // and empties it per test file (test/support/db.ts: reusablePglite). Measured on decide.ts: README.md here.
+  vitest: { configFile: 'test/mutation/vitest.config.ts', related: true, pool: 'vmThreads' },
   checkers: ['typescript'],
   // Type-check mutants against the mutated files and what they import only, not the whole repository's tests.
   tsconfigFile: 'test/mutation/tsconfig.json',

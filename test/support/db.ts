@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { sql } from 'drizzle-orm';
 import { MIGRATIONS_DIR, migrate, openDatabase, type Database } from '../../gateway/db.ts';
 
 /**
@@ -36,6 +37,46 @@ export async function migratedPglite(): Promise<Database> {
   writeFileSync(partial, fresh);
   renameSync(partial, path); // atomic: a concurrent reader sees no file or a whole one
   return database;
+}
+
+/**
+ * A migrated PGlite emptied for this caller: one instance per worker, kept on `process` (the one object a Vitest
+ * vm pool shares between runs of a worker), so Stryker's rerun per mutant (stryker.config.mjs: vmThreads) skips the
+ * load from the dump: every kernel table truncated, sequences restarted and listeners dropped, as after migrate. In
+ * use already (a second fixture in one file) or left unusable by the last run (a hung transaction): a new one.
+ * `release` hands it back; under the threads pool the worker ends with the file, and the instance with it.
+ */
+export async function reusablePglite(): Promise<Database & { release(): void }> {
+  const holder = process as unknown as Record<symbol, { database: Database; busy: boolean } | undefined>;
+  const key = Symbol.for('countersign.test.reusablePglite');
+  const kept = holder[key];
+  if (kept && !kept.busy) {
+    kept.busy = true;
+    if (await emptied(kept.database)) return { ...kept.database, release: () => void (kept.busy = false) };
+    holder[key] = undefined; // unusable: dropped (not closed: a hung query would hang close too)
+  }
+  const database = await migratedPglite();
+  if (kept?.busy && holder[key]) return { ...database, release: () => void database.close() };
+  const entry = { database, busy: true };
+  holder[key] = entry;
+  return { ...database, release: () => void (entry.busy = false) };
+}
+
+/** Truncates every table of the public schema (all of them empty after migrate); false if that does not finish in 10 s. */
+async function emptied(database: Database): Promise<boolean> {
+  const reset = (async () => {
+    const tables = await database.db.execute<{ name: string }>(sql`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public'`);
+    const names = (tables as unknown as { rows: { name: string }[] }).rows.map((r) => r.name);
+    await database.db.execute(sql.raw(`truncate ${names.join(', ')} restart identity cascade; unlisten *`));
+    return true;
+  })().catch(() => false);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 10_000)));
+  try {
+    return await Promise.race([reset, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -16,7 +16,7 @@ import {
   type AuditLog,
 } from '../../kernel/index.ts';
 import type { Database } from '../../gateway/db.ts';
-import { migratedPglite } from './db.ts';
+import { reusablePglite } from './db.ts';
 import { generateKernelKeys } from '../../gateway/keys.ts';
 import { serveConnector } from '../../tools/host.ts';
 import type { Connector } from '../../tools/spec.ts';
@@ -66,12 +66,13 @@ export interface FixtureOptions {
   policy?: PolicyConfig;
   roles?: Record<string, string[]>;
   connectors?: Connector[];
-  /** A migrated database to run on (integration tests pass PostgreSQL); the caller closes it. Default: in-memory PGlite. */
+  /** A migrated database to run on (integration tests pass PostgreSQL); the caller closes it. Default: in-memory PGlite, emptied (test/support/db.ts: reusablePglite). */
   database?: Database;
 }
 
 export async function startKernel(options: FixtureOptions = {}): Promise<KernelFixture> {
-  const database = options.database ?? (await migratedPglite());
+  const shared = options.database ? null : await reusablePglite();
+  const database = options.database ?? shared!;
   const keys = await generateKernelKeys();
   const audit = createAuditLog(database.db, createNoteSigner('localhost/countersign/audit', keys.privateKey, keys.publicJwk as unknown as JsonObject));
   const refusals: KernelFixture['refusals'] = [];
@@ -115,7 +116,7 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
     async close() {
       await kernel.close();
       await audit.close();
-      if (!options.database) await database.close();
+      shared?.release();
     },
   };
 }
