@@ -85,6 +85,45 @@ describe('decide-time eligibility', () => {
   });
 });
 
+describe('a decision that counts', () => {
+  async function entries(requestId: string, kind: string) {
+    const found: JsonObject[] = [];
+    await k.audit.sync();
+    for await (const e of readEntries(k.database.db, { requestId, kind })) found.push({ actor: e.actor, data: e.data } as JsonObject);
+    return found;
+  }
+
+  it('an approval starts the execution once, and the audit holds the decision with its evidence and the outcome', async () => {
+    const request = await pendingWrite();
+    const decided = await k.decide(request.id, 'approve', k.evidence(owner, request.digest, 'approve'));
+    expect(['approved', 'executing', 'succeeded']).toContain(decided.state);
+    // Started by the decision itself: left to the sweep (a later, separate recovery) it would still be approved here.
+    const final = await k.admin.send<RequestView & JsonObject>('kernel', { op: 'request.await', requestId: request.id, agentId: null, waitMs: 20_000 });
+    expect(final.state).toBe('succeeded');
+    expect(k.connector.executions.filter((e) => e.requestId === request.id)).toHaveLength(1);
+    const [decision] = await entries(request.id, 'approval.decided');
+    expect(decision).toMatchObject({ actor: `approver:${owner.id}`, data: { decision: 'approve', reason: null, approver: owner.email, evidenceKind: 'webauthn', digest: request.digest } });
+    expect((decision!.data as JsonObject).keyId).toEqual(expect.any(String));
+    expect((decision!.data as JsonObject).receipt).toEqual(expect.objectContaining({}));
+    expect(await entries(request.id, 'request.approved')).toEqual([{ actor: 'kernel', data: { approvals: 1 } }]);
+  });
+
+  it('a rejection executes nothing, and the audit says rejected with no approval', async () => {
+    const request = await pendingWrite();
+    expect((await k.decide(request.id, 'reject', k.evidence(owner, request.digest, 'reject'))).state).toBe('rejected');
+    expect(await entries(request.id, 'request.rejected')).toEqual([{ actor: 'kernel', data: { approvals: 0 } }]);
+    expect(await entries(request.id, 'request.approved')).toEqual([]);
+    expect(k.connector.executions.filter((e) => e.requestId === request.id)).toEqual([]);
+  });
+
+  it('a first approval of a quorum of two leaves the request pending, audited as a decision only', async () => {
+    const request = await k.submit(agentId, 'test_read_note', { key: 'welcome' });
+    expect((await k.decide(request.id, 'approve', k.evidence(finance, request.digest, 'approve'))).state).toBe('pending');
+    expect(await entries(request.id, 'approval.decided')).toHaveLength(1);
+    expect(await entries(request.id, 'request.approved')).toEqual([]);
+  });
+});
+
 describe('one decision per approver', () => {
   it('refuses the same approver twice when the quorum needs two', async () => {
     const request = await k.submit(agentId, 'test_read_note', { key: 'welcome' });
