@@ -208,6 +208,16 @@ describe('the inbox', () => {
     expect(await inboxOf(owner)).not.toContain(write.id);
   });
 
+  it("keeps a request of a quorum of two in the second approver's inbox after the first has decided, and the second completes it", async () => {
+    const second = await k.enroll('fin2@example.com', ['finance']);
+    const pair = await k.submit(agentId, 'test_read_note', { key: 'welcome' });
+    await k.decide(pair.id, 'approve', k.evidence(finance, pair.digest, 'approve'));
+    expect(await inboxOf(finance)).not.toContain(pair.id);
+    expect(await inboxOf(second)).toContain(pair.id);
+    expect(['approved', 'executing', 'succeeded']).toContain((await k.decide(pair.id, 'approve', k.evidence(second, pair.digest, 'approve'))).state);
+    expect(await inboxOf(second)).not.toContain(pair.id);
+  });
+
   it('refuses an unknown approver', async () => {
     await expect(k.admin.send('kernel', { op: 'approval.inbox', approverId: '00000000-0000-4000-8000-000000000000' })).rejects.toMatchObject({
       code: 'not_an_approver',
