@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JsonObject } from '../../kernel/index.ts';
+import { eq } from 'drizzle-orm';
+import { schema, type JsonObject } from '../../kernel/index.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // The directory keeps the principal an authentication found for the submit that follows it (kernel/directory.ts), so
@@ -33,5 +34,16 @@ describe('agent principals between authentication and submit', () => {
     // look-up stands between a revoked agent and the upstream here.
     await expect(k.submit(agentId, 'test_read_note', { key: 'welcome' })).rejects.toMatchObject({ code: 'unknown_agent' });
     expect(k.connector.executions.filter((e) => e.tool === 'test_read_note')).toHaveLength(1); // the first test's only
+  });
+
+  it('refuses a write whose agent another replica revoked while this one still remembers its principal', async () => {
+    const agentId = await authenticatedAgent('remote-revoked');
+    // Another replica's revocation: the row changes, this kernel is not told (its NOTIFY has not landed yet).
+    await k.database.db.update(schema.agents).set({ revokedAt: new Date() }).where(eq(schema.agents.id, agentId));
+    const before = k.connector.executions.length;
+    // The claim transaction shares the agent's row with revocations, so the write is refused and nothing recorded.
+    await expect(k.submit(agentId, 'test_write_note', { key: 'k', text: 'after revocation' })).rejects.toMatchObject({ code: 'unknown_agent' });
+    expect(k.connector.executions.length).toBe(before);
+    expect(await k.admin.send<JsonObject[]>('kernel', { op: 'request.list', agentId, limit: 10 })).toEqual([]);
   });
 });
