@@ -13,7 +13,7 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Everything the server printed so far (stdout and stderr). */
   output(): string;
-  /** SIGTERM, then waits for exit (SIGKILL after 15 s). */
+  /** SIGTERM to its process group, then waits until every process of the group has exited (SIGKILL after 15 s). */
   stop(): Promise<void>;
 }
 
@@ -62,6 +62,17 @@ export async function startServer(options: { cwd: string; env: NodeJS.ProcessEnv
         }
       }, 15_000);
       await exited;
+      // `npm start` may exit before the node it started: under --isolation process the supervisor drains its children
+      // in order and releases the home's lock last. Stopped means the whole group is gone, as a restart needs.
+      const group = () => {
+        try {
+          process.kill(-child.pid!, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      while (group()) await new Promise((ok) => setTimeout(ok, 50));
       clearTimeout(killer);
     },
   };
