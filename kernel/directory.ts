@@ -85,8 +85,9 @@ export function createDirectory(db: Db) {
       // Last-seen is for the dashboard; a minute of precision is enough and spares a write per call.
       const now = new Date();
       if (!row.lastSeenAt || now.getTime() - row.lastSeenAt.getTime() > 60_000) await db.update(agents).set({ lastSeenAt: now }).where(eq(agents.id, row.id));
-      if ((recent.get(row.id)?.at ?? -1) < started) recent.set(row.id, { principal: principalOf(row), at: started });
-      return principalOf(row);
+      const principal = principalOf(row);
+      if ((recent.get(row.id)?.at ?? -1) < started) recent.set(row.id, { principal, at: started });
+      return principal;
     },
 
     /** Called once a revocation of the agent has committed: its remembered principal is gone. */

@@ -139,9 +139,12 @@ export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promis
     refuse('wrong challenge: this evidence was made for another request, or with another reason (its challenge does not derive from this request digest, decision and reason)');
   }
   if (clientData.origin !== origin) refuse(`origin mismatch: the assertion was made on ${JSON.stringify(clientData.origin)}, expected ${JSON.stringify(origin)}`);
-  const authData = await Promise.resolve(response.response.authenticatorData)
-    .then((data) => parseAuthenticatorData(new Uint8Array(Buffer.from(data, 'base64url'))))
-    .catch((error: Error) => refuse(`response.authenticatorData cannot be parsed: ${error.message}`));
+  let authData: ReturnType<typeof parseAuthenticatorData>;
+  try {
+    authData = parseAuthenticatorData(new Uint8Array(Buffer.from(response.response.authenticatorData, 'base64url')));
+  } catch (error) {
+    refuse(`response.authenticatorData cannot be parsed: ${(error as Error).message}`);
+  }
   if (!createHash('sha256').update(rpId).digest().equals(authData.rpIdHash)) refuse(`RP ID mismatch: the assertion was not made for RP ID ${JSON.stringify(rpId)}`);
   // Presence alone does not say who approved: the authenticator must have verified the user (PIN or biometric).
   if (!authData.flags.up) refuse('no user presence: the authenticator did not report a user present');
