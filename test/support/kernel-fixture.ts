@@ -14,6 +14,7 @@ import {
   type RequestView,
   type Router,
   type AuditLog,
+  type CompiledPolicy,
 } from '../../kernel/index.ts';
 import type { Database } from '../../gateway/db.ts';
 import { reusablePglite } from './db.ts';
@@ -64,6 +65,8 @@ export interface KernelFixture {
 
 export interface FixtureOptions {
   policy?: PolicyConfig;
+  /** Wraps the compiled policy, e.g. to make its evaluation throw (flow.test.ts: policy errors fail closed). */
+  wrapPolicy?: (policy: CompiledPolicy) => CompiledPolicy;
   roles?: Record<string, string[]>;
   connectors?: Connector[];
   /** A migrated database to run on (integration tests pass PostgreSQL); the caller closes it. Default: in-memory PGlite, emptied (test/support/db.ts: reusablePglite). */
@@ -81,7 +84,8 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
   const host = serveConnector(router, connector, keys.publicKey);
   for (const served of options.connectors ?? []) serveConnector(router, served, keys.publicKey);
   const roles = options.roles ?? {};
-  const policy = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
+  const compiled = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
+  const policy = options.wrapPolicy?.(compiled) ?? compiled;
   const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: FIXTURE_URL, sweepMs: 60_000 });
   await kernel.refreshTools();
   const admin = router.register('test.admin', async () => null, ['kernel:*']);

@@ -1,0 +1,258 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { eq, sql } from 'drizzle-orm';
+import { CAPABILITIES, KernelError, readEntries, schema, type AuditEntry, type CompiledPolicy, type Envelope, type Json, type JsonObject, type Port, type RequestBody } from '../../kernel/index.ts';
+import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
+
+// A request's path through kernel/flow.ts on the real kernel (PGlite in memory), with a scripted connector endpoint
+// (`connector.spy`, a raw router endpoint holding a connector's capabilities) in place of tools/host.ts: each test
+// makes the executor do what a real one cannot be made to (consume its grant twice, lose its lease) and checks what the
+// kernel recorded. Each check here was shown to fail with the protection it names removed (test/mutation/README.md).
+
+vi.setConfig({ testTimeout: 60_000 });
+
+type Execute = { op: 'execute'; body: RequestBody; digest: string; grant: string; marker: string };
+/** What the spy does when asked to execute the request whose `key` argument names the script; default: succeed. */
+const scripts = new Map<string, (m: Execute, attempt: number) => Promise<Json>>();
+const executions = new Map<string, Execute[]>();
+const evaluations = new Map<string, number>();
+let spy: Port;
+let k: KernelFixture;
+let agentId: string;
+
+const tool = (name: string, impact: string) =>
+  ({ name, title: name, description: name, inputSchema: { type: 'object' }, impact, consequence: impact === 'read' ? 'reads' : 'writes', connector: 'spy', sandbox: true });
+
+async function spyHandle(envelope: Envelope): Promise<Json> {
+  const m = envelope.body as JsonObject;
+  if (m.op === 'tools.list') return [tool('spy_read', 'read'), tool('spy_write', 'write')];
+  const args = (m.op === 'describe' ? m.args : (m.body as JsonObject).args) as { key: string };
+  if (m.op === 'describe') {
+    if (args.key === 'refused') throw new KernelError('invalid_arguments', 'the spy refuses this key');
+    const summary = args.key === 'nul-upstream' ? 'upstream wrote \u0000 here' : `spy ${args.key}`;
+    return { args, intent: { summary, consequence: 'writes', reversible: true, fields: [], pins: {}, sandbox: true } };
+  }
+  const seen = [...(executions.get(args.key) ?? []), m as unknown as Execute];
+  executions.set(args.key, seen);
+  const script = scripts.get(args.key);
+  return script ? script(m as unknown as Execute, seen.length) : { data: { key: args.key, done: true }, text: 'done' };
+}
+
+/** A barrier for the first (unlocked) policy look of the `budget-` requests, so all of them see the budget unspent. */
+let releaseLooks: () => void = () => {};
+const looksDone = new Promise<void>((resolve) => (releaseLooks = resolve));
+
+function wrapPolicy(policy: CompiledPolicy): CompiledPolicy {
+  return {
+    ...policy,
+    async evaluate(input, budgets) {
+      const key = String(input.args.key);
+      const n = (evaluations.get(key) ?? 0) + 1;
+      evaluations.set(key, n);
+      if (key === 'throws' || (key === 'budget-throws' && n === 2)) throw new Error('the evaluator crashed');
+      const verdict = await policy.evaluate(input, budgets);
+      if (/^budget-\d$/.test(key) && n === 1) {
+        if ([...evaluations.keys()].filter((x) => /^budget-\d$/.test(x)).length === 3) releaseLooks();
+        await looksDone;
+      }
+      return verdict;
+    },
+  };
+}
+
+beforeAll(async () => {
+  k = await startKernel({
+    wrapPolicy,
+    policy: {
+      default: 'approve',
+      rules: [
+        { id: 'reads', tools: ['spy_read'], decision: 'allow' },
+        { id: 'budget', tools: ['spy_write'], when: 'args.key.startsWith("budget")', decision: 'allow', limit: { sum: '1', per: 'day', max: 2 } },
+        { id: 'capped', tools: ['spy_write'], when: 'args.key.startsWith("capped")', decision: 'approve', limit: { sum: '1', per: 'day', max: 5 } },
+        { id: 'no', tools: ['spy_write'], when: 'args.key.startsWith("deny")', decision: 'deny', reason: 'denied by the test' },
+        { id: 'writes', tools: ['spy_write'], when: 'args.key.startsWith("w-")', decision: 'allow' },
+      ],
+    },
+  });
+  spy = k.router.register('connector.spy', spyHandle, CAPABILITIES.connector);
+  await k.kernel.refreshTools();
+  agentId = await k.addAgent('bot', 'jane@example.com');
+}, 180_000);
+afterAll(async () => {
+  await k?.close();
+});
+
+const submit = (tool: string, key: string) => k.submit(agentId, tool, { key });
+const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
+/** grant.consume as the executor sends it; the error code when refused. */
+const consume = (jti: string, digest: string) => spy.send('kernel', { op: 'grant.consume', jti, digest }).then(() => 'consumed', (e: KernelError) => e.code);
+const grantRow = async (jti: string) => (await k.database.db.select().from(schema.grants).where(eq(schema.grants.jti, jti)))[0]!;
+const requestRow = async (id: string) => (await k.database.db.select().from(schema.requests).where(eq(schema.requests.id, id)))[0]!;
+async function audit(filter: { requestId?: string; kind?: string }): Promise<AuditEntry[]> {
+  await k.audit.sync();
+  const entries: AuditEntry[] = [];
+  for await (const entry of readEntries(k.database.db, filter)) entries.push(entry);
+  return entries;
+}
+const secondsUntil = (from: string, to: string) => Math.round((Date.parse(to) - Date.parse(from)) / 1000);
+
+describe("an allowed read's grant, held in memory while the read runs", () => {
+  it('is consumed once, only with its own digest and before it expires, and recorded with the read', async () => {
+    scripts.set('r-consumes', async (m) => {
+      const { jti, exp } = claims(m.grant);
+      const seen = [await consume(jti, `${m.digest.slice(0, -1)}${m.digest.endsWith('0') ? '1' : '0'}`)]; // another digest
+      const now = vi.spyOn(Date, 'now').mockReturnValue(exp * 1000); // the very millisecond it expires
+      try {
+        seen.push(await consume(jti, m.digest));
+      } finally {
+        now.mockRestore();
+      }
+      seen.push(await consume(jti, m.digest), await consume(jti, m.digest));
+      return { data: { seen, marker: m.marker }, text: 'read' };
+    });
+    const view = await submit('spy_read', 'r-consumes');
+    expect(view).toMatchObject({ state: 'succeeded', result: { data: { seen: ['digest_mismatch', 'grant_expired', 'consumed', 'grant_consumed'], marker: '' } } });
+    expect(view.id).toMatch(/^req_[0-9a-f]{32}$/);
+    expect(secondsUntil(view.createdAt, view.body.expiresAt)).toBeGreaterThan(240); // an allowed request lives 300 s
+    expect(secondsUntil(view.createdAt, view.body.expiresAt)).toBeLessThan(360);
+    const { jti, exp } = claims(executions.get('r-consumes')![0]!.grant);
+    expect(await grantRow(jti)).toMatchObject({ requestId: view.id, digest: view.digest, expiresAt: new Date(exp * 1000) });
+    expect((await grantRow(jti)).consumedAt).not.toBeNull();
+    expect((await audit({ requestId: view.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.succeeded']);
+    expect(await audit({ kind: 'grant.consumed' })).toEqual([expect.objectContaining({ actor: 'connector.spy', data: { jti, digest: view.digest } })]);
+  });
+
+  it('is retired with a read that failed without using it: the database refuses it later', async () => {
+    scripts.set('r-fails', async () => {
+      throw new KernelError('upstream_error', 'the note store is down');
+    });
+    const view = await submit('spy_read', 'r-fails');
+    expect(view).toMatchObject({ state: 'failed', error: { code: 'upstream_error', message: 'the note store is down' } });
+    const { jti } = claims(executions.get('r-fails')![0]!.grant);
+    expect((await grantRow(jti)).consumedAt).toBeNull();
+    expect(await consume(jti, view.digest)).toBe('grant_expired');
+    expect((await audit({ requestId: view.id })).at(-1)).toMatchObject({ kind: 'execution.failed', data: { code: 'upstream_error' } });
+  });
+});
+
+describe('submissions refused before anything is recorded', () => {
+  it('refuses an unknown tool, arguments the connector refuses, and NUL characters from the agent or from upstream', async () => {
+    await expect(submit('spy_nothing', 'x')).rejects.toMatchObject({ code: 'unknown_tool', message: expect.stringContaining('"spy_nothing"; call tools/list') });
+    await expect(submit('spy_write', 'refused')).rejects.toMatchObject({ code: 'invalid_arguments', message: 'the spy refuses this key' });
+    await expect(submit('spy_write', 'a\u0000b')).rejects.toMatchObject({ code: 'invalid_arguments', message: expect.stringMatching(/^The arguments contain a NUL character/) });
+    await expect(submit('spy_write', 'nul-upstream')).rejects.toMatchObject({ code: 'invalid_arguments', message: expect.stringMatching(/^Text the connector read upstream contains a NUL/) });
+    expect(await audit({ kind: 'request.refused' })).toEqual([
+      expect.objectContaining({ requestId: null, actor: `agent:${agentId}`, data: { tool: 'spy_nothing', reason: 'unknown tool' } }),
+      expect.objectContaining({ actor: `agent:${agentId}`, data: { tool: 'spy_write', args: { key: 'refused' }, error: { code: 'invalid_arguments', message: 'the spy refuses this key' } } }),
+    ]);
+    expect(executions.has('a\u0000b') || executions.has('nul-upstream')).toBe(false);
+  });
+});
+
+describe('policy at submit', () => {
+  it('denies when policy evaluation throws, on the first look and on the look under the budget lock (fail closed)', async () => {
+    for (const key of ['throws', 'budget-throws']) {
+      const view = await submit('spy_write', key);
+      expect(view).toMatchObject({ state: 'denied', verdict: { decision: 'deny', ruleId: null, reason: 'policy evaluation failed, so the request is denied: internal error: the evaluator crashed' } });
+      expect(executions.has(key)).toBe(false);
+    }
+    expect(evaluations.get('budget-throws')).toBe(2); // the first look allowed it, within budget
+  });
+
+  it('records a deny rule as denied and a request sent for approval as pending, with neither leased nor granted', async () => {
+    const denied = await submit('spy_write', 'deny-1');
+    expect(denied).toMatchObject({ state: 'denied', verdict: { decision: 'deny', ruleId: 'no', reason: 'denied by the test' } });
+    const held = await submit('spy_write', 'held-1');
+    expect(held.state).toBe('pending');
+    expect(secondsUntil(held.createdAt, held.body.expiresAt)).toBeGreaterThan(3000); // the default approval lives an hour
+    const row = await requestRow(held.id);
+    expect(row).toMatchObject({ leaseOwner: null, approvers: held.verdict.approvers });
+    expect(row.approvers).not.toBeNull();
+    expect(await k.database.db.select().from(schema.grants).where(eq(schema.grants.requestId, held.id))).toEqual([]);
+    expect((await audit({ requestId: held.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided']);
+    expect(executions.has('deny-1') || executions.has('held-1')).toBe(false);
+  });
+
+  it('spends a budget only for what runs, and checks it again under a lock so concurrent requests cannot overspend it', async () => {
+    // All three looked at the budget before any was recorded (the barrier in wrapPolicy): only the locked look stops the third.
+    const views = await Promise.all(['budget-1', 'budget-2', 'budget-3'].map((key) => submit('spy_write', key)));
+    expect(views.map((v) => v.state).sort()).toEqual(['pending', 'succeeded', 'succeeded']);
+    const spent = await k.database.db.select().from(schema.spends).where(eq(schema.spends.ruleId, 'budget'));
+    expect(spent.map((s) => s.requestId).sort()).toEqual(views.filter((v) => v.state === 'succeeded').map((v) => v.id).sort());
+    const capped = await submit('spy_write', 'capped-1');
+    expect(capped).toMatchObject({ state: 'pending', verdict: { ruleId: 'capped', spend: { amount: 1 } } });
+    expect(await k.database.db.select().from(schema.spends).where(eq(schema.spends.ruleId, 'capped'))).toEqual([]);
+  });
+
+  it('cancels a pending request once, with its audit entry', async () => {
+    const held = await submit('spy_write', 'held-2');
+    const cancel = () => k.admin.send<JsonObject>('kernel', { op: 'request.cancel', requestId: held.id, agentId, reason: 'changed my mind' });
+    await expect(cancel()).resolves.toMatchObject({ state: 'cancelled' });
+    await expect(cancel()).rejects.toMatchObject({ code: 'not_pending' });
+    expect((await audit({ requestId: held.id })).at(-1)).toMatchObject({ kind: 'request.cancelled', actor: 'test.admin', data: { reason: 'changed my mind' } });
+  });
+});
+
+describe('execution outcomes', () => {
+  it('records a success with its result, under a lease of about leaseMs that ends with it', async () => {
+    let leftSeconds = 0;
+    scripts.set('w-ok', async (m) => {
+      const left = sql<number>`extract(epoch from ${schema.requests.leaseUntil} - now())::float8`;
+      const [row] = await k.database.db.select({ left }).from(schema.requests).where(eq(schema.requests.id, m.body.requestId));
+      leftSeconds = row!.left;
+      return { data: { written: true }, text: 'written' };
+    });
+    const view = await submit('spy_write', 'w-ok');
+    expect(view).toMatchObject({ state: 'succeeded', result: { data: { written: true }, text: 'written' } });
+    expect(leftSeconds).toBeGreaterThan(0);
+    expect(leftSeconds).toBeLessThanOrEqual(30);
+    expect((await requestRow(view.id)).leaseUntil).toBeNull();
+    const entries = await audit({ requestId: view.id });
+    const { jti, exp } = claims(executions.get('w-ok')![0]!.grant);
+    expect(entries.map((e) => e.kind)).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.succeeded']);
+    expect(entries[2]!.data).toEqual({ jti, expiresAt: new Date(exp * 1000).toISOString() });
+    expect(entries[3]!.data).toEqual({ tool: 'spy_write', owner: expect.any(String), attempt: 1 });
+    expect(entries[4]!.data).toEqual({ data: { written: true }, text: 'written' });
+  });
+
+  it('records a failure, and pin drift on a first attempt as a failure too', async () => {
+    scripts.set('w-fails', async () => {
+      throw new KernelError('upstream_error', 'upstream said 500');
+    });
+    scripts.set('w-drifts', async () => {
+      throw new KernelError('pin_drift', 'the note changed');
+    });
+    expect(await submit('spy_write', 'w-fails')).toMatchObject({ state: 'failed', error: { code: 'upstream_error', message: 'upstream said 500' } });
+    const drifted = await submit('spy_write', 'w-drifts');
+    expect(drifted).toMatchObject({ state: 'failed', error: { code: 'pin_drift', message: 'the note changed' } });
+    expect((await audit({ requestId: drifted.id })).at(-1)).toMatchObject({ kind: 'execution.failed', data: { code: 'pin_drift' } });
+  });
+
+  it('records unknown when upstream cannot tell, and leaves a rerun whose pins drifted to a human', async () => {
+    scripts.set('w-unknown', async (_m, attempt) => {
+      throw attempt === 1 ? new KernelError('upstream_unknown', 'the connection dropped mid-call') : new KernelError('pin_drift', 'existed was false, now true');
+    });
+    const view = await submit('spy_write', 'w-unknown');
+    expect(view).toMatchObject({ state: 'unknown', error: { code: 'upstream_unknown', message: 'the connection dropped mid-call' } });
+    // Its lease ended with the attempt, so recovery reconciles at once: no grant was used, so it runs again.
+    await k.kernel.recover();
+    expect(executions.get('w-unknown')).toHaveLength(2);
+    const check = 'the upstream object this request changes';
+    const message = `This may or may not have run: upstream changed before the second attempt (existed was false, now true). Check ${check}, then its owner chooses Mark as done or Run again.`;
+    const after = await k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId: view.id });
+    expect(after).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown', message, check } });
+    expect((await requestRow(view.id)).leaseUntil).toBeNull();
+  });
+
+  it('records a conflict, not an outcome, when the executing replica lost its lease meanwhile', async () => {
+    scripts.set('w-lease-lost', async (m) => {
+      // Another replica took the request over (its lease had lapsed): a new owner and attempt.
+      await k.database.db.update(schema.requests).set({ leaseOwner: 'another-replica', attempt: 2 }).where(eq(schema.requests.id, m.body.requestId));
+      return { data: { written: true }, text: 'written' };
+    });
+    const view = await submit('spy_write', 'w-lease-lost');
+    expect(view.state).toBe('executing');
+    const last = (await audit({ requestId: view.id })).at(-1)!;
+    expect(last).toMatchObject({ kind: 'execution.conflict', actor: 'kernel', data: { attempt: 1, refused: 'succeeded', outcome: { data: { written: true } } } });
+    expect((last.data as JsonObject).owner).not.toBe('another-replica');
+  });
+});
