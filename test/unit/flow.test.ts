@@ -14,6 +14,9 @@ type Execute = { op: 'execute'; body: RequestBody; digest: string; grant: string
 /** What the spy does when asked to execute the request whose `key` argument names the script; default: succeed. */
 const scripts = new Map<string, (m: Execute, attempt: number) => Promise<Json>>();
 const executions = new Map<string, Execute[]>();
+/** What the spy answers to `reconcile` for a key; the markers it was given are kept in `markers`. */
+const reconciles = new Map<string, () => Promise<Json>>();
+const markers = new Map<string, string>();
 const evaluations = new Map<string, number>();
 let spy: Port;
 let k: KernelFixture;
@@ -30,6 +33,10 @@ async function spyHandle(envelope: Envelope): Promise<Json> {
     if (args.key === 'refused') throw new KernelError('invalid_arguments', 'the spy refuses this key');
     const summary = args.key === 'nul-upstream' ? 'upstream wrote \u0000 here' : `spy ${args.key}`;
     return { args, intent: { summary, consequence: 'writes', reversible: true, fields: [], pins: {}, sandbox: true } };
+  }
+  if (m.op === 'reconcile') {
+    markers.set(args.key, m.marker as string);
+    return reconciles.get(args.key)!();
   }
   const seen = [...(executions.get(args.key) ?? []), m as unknown as Execute];
   executions.set(args.key, seen);
@@ -69,7 +76,7 @@ beforeAll(async () => {
         { id: 'budget', tools: ['spy_write'], when: 'args.key.startsWith("budget")', decision: 'allow', limit: { sum: '1', per: 'day', max: 2 } },
         { id: 'capped', tools: ['spy_write'], when: 'args.key.startsWith("capped")', decision: 'approve', limit: { sum: '1', per: 'day', max: 5 } },
         { id: 'no', tools: ['spy_write'], when: 'args.key.startsWith("deny")', decision: 'deny', reason: 'denied by the test' },
-        { id: 'writes', tools: ['spy_write'], when: 'args.key.startsWith("w-")', decision: 'allow' },
+        { id: 'writes', tools: ['spy_write'], when: 'args.key.startsWith("w-") || args.key.startsWith("rc-")', decision: 'allow' },
       ],
     },
   });
@@ -241,6 +248,8 @@ describe('execution outcomes', () => {
     const after = await k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId: view.id });
     expect(after).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown', message, check } });
     expect((await requestRow(view.id)).leaseUntil).toBeNull();
+    // Recovery voided the first attempt's grant, unused, before it ran the request again.
+    expect((await grantRow(claims(executions.get('w-unknown')![0]!.grant).jti)).expiresAt).toEqual(new Date(0));
   });
 
   it('records a conflict, not an outcome, when the executing replica lost its lease meanwhile', async () => {
@@ -254,5 +263,67 @@ describe('execution outcomes', () => {
     const last = (await audit({ requestId: view.id })).at(-1)!;
     expect(last).toMatchObject({ kind: 'execution.conflict', actor: 'kernel', data: { attempt: 1, refused: 'succeeded', outcome: { data: { written: true } } } });
     expect((last.data as JsonObject).owner).not.toBe('another-replica');
+  });
+});
+
+describe('recovery', () => {
+  /** An executor that used its grant and then lost the answer. */
+  const usedThenLost = async (m: Execute) => {
+    expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed');
+    throw new KernelError('upstream_unknown', 'the answer was lost');
+  };
+
+  it('asks the connector about a lapsed execution whose grant was used: happened, cannot tell, or try again later', async () => {
+    for (const key of ['rc-happened', 'rc-cannot-tell', 'rc-broken']) scripts.set(key, usedThenLost);
+    reconciles.set('rc-happened', async () => ({ answer: 'happened', result: { data: { found: true }, text: 'found' } }));
+    reconciles.set('rc-cannot-tell', async () => ({ answer: 'cannot_tell', why: 'the note has no marker', check: 'the notes page' }));
+    reconciles.set('rc-broken', async () => {
+      throw new KernelError('upstream_error', 'the notes API is down');
+    });
+    const views = await Promise.all(['rc-happened', 'rc-cannot-tell', 'rc-broken'].map((key) => submit('spy_write', key)));
+    expect(views.map((v) => v.state)).toEqual(['unknown', 'unknown', 'unknown']);
+    await k.kernel.recover();
+    const [happened, cannotTell, broken] = await Promise.all(views.map((v) => k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId: v.id })));
+    expect(happened).toMatchObject({ state: 'succeeded', result: { data: { found: true }, text: 'found' } });
+    expect((await audit({ requestId: views[0]!.id })).slice(-2).map((e) => e.kind)).toEqual(['execution.reconciled', 'execution.succeeded']);
+    const message = 'This may or may not have run: the note has no marker. Check the notes page, then its owner chooses Mark as done or Run again.';
+    expect(cannotTell).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown', message, check: 'the notes page' } });
+    expect((await requestRow(views[1]!.id)).leaseUntil).toBeNull();
+    expect(broken).toMatchObject({ state: 'unknown', error: { code: 'upstream_unknown' } });
+    expect((await audit({ requestId: views[2]!.id })).at(-1)).toMatchObject({ kind: 'execution.reconcile_failed', data: { code: 'upstream_error', message: 'the notes API is down' } });
+    expect((await requestRow(views[2]!.id)).leaseUntil!.getTime()).toBeGreaterThan(Date.now()); // leased: it lapses and is tried again
+    // Reconcile looks for the same marker the execution left upstream, and nothing ran twice.
+    expect(markers.get('rc-happened')).toBe(executions.get('rc-happened')![0]!.marker);
+    expect(markers.get('rc-happened')).toMatch(/^cs1-/);
+    expect(['rc-happened', 'rc-cannot-tell', 'rc-broken'].map((key) => executions.get(key)!.length)).toEqual([1, 1, 1]);
+  });
+
+  it('takes over an execution whose lease lapsed mid-call, and the late outcome of the first owner is a conflict', async () => {
+    scripts.set('rc-lapsed', async (m) => {
+      expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed');
+      await k.database.db.update(schema.requests).set({ leaseUntil: new Date(Date.now() - 60_000) }).where(eq(schema.requests.id, m.body.requestId));
+      // A periodic recovery already under way may have looked before the lease lapsed: then the next one takes it.
+      for (let i = 0; i < 3 && (await requestRow(m.body.requestId)).state === 'executing'; i++) await k.kernel.recover();
+      return { data: { late: true }, text: 'late' };
+    });
+    reconciles.set('rc-lapsed', async () => ({ answer: 'happened', result: { data: { found: true }, text: 'found' } }));
+    const view = await submit('spy_write', 'rc-lapsed');
+    expect(view).toMatchObject({ state: 'succeeded', result: { data: { found: true } } });
+    const entries = await audit({ requestId: view.id });
+    const owner = entries.find((e) => e.kind === 'execution.started')!.data as JsonObject;
+    expect(entries.slice(-4).map((e) => e.kind)).toEqual(['execution.unknown', 'execution.reconciled', 'execution.succeeded', 'execution.conflict']);
+    expect(entries.at(-4)!.data).toEqual({ reason: 'its lease lapsed', previousOwner: owner.owner, attempt: 1, grantsUsed: 1 });
+    expect(entries.at(-1)!.data).toMatchObject({ refused: 'succeeded', outcome: { data: { late: true } } });
+  });
+
+  it('runs an approved request that no replica picked up, and leaves one just approved to the replica that approved it', async () => {
+    const [orphan, fresh] = await Promise.all([submit('spy_write', 'held-orphan'), submit('spy_write', 'held-fresh')]);
+    const approve = (id: string, updatedAt: Date) => k.database.db.update(schema.requests).set({ state: 'approved', updatedAt }).where(eq(schema.requests.id, id));
+    await approve(orphan.id, new Date(Date.now() - 3600_000));
+    await approve(fresh.id, new Date());
+    await k.kernel.recover();
+    expect((await requestRow(orphan.id)).state).toBe('succeeded');
+    expect((await requestRow(fresh.id)).state).toBe('approved');
+    expect(executions.has('held-fresh')).toBe(false);
   });
 });
