@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { kernelMeta } from '../gateway/schema.ts';
 import {
   Frontier,
   checkpointText,
@@ -68,8 +69,8 @@ export async function seedAudit(db: Db, options: SeedOptions): Promise<SeedSumma
   const random = prng(42);
 
   const publicJwk = options.keys.publicJwk as JsonObject;
-  await db.insert(schema.kernelMeta).values({ key: 'kernel.publicKeys', value: [publicJwk] }).onConflictDoUpdate({ target: schema.kernelMeta.key, set: { value: [publicJwk] } });
-  await db.insert(schema.kernelMeta).values({ key: 'audit.origin', value: ORIGIN }).onConflictDoUpdate({ target: schema.kernelMeta.key, set: { value: ORIGIN } });
+  await db.insert(kernelMeta).values({ key: 'kernel.publicKeys', value: [publicJwk] }).onConflictDoUpdate({ target: kernelMeta.key, set: { value: [publicJwk] } });
+  await db.insert(kernelMeta).values({ key: 'audit.origin', value: ORIGIN }).onConflictDoUpdate({ target: kernelMeta.key, set: { value: ORIGIN } });
   await db.insert(schema.agents).values(AGENTS.map((a) => ({ ...a, tokenHash: `seed-${a.id}`, lastSeenAt: new Date(now) })));
   await db.insert(schema.approvers).values(APPROVERS.map((a) => ({ id: a.id, email: a.email, roles: ['approver'] })));
   await db.insert(schema.passkeys).values(APPROVERS.map((a) => ({ id: a.key, approverId: a.id, publicKey: 'seed', name: 'seeded passkey' })));

@@ -10,7 +10,6 @@ import {
   latestCheckpoint,
   createKernel,
   createRouter,
-  schema,
   type AuditLog,
   type NoteSigner,
   type CompiledPolicy,
@@ -20,6 +19,7 @@ import {
   type Port,
   type Router,
 } from '../kernel/index.ts';
+import { kernelMeta } from './schema.ts';
 import { auditOrigin, readVerifierKeys } from './audit/identity.ts';
 import { createWitnesses, parseWitnesses, type Witnesses } from './audit/witness.ts';
 import { checkHomeDatabase, openDatabase, migrate, rememberHomeDatabase, type Database } from './db.ts';
@@ -114,7 +114,7 @@ export async function createServices(options: StartOptions): Promise<Services> {
     settings: edgeSettings(core.config, { publicUrl: core.publicUrl, host: options.host, listenPort: options.port, sandbox: core.sandbox, vapidPublicKey: core.vapidPublicKey, oauthSigningKey: core.oauthSigningKey }),
     router: core.router,
     health: async () => {
-      await core.database.db.select().from(schema.kernelMeta).where(eq(schema.kernelMeta.key, 'kernel.publicKeys'));
+      await core.database.db.select().from(kernelMeta).where(eq(kernelMeta.key, 'kernel.publicKeys'));
       const mcp = core.connectors.downstream().map(({ name, state, tools }) => ({ name, state, tools }));
       return { database: core.database.kind, sandbox: core.connectors.sandbox, ...(mcp.length ? { mcp } : {}) };
     },
@@ -261,12 +261,12 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
 
 /** Keeps every kernel public key ever used, so old grants and checkpoints still verify after a key change. */
 async function rememberPublicKey(database: Database, keys: KernelKeys): Promise<void> {
-  const [row] = await database.db.select().from(schema.kernelMeta).where(eq(schema.kernelMeta.key, 'kernel.publicKeys'));
+  const [row] = await database.db.select().from(kernelMeta).where(eq(kernelMeta.key, 'kernel.publicKeys'));
   const known = (row?.value ?? []) as JsonObject[];
   if (known.some((jwk) => jwk.x === keys.publicJwk.x)) return;
   const value = [...known, keys.publicJwk as JsonObject];
   await database.db
-    .insert(schema.kernelMeta)
+    .insert(kernelMeta)
     .values({ key: 'kernel.publicKeys', value })
-    .onConflictDoUpdate({ target: schema.kernelMeta.key, set: { value } });
+    .onConflictDoUpdate({ target: kernelMeta.key, set: { value } });
 }

@@ -144,18 +144,17 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
   // A read changed nothing upstream whatever happened to it: it succeeded or failed, never `unknown`.
   const state = outcome.result ? 'succeeded' : 'failed';
   const { requestId, tool, principal } = body;
-  return ctx.db.transaction(async (tx) => {
-    const values = { id: requestId, digest, agentId: principal.agentId, tool, body, intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), ...outcome };
-    const [row] = await tx.insert(requests).values(values).returning();
-    // An unused grant is retired with the read (expired now), so it cannot be consumed from the database later.
-    const used = held.consumed ? { expiresAt: grant.expiresAt, consumedAt: new Date() } : { expiresAt: new Date(), consumedAt: null };
-    await tx.insert(grants).values({ jti: grant.jti, requestId, digest, ...used });
-    const consumed: AuditInput[] = held.consumed ? [{ kind: 'grant.consumed', requestId: null, actor: connector, data: { jti: grant.jti, digest } }] : [];
-    const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
-    const ended = { kind: `execution.${state}`, requestId, actor: 'kernel', data: (outcome.result ?? outcome.error ?? {}) as unknown as JsonObject };
-    await ctx.audit.append([received(digest, body), decided, ...startEntries(requestId, tool, grant), ...consumed, ended], tx);
-    return (await ctx.store.records([row!], tx))[0]!;
-  });
+  const at = new Date();
+  const row = { id: requestId, digest, agentId: principal.agentId, tool, body, intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), createdAt: at, updatedAt: at, result: null, error: null, ...outcome };
+  // An unused grant is retired with the read (expired now), so it cannot be consumed from the database later.
+  const used = held.consumed ? { expiresAt: grant.expiresAt, consumedAt: at } : { expiresAt: at, consumedAt: null };
+  const consumed: AuditInput[] = held.consumed ? [{ kind: 'grant.consumed', requestId: null, actor: connector, data: { jti: grant.jti, digest } }] : [];
+  const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
+  const ended = { kind: `execution.${state}`, requestId, actor: 'kernel', data: (outcome.result ?? outcome.error ?? {}) as unknown as JsonObject };
+  const audited = ctx.audit.queued([received(digest, body), decided, ...startEntries(requestId, tool, grant), ...consumed, ended]);
+  // Request, grant and audit entries in one statement: they commit together, in one round trip and no transaction.
+  await ctx.db.execute(sql`with r as (${ctx.db.insert(requests).values(row).getSQL()}), g as (${ctx.db.insert(grants).values({ jti: grant.jti, requestId, digest, ...used }).getSQL()}) ${audited}`);
+  return (await ctx.store.records([row]))[0]!;
 }
 
 /**

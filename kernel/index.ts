@@ -19,7 +19,7 @@ export { EMPTY_ROOT, Frontier, frontierNodes, hashLeaf, hashChildren, rangeHash,
 export { createNoteSigner, verifierKeyOf, openNote, openCheckpoint, checkpointText, type NoteSigner, type Checkpoint } from './audit/note.ts';
 export { TreeChecker, openWithAny, verifyStored, type VerifyResult } from './audit/verify.ts';
 export { createAuditLog, type AuditLog, type AuditLogOptions } from './audit/log.ts';
-export { enqueue as enqueueAudit, firstSeqSince, readEntries, readCheckpoints, latestCheckpoint, overStoredTree, treeSize, type AuditFilter, type StoredCheckpoint } from './audit/store.ts';
+export { queueInsert as auditQueueInsert, firstSeqSince, readEntries, readCheckpoints, latestCheckpoint, overStoredTree, treeSize, type AuditFilter, type StoredCheckpoint } from './audit/store.ts';
 export { createKernel, type Kernel, type KernelOptions, type Signals } from './kernel.ts';
 export { isEligible, tally, quorumText, type ApprovalOutcome } from './approvals.ts';
 export type { AgentView, ApproverView, DeviceView } from './directory.ts';

@@ -8,10 +8,11 @@ import type { ApprovalRecord, RequestRecord, RequestState } from './types.ts';
 /** Reading and moving requests in the store. Every state change is a compare-and-swap on the current state. */
 
 type Row = typeof requests.$inferSelect;
+type Recorded = Pick<Row, 'id' | 'digest' | 'body' | 'intent' | 'state' | 'verdict' | 'result' | 'error' | 'createdAt' | 'updatedAt'>;
 
 export function createRequestStore(db: Db) {
   /** Rows with their decisions. `tx` matters on PGlite: one connection, so a query outside an open transaction waits for it. */
-  async function records(rows: Row[], tx: Db = db): Promise<RequestRecord[]> {
+  async function records(rows: Recorded[], tx: Db = db): Promise<RequestRecord[]> {
     // Only requests that policy sent for approval can carry decisions; the others skip the query.
     const ids = rows.filter((r) => r.verdict.decision === 'approve').map((r) => r.id);
     const decided = ids.length === 0 ? [] : await tx

@@ -1,7 +1,6 @@
 import { eq } from 'drizzle-orm';
-import { KernelError, schema, verifierKeyOf, type Db, type JsonObject } from '../../kernel/index.ts';
-
-const { kernelMeta } = schema;
+import { KernelError, verifierKeyOf, type Db, type JsonObject } from '../../kernel/index.ts';
+import { kernelMeta } from '../schema.ts';
 
 /** The kernel's public checkpoint keys, as the kernel stores them in kernel_meta 'kernel.publicKeys'. */
 export async function readKernelPublicKeys(db: Db): Promise<JsonObject[]> {

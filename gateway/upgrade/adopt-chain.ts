@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { Frontier, KernelError, enqueueAudit, entryJcs, hashLeaf, jcs, prepareInput, sha256Hex, type AuditInput, type Db, type JsonObject } from '../../kernel/index.ts';
+import { Frontier, KernelError, auditQueueInsert, entryJcs, hashLeaf, jcs, prepareInput, sha256Hex, type AuditInput, type Db, type JsonObject } from '../../kernel/index.ts';
 
 type Legacy = { seq: string | number; at: string; kind: string; request_id: string | null; actor: string; data: JsonObject; prev_hash: string; hash: string };
 
@@ -50,5 +50,5 @@ async function adoptIn(tx: Db): Promise<void> {
     { kind: 'audit.adopted', actor: 'kernel', data: { entries: frontier.size, chainHead: prev, chainIntact: !firstBad, firstBad } },
     ...passkeys.map((data) => ({ kind: 'passkey.enrolled', actor: 'kernel', data: { ...data, recorded: 'at upgrade to the tree log' } })),
   ];
-  await enqueueAudit(tx, records.map((record, i) => prepareInput(record, i)));
+  await tx.execute(auditQueueInsert(records.map((record, i) => prepareInput(record, i))));
 }

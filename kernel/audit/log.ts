@@ -1,10 +1,10 @@
 import { PgTransaction } from 'drizzle-orm/pg-core';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../store/db.ts';
 import { KernelError } from '../errors.ts';
 import { prepareInput, type AuditInput, type PreparedInput } from './entry.ts';
 import type { NoteSigner } from './note.ts';
-import { enqueue, integrate, latestCheckpoint, rowsOf, type StoredCheckpoint } from './store.ts';
+import { integrate, latestCheckpoint, queueInsert, rowsOf, type StoredCheckpoint } from './store.ts';
 
 /** The audit log: a queue every transaction writes to, and one sequencer that makes it a signed Merkle tree. */
 export interface AuditLog {
@@ -15,6 +15,11 @@ export interface AuditLog {
    * call `sync`) while holding a transaction open: it would wait for yours forever.
    */
   append(entries: AuditInput[], tx?: Db): Promise<void>;
+  /**
+   * The insert that queues entries, for the caller to run as part of its own statement (a data-modifying CTE), so
+   * they commit with its change in one round trip.
+   */
+  queued(entries: AuditInput[]): SQL;
   /** Resolves once everything queued before the call is in the tree; returns the checkpoint that covers it. */
   sync(): Promise<StoredCheckpoint | null>;
   /** Stops the sequencer after a last batch; appends after close are refused. */
@@ -26,6 +31,11 @@ export interface AuditLogOptions {
   maxBatch?: number;
   /** How often an idle sequencer looks for entries other processes queued (default 500 ms). */
   idleMs?: number;
+  /**
+   * How long after an append the sequencer runs (default 20 ms): long enough for the appender to commit, and appends
+   * within it share one batch, so a busy gateway runs one batch per interval instead of polling its database.
+   */
+  kickMs?: number;
   /** Called after each batch commits, with its checkpoint (witnesses); errors are the callee's to report. */
   onCheckpoint?: (checkpoint: StoredCheckpoint) => void;
   /** Called when a batch fails (it is retried; nothing queued is lost). */
@@ -45,40 +55,42 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
   const idleMs = options.idleMs ?? 500;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new KernelError('config_error', `maxBatch must be a positive integer, got ${maxBatch}`);
   let closed = false;
-  let lastAppend = 0;
   let wake: (() => void) | null = null;
+  let kicked = false;
+  let kick: ReturnType<typeof setTimeout> | null = null;
   // One batch at a time in this process; the advisory lock orders batches across processes.
   let batches: Promise<unknown> = Promise.resolve();
 
-  function batch(): Promise<StoredCheckpoint | null | 'busy'> {
+  /** Integrates one batch: its checkpoint and whether it was full (more may be waiting), null when empty, or 'busy'. */
+  function batch(): Promise<{ checkpoint: StoredCheckpoint; full: boolean } | null | 'busy'> {
     const run = batches.then(() =>
       db.transaction(async (raw) => {
         const tx = raw as unknown as Db;
         const [lock] = rowsOf<{ got: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext('countersign.audit.sequencer')) as got`));
         if (!lock?.got) return 'busy' as const;
-        return integrate(tx, signer, maxBatch);
+        const done = await integrate(tx, signer, maxBatch);
+        return done && { checkpoint: done.checkpoint, full: done.count === maxBatch };
       }),
     );
     batches = run.catch(() => {});
-    return run.then((checkpoint) => {
-      if (checkpoint && checkpoint !== 'busy') options.onCheckpoint?.(checkpoint);
-      return checkpoint;
+    return run.then((result) => {
+      if (result && result !== 'busy') options.onCheckpoint?.(result.checkpoint);
+      return result;
     });
   }
 
-  // Appends kick the loop; it keeps polling briefly after each (the appender commits after its call returns) and
-  // slowly otherwise, for entries queued by other replicas or left by a crash.
+  // An append kicks the loop `kickMs` later (the appender commits after its call returns); a kick during a batch runs
+  // the next one straight after it, as does a full batch. Otherwise it polls slowly, for entries queued by other
+  // replicas, or committed after the batch their kick ran.
   const loop = (async () => {
     while (!closed) {
-      let result: Awaited<ReturnType<typeof batch>> = null;
-      try {
-        result = await batch();
-      } catch (error) {
+      kicked = false;
+      const result = await batch().catch((error: unknown) => {
         options.onError?.(error);
-      }
-      if (result && result !== 'busy') continue;
-      const busy = Date.now() - lastAppend < 1000;
-      await Promise.race([sleep(busy ? 5 : idleMs), new Promise<void>((done) => (wake = done))]);
+        return null;
+      });
+      if (kicked || (result && result !== 'busy' && result.full)) continue;
+      await Promise.race([sleep(idleMs), new Promise<void>((done) => (wake = done))]);
       wake = null;
     }
   })();
@@ -88,20 +100,26 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
   function flush() {
     const group = pending;
     pending = [];
-    enqueue(db, group.flatMap((g) => g.inputs)).then(
+    db.execute(queueInsert(group.flatMap((g) => g.inputs))).then(
       () => group.forEach((g) => g.done()),
       (error: unknown) => group.forEach((g) => g.fail(new KernelError('database_unavailable', `audit append failed: ${(error as Error).message}`, undefined, { cause: error }))),
     );
   }
 
+  /** Checks entries and kicks the sequencer; nothing is queued yet. */
+  function prepare(entries: AuditInput[]): PreparedInput[] {
+    if (!Array.isArray(entries)) throw new KernelError('bad_request', 'append takes an array of audit entries');
+    const inputs = entries.map((entry, index) => prepareInput(entry, index));
+    if (closed && inputs.length > 0) throw new KernelError('internal', 'the audit log is closed; nothing more can be appended');
+    kick ??= setTimeout(() => { kick = null; kicked = true; wake?.(); }, options.kickMs ?? 20).unref();
+    return inputs;
+  }
+
   return {
+    queued: (entries) => queueInsert(prepare(entries)),
     async append(entries, tx) {
-      if (!Array.isArray(entries)) throw new KernelError('bad_request', 'append takes an array of audit entries');
-      const inputs = entries.map((entry, index) => prepareInput(entry, index));
+      const inputs = prepare(entries);
       if (inputs.length === 0) return;
-      if (closed) throw new KernelError('internal', 'the audit log is closed; nothing more can be appended');
-      lastAppend = Date.now();
-      setTimeout(() => wake?.(), 1).unref();
       if (tx === undefined) {
         return new Promise<void>((done, fail) => {
           if (pending.push({ inputs, done, fail }) === 1) queueMicrotask(flush);
@@ -110,7 +128,7 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
       if (!(tx instanceof PgTransaction)) {
         throw new KernelError('bad_request', 'append(entries, tx): tx must be the transaction handle from db.transaction(...), not the database');
       }
-      await enqueue(tx as unknown as Db, inputs);
+      await tx.execute(queueInsert(inputs));
     },
     async sync() {
       const [mark] = rowsOf<{ id: string | number | null }>(await db.execute(sql`select max(id) as id from audit_queue`));

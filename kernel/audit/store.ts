@@ -12,11 +12,11 @@ export const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? resu
 /** A PostgreSQL text[] literal: one parameter per column for `unnest`, where a JSON document is re-parsed per row. */
 const texts = (values: readonly (string | null)[]): string => `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
 
-/** Queues entries in `db` (a caller's transaction, or autocommit): one statement, no lock beyond the new rows. */
-export async function enqueue(db: Db, inputs: readonly PreparedInput[]): Promise<void> {
+/** The insert that queues entries: run alone or inside a caller's statement; no lock beyond the new rows. */
+export function queueInsert(inputs: readonly PreparedInput[]): SQL {
   const column = (pick: (i: PreparedInput) => string | null) => texts(inputs.map(pick));
-  await db.execute(sql`insert into audit_queue (at, kind, request_id, actor, data) select ${new Date().toISOString()}, *
-    from unnest(${column((i) => i.kind)}::text[], ${column((i) => i.requestId)}::text[], ${column((i) => i.actor)}::text[], ${column((i) => i.dataJcs)}::text[])`);
+  return sql`insert into audit_queue (at, kind, request_id, actor, data) select ${new Date().toISOString()}, *
+    from unnest(${column((i) => i.kind)}::text[], ${column((i) => i.requestId)}::text[], ${column((i) => i.actor)}::text[], ${column((i) => i.dataJcs)}::text[])`;
 }
 
 /** Inner nodes below this level are not stored (a 64th of the rows): a proof re-hashes them from at most 32 leaves. */
@@ -60,9 +60,10 @@ export interface StoredCheckpoint {
 
 /**
  * Integrates up to `max` queued entries in `tx`, which holds the sequencer lock: numbers them after the current tree,
- * stores their leaves and the complete subtrees they close from level STORED_FROM up, and signs one checkpoint. Returns null for an empty queue.
+ * stores their leaves and the complete subtrees they close from level STORED_FROM up, and signs one checkpoint. Returns
+ * the checkpoint with how many entries it added, or null for an empty queue.
  */
-export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<StoredCheckpoint | null> {
+export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<{ checkpoint: StoredCheckpoint; count: number } | null> {
   type Queued = { id: string | number; at: string; kind: string; request_id: string | null; actor: string; data: string };
   const queued = rowsOf<Queued>(
     await tx.execute(sql`delete from audit_queue where id in (select id from audit_queue order by id limit ${max})
@@ -88,7 +89,7 @@ export async function integrate(tx: Db, signer: NoteSigner, max: number): Promis
     t as (insert into audit_tree (level, idx, hash)
       select * from jsonb_to_recordset(${JSON.stringify(nodes)}::text::jsonb) as n(level int, idx bigint, hash text))
     insert into audit_tree_heads (size, root, at, note) values (${checkpoint.size}, ${checkpoint.root}, ${checkpoint.at}, ${checkpoint.note})`);
-  return checkpoint;
+  return { checkpoint, count: queued.length };
 }
 
 /** The newest stored checkpoint, or null before the first batch. */

@@ -171,9 +171,3 @@ export const auditTreeHeads = pgTable('audit_tree_heads', {
   note: text('note').notNull(),
 });
 
-/** Small key-value facts the kernel keeps (policy version seen, key ids). */
-export const kernelMeta = pgTable('kernel_meta', {
-  key: text('key').primaryKey(),
-  value: jsonb('value').notNull(),
-});
-

@@ -103,6 +103,25 @@ describe('audit log: queue and sequencer', () => {
     expect(head!.note).toMatch(/^test\.example\/countersign\/audit\n1\n/);
   });
 
+  it('runs one batch for the appends of one kick interval, and goes on at once after a full batch', async () => {
+    // No idle polling: only the appends' kick may start a batch. Each checkpoint says how large the tree was then.
+    const sizes: number[] = [];
+    const checkpointed = (n: number) => new Promise<void>((done) => {
+      const timer = setInterval(() => sizes.length >= n && (clearInterval(timer), done()), 5);
+    });
+    const audit = open({ idleMs: 3_600_000, kickMs: 50, maxBatch: 4, onCheckpoint: (c: { size: number }) => sizes.push(c.size) });
+    await audit.append([entry(1)]);
+    await audit.append([entry(2)]);
+    await audit.append([entry(3)]);
+    await checkpointed(1);
+    // Three appends, one batch: the sequencer did not poll between them.
+    expect(sizes).toEqual([3]);
+    // Ten entries with batches of four: one kick, then it goes on while its batches are full (4, 4, then 2).
+    await audit.append(Array.from({ length: 10 }, (_, i) => entry(10 + i)));
+    await checkpointed(4);
+    expect(sizes).toEqual([3, 7, 11, 13]);
+  });
+
   it('makes one gapless tree from many concurrent appends by two logs (two sequencers) on one database', async () => {
     const [first, second] = [open(), open()];
     const calls = Array.from({ length: 200 }, (_, i) =>

@@ -7,7 +7,7 @@ import { startStack, type Stack } from '../support/harness.ts';
 import { createTestConnector } from '../support/test-connector.ts';
 
 /**
- * Auto-allowed reads run before anything is written and are recorded in one transaction after (issue 13). Their grant
+ * Auto-allowed reads run before anything is written and are recorded in one statement after (issue 13). Their grant
  * still has to be genuine, bound to the request, and consumed exactly once: an executor endpoint here plays a
  * connector that tries to reuse it, during the call and after.
  */
@@ -79,7 +79,7 @@ describe(`auto-allowed reads (${dbKind})`, () => {
     expect(grant!.consumedAt).toBeInstanceOf(Date);
   });
 
-  it('are recorded after, in one transaction: every step in order, with the digest the executor saw', async () => {
+  it('are recorded after, in one statement: every step in order, with the digest the executor saw', async () => {
     const view = await stack.submit(agentId, 'test_read_note', { key: 'welcome' });
     expect(view).toMatchObject({ state: 'succeeded', result: { data: { found: true } } });
     const entries = [];
