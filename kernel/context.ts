@@ -5,25 +5,21 @@ import type { KernelOptions } from './kernel.ts';
 
 /**
  * What the kernel's parts share. Built once by createKernel; nothing in it is global. The database, audit log, keys,
- * policy, roles and public URL are the kernel's options as given (kernel.ts).
+ * policy, roles and public URL are the kernel's options as given, and grant lifetime, clock, replica id and lease
+ * length the options with their defaults filled in (kernel.ts).
  */
-export interface KernelContext extends Pick<KernelOptions, 'db' | 'audit' | 'keys' | 'policy' | 'roles' | 'publicUrl'> {
+export interface KernelContext
+  extends Pick<KernelOptions, 'db' | 'audit' | 'keys' | 'policy' | 'roles' | 'publicUrl'>, Required<Pick<KernelOptions, 'grantTtlSeconds' | 'now' | 'replicaId' | 'leaseMs'>> {
   port: Port;
   directory: Directory;
   store: RequestStore;
   rpId: string;
-  grantTtlSeconds: number;
-  now: () => Date;
   /** The connector endpoint (`connector.<name>`) that serves a tool, if any. */
   connectorFor: (tool: string) => string | null;
   /** True for a tool its connector declares `impact: read`. */
   readOnly: (tool: string) => boolean;
   /** Grants of reads running now, by jti: minted and consumed in memory, recorded after (flow.ts readNow). */
   readGrants: Map<string, { digest: string; expiresAt: number; consumed: boolean }>;
-  /** This process, as the owner of the execution leases it takes (unique per process, also across restarts). */
-  replicaId: string;
-  /** How long an execution lease lasts without renewal; recovery elsewhere waits that long after an owner dies. */
-  leaseMs: number;
   /** Wakes everyone waiting on a request, in this process and (through signals) in other replicas. */
   wake: (requestId: string) => void;
 }

@@ -43,11 +43,14 @@ export type ApproverView = ReturnType<typeof approverView>;
 const principalOf = (r: AgentRow): Principal => ({ agentId: r.id, agentName: r.name, owner: r.owner });
 
 export function createDirectory(db: Db) {
-  // A governed call authenticates its token and then submits, and both need the same agent row: the principal an
-  // authentication found serves that call's submit for up to 2 s instead of a second look-up. `forget` (after a
-  // revocation commits) leaves a marker that an authentication whose read began earlier cannot overwrite. A revocation
-  // on another replica stops the token at its next authentication, which always reads the row.
+  // Every governed call authenticates its token and submits, and both need the agent row: the principal a look-up
+  // found serves the token's authentications and submits for 2 s (`tokens` maps the hashes of valid tokens, one per
+  // agent, to agent ids).
+  // `forget`, once a revocation has committed here or another replica's revocation is signalled (NOTIFY), leaves a
+  // marker that a look-up which began earlier cannot overwrite, so the token stops at once. Were a signal lost, 2 s at
+  // most; writes are re-checked against the agent row in their claim transaction whatever this remembers.
   const recent = new Map<string, { principal: Principal | null; at: number }>();
+  const tokens = new Map<string, string>();
   async function getApprover(by: { email?: string | null; approverId?: string | null }): Promise<ApproverView | null> {
     const [row] = await db.select().from(approvers).where(by.approverId ? eq(approvers.id, by.approverId) : eq(approvers.email, (by.email ?? '').toLowerCase()));
     if (!row) return null;
@@ -79,9 +82,12 @@ export function createDirectory(db: Db) {
 
     /** The principal for a bearer token, or null: a revoked token stops working at once. */
     async authenticate(token: string): Promise<Principal | null> {
-      const started = Date.now();
-      const [row] = await db.select().from(agents).where(eq(agents.tokenHash, hashToken(token)));
+      const [started, hash] = [Date.now(), hashToken(token)];
+      const hit = recent.get(tokens.get(hash) ?? '');
+      if (hit?.principal && started - hit.at < 2000) return hit.principal;
+      const [row] = await db.select().from(agents).where(eq(agents.tokenHash, hash));
       if (!row || row.revokedAt) return null;
+      tokens.set(row.tokenHash, row.id);
       // Last-seen is for the dashboard; a minute of precision is enough and spares a write per call.
       const now = new Date();
       if (!row.lastSeenAt || now.getTime() - row.lastSeenAt.getTime() > 60_000) await db.update(agents).set({ lastSeenAt: now }).where(eq(agents.id, row.id));

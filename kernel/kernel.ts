@@ -78,7 +78,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       void options.signals?.publish(id).catch(() => {});
     },
   };
-  const unsubscribe = await options.signals?.subscribe(wakeLocal);
+  // Signals name a request to wake, or `agent:<id>` when another replica revoked that agent.
+  const unsubscribe = await options.signals?.subscribe((id) => (id.startsWith('agent:') ? ctx.directory.forget(id.slice(6)) : wakeLocal(id)));
 
   // A link while a human is asked something: to approve a pending request, or to say whether an unknown one ran.
   const asking = (record: RequestRecord) => record.state === 'pending' || (record.state === 'unknown' && record.error?.code === 'outcome_unknown');
@@ -253,6 +254,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       return { agent, cancelled };
     });
     ctx.directory.forget(agent.id);
+    void options.signals?.publish(`agent:${agent.id}`).catch(() => {});
     cancelled.forEach(({ id }) => ctx.wake(id));
     return agent;
   }
@@ -288,13 +290,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     inflight.add(settled);
   }
 
-  const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000);
-  sweeper.unref();
+  const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000).unref();
   // Recovery runs on every replica; leases make sure it only takes what nobody is working on.
   let recovering: Promise<number> | null = null;
   const recoverOnce = () => (recovering ??= recover(ctx).finally(() => (recovering = null)));
-  const recoverer = setInterval(() => void recoverOnce().catch(() => {}), ctx.leaseMs / 2);
-  recoverer.unref();
+  const recoverer = setInterval(() => void recoverOnce().catch(() => {}), ctx.leaseMs / 2).unref();
 
   return {
     async refreshTools() {

@@ -15,6 +15,7 @@ import {
   type Router,
   type AuditLog,
   type CompiledPolicy,
+  type Signals,
 } from '../../kernel/index.ts';
 import type { Database } from '../../gateway/db.ts';
 import { reusablePglite } from './db.ts';
@@ -71,6 +72,8 @@ export interface FixtureOptions {
   connectors?: Connector[];
   /** A migrated database to run on (integration tests pass PostgreSQL); the caller closes it. Default: in-memory PGlite, emptied (test/support/db.ts: reusablePglite). */
   database?: Database;
+  /** Wake-ups across replicas, as LISTEN/NOTIFY would carry them (default: none, one process). */
+  signals?: Signals;
 }
 
 export async function startKernel(options: FixtureOptions = {}): Promise<KernelFixture> {
@@ -86,7 +89,7 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
   const roles = options.roles ?? {};
   const compiled = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
   const policy = options.wrapPolicy?.(compiled) ?? compiled;
-  const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: FIXTURE_URL, sweepMs: 60_000 });
+  const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: FIXTURE_URL, sweepMs: 60_000, signals: options.signals });
   await kernel.refreshTools();
   const admin = router.register('test.admin', async () => null, ['kernel:*']);
 
