@@ -1,5 +1,5 @@
-import { sql } from 'drizzle-orm';
-import { readEntries, type AuditEntry, type Db, type JsonObject } from '../../kernel/index.ts';
+import { and, asc, gt, lte, sql } from 'drizzle-orm';
+import { readEntries, schema, type AuditEntry, type Db, type Json, type JsonObject } from '../../kernel/index.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 
@@ -24,7 +24,6 @@ interface Seen {
   heldAt: number | null;
 }
 
-const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows);
 const FINAL = new Set(['succeeded', 'failed', 'unknown']);
 /** Requests remembered at most: another replica may integrate a request's end, so some are never seen to finish. */
 const REMEMBERED = 10_000;
@@ -36,9 +35,12 @@ export function createOperatorFeed(options: { db: Db; publicUrl: string; log: Lo
   const seen = new Map<string, Seen>();
   let work: Promise<void> = Promise.resolve();
 
-  async function batchRange(size: number): Promise<[number, number]> {
-    const [row] = rowsOf<{ before: string | number | null }>(await db.execute(sql`select max(size) as before from audit_tree_heads where size < ${size}`));
-    return [Number(row?.before ?? 0) + 1, size];
+  /** The entries of the batch that made the tree `size` large: those after the checkpoint before it, in one query. */
+  async function batchEntries(size: number): Promise<AuditEntry[]> {
+    const { seq, at, kind, requestId, actor, data, hash } = schema.auditEntries;
+    const before = sql`(select coalesce(max(size), 0) from audit_tree_heads where size < ${size})`;
+    const rows = await db.select({ seq, at, kind, requestId, actor, data, hash }).from(schema.auditEntries).where(and(gt(seq, before), lte(seq, size))).orderBy(asc(seq));
+    return rows.map((row) => ({ ...row, data: row.data as Json, hash: row.hash ?? '' }));
   }
 
   /** A request's tool, agent and decision, from its first entries, when this process did not see them. */
@@ -144,8 +146,7 @@ export function createOperatorFeed(options: { db: Db; publicUrl: string; log: Lo
   }
 
   async function readBatch(size: number): Promise<void> {
-    const [from, to] = await batchRange(size);
-    for await (const entry of readEntries(db, { since: from, until: to })) await handle(entry);
+    for (const entry of await batchEntries(size)) await handle(entry);
   }
 
   return {
