@@ -64,12 +64,9 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
   /** Integrates one batch: its checkpoint and whether it was full (more may be waiting), null when empty, or 'busy'. */
   function batch(): Promise<{ checkpoint: StoredCheckpoint; full: boolean } | null | 'busy'> {
     const run = batches.then(() =>
-      db.transaction(async (raw) => {
-        const tx = raw as unknown as Db;
-        const [lock] = rowsOf<{ got: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext('countersign.audit.sequencer')) as got`));
-        if (!lock?.got) return 'busy' as const;
-        const done = await integrate(tx, signer, maxBatch);
-        return done && { checkpoint: done.checkpoint, full: done.count === maxBatch };
+      db.transaction(async (tx) => {
+        const done = await integrate(tx as unknown as Db, signer, maxBatch);
+        return done && done !== 'busy' ? { checkpoint: done.checkpoint, full: done.count === maxBatch } : done;
       }),
     );
     batches = run.catch(() => {});

@@ -59,17 +59,21 @@ export interface StoredCheckpoint {
 }
 
 /**
- * Integrates up to `max` queued entries in `tx`, which holds the sequencer lock: numbers them after the current tree,
- * stores their leaves and the complete subtrees they close from level STORED_FROM up, and signs one checkpoint. Returns
- * the checkpoint with how many entries it added, or null for an empty queue.
+ * Integrates up to `max` queued entries in `tx` if it gets the sequencer lock ('busy' if another process holds it):
+ * numbers them after the current tree, stores their leaves and the complete subtrees they close from level
+ * STORED_FROM up, and signs one checkpoint. Returns the checkpoint with how many entries it added, or null for an
+ * empty queue.
  */
-export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<{ checkpoint: StoredCheckpoint; count: number } | null> {
-  type Queued = { id: string | number; at: string; kind: string; request_id: string | null; actor: string; data: string };
-  const queued = rowsOf<Queued>(
-    await tx.execute(sql`delete from audit_queue where id in (select id from audit_queue order by id limit ${max})
-      returning id, at, kind, request_id, actor, data`),
-  ).sort((a, b) => Number(a.id) - Number(b.id));
+export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<{ checkpoint: StoredCheckpoint; count: number } | null | 'busy'> {
+  type Queued = { got: boolean; id: string | number | null; at: string; kind: string; request_id: string | null; actor: string; data: string };
+  // One round trip: the transaction-scoped lock (replicas take turns) and, if it was free, the batch off the queue.
+  const rows = rowsOf<Queued>(await tx.execute(sql`with l as materialized (select pg_try_advisory_xact_lock(hashtext('countersign.audit.sequencer')) as got),
+    d as (delete from audit_queue where (select got from l) and id in (select id from audit_queue order by id limit ${max}) returning id, at, kind, request_id, actor, data)
+    select l.got, d.* from l left join d on true`));
+  if (!rows[0]?.got) return 'busy';
+  const queued = rows.filter((q) => q.id !== null).sort((a, b) => Number(a.id) - Number(b.id));
   if (queued.length === 0) return null;
+  // Read after the lock was taken: that statement's snapshot may predate another replica's last batch.
   const size = await treeSize(tx);
   const edge = frontierNodes(size);
   const frontier = new Frontier(size, await overStoredTree(tx, (node) => edge.map(([level, index]) => node(level, index))));
