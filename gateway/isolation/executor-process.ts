@@ -19,11 +19,12 @@ export async function runExecutor(name: string, socket: Socket): Promise<void> {
   // The connector (and its sandbox) starts while the kernel does; only serving it needs the kernel's key.
   const config = loadConfig(options.configPath, configEnv(`executor:${name}`, process.env, envRefs(options.configPath)));
   let started: Awaited<ReturnType<typeof startConnector>> | null = null;
-  const downstream = () => downstreamState(started?.mcp ?? null).map(({ name, state, tools, error }) => ({ name, state, tools, error: error ?? null }));
+  const downstream = () => downstreamState(started?.mcp ?? null).map(({ name, state, tools, error, pid }) => ({ name, state, tools, error: error ?? null, pid }));
+  // Sent on every change of a downstream server's tools or state (down, up again): /healthz shows it from here.
   started = await startConnector(name, config, {
     home: options.home,
     configDir: dirname(resolve(options.configPath)),
-    onToolsChanged: () => process.send?.({ type: 'tools.changed', downstream: downstream() }),
+    onToolsChanged: () => void (process.connected && process.send!({ type: 'tools.changed', downstream: downstream() })),
   });
   const start = await new Promise<Extract<FromSupervisor, { type: 'start' }>>((ok) => {
     const listen = (message: FromSupervisor) => {

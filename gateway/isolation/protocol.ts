@@ -65,6 +65,8 @@ export interface DownstreamState {
   state: string;
   tools: number;
   error?: string | null;
+  /** A stdio server's process id (diagnostics, crash tests). */
+  pid?: number | null;
 }
 
 /** Start options as the supervisor passes them down: in the (scrubbed) environment, paths already resolved. */

@@ -47,7 +47,8 @@ export class Downstream {
   constructor(
     readonly name: string,
     private readonly config: McpServerConfig,
-    private readonly onToolsChanged: () => void = () => {},
+    /** Its tools or its state changed: the kernel re-reads the index, and an executor process reports the state. */
+    private readonly onChange: () => void = () => {},
   ) {}
 
   /** Connects once; a failure leaves the server `down` and schedules a retry, so other servers keep working. */
@@ -84,6 +85,7 @@ export class Downstream {
     this.state = 'up';
     this.lastError = null;
     this.backoffMs = 1000;
+    this.onChange();
   }
 
   private async refresh(client: Client): Promise<void> {
@@ -95,7 +97,7 @@ export class Downstream {
       cursor = page.nextCursor;
     } while (cursor && tools.length < 1000);
     this.tools = tools;
-    this.onToolsChanged();
+    this.onChange();
   }
 
   private fail(error: unknown): void {
@@ -105,6 +107,7 @@ export class Downstream {
     this.lastError = error instanceof Error ? error.message : String(error);
     void old?.close().catch(() => {});
     if (this.closed || this.retry) return;
+    this.onChange();
     this.retry = setTimeout(() => {
       this.retry = null;
       void this.start();
