@@ -105,9 +105,12 @@ export function ensureConfig(configPath: string): void {
   writeFileSync(configPath, EXAMPLE_CONFIG, { flag: 'wx' });
 }
 
-/** Wires everything into one process (`--isolation none`, tests): the core and the edge's Hono app beside it. */
-export async function createServices(options: StartOptions): Promise<Services> {
-  const core = await createCore(options);
+/**
+ * Wires everything into one process (`--isolation none`, tests): the core and the edge's Hono app beside it. Tests
+ * with COUNTERSIGN_TEST_ISOLATION=process pass `remoteConnectors`, whose executors are child processes.
+ */
+export async function createServices(options: StartOptions, remoteConnectors?: (router: Router) => RunningConnectors): Promise<Services> {
+  const core = await createCore(options, remoteConnectors);
   // Loaded here, not at the top: a CLI command's core (gateway/cli.ts withLocalServices) needs no web app.
   const { createEdgeApp, edgeSettings } = await import('./edge-app.ts');
   const edge = createEdgeApp({
@@ -193,10 +196,11 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
       subscribe: (onRequest) => database.listen('countersign_wake', onRequest),
     },
   });
-  // With executors in their own processes, their tools are listed once each connects (gateway/isolation/).
+  // With executors in their own processes, their tools are listed, and the policy checked against them, once all serve
+  // (the supervisor's `check`; the test harness's). Checked here against no tools, a test connector's names would not count.
   let offered = remoteConnectors ? [] : await kernel.refreshTools();
   // A policy naming a tool nobody offers, or not type-checking against one, would silently misroute or deny: refuse.
-  compileChecked(config, options.configPath, offered);
+  if (!remoteConnectors) compileChecked(config, options.configPath, offered);
   const reloader = createPolicyReloader({
     configPath: options.configPath,
     env: options.configEnv,

@@ -2,7 +2,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import { importJWK } from 'jose';
 import { loadConfig } from '../config.ts';
-import { downstreamState, startConnector } from '../connectors.ts';
+import { downstreamState, startConnector, type StartedConnector } from '../connectors.ts';
+import type { StartOptions } from '../app.ts';
 import { serveConnector } from '../../tools/host.ts';
 import { openGrantJournal } from '../../tools/journal.ts';
 import { childRouter } from './bridge.ts';
@@ -14,18 +15,13 @@ import { childOptions, type FromSupervisor } from './protocol.ts';
  * environment holds nothing else, env.ts). It serves `connector.<name>` over its channel to the kernel, and verifies
  * every grant itself with the kernel's public key (tools/host.ts) before it acts.
  */
-export async function runExecutor(name: string, socket: Socket): Promise<void> {
+export async function runExecutor(name: string, socket: Socket, startOne: ConnectorStart = fromConfig): Promise<void> {
   const options = childOptions(process.env);
   // The connector (and its sandbox) starts while the kernel does; only serving it needs the kernel's key.
-  const config = loadConfig(options.configPath, configEnv(`executor:${name}`, process.env, envRefs(options.configPath)));
-  let started: Awaited<ReturnType<typeof startConnector>> | null = null;
+  let started: StartedConnector | null = null;
   const downstream = () => downstreamState(started?.mcp ?? null).map(({ name, state, tools, error, pid }) => ({ name, state, tools, error: error ?? null, pid }));
   // Sent on every change of a downstream server's tools or state (down, up again): /healthz shows it from here.
-  started = await startConnector(name, config, {
-    home: options.home,
-    configDir: dirname(resolve(options.configPath)),
-    onToolsChanged: () => void (process.connected && process.send!({ type: 'tools.changed', downstream: downstream() })),
-  });
+  started = await startOne(name, options, () => void (process.connected && process.send!({ type: 'tools.changed', downstream: downstream() })));
   const start = await new Promise<Extract<FromSupervisor, { type: 'start' }>>((ok) => {
     const listen = (message: FromSupervisor) => {
       if (message.type !== 'start') return;
@@ -56,3 +52,12 @@ export async function runExecutor(name: string, socket: Socket): Promise<void> {
   void router.channel.closed.then(() => void drain());
   process.send!({ type: 'ready', sandbox: started.connector.sandbox, downstream: downstream() });
 }
+
+/** How an executor gets its connector; the test harness passes its own (test/support/executors.ts). */
+export type ConnectorStart = (name: string, options: StartOptions, onToolsChanged: () => void) => Promise<StartedConnector>;
+
+/** From the config and this process's own environment: the only place a connector's credentials are read. */
+const fromConfig: ConnectorStart = (name, options, onToolsChanged) => {
+  const config = loadConfig(options.configPath, configEnv(`executor:${name}`, process.env, envRefs(options.configPath)));
+  return startConnector(name, config, { home: options.home, configDir: dirname(resolve(options.configPath)), onToolsChanged });
+};

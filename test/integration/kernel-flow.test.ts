@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { eq } from 'drizzle-orm';
@@ -13,6 +15,7 @@ import {
 } from '../../kernel/index.ts';
 import { defineTool, type Connector } from '../../tools/spec.ts';
 import { startStack, type Stack, type TestApprover } from '../support/harness.ts';
+import { testIsolation } from '../support/isolation-mode.ts';
 
 /** The kernel's request path end to end, through the router, on a real database (PGlite or PostgreSQL). */
 
@@ -125,6 +128,13 @@ const refused = async (promise: Promise<unknown>, code: string) => {
 };
 
 describe('kernel request flow', () => {
+  it.runIf(testIsolation() === 'process')('runs the executor in its own process, which journals the grant it acts on (COUNTERSIGN_TEST_ISOLATION=process)', async () => {
+    expect(stack.executorPids).toHaveLength(1);
+    expect(stack.executorPids[0]).not.toBe(process.pid);
+    expect((await submit('demo_read', {})).state).toBe('succeeded');
+    expect(readFileSync(join(stack.home, 'journal', 'demo.grants'), 'utf8')).toMatch(/^[\w-]+ \d+$/m);
+  });
+
   it('executes an allowed request at once and returns the upstream result', async () => {
     const view = await submit('demo_read', {});
     expect(view.state).toBe('succeeded');

@@ -8,6 +8,8 @@ import type { ApprovalDecision, JsonObject, Port, RequestView } from '../../kern
 import { createServices, type Services, type StartOptions } from '../../gateway/app.ts';
 import type { Connector } from '../../tools/spec.ts';
 import { freshDatabase } from './db.ts';
+import { startExecutors } from './executors.ts';
+import { testIsolation } from './isolation-mode.ts';
 import { createSoftAuthenticator, type AssertBehaviour, type SoftAuthenticator } from './authenticator.ts';
 
 /**
@@ -33,6 +35,8 @@ export interface Stack {
   configPath: string;
   /** A router port with every kernel capability, standing in for trusted services in tests. */
   port: Port;
+  /** The connectors' executor processes with COUNTERSIGN_TEST_ISOLATION=process; empty when they run in this one. */
+  executorPids: number[];
   addAgent(name: string, owner: string): Promise<{ token: string; agentId: string }>;
   /** Submits a request as the agent, the way the MCP gateway does. */
   submit(agentId: string, tool: string, args: JsonObject): Promise<RequestView>;
@@ -73,19 +77,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const home = mkdtempSync(join(tmpdir(), 'countersign-test-'));
   const configPath = join(home, 'countersign.yaml');
   writeFileSync(configPath, options.config);
-  const database = await freshDatabase();
+  // COUNTERSIGN_TEST_ISOLATION=process: the connectors' executors run in child processes (executors.ts).
+  const [database, executors] = await Promise.all([freshDatabase(), testIsolation() === 'process' ? startExecutors({ home, configPath, connectors: options.connectors }) : null]);
   const listenPort = await freePort();
   const publicUrl = options.publicUrl ?? `http://localhost:${listenPort}`;
-  const services = await createServices({
-    home,
-    configPath,
-    database,
-    publicUrl,
-    port: listenPort,
-    host: '127.0.0.1',
-    connectors: options.connectors,
-    egress: options.egress,
-  });
+  const services = await createServices(
+    { home, configPath, database, publicUrl, port: listenPort, host: '127.0.0.1', connectors: options.connectors, egress: options.egress },
+    executors?.remote,
+  );
+  await executors?.check(services);
   const server: ServerType = serveHttp(services.app.fetch, { port: listenPort, hostname: '127.0.0.1', limits: services.config.limits });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const port = services.router.register(`test.${++stackCount}`, async () => null, ['kernel:*', 'web:*', 'gateway:*']);
@@ -97,6 +97,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     home,
     configPath,
     port,
+    executorPids: executors?.pids ?? [],
     async addAgent(name, owner) {
       const added = await port.send<JsonObject>('kernel', { op: 'agent.add', name, owner });
       return { token: added.token as string, agentId: (added.agent as JsonObject).id as string };
