@@ -77,8 +77,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const home = mkdtempSync(join(tmpdir(), 'countersign-test-'));
   const configPath = join(home, 'countersign.yaml');
   writeFileSync(configPath, options.config);
-  // COUNTERSIGN_TEST_ISOLATION=process: the connectors' executors run in child processes (executors.ts).
-  const [database, executors] = await Promise.all([freshDatabase(), testIsolation() === 'process' ? startExecutors({ home, configPath, connectors: options.connectors }) : null]);
+  const database = await freshDatabase();
+  // COUNTERSIGN_TEST_ISOLATION=process: the connectors' executors run in child processes (executors.ts). Not while the
+  // database opens: that blocks this event loop for seconds, and with it the upstreams a test serves from here (an MCP
+  // server the mcp executor must reach at start to trust it).
+  const executors = testIsolation() === 'process' ? await startExecutors({ home, configPath, connectors: options.connectors }) : null;
   const listenPort = await freePort();
   const publicUrl = options.publicUrl ?? `http://localhost:${listenPort}`;
   const services = await createServices(
