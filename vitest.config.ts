@@ -10,7 +10,8 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'] } },
       {
         extends: true,
-        test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+        // With COUNTERSIGN_TEST_ISOLATION=process the harness starts each connector's executor as a child process too.
+        test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 60_000, hookTimeout: process.env.COUNTERSIGN_TEST_ISOLATION === 'process' ? 180_000 : 60_000 },
       },
       {
         extends: true,

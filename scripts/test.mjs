@@ -14,8 +14,15 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const only = process.argv.slice(2);
 // The tests that start `countersign start` (the isolation tests always run the process set, and replica-processes needs
 // PostgreSQL), and the README story as a newcomer runs it: `npm start` gives them the process set.
+// Of the tests built on the in-process harness (test/support/harness.ts), whose executors COUNTERSIGN_TEST_ISOLATION=process
+// puts in child processes (test/support/executors.ts), those that drive the executor boundary itself: execution at
+// most once, grants and digests, reconcile after a lost answer or a crash, progress and tool-list changes, a downstream
+// MCP connector's own executor. The other harness files (web, OAuth, access, SSRF, audit reader) pass in process
+// mode too, but cross the boundary only as these do, and all of them would add minutes to each Node's pass.
+const HARNESS_PROCESS = ['exactly-once', 'kernel-flow', 'mcp-downstream', 'mcp-stdio', 'read-grants', 'recover-scope', 'stripe-lost-answer'];
 const PROCESS_PASS = [
   ...['cli-basics', 'crash-matrix', 'drain', 'limits', 'mcp-progress', 'operator', 'policy-explain-live', 'policy-reload', 'sandbox-state', 'stdio-restart'].map((name) => `test/integration/${name}.test.ts`),
+  ...HARNESS_PROCESS.map((name) => `test/integration/${name}.test.ts`),
   ...(existsSync(chromium) ? ['test/e2e/readme-story.test.ts'] : []),
 ];
 // Tests whose servers keep their state in their own embedded database whatever TEST_DATABASE_URL says (they start
@@ -55,7 +62,9 @@ const steps = [
   // `countersign start`'s default is --isolation process; the passes above run their server processes with
   // --isolation none (faster to start; test/support/isolation-mode.ts), except the isolation tests, which always run
   // the process set. This pass runs every other test that starts a server, and the README story, against the process
-  // set too (it found a restart cancelling held approvals, and `policy explain` blind to live pins, both only there).
+  // set too (it found a restart cancelling held approvals, and `policy explain` blind to live pins, both only there),
+  // and the harness tests of HARNESS_PROCESS with their executors in child processes (they found /healthz showing a
+  // downstream MCP server's state only as of its last tool change).
   {
     name: 'process isolation (server-process tests)',
     cmd: ['npx', 'vitest', 'run', '--project', 'integration', '--project', 'e2e', workers, ...PROCESS_PASS],
