@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, sql, type SQL } from 'drizzle-orm';
 import { SignJWT, errors, jwtVerify, type JWK } from 'jose';
 import type { Db } from './store/db.ts';
 import { grants } from './store/schema.ts';
 import { KernelError } from './errors.ts';
 import { checkDigest } from './evidence.ts';
+import { rowsOf } from './audit/store.ts';
 
 /** The kernel's Ed25519 signing key: it signs grants and audit checkpoints. `kid` is the RFC 7638 JWK thumbprint. */
 export interface KernelKeys {
@@ -94,12 +95,14 @@ export async function recordGrant(tx: Db, grant: { jti: string; requestId: strin
 /**
  * Marks a grant consumed, atomically: of any number of concurrent calls for one grant, exactly one returns. The others,
  * and any later call, throw 'grant_consumed'; also 'grant_expired', 'digest_mismatch' or 'grant_invalid' (unknown jti).
+ * `audited` (the audit log's `queued` insert) commits in the same statement, only when this call took the grant.
  */
-export async function consumeGrant(db: Db, { jti, digest }: { jti: string; digest: string }): Promise<void> {
+export async function consumeGrant(db: Db, { jti, digest }: { jti: string; digest: string }, audited?: SQL): Promise<void> {
   // One conditional UPDATE is the atomic step: concurrent callers race for the row and only one finds it unconsumed.
   const usable = and(eq(grants.jti, jti), eq(grants.digest, digest), isNull(grants.consumedAt), gt(grants.expiresAt, sql`now()`));
-  const taken = await db.update(grants).set({ consumedAt: sql`now()` }).where(usable).returning({ jti: grants.jti });
-  if (taken.length === 1) return;
+  const take = db.update(grants).set({ consumedAt: sql`now()` }).where(usable).returning({ jti: grants.jti }).getSQL();
+  const audit = audited ? sql`, q as (${audited} where exists (select 1 from g))` : sql``;
+  if (rowsOf(await db.execute(sql`with g as (${take})${audit} select jti from g`)).length === 1) return;
   // Find out why, on the database clock the update used.
   const expired = sql<boolean>`${grants.expiresAt} <= now()`;
   const [row] = await db.select({ digest: grants.digest, consumedAt: grants.consumedAt, expired }).from(grants).where(eq(grants.jti, jti));

@@ -228,11 +228,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       case 'grant.consume':
         // A running read's grant is consumed in memory and audited with the read's record (flow.ts readNow).
         if (consumeReadGrant(ctx, m.jti, m.digest)) return true;
-        // Consumed and audited in one transaction: a grant is never used without a record of it.
-        await ctx.db.transaction(async (tx) => {
-          await consumeGrant(tx, { jti: m.jti, digest: m.digest });
-          await ctx.audit.append([{ kind: 'grant.consumed', requestId: null, actor: envelope.from, data: { jti: m.jti, digest: m.digest } }], tx);
-        });
+        // Consumed and audited in one statement: a grant is never used without a record of it.
+        await consumeGrant(ctx.db, m, ctx.audit.queued([{ kind: 'grant.consumed', requestId: null, actor: envelope.from, data: { jti: m.jti, digest: m.digest } }]));
         return true;
       default:
         throw new KernelError('bad_request', `unknown kernel op "${(m as { op: string }).op}"`);

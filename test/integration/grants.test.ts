@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { consumeGrant, mintGrant, recordGrant, schema, sha256Hex, type KernelKeys, type RequestBody } from '../../kernel/index.ts';
+import { auditQueueInsert, consumeGrant, mintGrant, prepareInput, recordGrant, schema, sha256Hex, type KernelKeys, type RequestBody } from '../../kernel/index.ts';
 import { generateKernelKeys } from '../../gateway/keys.ts';
 import type { Database } from '../../gateway/db.ts';
 import { dbKind, freshDatabase } from '../support/db.ts';
@@ -40,6 +40,18 @@ describe(`consumeGrant (${dbKind})`, () => {
     const grant = await grantForNewRequest();
     await expect(consumeGrant(database.db, grant)).resolves.toBeUndefined();
     await expect(consumeGrant(database.db, grant)).rejects.toMatchObject({ code: 'grant_consumed', message: expect.stringMatching(/already used/) });
+  });
+
+  it("queues the consumption's audit entry in the same statement, only for the call that took the grant", async () => {
+    const grant = await grantForNewRequest();
+    const audited = () => auditQueueInsert([prepareInput({ kind: 'grant.consumed', requestId: null, actor: 'connector.test', data: { jti: grant.jti } })]);
+    const queued = async () => (await database.db.select().from(schema.auditQueue).where(sql`${schema.auditQueue.data}::jsonb ->> 'jti' = ${grant.jti}`)).length;
+    await expect(consumeGrant(database.db, { jti: grant.jti, digest: sha256Hex('other') }, audited())).rejects.toMatchObject({ code: 'digest_mismatch' });
+    expect(await queued()).toBe(0);
+    await consumeGrant(database.db, grant, audited());
+    expect(await queued()).toBe(1);
+    await expect(consumeGrant(database.db, grant, audited())).rejects.toMatchObject({ code: 'grant_consumed' });
+    expect(await queued()).toBe(1);
   });
 
   it('of two racing consumers, exactly one wins', async () => {
