@@ -68,6 +68,8 @@ export interface FixtureOptions {
   policy?: PolicyConfig;
   /** Wraps the compiled policy, e.g. to make its evaluation throw (flow.test.ts: policy errors fail closed). */
   wrapPolicy?: (policy: CompiledPolicy) => CompiledPolicy;
+  /** The kernel's execution lease (default 30 s; recovery runs every half lease). */
+  leaseMs?: number;
   roles?: Record<string, string[]>;
   connectors?: Connector[];
   /** A migrated database to run on (integration tests pass PostgreSQL); the caller closes it. Default: in-memory PGlite, emptied (test/support/db.ts: reusablePglite). */
@@ -89,7 +91,7 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
   const roles = options.roles ?? {};
   const compiled = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
   const policy = options.wrapPolicy?.(compiled) ?? compiled;
-  const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: FIXTURE_URL, sweepMs: 60_000, signals: options.signals });
+  const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: FIXTURE_URL, sweepMs: 60_000, signals: options.signals, leaseMs: options.leaseMs });
   await kernel.refreshTools();
   const admin = router.register('test.admin', async () => null, ['kernel:*']);
 
