@@ -71,9 +71,7 @@ async function decidable(ctx: KernelContext, requestId: string, decision: Approv
 async function pendingRecord(ctx: KernelContext, requestId: string): Promise<RequestRecord> {
   await expireDue(ctx);
   const record = await ctx.store.get(requestId);
-  if (record.state !== 'pending' || !record.verdict.approvers) {
-    throw new KernelError('not_pending', `request ${requestId} is ${record.state}, not waiting for approval`);
-  }
+  if (record.state !== 'pending' || !record.verdict.approvers) throw new KernelError('not_pending', `request ${requestId} is ${record.state}, not waiting for approval`);
   return record;
 }
 
@@ -120,9 +118,7 @@ export async function decide(ctx: KernelContext, requestId: string, decision: Ap
     if (!resolving && record.approvals.some((a) => a.approverId === who.approverId)) {
       throw new KernelError('evidence_refused', `${who.email} has already decided this request; it needs a different approver`);
     }
-    if (!(await who.commit())) {
-      throw new KernelError('evidence_refused', 'the passkey counter moved concurrently: a replayed or cloned assertion');
-    }
+    if (!(await who.commit())) throw new KernelError('evidence_refused', 'the passkey counter moved concurrently: a replayed or cloned assertion');
     outcome = await ctx.db.transaction(async (tx) => {
       const [locked] = await tx.select().from(requests).where(eq(requests.id, requestId)).for('update');
       const data = { decision, reason, approver: who.email, evidenceKind: who.kind, keyId: who.keyId, digest: record.digest, receipt: who.receipt };

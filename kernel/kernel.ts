@@ -105,9 +105,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
           if (set.size === 0) waiters.delete(requestId);
           resolve();
         };
-        // Woken by a state change (here or, via signals, on another replica; the sweeper's expiries too); the timer
-        // re-reads at least every second in case a wake-up was missed.
-        const timer = setTimeout(done, Math.min(left, 1000));
+        // Woken by a state change (here or, via signals, on another replica; the sweeper's expiries too), by the
+        // safety net below, or at the deadline.
+        const timer = setTimeout(done, left);
         set.add(done);
         waiters.set(requestId, set);
       });
@@ -288,6 +288,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   }
 
   const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000).unref();
+  // The safety net for a missed wake-up: one look a second for all held calls, waking those whose request finished.
+  const net = setInterval(() => {
+    const held = and(inArray(requests.id, [...waiters.keys()]), inArray(requests.state, [...FINAL_STATES]));
+    if (waiters.size > 0) void ctx.db.select({ id: requests.id }).from(requests).where(held).then((rows) => rows.forEach(({ id }) => wakeLocal(id)), () => {});
+  }, 1000).unref();
   // Recovery runs on every replica; leases make sure it only takes what nobody is working on.
   let recovering: Promise<number> | null = null;
   const recoverOnce = () => (recovering ??= recover(ctx).finally(() => (recovering = null)));
@@ -307,6 +312,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     recover: () => recoverOnce(),
     async close() {
       clearInterval(sweeper);
+      clearInterval(net);
       clearInterval(recoverer);
       await recovering?.catch(() => 0);
       await Promise.allSettled([...inflight]);
