@@ -2,9 +2,9 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { openChannel, type Channel } from '../../gateway/isolation/channel.ts';
-import { validate } from '../../tools/host.ts';
+import { toolInfo, validate } from '../../tools/host.ts';
 import type { Connector, ExecuteContext, ToolSpec } from '../../tools/spec.ts';
-import { KernelError, asKernelError, type Consequence, type Impact, type Json, type ToolResult, type JsonObject, type Message, type Reply } from '../../kernel/index.ts';
+import { KernelError, asKernelError, type Json, type ToolInfo, type ToolResult, type JsonObject, type Message, type Reply } from '../../kernel/index.ts';
 
 /**
  * A test's connector, served by an executor in another process (COUNTERSIGN_TEST_ISOLATION=process). The executor
@@ -14,18 +14,8 @@ import { KernelError, asKernelError, type Consequence, type Impact, type Json, t
  * as an upstream API would: the test still sees what ran (`executions`, `notes`) where it looks for it.
  */
 
-/** What the child needs to know of a tool without its code: the data parts of a ToolSpec. */
-export interface ToolManifest {
-  name: string;
-  title: string;
-  description: string;
-  inputSchema: JsonObject;
-  impact: Impact;
-  consequence: Consequence;
-  rerunSafe: string | null;
-  reconcile: boolean;
-  check: boolean;
-}
+/** What the child needs to know of a tool without its code: what `tools.list` says of it, and which bodies it has. */
+export type ToolManifest = Omit<ToolInfo, 'connector' | 'sandbox'> & { rerunSafe: string | null; reconcile: boolean; check: boolean };
 
 export interface ConnectorManifest {
   name: string;
@@ -37,17 +27,10 @@ export function manifestOf(connector: Connector): ConnectorManifest {
   return {
     name: connector.name,
     sandbox: connector.sandbox,
-    tools: connector.tools.map((tool) => ({
-      name: tool.name,
-      title: tool.title,
-      description: tool.description,
-      inputSchema: z.toJSONSchema(tool.input) as JsonObject,
-      impact: tool.impact,
-      consequence: tool.consequence,
-      rerunSafe: tool.rerunSafe ?? null,
-      reconcile: Boolean(tool.reconcile),
-      check: Boolean(tool.check),
-    })),
+    tools: connector.tools.map((tool) => {
+      const { connector: _connector, sandbox: _sandbox, ...info } = toolInfo(connector, tool);
+      return { ...info, rerunSafe: tool.rerunSafe ?? null, reconcile: Boolean(tool.reconcile), check: Boolean(tool.check) };
+    }),
   };
 }
 
