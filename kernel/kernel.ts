@@ -290,8 +290,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const sweeper = setInterval(() => void expireDue(ctx).catch(() => {}), options.sweepMs ?? 1000).unref();
   // The safety net for a missed wake-up: one look a second for all held calls, waking those whose request finished.
   const net = setInterval(() => {
-    const held = and(inArray(requests.id, [...waiters.keys()]), inArray(requests.state, [...FINAL_STATES]));
-    if (waiters.size > 0) void ctx.db.select({ id: requests.id }).from(requests).where(held).then((rows) => rows.forEach(({ id }) => wakeLocal(id)), () => {});
+    if (waiters.size === 0) return;
+    const finished = and(inArray(requests.id, [...waiters.keys()]), inArray(requests.state, [...FINAL_STATES]));
+    void ctx.db.select({ id: requests.id }).from(requests).where(finished).then((rows) => rows.forEach(({ id }) => wakeLocal(id)), () => {});
   }, 1000).unref();
   // Recovery runs on every replica; leases make sure it only takes what nobody is working on.
   let recovering: Promise<number> | null = null;

@@ -103,11 +103,12 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
     );
   }
 
-  /** Checks entries and kicks the sequencer; nothing is queued yet. */
+  /** Checks entries and, when there are any, kicks the sequencer; nothing is queued yet. */
   function prepare(entries: AuditInput[]): PreparedInput[] {
     if (!Array.isArray(entries)) throw new KernelError('bad_request', 'append takes an array of audit entries');
     const inputs = entries.map((entry, index) => prepareInput(entry, index));
-    if (closed && inputs.length > 0) throw new KernelError('internal', 'the audit log is closed; nothing more can be appended');
+    if (inputs.length === 0) return inputs;
+    if (closed) throw new KernelError('internal', 'the audit log is closed; nothing more can be appended');
     kick ??= setTimeout(() => { kick = null; kicked = true; wake?.(); }, options.kickMs ?? 20).unref();
     return inputs;
   }
