@@ -21,16 +21,19 @@ function imports(file: string): string[] {
   return specifiers.map((m) => m[1]!).filter((s) => s.startsWith('.')).map((s) => relative(root, resolve(root, file, '..', s)));
 }
 
-/** Imports that exist at run time: `import type` and `export type` lines are erased by the compiler. */
-function runtimeImports(file: string): string[] {
+/** Specifiers imported at run time: `import type` and `export type` lines are erased by the compiler. */
+function runtimeSpecifiers(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8')
     .split('\n')
     .filter((line) => !/^\s*(import|export)\s+type\b/.test(line))
     .join('\n');
   const patterns = [/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/g, /(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g, /import\(\s*['"]([^'"]+)['"]\s*\)/g];
-  return patterns
-    .flatMap((pattern) => [...text.matchAll(pattern)])
-    .map((m) => m[1]!)
+  return patterns.flatMap((pattern) => [...text.matchAll(pattern)]).map((m) => m[1]!);
+}
+
+/** This repository's modules a file imports at run time, as paths from the repository root. */
+function runtimeImports(file: string): string[] {
+  return runtimeSpecifiers(file)
     .filter((s) => s.startsWith('.'))
     .map((s) => relative(root, resolve(root, file, '..', s)));
 }
@@ -106,6 +109,12 @@ describe('architecture', () => {
     const forbidden = /^(tools\/|gateway\/(connectors|keys|db|app|cli|admin)\.ts$|gateway\/audit\/|gateway\/isolation\/(kernel-process|executor-process|supervisor|env|edge-bundle)\.ts$|approval-web\/notify\/)/;
     const reached = [...graph].filter(([file]) => forbidden.test(file)).map(([, chain]) => chain.join(' -> '));
     expect(reached).toEqual([]);
+    // Nor a package that holds or looks for a credential: the connectors' SDKs (the AWS SDK's default chain reads
+    // AWS_* and ~/.aws), the downstream MCP client, the database drivers, Web Push (the VAPID private key).
+    const packages = /^(stripe|@octokit\/|octokit|@aws-sdk\/|@smithy\/|@modelcontextprotocol\/sdk\/client\/|postgres$|@electric-sql\/pglite|drizzle-orm\/(pglite|postgres-js)|web-push)/;
+    const loads = [...graph].flatMap(([file, chain]) => runtimeSpecifiers(file).filter((s) => packages.test(s)).map((s) => `${chain.join(' -> ')} -> ${s}`));
+    expect(loads).toEqual([]);
+    expect([...graph.keys()].flatMap(runtimeSpecifiers)).toContain('@modelcontextprotocol/sdk/server/index.js'); // packages are seen
     // Nor does any of it read the environment: credentials arrive there or nowhere.
     const readsEnv = [...graph.keys()].filter((file) => file.startsWith('gateway/') || file.startsWith('approval-web/')).filter((file) => /process\.env\b/.test(readFileSync(join(root, file), 'utf8')));
     expect(readsEnv).toEqual([]);
