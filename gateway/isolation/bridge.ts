@@ -9,7 +9,6 @@ import {
   type Json,
   type Message,
   type Port,
-  type RefusalSink,
   type Reply,
   type Router,
 } from '../../kernel/index.ts';
@@ -25,18 +24,12 @@ const toError = (reply: Extract<Reply, { ok: false }>) => new KernelError(reply.
 
 /**
  * Kernel side. `names` are the endpoints this child may speak as (the edge: `gateway` and `web`; an executor: its
- * `connector.<name>`). A frame claiming any other sender is refused and audited, never delivered: the channel, not
- * the message, says who sent it. Everything else is the router's usual capability check.
+ * `connector.<name>`): the channel, not the message, says who sent it. A frame claiming any other sender is delivered
+ * as `<child> (claiming <name>)`, a sender the router does not know, so it is refused and audited by the router's own
+ * sink like every other refusal. Everything else is the router's usual capability check.
  */
-export function bindChild(router: Router, socket: Duplex, child: string, names: readonly string[], onRefusal: RefusalSink): Channel {
-  return openChannel(socket, async (from, to, body) => {
-    const op = typeof body.op === 'string' ? body.op : '';
-    if (!names.includes(from)) {
-      await onRefusal({ from: `${child} (claiming ${from})`, to, op, reason: 'sender not bound to this channel' }).catch(() => {});
-      return { ok: false, error: { code: 'capability_refused', message: `${from} may not send ${op || '(no op)'} to ${to}` } };
-    }
-    return router.deliver(from, to, body);
-  });
+export function bindChild(router: Router, socket: Duplex, child: string, names: readonly string[]): Channel {
+  return openChannel(socket, (from, to, body) => router.deliver(names.includes(from) ? from : `${child} (claiming ${from})`, to, body));
 }
 
 /**

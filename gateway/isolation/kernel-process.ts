@@ -6,7 +6,7 @@ import { startAdminSocket } from '../admin.ts';
 import { runState } from '../cli.ts';
 import { loadConfig } from '../config.ts';
 import { connectorNames, type RunningConnectors } from '../connectors.ts';
-import { CAPABILITIES, KernelError, type DescribeReply, type JsonObject, type RefusalSink, type Router } from '../../kernel/index.ts';
+import { CAPABILITIES, KernelError, type DescribeReply, type JsonObject, type Router } from '../../kernel/index.ts';
 import { bindChild, forwarder, proxyConnector } from './bridge.ts';
 import type { Channel } from './channel.ts';
 import { configEnv, envRefs } from './env.ts';
@@ -66,14 +66,11 @@ export async function runKernel(): Promise<void> {
   let edge: Channel | null = null;
   core.router.register('gateway', forwarder('gateway', () => edge), CAPABILITIES.gateway);
   core.router.register('web', async () => null, CAPABILITIES.web);
-  const refused: RefusalSink = async (refusal) => {
-    await core.audit.append([{ kind: 'router.refused', requestId: null, actor: refusal.from, data: { ...refusal } }]).catch(() => {});
-  };
   const admin = await startAdminSocket(options.home, (argv, cli) => runState(core, argv, cli));
 
   const receive = (message: FromSupervisor, handle?: Socket) => {
     if (message.type === 'channel' && handle) {
-      const channel = bindChild(core.router, handle, message.child, message.names, refused);
+      const channel = bindChild(core.router, handle, message.child, message.names);
       for (const name of message.names) if (name.startsWith('connector.')) channels.set(name, channel);
       if (message.names.includes('gateway')) edge = channel;
       void channel.closed.then(() => {

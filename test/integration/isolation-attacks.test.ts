@@ -31,7 +31,6 @@ describe('a compromised edge and replayed grants, across processes', () => {
   let k: KernelFixture;
   let dir: string;
   let edge: Channel;
-  const refused: { from: string; to: string; op: string; reason: string }[] = [];
 
   beforeAll(async () => {
     k = await startKernel();
@@ -39,7 +38,7 @@ describe('a compromised edge and replayed grants, across processes', () => {
     k.port('gateway', CAPABILITIES.gateway);
     k.port('web', CAPABILITIES.web);
     const [edgeEnd, kernelEnd] = await socketPair(dir, 'edge');
-    bindChild(k.router, kernelEnd, 'edge', ['gateway', 'web'], async (r) => void refused.push(r));
+    bindChild(k.router, kernelEnd, 'edge', ['gateway', 'web']);
     edge = openChannel(edgeEnd, async () => ({ ok: false, error: { code: 'bad_request', message: 'the edge answers nothing' } }));
   });
 
@@ -49,10 +48,11 @@ describe('a compromised edge and replayed grants, across processes', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses a frame that claims a sender the channel is not bound to, and records it', async () => {
-    const reply = await edge.call('admin', 'kernel', { op: 'agent.add', name: 'evil', owner: 'evil@example.com' });
+  it('refuses a frame that claims a sender the channel is not bound to, and the router audits it', async () => {
+    // test.admin is a real endpoint of this router, holding every kernel capability: only the channel's word is false.
+    const reply = await edge.call('test.admin', 'kernel', { op: 'agent.add', name: 'evil', owner: 'evil@example.com' });
     expect(reply).toMatchObject({ ok: false, error: { code: 'capability_refused' } });
-    expect(refused).toContainEqual({ from: 'edge (claiming admin)', to: 'kernel', op: 'agent.add', reason: 'sender not bound to this channel' });
+    expect(k.refusals).toContainEqual({ from: 'edge (claiming test.admin)', to: 'kernel', op: 'agent.add', reason: 'unknown sender' });
     const asExecutor = await edge.call('connector.test', 'kernel', { op: 'grant.consume', jti: 'x', digest: 'y' });
     expect(asExecutor).toMatchObject({ ok: false, error: { code: 'capability_refused' } });
     const agents = await k.admin.send('kernel', { op: 'agent.list' });

@@ -8,7 +8,7 @@ import { bindChild, proxyConnector } from '../../gateway/isolation/bridge.ts';
 import type { Channel } from '../../gateway/isolation/channel.ts';
 import { childEnv, connectorsOf, envRefs } from '../../gateway/isolation/env.ts';
 import type { DownstreamState, FromChild, FromSupervisor } from '../../gateway/isolation/protocol.ts';
-import { KernelError, type DescribeReply, type JsonObject, type RefusalSink, type Router } from '../../kernel/index.ts';
+import { KernelError, type DescribeReply, type JsonObject, type Router } from '../../kernel/index.ts';
 import type { Connector } from '../../tools/spec.ts';
 import { manifestOf, serveToolBodies } from './tool-bodies.ts';
 
@@ -75,14 +75,11 @@ export async function startExecutors(options: { home: string; configPath: string
     for (const child of children) child.process.kill();
     throw failed.reason;
   }
-  const refused: RefusalSink = async (refusal) => {
-    await core?.audit.append([{ kind: 'router.refused', requestId: null, actor: refusal.from, data: { ...refusal } }]).catch(() => {});
-  };
 
   return {
     remote(router) {
       for (const child of children) {
-        child.channel = bindChild(router, child.process.stdio[4] as Socket, `executor:${child.name}`, [`connector.${child.name}`], refused);
+        child.channel = bindChild(router, child.process.stdio[4] as Socket, `executor:${child.name}`, [`connector.${child.name}`]);
         proxyConnector(router, `connector.${child.name}`, () => (child.channel && child.process.exitCode === null ? child.channel : null));
       }
       return {
