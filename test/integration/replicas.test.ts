@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,8 @@ import { openDatabase, type Database } from '../../gateway/db.ts';
 import { defineTool, type Connector } from '../../tools/spec.ts';
 import { freshDatabase } from '../support/db.ts';
 import { createSoftAuthenticator } from '../support/authenticator.ts';
+import { startExecutors } from '../support/executors.ts';
+import { serverTimeout, testIsolation } from '../support/isolation-mode.ts';
 
 /**
  * Two gateway replicas on one PostgreSQL: a request submitted on A and approved on B executes once, A's waiter is
@@ -38,25 +40,38 @@ let shared: Database;
 let second: Database;
 let a: Services;
 let b: Services;
-let home: string;
+const homes: string[] = [];
+
+/**
+ * A replica: its own home (the kernel key copied from the first, as replicas share one) and, with
+ * COUNTERSIGN_TEST_ISOLATION=process, its own executor process for the connector (test/support/executors.ts).
+ */
+async function replica(database: Database, keysFrom?: string): Promise<Services> {
+  const home = mkdtempSync(join(tmpdir(), 'countersign-replicas-'));
+  homes.push(home);
+  const configPath = join(home, 'countersign.yaml');
+  writeFileSync(configPath, 'policy:\n  default: approve\n');
+  if (keysFrom) cpSync(join(keysFrom, 'keys'), join(home, 'keys'), { recursive: true });
+  const executors = testIsolation() === 'process' ? await startExecutors({ home, configPath, connectors: [connector] }) : null;
+  const services = await createServices({ home, configPath, publicUrl: 'http://localhost:9', port: 9, host: '127.0.0.1', connectors: [connector], database }, executors?.remote);
+  await executors?.check(services);
+  return services;
+}
 
 beforeAll(async () => {
   if (!pg) return;
-  home = mkdtempSync(join(tmpdir(), 'countersign-replicas-'));
-  writeFileSync(join(home, 'countersign.yaml'), 'policy:\n  default: approve\n');
   shared = await freshDatabase();
   second = await openDatabase({ url: `postgres://${shared.location.replace(/^postgres(ql)?:\/\//, '')}` });
-  const common = { home, configPath: join(home, 'countersign.yaml'), publicUrl: 'http://localhost:9', port: 9, host: '127.0.0.1', connectors: [connector] };
-  a = await createServices({ ...common, database: shared });
-  b = await createServices({ ...common, database: second });
-});
+  a = await replica(shared);
+  b = await replica(second, homes[0]);
+}, serverTimeout(60_000));
 afterAll(async () => {
   if (!pg) return;
   await a?.close();
   await b?.close();
   await second?.close();
   await shared?.close();
-  rmSync(home, { recursive: true, force: true });
+  for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
 describe.skipIf(!pg)('replicas on one PostgreSQL', () => {

@@ -41,8 +41,9 @@ export interface Executors {
   pids: number[];
 }
 
-export async function startExecutors(options: { home: string; configPath: string; connectors?: Connector[] }): Promise<Executors> {
-  const keys = await loadOrCreateKernelKeys(options.home);
+export async function startExecutors(options: { home: string; configPath: string; connectors?: Connector[]; publicJwk?: JsonObject }): Promise<Executors> {
+  // The kernel's public key: the one in the home (where createServices finds its key pair), or the caller's own.
+  const publicJwk = options.publicJwk ?? ((await loadOrCreateKernelKeys(options.home)).publicJwk as JsonObject);
   const refs = envRefs(options.configPath);
   const names = options.connectors?.map((c) => c.name) ?? connectorsOf(options.configPath);
   let core: Core | null = null;
@@ -60,7 +61,7 @@ export async function startExecutors(options: { home: string; configPath: string
         if (message.type === 'tools.changed') void core?.refreshTools().catch(() => {});
         if ((message.type === 'ready' && 'sandbox' in message) || message.type === 'tools.changed') entry.downstream = message.downstream ?? [];
       });
-      send(child, { type: 'start', publicJwk: keys.publicJwk as JsonObject });
+      send(child, { type: 'start', publicJwk });
       const ready = await new Promise<Extract<FromChild, { sandbox: boolean }>>((ok, fail) => {
         child.once('exit', (code) => fail(new Error(`the executor of ${name} exited with ${code} while starting`)));
         child.on('message', (m: FromChild) => m.type === 'ready' && 'sandbox' in m && ok(m));

@@ -1,9 +1,18 @@
 /**
- * Which `--isolation` the test suite's real servers run with: COUNTERSIGN_TEST_ISOLATION=process runs every test that
- * starts `countersign start` against the process set (kernel, executors, edge), `none` (the default here, faster to
- * start) against one process; COUNTERSIGN_ISOLATION in the test's own environment is read the same way. The product's default is `process`; CI runs the server-process tests in both modes
- * (scripts/test.mjs). A test that pins a mode itself (`--isolation process` in its arguments, or COUNTERSIGN_ISOLATION in
- * the environment it passes) keeps it.
+ * Which `--isolation` the test suite runs with: COUNTERSIGN_TEST_ISOLATION=process runs every test that starts
+ * `countersign start` against the process set (kernel, executors, edge), and the in-process stacks (harness.ts,
+ * kernel-fixture.ts, and createServices given `startExecutors(...).remote`) with each connector's executor in a child
+ * process (executors.ts: the product's runExecutor, its channel and grant journal). `none` (the default here, faster to
+ * start) runs one process; COUNTERSIGN_ISOLATION in the test's own environment is read the same way. The product's
+ * default is `process`; CI runs the tests that cross the executor boundary in both modes (scripts/test.mjs). A test
+ * that pins a mode itself (`--isolation process` in its arguments, or COUNTERSIGN_ISOLATION in the environment it
+ * passes) keeps it: isolation and isolation-kills always run the process set.
+ *
+ * Integration files the mode does not change, because they never reach an executor: audit, audit-commands (a server
+ * with no connectors), audit-processes, budget, database, evidence and grants (the kernel's stores on a database),
+ * stripe-tools and stripe-upstream (a connector's tools called directly against its sandbox, below the executor
+ * boundary, which the others test). In isolation-attacks the executor under attack is built on a socket pair by the
+ * test itself, in either mode; recover-scope's connector-less command kernel has no executor to place.
  */
 export function testIsolation(): 'none' | 'process' {
   const mode = process.env.COUNTERSIGN_TEST_ISOLATION || process.env.COUNTERSIGN_ISOLATION || 'none';

@@ -16,9 +16,18 @@ import {
   type AuditLog,
   type CompiledPolicy,
   type Signals,
+  KernelError,
+  type Json,
+  type Reply,
+  type Message,
 } from '../../kernel/index.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Database } from '../../gateway/db.ts';
 import { reusablePglite } from './db.ts';
+import { startExecutors } from './executors.ts';
+import { testIsolation } from './isolation-mode.ts';
 import { generateKernelKeys } from '../../gateway/keys.ts';
 import { serveConnector } from '../../tools/host.ts';
 import type { Connector } from '../../tools/spec.ts';
@@ -29,6 +38,8 @@ import { createSoftAuthenticator, type AssertBehaviour, type SoftAuthenticator }
  * The real kernel on a real router over in-memory PGlite, with connectors served by the real executor boundary
  * (`serveConnector`), and no HTTP: small enough for unit tests (and so for mutation testing), real enough that a
  * protection removed from the kernel or the host fails them. Approvers hold software authenticators.
+ * With COUNTERSIGN_TEST_ISOLATION=process the connectors' executors run in child processes (executors.ts), as under
+ * the harness; the tools' bodies, and so `connector.executions` and `notes`, stay in this process.
  */
 
 export const FIXTURE_URL = 'http://localhost:8787';
@@ -46,7 +57,8 @@ export interface KernelFixture {
   audit: AuditLog;
   kernel: Kernel;
   connector: TestConnector;
-  /** The executor host's own router port (`connector.test`), as `serveConnector` returned it. */
+  /** The executor host's own router port (`connector.test`): as `serveConnector` returned it, or, with the executor in
+   * a child process, the kernel's endpoint for it, which sends with the same capabilities. */
   host: Port;
   /** A test port with every kernel capability, standing in for the trusted services that would send these ops. */
   admin: Port;
@@ -86,8 +98,23 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
   const refusals: KernelFixture['refusals'] = [];
   const router = createRouter(async (refusal) => void refusals.push(refusal));
   const connector = createTestConnector();
-  const host = serveConnector(router, connector, keys.publicKey);
-  for (const served of options.connectors ?? []) serveConnector(router, served, keys.publicKey);
+  const connectors = [connector, ...(options.connectors ?? [])];
+  let host: Port;
+  let children: { close(): Promise<void> } | null = null;
+  let home: string | null = null;
+  if (testIsolation() === 'process') {
+    home = mkdtempSync(join(tmpdir(), 'countersign-fixture-'));
+    writeFileSync(join(home, 'countersign.yaml'), 'policy:\n  default: approve\n');
+    const executors = await startExecutors({ home, configPath: join(home, 'countersign.yaml'), connectors, publicJwk: keys.publicJwk as unknown as JsonObject });
+    children = executors.remote(router);
+    host = {
+      name: 'connector.test',
+      send: async <T extends Json = Json>(to: string, body: Message) => unwrap<T>(await router.deliver('connector.test', to, body)),
+    };
+  } else {
+    host = serveConnector(router, connector, keys.publicKey);
+    for (const served of options.connectors ?? []) serveConnector(router, served, keys.publicKey);
+  }
   const roles = options.roles ?? {};
   const compiled = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
   const policy = options.wrapPolicy?.(compiled) ?? compiled;
@@ -125,7 +152,14 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
     async close() {
       await kernel.close();
       await audit.close();
+      await children?.close();
+      if (home) rmSync(home, { recursive: true, force: true });
       shared?.release();
     },
   };
+}
+
+function unwrap<T extends Json>(reply: Reply): T {
+  if (!reply.ok) throw new KernelError(reply.error.code as KernelError['code'], reply.error.message);
+  return reply.value as T;
 }
