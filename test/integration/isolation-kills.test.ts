@@ -16,7 +16,8 @@ import { freePort } from '../support/harness.ts';
  * its hands. An executor killed while its upstream write is on the wire: the supervisor restarts it, the kernel
  * reconciles, and the write has happened at most once (counted at the tap, which lives in this process); the request
  * ends succeeded, or `unknown` in its owner's inbox. The edge killed while it holds an agent's call: the request stays
- * in the kernel, the restarted edge takes the decision, and `countersign_await` returns the one execution. Linux only
+ * in the kernel, the restarted edge takes the decision, and `countersign_await` returns the one execution. SIGTERM with
+ * a refund on the wire: the set drains in order, and the kernel records the refund the executor finishes. Linux only
  * (a process per role is found through /healthz and killed by pid).
  */
 
@@ -223,6 +224,43 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
     expect(await settled(id)).toBe('succeeded');
     expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
+    await verifies(id, 'succeeded');
+  });
+
+  // Last: it stops the set. SIGTERM drains in order: the edge first, then the executors, which finish the calls in
+  // their hands, then the kernel, which records their outcome.
+  it('SIGTERM while a refund is on the wire: the edge stops first, the executor finishes the refund, the kernel records it last', async () => {
+    const before = taps.stripe.effects.length;
+    void call('stripe_create_refund', { charge: 'ch_3SbxGraceCharge001', amount: 300 }).catch(() => {});
+    const { id, digest } = await arrived('stripe_create_refund', seen);
+    const write = taps.stripe.holdNext(isRefund, 'before');
+    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+    const inFlight = await write;
+    const set = (await processes()).map((p) => ({ name: p.name, pid: p.pid! }));
+    // Which round of polls first found each process gone (rounds 25 ms apart).
+    const goneAt = new Map<string, number>();
+    let round = 0;
+    const watching = (async () => {
+      while (goneAt.size < set.length && round < 4000) {
+        round++;
+        for (const p of set) if (!goneAt.has(p.name) && !alive(p.pid)) goneAt.set(p.name, round);
+        await sleep(25);
+      }
+    })();
+    const stopped = server.close(); // SIGTERM to the supervisor
+    // The idle executors are told to drain with the one holding the refund: once they are gone, it has been told too.
+    const idle = set.filter((p) => p.name.startsWith('executor:') && p.name !== 'executor:stripe').map((p) => p.name);
+    while (!idle.every((name) => goneAt.has(name)) && round < 2400) await sleep(25);
+    // Gone: the edge, then the idle executors. Still there: the executor with the refund in hand, and the kernel.
+    expect([...goneAt.keys()].sort()).toEqual(['edge', ...idle].sort());
+    for (const name of idle) expect(goneAt.get(name)).toBeGreaterThanOrEqual(goneAt.get('edge')!);
+    inFlight.release();
+    await stopped;
+    await watching;
+    expect(goneAt.get('executor:stripe')).toBeGreaterThan(goneAt.get('edge')!);
+    expect(goneAt.get('kernel')).toBeGreaterThanOrEqual(goneAt.get('executor:stripe')!);
+    expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
+    // No server runs now: the CLI opens the database itself, where the kernel recorded the refund before it stopped.
     await verifies(id, 'succeeded');
   });
 });
