@@ -1,6 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { bundleOptions } from '../scripts/bundle.mjs';
 import type { BenchResult } from './types.ts';
 
 /**
@@ -11,6 +13,8 @@ import type { BenchResult } from './types.ts';
  * calls it served. The memory scenario holds 1,000 calls awaiting approval over 100 sessions.
  * Targets (issue 13): read p50 added <= 1 ms, write p50 added <= 2 ms, 32-client throughput >= 0.8 of the proxy,
  * gateway CPU <= 1 ms per call, RSS <= 250 MB with 1,000 pending approvals and 100 sessions.
+ * Every process runs built ahead of time, as `countersign start` runs (scripts/bundle.mjs): under tsx's loader the same
+ * gateway held about 55 MB more (2026-11-28), which the memory target would have counted against Countersign.
  * BENCH_MCP_SECONDS sets each scenario's length (default 5); BENCH_MCP_DB=postgres|pglite runs one database only.
  */
 
@@ -22,10 +26,19 @@ interface Usage { cpuMs: number; rss: number; pending?: number }
 interface Child { process: ChildProcess; url: string; token?: string; usage(): Promise<Usage>; close(): Promise<void> }
 interface Measured { p50: number; p99: number; perSecond: number; cpuPerCall: number; calls: number }
 
-function start(script: string, args: string[]): Promise<Child> {
-  const child = fork(join(here, 'mcp', script), args, { execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF && script === 'gateway.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const root = resolve(here, '..');
+const built = join(root, '.build', 'bench-mcp');
+/** The bench's processes, bundled like the CLI; `script` is a file name under bench/mcp. */
+const script = (name: string) => join(built, name.replace(/\.ts$/, '.js'));
+async function buildScripts(): Promise<void> {
+  const names = ['upstream', 'proxy', 'gateway', 'load'];
+  await build({ ...bundleOptions(root), entryPoints: Object.fromEntries(names.map((n) => [n, join(here, 'mcp', `${n}.ts`)])), outdir: built });
+}
+
+function start(name: string, args: string[]): Promise<Child> {
+  const child = fork(script(name), args, { execArgv: [...(process.env.BENCH_CPU_PROF && name === 'gateway.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
     child.once('message', (m: { url: string; token?: string }) => {
       child.removeAllListeners('exit');
       resolve({
@@ -35,7 +48,7 @@ function start(script: string, args: string[]): Promise<Child> {
         usage: () => new Promise((res) => { child.once('message', (u: Usage) => res(u)); child.send({ op: 'usage' }); }),
         close: () => new Promise((res) => {
           child.once('exit', () => res());
-          if (script === 'gateway.ts') child.send({ op: 'close' });
+          if (name === 'gateway.ts') child.send({ op: 'close' });
           else child.kill();
         }),
       });
@@ -46,7 +59,7 @@ function start(script: string, args: string[]): Promise<Child> {
 /** One scenario: a fresh load generator against `target`, the target's CPU clock read around the measured window. */
 async function measure(target: Child, tool: string, clients: number): Promise<Measured> {
   log(`${clients} clients -> ${target.url} ${tool}`);
-  const load = fork(join(here, 'mcp', 'load.ts'), ['calls', target.url, target.token ?? '', tool, String(clients), String(MEASURE_MS)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const load = fork(script('load.ts'), ['calls', target.url, target.token ?? '', tool, String(clients), String(MEASURE_MS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T>() => new Promise<T>((res, rej) => { load.once('message', (m: T) => res(m)); load.once('exit', (code) => code && rej(new Error(`load generator exited with ${code}`))); });
   await next<{ op: 'warm' }>();
   const before = await target.usage();
@@ -63,7 +76,7 @@ async function measure(target: Child, tool: string, clients: number): Promise<Me
 
 /** RSS of a Countersign process holding 1,000 calls that await approval, over 100 open MCP sessions. */
 async function heldRss(target: Child): Promise<{ rss: number; pending: number }> {
-  const load = fork(join(here, 'mcp', 'load.ts'), ['hold', target.url, target.token ?? '', 'bench_approve', '100', '0', '10'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const load = fork(script('load.ts'), ['hold', target.url, target.token ?? '', 'bench_approve', '100', '0', '10'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise((res) => load.once('message', res));
   let usage = await target.usage();
   for (let i = 0; i < 120 && (usage.pending ?? 0) < 1000; i++) {
@@ -88,6 +101,7 @@ function rows(row: Row, base?: Row): BenchResult[] {
 }
 
 export async function run(): Promise<BenchResult[]> {
+  await buildScripts();
   const upstream = await start('upstream.ts', []);
   const proxy = await start('proxy.ts', [upstream.url]);
   const kinds = (process.env.BENCH_MCP_DB ? [process.env.BENCH_MCP_DB] : ['postgres', 'pglite']) as ('postgres' | 'pglite')[];

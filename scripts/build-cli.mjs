@@ -2,38 +2,17 @@
 // .build/cli/ with esbuild, packages left to node_modules, so a command starts without compiling ~300 files through
 // tsx's loader. bin/countersign.js runs the build only while it is newer than every source file; after an edit it
 // falls back to tsx, so the build is an accelerator, never a second source of truth.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { bundleOptions } from './bundle.mjs';
 import { newestSource } from './sources.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // `--out DIR` builds elsewhere (the tests); the build that bin/countersign.js runs is .build/cli.
 const flag = process.argv.indexOf('--out');
 const out = flag > 0 ? resolve(process.argv[flag + 1]) : join(root, '.build', 'cli');
-
-// Sources find their migrations, client scripts and package.json next to themselves through import.meta.url: each
-// file keeps its own (its path in this checkout), not the bundle's.
-const ownUrls = {
-  name: 'own-import-meta-url',
-  setup(b) {
-    b.onLoad({ filter: /\.tsx?$/ }, (args) => {
-      if (args.path.includes(`${join(root, 'node_modules')}`)) return undefined;
-      const contents = readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
-      return { contents, loader: args.path.endsWith('x') ? 'tsx' : 'ts' };
-    });
-  },
-};
-
-// Packages stay in node_modules, but for JSON data files, which are bundled (esbuild would drop the import attribute
-// that Node needs to import them).
-const packagesExternal = {
-  name: 'packages-external',
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.endsWith('.json') ? undefined : { path: args.path, external: true }));
-  },
-};
 
 const started = Date.now();
 const newest = newestSource(root);
@@ -45,14 +24,7 @@ try {
   await build({
     entryPoints: { cli: join(root, 'gateway', 'cli.ts'), child: join(root, 'gateway', 'isolation', 'child.ts') },
     outdir: staging,
-    bundle: true,
-    splitting: true, // lazy imports stay lazy: an offline command never loads the connectors or the web app
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    tsconfig: join(root, 'tsconfig.json'),
-    logLevel: 'warning',
-    plugins: [packagesExternal, ownUrls],
+    ...bundleOptions(root),
   });
 } catch (error) {
   // Never fatal: without a build, bin/countersign.js runs the sources through tsx.
