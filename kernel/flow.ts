@@ -64,32 +64,36 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
   if (first.decision === 'allow' && !first.spend && ctx.readOnly(tool)) {
     return { record: await readNow(ctx, connector, bodyFor(first), described.intent, first, received, call), claim: null };
   }
-  return ctx.db.transaction(async (tx) => {
-    // Shares the agent's row with revocation, which cancels what it has not started: a request is either cancelled by
-    // the revocation or refused here, never recorded after it.
-    const [active] = await tx.select({ id: agents.id }).from(agents).where(and(eq(agents.id, principal.agentId), isNull(agents.revokedAt))).for('share');
-    if (!active) throw new KernelError('unknown_agent', `agent ${principal.agentName} was revoked; nothing was recorded`);
-    let verdict = first;
-    if (verdict.spend) {
-      // Budgets are checked and spent under one lock, so two concurrent requests cannot both fit in the last slot.
-      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('countersign.budget'))`);
-      verdict = await evaluateSafely(() => policy.evaluate(input, createBudgetStore(tx)));
-    }
+  // Request, verdict, (when allowed) its claim and grant, and the audit entries: one statement, so one round trip that
+  // commits or fails whole. The request names its agent through the agent's active row, shared with revocation (which
+  // cancels what has not started): after a revocation agent_id would be null, the insert fails and nothing is recorded.
+  const record = async (db: Db, verdict: Verdict): Promise<{ record: RequestRecord; claim: Claim | null }> => {
     const body = bodyFor(verdict);
     const digest = requestDigest(body);
-    // An allowed request is inserted already `executing`: no one else can see it before this commits, so there is
-    // nothing to compare-and-swap against.
+    // An allowed request is inserted already `executing`: no one else can see it before this commits.
     const state = verdict.decision === 'allow' ? 'executing' : verdict.decision === 'deny' ? 'denied' : 'pending';
-    const values = { id: requestId, digest, agentId: principal.agentId, tool, body, intent: described.intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt) };
-    const lease = state === 'executing' ? { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: 1 } : {};
-    const [row] = await tx.insert(requests).values({ ...values, ...lease, approvers: verdict.approvers ?? null }).returning();
-    if (verdict.spend && state === 'executing') await tx.insert(spends).values({ requestId, ...verdict.spend });
-    const claimed = state === 'executing' ? await claimIn(ctx, tx, row!, null) : null;
-    const [record] = await ctx.store.records([claimed?.claim.row ?? row!], tx);
-    // The audit append comes last: it locks the chain's head until commit, so the locked window stays short.
+    const grant = state === 'executing' ? await mintGrant(ctx.keys, { requestId, digest, tool, ttlSeconds: ctx.grantTtlSeconds }) : null;
     const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
-    await ctx.audit.append([received(digest, body), decided, ...(claimed?.entries ?? [])], tx);
-    return { record, claim: claimed?.claim ?? null };
+    const active = db.$with('active').as(db.select({ id: agents.id }).from(agents).where(and(eq(agents.id, principal.agentId), isNull(agents.revokedAt))).for('share'));
+    const also = [
+      grant && sql`${db.insert(grants).values({ jti: grant.jti, requestId, digest, expiresAt: grant.expiresAt }).getSQL()}`,
+      grant && verdict.spend && sql`${db.insert(spends).values({ requestId, ...verdict.spend }).getSQL()}`,
+      ctx.audit.queued([received(digest, body), decided, ...(grant ? startEntries(requestId, tool, grant, { owner: ctx.replicaId, attempt: 1 }) : [])]),
+    ].flatMap((insert, i) => (insert ? [db.$with(`w${i}`, {}).as(insert)] : []));
+    const lease = grant ? { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: 1 } : {};
+    const values = { id: requestId, digest, agentId: sql`(select id from active)`, tool, body, intent: described.intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), approvers: verdict.approvers ?? null, ...lease };
+    const [row] = await db.with(active, ...also).insert(requests).values(values).returning().catch(async (error: unknown) => {
+      const [agent] = await db.select({ revokedAt: agents.revokedAt }).from(agents).where(eq(agents.id, principal.agentId));
+      throw agent?.revokedAt !== null ? new KernelError('unknown_agent', `agent ${principal.agentName} was revoked; nothing was recorded`) : error;
+    });
+    const [recorded] = await ctx.store.records([row!], db);
+    return { record: recorded!, claim: grant ? { row: row!, grant } : null };
+  };
+  if (!first.spend) return record(ctx.db, first);
+  return ctx.db.transaction(async (tx) => {
+    // Budgets are checked and spent under one lock, so two concurrent requests cannot both fit in the last slot.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('countersign.budget'))`);
+    return record(tx, await evaluateSafely(() => policy.evaluate(input, createBudgetStore(tx))));
   });
 }
 
@@ -243,17 +247,17 @@ export function outcomeUnknown(why: string, check: string): KernelErrorShape {
  */
 async function finish(ctx: KernelContext, row: Claim['row'], state: 'succeeded' | 'failed' | 'unknown', outcome: Outcome & { leaseUntil?: SQL | null }): Promise<Claim['row'] | null> {
   const { leaseUntil = null, ...patch } = outcome;
-  const moved = await ctx.db.transaction(async (tx) => {
-    const moved = await ctx.store.transition(tx, row.id, ['executing'], state, { ...patch, leaseUntil }, holds(ctx, row));
-    const data = (patch.result ?? patch.error ?? {}) as unknown as JsonObject;
-    const entry = moved
-      ? { kind: `execution.${state}`, requestId: row.id, actor: 'kernel', data }
-      : { kind: 'execution.conflict', requestId: row.id, actor: 'kernel', data: { owner: ctx.replicaId, attempt: row.attempt, refused: state, outcome: data } };
-    await ctx.audit.append([entry], tx);
-    return moved;
-  });
+  const data = (patch.result ?? patch.error ?? {}) as unknown as JsonObject;
+  const done = ctx.audit.queued([{ kind: `execution.${state}`, requestId: row.id, actor: 'kernel', data }]);
+  const conflict = ctx.audit.queued([{ kind: 'execution.conflict', requestId: row.id, actor: 'kernel', data: { owner: ctx.replicaId, attempt: row.attempt, refused: state, outcome: data } }]);
+  // The move and its audit entry in one statement (atomic without a transaction, one round trip): the entry is the
+  // outcome when the update took the row, else the conflict.
+  const moved = ctx.db.$with('moved').as(ctx.db.update(requests).set({ state, updatedAt: new Date(), ...patch, leaseUntil }).where(and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row))).returning());
+  const ended = ctx.db.$with('ended', {}).as(sql`${done} where exists (select 1 from moved)`);
+  const refused = ctx.db.$with('refused', {}).as(sql`${conflict} where not exists (select 1 from moved)`);
+  const [result] = await ctx.db.with(moved, ended, refused).select().from(moved);
   ctx.wake(row.id);
-  return moved;
+  return result ?? null;
 }
 
 /** Moves a request from `from` to `to` with its audit entry, in one transaction; false, writing nothing, when it was elsewhere. */
