@@ -157,7 +157,7 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
-  it('stripe executor killed while its refund is on the wire: restarted, reconciled by the same Idempotency-Key, one refund', async () => {
+  it('stripe executor killed while its refund is on the wire: restarted, reconciled (the refund found by its request tag), one refund', async () => {
     const before = taps.stripe.effects.length;
     const held = call('stripe_create_refund', { charge: 'ch_3SbxGraceCharge001', amount: 1500 }).catch((e: Error) => e);
     const { id, digest } = await arrived('stripe_create_refund', seen);
@@ -177,7 +177,7 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     const state = await settled(id);
     const effects = taps.stripe.effects.slice(before).filter(isRefund);
     expect(effects.length, 'refunds upstream').toBe(1);
-    expect(state).toBe('succeeded'); // reconcile replayed the key: Stripe said it had happened
+    expect(state).toBe('succeeded'); // reconcile found the refund upstream by its request tag (without the tag's look-up: unknown)
     // The new pid above proves the restart (`restarts` counts only within a 60 s backoff window, which a slow run's
     // executor, started over a minute before the kill, has left); the restarted one is still the one serving.
     expect((await processes()).find((p) => p.name === 'executor:stripe')).toMatchObject({ pid: after, state: 'up' });
