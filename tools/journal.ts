@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../kernel/index.ts';
 
@@ -30,10 +30,22 @@ export function openGrantJournal(path: string): GrantJournal {
     // A torn last line (a crash mid-write) was never flushed, so its call never started: skipping it is safe.
     if (jti && Number(exp) > now) used.set(jti, Number(exp));
   }
-  // Rewrite without the expired entries, then append from here on.
-  const fd = openSync(path, 'w', 0o600);
-  writeSync(fd, [...used].map(([jti, exp]) => `${jti} ${exp}\n`).join(''));
-  fsyncSync(fd);
+  // Rewritten without the expired entries beside it, then renamed over it: dying mid-rewrite leaves the old journal
+  // whole, never an emptied one. Appended to from here on.
+  const fresh = `${path}.tmp`;
+  const tmp = openSync(fresh, 'w', 0o600);
+  try {
+    writeSync(tmp, [...used].map(([jti, exp]) => `${jti} ${exp}\n`).join(''));
+    fsyncSync(tmp);
+  } finally {
+    closeSync(tmp);
+  }
+  renameSync(fresh, path);
+  // The rename itself made durable, or a power cut could bring back the old file without what is appended below.
+  const directory = openSync(dirname(path), 'r');
+  fsyncSync(directory);
+  closeSync(directory);
+  const fd = openSync(path, 'a', 0o600);
   return {
     use(jti, expiresAt) {
       if (!/^[\w-]{1,128}$/.test(jti)) throw new KernelError('grant_invalid', 'the grant id is not well formed; nothing was executed');

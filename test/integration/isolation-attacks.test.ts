@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CAPABILITIES, mintGrant, requestDigest, type JsonObject, type RequestBody } from '../../kernel/index.ts';
 import { bindChild, childRouter } from '../../gateway/isolation/bridge.ts';
 import { openChannel, type Channel } from '../../gateway/isolation/channel.ts';
@@ -14,6 +14,20 @@ import { createTestConnector } from '../support/test-connector.ts';
 // A compromised edge (or whatever else reaches a channel) speaks raw frames. Everything it may try is refused by the
 // kernel's router or by the executor itself: a forged sender, an op without its capability, an execute with no grant,
 // a grant for another digest, a replayed grant (also after the executor restarts).
+
+// A process that dies inside a write: armed, the next writeSync anywhere in this file's modules throws instead.
+const dying = vi.hoisted(() => ({ armed: false }));
+vi.mock('node:fs', async (original) => {
+  const fs = await original<typeof import('node:fs')>();
+  const writeSync = ((...args: Parameters<typeof fs.writeSync>) => {
+    if (dying.armed) {
+      dying.armed = false;
+      throw new Error('the process died here');
+    }
+    return fs.writeSync(...args);
+  }) as typeof fs.writeSync;
+  return { ...fs, default: { ...fs, writeSync }, writeSync };
+});
 
 /** Two connected Unix sockets, as the supervisor's socket pair gives a child and the kernel. */
 async function socketPair(dir: string, name: string): Promise<[Socket, Socket]> {
@@ -118,6 +132,19 @@ describe('a compromised edge and replayed grants, across processes', () => {
       expect(await execute(restarted.kernel, { body: asBody, digest, grant: grant.jwt })).toMatchObject({ ok: false, error: { code: 'grant_consumed' } });
       restarted.close();
       expect(connector.executions).toHaveLength(1);
+    });
+
+    it('keeps its journal whole when it dies while rewriting it at start', () => {
+      const path = join(dir, 'journal', 'dying.grants');
+      const expires = new Date(Date.now() + 600_000);
+      const first = openGrantJournal(path);
+      first.use('grant-used-once', expires);
+      first.close();
+      dying.armed = true; // the restart that rewrites the journal (dropping expired grants) dies mid-rewrite
+      expect(() => openGrantJournal(path)).toThrow('the process died here');
+      const next = openGrantJournal(path);
+      expect(() => next.use('grant-used-once', expires)).toThrow(expect.objectContaining({ code: 'grant_consumed' }));
+      next.close();
     });
   });
 });
