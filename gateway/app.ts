@@ -112,9 +112,9 @@ export function ensureConfig(configPath: string): void {
 export async function createServices(options: StartOptions, remoteConnectors?: (router: Router) => RunningConnectors): Promise<Services> {
   const core = await createCore(options, remoteConnectors);
   // Loaded here, not at the top: a CLI command's core (gateway/cli.ts withLocalServices) needs no web app.
-  const { createEdgeApp, edgeSettings } = await import('./edge-app.ts');
+  const { createEdgeApp, edgeConfig, edgeSettings } = await import('./edge-app.ts');
   const edge = createEdgeApp({
-    settings: edgeSettings(core.config, { publicUrl: core.publicUrl, host: options.host, listenPort: options.port, sandbox: core.sandbox, vapidPublicKey: core.vapidPublicKey, oauthSigningKey: core.oauthSigningKey }),
+    settings: edgeSettings(edgeConfig(core.config), { publicUrl: core.publicUrl, host: options.host, listenPort: options.port, sandbox: core.sandbox, vapidPublicKey: core.vapidPublicKey, oauthSigningKey: core.oauthSigningKey }),
     router: core.router,
     health: async () => {
       await core.database.db.select().from(kernelMeta).where(eq(kernelMeta.key, 'kernel.publicKeys'));

@@ -60,13 +60,14 @@ export interface Edge {
   close(): Promise<void>;
 }
 
-/** The settings an edge is started with, from the loaded config. */
-export function edgeSettings(
-  config: Config,
-  s: { publicUrl: string; host: string; listenPort: number; sandbox: boolean; vapidPublicKey: string | null; oauthSigningKey: JsonObject | null },
-): EdgeSettings {
+/**
+ * What the edge takes from the config file. The kernel process loads the config and sends exactly this to the edge
+ * (gateway/isolation/), so a setting added here reaches the edge in both modes.
+ */
+export type EdgeConfig = Pick<EdgeSettings, 'holdSeconds' | 'auth' | 'oauth' | 'rateLimitPerMinute' | 'limits' | 'allowedHosts' | 'trustProxy'>;
+
+export function edgeConfig(config: Config): EdgeConfig {
   return {
-    ...s,
     holdSeconds: config.holdSeconds ?? 25,
     auth: config.auth,
     oauth: config.oauth,
@@ -75,6 +76,13 @@ export function edgeSettings(
     allowedHosts: config.allowedHosts,
     trustProxy: config.trustProxy,
   };
+}
+
+/** The settings an edge is started with: its config, and what the process that starts it knows. */
+export type EdgeStart = Omit<EdgeSettings, keyof EdgeConfig>;
+
+export function edgeSettings(config: EdgeConfig, s: EdgeStart): EdgeSettings {
+  return { ...s, ...config };
 }
 
 export function createEdgeApp(options: EdgeOptions): Edge {

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import { createCore, type Core } from '../app.ts';
+import { edgeConfig } from '../edge-app.ts';
 import { createLogger } from '../operator/log.ts';
 import { startAdminSocket } from '../admin.ts';
 import { runState } from '../cli.ts';
@@ -109,7 +110,7 @@ export async function runKernel(): Promise<void> {
     database: `${core.database.kind} (${core.database.location})`,
     vapidPublicKey: core.vapidPublicKey,
     oauthSigningKey: core.oauthSigningKey,
-    config: { holdSeconds: core.config.holdSeconds, auth: core.config.auth, oauth: core.config.oauth, rateLimit: core.config.rateLimit, limits: core.config.limits, allowedHosts: core.config.allowedHosts },
+    config: edgeConfig(core.config),
     configDir: dirname(resolve(options.configPath)),
   });
 }

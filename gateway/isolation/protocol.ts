@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { JsonObject } from '../../kernel/index.ts';
 import type { StartOptions } from '../app.ts';
-import type { EdgeSettings } from '../edge-app.ts';
+import type { EdgeConfig, EdgeSettings } from '../edge-app.ts';
 
 /**
  * What the supervisor and its children say to each other over Node's IPC channel (process lifecycle only; kernel
@@ -43,7 +43,7 @@ export type KernelReady = {
   vapidPublicKey: string | null;
   /** The authorization server's signing key for the edge (it signs ID tokens there); null with `auth: external`. */
   oauthSigningKey: JsonObject | null;
-  config: Pick<EdgeSettings, 'holdSeconds' | 'auth' | 'oauth' | 'limits'> & { rateLimit?: { perMinute: number }; allowedHosts?: string[] };
+  config: EdgeConfig;
   configDir: string;
 };
 

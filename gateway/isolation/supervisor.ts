@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { stop as stopEsbuild } from 'esbuild';
 import { edgeSettings } from '../edge-app.ts';
 import { bundleEdge, type EdgeBundle } from './edge-bundle.ts';
-import type { Config } from '../config.ts';
 import { childEnv, connectorsOf, envRefs, type Role } from './env.ts';
 import type { DownstreamState, FromChild, FromSupervisor, KernelReady, ProcessState } from './protocol.ts';
 
@@ -176,8 +175,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
 
   async function startEdge(spawned?: Running): Promise<void> {
     const entry = spawned ?? spawnChild('edge');
-    const config = { ...ready!.config, rateLimit: ready!.config.rateLimit, allowedHosts: ready!.config.allowedHosts } as unknown as Config;
-    const settings = edgeSettings(config, { publicUrl: ready!.publicUrl, host: options.host, listenPort: port, sandbox, vapidPublicKey: ready!.vapidPublicKey, oauthSigningKey: ready!.oauthSigningKey });
+    const settings = edgeSettings(ready!.config, { publicUrl: ready!.publicUrl, host: options.host, listenPort: port, sandbox, vapidPublicKey: ready!.vapidPublicKey, oauthSigningKey: ready!.oauthSigningKey });
     send(entry.child, { type: 'edge', settings, database: ready!.database });
     const listening = await waitFor(entry, (m): m is Extract<FromChild, { type: 'listening' }> => m.type === 'listening');
     port = listening.port;

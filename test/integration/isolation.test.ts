@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_CONFIG } from '../../gateway/example-config.ts';
 import { startGithubSandbox } from '../../tools/github/sandbox/index.ts';
 import { connectClient } from '../support/mcp-client.ts';
+import { createPassportKey } from '../support/passport-key.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { sendToServer } from '../../gateway/admin.ts';
 
@@ -69,7 +70,8 @@ describe.runIf(linux)('--isolation process', { timeout: 600_000 }, () => {
     // A downstream MCP server too (stdio), so its executor and its state show on /healthz.
     const memory = resolve('node_modules/@modelcontextprotocol/server-memory/dist/index.js');
     const downstream = `  mcp:\n    servers:\n      memory:\n        command: ${process.execPath}\n        args: ["${memory}"]\n`;
-    const config = `${EXAMPLE_CONFIG}\nconnectors:\n  github:\n    token: env:GITHUB_TOKEN\n    baseUrl: ${github.url}\n${downstream}`;
+    // Behind a reverse proxy on loopback (trustProxy): a setting the edge needs and the kernel process reads.
+    const config = `${EXAMPLE_CONFIG}\ntrustProxy: [loopback]\nconnectors:\n  github:\n    token: env:GITHUB_TOKEN\n    baseUrl: ${github.url}\n${downstream}`;
     server = await startServerProcess({ config, env: { ...SECRETS, COUNTERSIGN_DEBUG: '1' }, args: ['--isolation', 'process'], startSeconds: 420 });
     health = (await (await fetch(`${server.url}/healthz`)).json()) as typeof health;
     expect(health.isolation).toBe('process');
@@ -125,6 +127,25 @@ describe.runIf(linux)('--isolation process', { timeout: 600_000 }, () => {
       expect(response.status, path).toBe(200);
       expect((await response.text()).length, path).toBeGreaterThan(0);
     }
+  });
+
+  it('the edge keys its throttles on the client the trusted proxy names, as config says (trustProxy)', async () => {
+    const jwk = (await createPassportKey()).publicJwk as JsonWebKey;
+    const guess = async (forwarded: string) => {
+      const res = await fetch(`${server.url}/api/v1/devices/pair`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwarded },
+        body: JSON.stringify({ code: 'AAAA-BBBB-CCCC', publicJwk: jwk }),
+      });
+      await res.body?.cancel();
+      return res.status;
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push(await guess('203.0.113.7'));
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(400));
+    expect(statuses[10]).toBe(429);
+    // Another client behind the same proxy has its own budget: it would share the proxy's without the setting.
+    expect(await guess('203.0.113.8')).toBe(400);
   });
 
   it('/healthz names the downstream MCP servers and their state, as in one process', async () => {
