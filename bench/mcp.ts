@@ -22,8 +22,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const MEASURE_MS = Number(process.env.BENCH_MCP_SECONDS ?? 5) * 1000;
 const log = (m: string) => process.env.BENCH_VERBOSE && process.stderr.write(`bench/mcp: ${m}\n`);
 
-interface Usage { cpuMs: number; rss: number; pending?: number }
-interface Child { process: ChildProcess; url: string; token?: string; usage(): Promise<Usage>; close(): Promise<void> }
+interface Usage { cpuMs: number; rss: number; heap: number; external: number; pending?: number }
+interface Child { process: ChildProcess; url: string; token?: string; usage(gc?: boolean): Promise<Usage>; close(): Promise<void> }
 interface Measured { p50: number; p99: number; perSecond: number; cpuPerCall: number; calls: number }
 
 const root = resolve(here, '..');
@@ -36,7 +36,7 @@ async function buildScripts(): Promise<void> {
 }
 
 function start(name: string, args: string[]): Promise<Child> {
-  const child = fork(script(name), args, { execArgv: [...(process.env.BENCH_CPU_PROF && name === 'gateway.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script(name), args, { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF && name === 'gateway.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
     child.once('message', (m: { url: string; token?: string }) => {
@@ -45,7 +45,7 @@ function start(name: string, args: string[]): Promise<Child> {
         process: child,
         url: m.url,
         token: m.token,
-        usage: () => new Promise((res) => { child.once('message', (u: Usage) => res(u)); child.send({ op: 'usage' }); }),
+        usage: (gc = false) => new Promise((res) => { child.once('message', (u: Usage) => res(u)); child.send({ op: 'usage', gc }); }),
         close: () => new Promise((res) => {
           child.once('exit', () => res());
           if (name === 'gateway.ts') child.send({ op: 'close' });
@@ -72,6 +72,23 @@ async function measure(target: Child, tool: string, clients: number): Promise<Me
   const latencies = done.latencies.sort((x, y) => x - y);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
   return { p50: at(0.5), p99: at(0.99), perSecond: latencies.length / done.seconds, cpuPerCall: (after.cpuMs - before.cpuMs) / latencies.length, calls: latencies.length };
+}
+
+/**
+ * MCP session creation: `count` sessions opened one after another (initialize and a first tools/list), each one's
+ * latency, the target's CPU per session and its memory per session still open (JS heap and buffers after a full GC in the target).
+ */
+async function sessionCost(target: Child, count: number): Promise<{ p50: number; cpuPerSession: number; kbPerSession: number }> {
+  const load = fork(script('load.ts'), ['sessions', target.url, target.token ?? '', 'none', String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const before = await target.usage(true);
+  load.send({ op: 'go' });
+  const done = await new Promise<{ latencies: number[] }>((res) => load.once('message', res));
+  const after = await target.usage(true);
+  const exited = new Promise((res) => load.once('exit', res));
+  load.send({ op: 'bye' });
+  await exited;
+  const sorted = done.latencies.sort((x, y) => x - y);
+  return { p50: sorted[Math.floor(sorted.length / 2)]!, cpuPerSession: (after.cpuMs - before.cpuMs) / count, kbPerSession: (after.heap + after.external - before.heap - before.external) / 1024 / count };
 }
 
 /** RSS of a Countersign process holding 1,000 calls that await approval, over 100 open MCP sessions. */
@@ -110,6 +127,7 @@ export async function run(): Promise<BenchResult[]> {
     const plain1 = { label: 'plain server, read, 1 client', m: await measure(upstream, 'bench_read', 1) };
     const plain32 = { label: 'plain server, read, 32 clients', m: await measure(upstream, 'bench_read', 32) };
     results.push(...rows(plain1), ...rows(plain32));
+    const proxySessions = await sessionCost(proxy, 200);
     for (const kind of kinds) {
       const gateway = await start('gateway.ts', [upstream.url, kind]);
       try {
@@ -127,6 +145,12 @@ export async function run(): Promise<BenchResult[]> {
             ms(`countersign ${kind}, ${op}: gateway CPU per call, 32 clients`, c32.m.cpuPerCall, { name: 'bare proxy CPU per call', value: p32.m.cpuPerCall }, '<= 1 ms', { max: 1 }),
           );
         }
+        const sessions = await sessionCost(gateway, 200);
+        results.push(
+          { name: `countersign ${kind}: MCP session opened (initialize + tools/list), p50 of 200`, value: sessions.p50, unit: 'ms', baseline: { name: 'bare proxy, same', value: proxySessions.p50, unit: 'ms' } },
+          { name: `countersign ${kind}: CPU per MCP session opened`, value: sessions.cpuPerSession, unit: 'ms', baseline: { name: 'bare proxy, same', value: proxySessions.cpuPerSession, unit: 'ms' } },
+          { name: `countersign ${kind}: memory per open MCP session (JS heap and buffers after a full GC, 200 open)`, value: sessions.kbPerSession, unit: 'KB', baseline: { name: 'bare proxy, same', value: proxySessions.kbPerSession, unit: 'KB' }, target: 'report' },
+        );
         if (process.env.BENCH_MCP_HOLD === '0') continue;
         const held = await heldRss(gateway);
         results.push({ name: `countersign ${kind}: RSS with ${held.pending} pending approvals held over 100 MCP sessions`, value: held.rss, unit: 'MB', target: '<= 250 MB (1,000 pending)', goal: held.pending >= 1000 ? { max: 250 } : { max: -1 } });

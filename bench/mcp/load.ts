@@ -7,10 +7,27 @@ import { connect } from './serve.ts';
  * TOOL back to back; after WARMUP_MS it says `warm` and waits for `go` (the parent reads the gateway's CPU clock
  * between the two), measures for MEASURE_MS, waits for calls in flight and reports every latency. `hold` mode:
  * CLIENTS sessions each start PER calls that wait for a human, and stay open until the parent kills the process.
+ * `sessions` mode: after `go`, opens CLIENTS sessions one after another (initialize, then one tools/list, as an agent
+ * starts), reports each one's latency, and keeps them open until `bye`.
  */
 const [mode, url, token, tool, clientsArg, measureArg, perArg] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+if (mode === 'sessions') {
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+  const opened: Client[] = [];
+  const latencies: number[] = [];
+  for (let i = 0; i < clients; i++) {
+    const t = performance.now();
+    const c = await connect(url!, headers);
+    await c.listTools();
+    latencies.push(performance.now() - t);
+    opened.push(c);
+  }
+  process.send?.({ op: 'done', latencies });
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+  process.exit(0);
+}
 const sessions: Client[] = await Promise.all(Array.from({ length: clients }, () => connect(url!, headers)));
 let n = 0;
 const call = async (c: Client) => {

@@ -39,11 +39,15 @@ export async function connect(url: string, headers: Record<string, string> = {})
   return client;
 }
 
-/** What a bench process reports about itself when asked: CPU time used so far and resident memory. */
+/**
+ * What a bench process reports about itself when asked: CPU time used so far and resident memory; with `gc` (the
+ * bench starts its processes with --expose-gc) after a full collection, read after the CPU clock.
+ */
 export function answerUsage(extra: () => Promise<Record<string, unknown>> = async () => ({})): void {
-  process.on('message', (m: { op?: string }) => {
+  process.on('message', (m: { op?: string; gc?: boolean }) => {
     if (m?.op !== 'usage') return;
     const cpu = process.cpuUsage();
+    if (m.gc) (globalThis as { gc?: () => void }).gc?.();
     const memory = process.memoryUsage();
     void extra().then((more) => process.send?.({ op: 'usage', cpuMs: (cpu.user + cpu.system) / 1000, rss: memory.rss, heap: memory.heapUsed, external: memory.external + memory.arrayBuffers, ...more }));
   });
