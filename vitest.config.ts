@@ -7,7 +7,10 @@ export default defineConfig({
   esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx' },
   test: {
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'] } },
+      // Unit tests of the kernel start it on in-memory PGlite in a hook (test/support/kernel-fixture.ts): about a second
+      // idle, but past vitest's default 10 s hook timeout with the machine's two cores busy (seen in held-calls and
+      // directory tests while another suite ran).
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'], hookTimeout: 30_000 } },
       {
         extends: true,
         // With COUNTERSIGN_TEST_ISOLATION=process the harness starts each connector's executor as a child process too.

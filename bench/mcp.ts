@@ -131,7 +131,7 @@ export async function run(): Promise<BenchResult[]> {
     for (const kind of kinds) {
       const gateway = await start('gateway.ts', [upstream.url, kind]);
       try {
-        for (const op of (process.env.BENCH_MCP_OPS?.split(',') ?? ['read', 'write']) as ('read' | 'write')[]) {
+        for (const op of (process.env.BENCH_MCP_OPS?.split(',').filter(Boolean) ?? ['read', 'write']) as ('read' | 'write')[]) {
           // The proxy runs right before Countersign each time, so drift in the machine's load hits both alike.
           const p1 = { label: `bare proxy, ${op}, 1 client`, m: await measure(proxy, `bench_${op}`, 1) };
           const c1 = { label: `countersign ${kind}, ${op}, 1 client`, m: await measure(gateway, `bench_${op}`, 1) };
