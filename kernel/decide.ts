@@ -165,13 +165,11 @@ async function resolveIn(ctx: KernelContext, tx: Db, row: typeof requests.$infer
 }
 
 /** Pending requests past their expiry become `expired`: a timeout is a rejection. */
-export async function expireDue(ctx: KernelContext): Promise<string[]> {
+export async function expireDue(ctx: KernelContext): Promise<void> {
   const now = ctx.now();
   const due = await ctx.db.select({ id: requests.id }).from(requests).where(and(eq(requests.state, 'pending'), lt(requests.expiresAt, now)));
-  const expired: string[] = [];
   for (const { id } of due) {
-    if (await move(ctx, id, 'pending', 'expired', { kind: 'request.expired', actor: 'kernel', data: { at: now.toISOString() } })) expired.push(id);
+    await move(ctx, id, 'pending', 'expired', { kind: 'request.expired', actor: 'kernel', data: { at: now.toISOString() } });
     ctx.wake(id);
   }
-  return expired;
 }

@@ -20,7 +20,8 @@ const args = withTests(sinceToMutate(process.argv.slice(2)));
 
 if (!args.includes('--report-only')) {
   // Stryker rewrites the incremental file with this run's files only; keep the other files' results (a scoped run
-  // then adds to the record instead of replacing it). A file whose source changed since is dropped: it needs a rerun.
+  // then adds to the record instead of replacing it). A file whose source changed since is kept too: its next run
+  // diffs against it and re-tests only the mutants in changed code (the report leaves it out until then).
   const previous = existsSync(incremental) ? JSON.parse(readFileSync(incremental, 'utf8')) : null;
   const major = Number(process.versions.node.split('.')[0]);
   const node = major >= 22 ? process.execPath : join(root, 'node_modules/node24/bin/node');
@@ -87,7 +88,7 @@ function keepOthers(previous) {
   const current = JSON.parse(readFileSync(incremental, 'utf8'));
   let kept = 0;
   for (const [file, result] of Object.entries(previous.files)) {
-    if (current.files[file] || !existsSync(join(root, file)) || readFileSync(join(root, file), 'utf8') !== result.source) continue;
+    if (current.files[file] || !existsSync(join(root, file))) continue;
     current.files[file] = result;
     kept++;
   }
@@ -109,7 +110,8 @@ async function writeReport() {
   const kernel = { killed: 0, survived: 0, noCoverage: 0 };
   const rows = [];
   const survivors = [];
-  for (const [file, { source, mutants }] of Object.entries(report.files).sort()) {
+  const stale = Object.keys(report.files).filter((f) => !existsSync(join(root, f)) || readFileSync(join(root, f), 'utf8') !== report.files[f].source).sort();
+  for (const [file, { source, mutants }] of Object.entries(report.files).filter(([f]) => !stale.includes(f)).sort()) {
     const lines = source.split('\n');
     const c = { killed: 0, survived: 0, equivalent: 0, noCoverage: 0 };
     for (const m of mutants) {
@@ -131,7 +133,7 @@ async function writeReport() {
   const kernelValid = kernel.killed + kernel.survived + kernel.noCoverage;
   const inScope = [...readdirSync(join(root, 'kernel'), { recursive: true }).map((f) => `kernel/${f}`), ...config.mutate]
     .filter((f) => f.endsWith('.ts') && !f.includes('*') && existsSync(join(root, f)));
-  const notRun = inScope.filter((f) => !report.files[f] && mutable(join(root, f)));
+  const notRun = inScope.filter((f) => (!report.files[f] || stale.includes(f)) && mutable(join(root, f)));
   const valid = counts.killed + counts.survived + counts.noCoverage;
   const score = valid ? ((100 * counts.killed) / valid).toFixed(1) : '-';
   const text = [
@@ -142,7 +144,7 @@ async function writeReport() {
       `${counts.equivalent} equivalent (reasons below), ${counts.compileError} refused by the type checker, ${counts.ignored} ignored (static: module-level code).`,
     `kernel/ alone: ${kernelValid ? ((100 * kernel.killed) / kernelValid).toFixed(1) : '-'}% (${kernel.killed} of ${kernelValid}).`,
     '',
-    notRun.length ? `Not run yet (no results in the incremental file): ${notRun.map((f) => `\`${f}\``).join(', ')}.` : 'Every file in scope has results.',
+    notRun.length ? `Not run yet, or changed since their results (not counted here): ${notRun.map((f) => `\`${f}\``).join(', ')}.` : 'Every file in scope has results.',
     '',
     'Rerun: `npm run mutate` (incremental: only mutants in changed code or covered by changed tests), `npm run mutate -- --mutate kernel/x.ts` ' +
       'for one file (other files keep their results), `npm run mutate -- --force` for everything; see README.md here.',

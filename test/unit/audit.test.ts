@@ -332,6 +332,8 @@ describe('TreeChecker', () => {
     expect(run(log, [mallory.sign(checkpointText(s.name, 20, roots[20]!))]).firstBad).toEqual({ seq: 20, reason: expect.stringMatching(/^checkpoint: /) });
     // Not a note at all: no size to read, so it is named at the first entry still to come.
     expect(run(log, ['not a checkpoint']).firstBad).toEqual({ seq: 1, reason: expect.stringMatching(/^checkpoint: not a signed note/) });
+    // Its size is read from its second line only.
+    expect(run(log, ['not a checkpoint\nat all\n7\n']).firstBad).toMatchObject({ seq: 1 });
     expect(new TreeChecker([]).checkpoint(checkpoint(1))).toBeNull();
     const none = new TreeChecker([]);
     none.checkpoint(checkpoint(1));

@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm';
 import { mintGrant, recordGrant, CAPABILITIES, type RequestBody } from '../../kernel/index.ts';
 import { approvalChallenge, readEntries, schema, type JsonObject, type RequestView } from '../../kernel/index.ts';
 import { startKernel, type FixtureApprover, type KernelFixture } from '../support/kernel-fixture.ts';
+import { createPassportKey } from '../support/passport-key.ts';
 
 // `approval.decide` on the real kernel (PGlite in memory), as the web app and a device send it. The challenge is
 // deterministic (derived from digest and decision), so a caller can skip `approval.challenge` and its eligibility
@@ -374,5 +375,63 @@ describe('who may see a request (request.view) and which roles an approver holds
     await k.admin.send('kernel', { op: 'approver.roles', email: finance.email, grant: ['finance', 'auditor'], revoke: [] });
     expect([...((await roles(finance.email)) as string[])].sort()).toEqual(['auditor', 'finance']);
     await k.admin.send('kernel', { op: 'approver.roles', email: finance.email, grant: [], revoke: ['finance', 'auditor'] });
+  });
+});
+
+describe('a decision signed by a paired device, and decisions that race', () => {
+  /** Pairs a Passport key with `approver`; its decisions are signed over the approval bytes (no device id inside). */
+  async function paired(approver: FixtureApprover) {
+    const key = await createPassportKey();
+    const device = await k.admin.send<JsonObject>('kernel', { op: 'device.add', approverId: approver.id, name: 'Passport', publicJwk: key.publicJwk as JsonObject });
+    const decide = async (request: { id: string; digest: string }, decision: 'approve' | 'reject' | 'mark_done') => {
+      const evidence = { kind: 'device', deviceId: device.id as string, jws: await key.sign(request.digest, decision, 'bytes') };
+      return k.admin.send<RequestView & JsonObject>('kernel', { op: 'approval.decide', requestId: request.id, decision, reason: null, evidence });
+    };
+    return { deviceId: device.id as string, decide };
+  }
+  const decideWith = (requestId: string, evidence: JsonObject) => k.admin.send('kernel', { op: 'approval.decide', requestId, decision: 'approve', reason: null, evidence });
+  async function audited(requestId: string, kind: string) {
+    const found: JsonObject[] = [];
+    await k.audit.sync();
+    for await (const e of readEntries(k.database.db, { requestId, kind })) found.push(e.data as JsonObject);
+    return found;
+  }
+
+  it("counts as its approver's decision, audited with the device, and is refused from a device or passkey not enrolled", async () => {
+    const device = await paired(owner);
+    const request = await pendingWrite();
+    expect(['approved', 'executing', 'succeeded']).toContain((await device.decide(request, 'approve')).state);
+    expect(await audited(request.id, 'approval.decided')).toEqual([expect.objectContaining({ approver: owner.email, evidenceKind: 'device', keyId: device.deviceId })]);
+    const other = await pendingWrite();
+    await expect(decideWith(other.id, { kind: 'device', deviceId: 'dev_nope', jws: 'x.y.z' })).rejects.toMatchObject({
+      code: 'evidence_refused',
+      message: 'device dev_nope is not paired (or was removed); pair it again',
+    });
+    await expect(decideWith(other.id, { kind: 'device', deviceId: 42, jws: 'x.y.z' })).rejects.toMatchObject({ code: 'evidence_refused', message: expect.stringMatching(/^device 42 is not paired/) });
+    const unknownKey = { ...k.evidence(owner, other.digest, 'approve'), id: 'cred_nope', rawId: 'cred_nope' };
+    await expect(decideWith(other.id, { kind: 'webauthn', response: unknownKey })).rejects.toMatchObject({
+      code: 'evidence_refused',
+      message: 'the passkey used is not enrolled (or was removed); enroll it first',
+    });
+  });
+
+  it('of two approvers rejecting at once, one decides and the other finds the request decided', async () => {
+    const request = await pendingWrite();
+    const device = await paired(owner);
+    const [a, b] = await Promise.allSettled([k.decide(request.id, 'reject', k.evidence(owner, request.digest, 'reject')), device.decide(request, 'reject')]);
+    expect([a.status, b.status].sort()).toEqual(['fulfilled', 'rejected']);
+    expect(((a.status === 'rejected' ? a : b) as PromiseRejectedResult).reason).toMatchObject({ code: 'not_pending' });
+    expect(await audited(request.id, 'request.rejected')).toHaveLength(1);
+  });
+
+  it('of one approver deciding twice at once with two keys, one counts', async () => {
+    const second = await k.enroll('fin2@example.com', ['finance']);
+    const device = await paired(second);
+    const request = await k.submit(agentId, 'test_read_note', { key: 'welcome' });
+    const [a, b] = await Promise.allSettled([k.decide(request.id, 'approve', k.evidence(second, request.digest, 'approve')), device.decide(request, 'approve')]);
+    expect([a.status, b.status].sort()).toEqual(['fulfilled', 'rejected']);
+    expect(((a.status === 'rejected' ? a : b) as PromiseRejectedResult).reason).toMatchObject({ code: 'evidence_refused', message: expect.stringContaining('has already decided') });
+    expect(await audited(request.id, 'approval.decided')).toHaveLength(1);
+    expect(await stateOf(request.id)).toBe('pending');
   });
 });

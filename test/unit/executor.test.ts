@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { CAPABILITIES, mintGrant, recordGrant, requestDigest, schema, type JsonObject, type Port, type RequestBody, type RequestView } from '../../kernel/index.ts';
+import { CAPABILITIES, mintGrant, readEntries, recordGrant, requestDigest, schema, type JsonObject, type Port, type RequestBody, type RequestView } from '../../kernel/index.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // The executor boundary (tools/host.ts) on the real router, with the real kernel on PGlite answering grant.consume.
@@ -51,6 +51,11 @@ describe('executor boundary (serveConnector)', () => {
     await expect(execute(request.body, request.digest, grant)).resolves.toMatchObject({ data: { written: true } });
     expect(ran(request)).toBe(1);
     expect(await consumed(jti)).toBe(true);
+    // Consumed and audited together, as the executor that consumed it.
+    await k.audit.sync();
+    const entries: JsonObject[] = [];
+    for await (const e of readEntries(k.database.db, { kind: 'grant.consumed' })) entries.push(e as unknown as JsonObject);
+    expect(entries).toEqual([expect.objectContaining({ actor: 'connector.test', data: { jti, digest: request.digest } })]);
   });
 
   it('refuses a replayed grant: grant_consumed, and the upstream call happens once', async () => {

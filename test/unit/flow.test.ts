@@ -91,7 +91,7 @@ afterAll(async () => {
 const submit = (tool: string, key: string) => k.submit(agentId, tool, { key });
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
 /** grant.consume as the executor sends it; the error code when refused. */
-const consume = (jti: string, digest: string) => spy.send('kernel', { op: 'grant.consume', jti, digest }).then(() => 'consumed', (e: KernelError) => e.code);
+const consume = (jti: string, digest: string) => spy.send('kernel', { op: 'grant.consume', jti, digest }).then((reply) => (reply === true ? 'consumed' : `replied ${String(reply)}`), (e: KernelError) => e.code);
 const grantRow = async (jti: string) => (await k.database.db.select().from(schema.grants).where(eq(schema.grants.jti, jti)))[0]!;
 const requestRow = async (id: string) => (await k.database.db.select().from(schema.requests).where(eq(schema.requests.id, id)))[0]!;
 async function audit(filter: { requestId?: string; kind?: string }): Promise<AuditEntry[]> {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readEntries, type AuditEntry, type JsonObject, type RequestView } from '../../kernel/index.ts';
+import { eq } from 'drizzle-orm';
+import { checkpointText, createNoteSigner, readEntries, schema, verifyStored, type AuditEntry, type JsonObject, type RequestView } from '../../kernel/index.ts';
+import { createSoftAuthenticator } from '../support/authenticator.ts';
 import { FIXTURE_URL, startKernel, type FixtureApprover, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // The kernel endpoint's ops (kernel/kernel.ts) that the request path's tests do not reach: agents, views, approvers'
@@ -41,7 +43,10 @@ describe('agents', () => {
     const connected = await send({ op: 'agent.add', name: 'ops-bot', owner: 'JANE@example.com', existing: true });
     expect(connected).toEqual({ agent: { id: agent.id, name: 'ops-bot', owner: 'jane@example.com' }, token: null });
     expect(await audit({ kind: 'agent.connected' })).toEqual([expect.objectContaining({ actor: 'test.admin', data: { name: 'ops-bot', owner: 'jane@example.com' } })]);
-    await expect(send({ op: 'agent.add', name: 'ops-bot', owner: 'mallory@example.com', existing: true })).rejects.toMatchObject({ code: 'unknown_agent' });
+    await expect(send({ op: 'agent.add', name: 'ops-bot', owner: 'mallory@example.com', existing: true })).rejects.toMatchObject({
+      code: 'unknown_agent',
+      message: 'mallory@example.com owns no active agent named "ops-bot"',
+    });
     await expect(send({ op: 'agent.add', name: 'no-such-bot', owner: 'jane@example.com', existing: true })).rejects.toMatchObject({ code: 'unknown_agent' });
   });
 
@@ -71,7 +76,7 @@ describe('requests as each party sees them', () => {
     expect((await k.submit(agentId, 'test_read_note', { key: 'welcome' })).approvalUrl).toBeNull();
     // Held no longer than asked; another agent cannot wait on it, cancel it or learn it exists.
     expect(await send<RequestView>({ op: 'request.await', requestId: pending.id, agentId, waitMs: 0 })).toMatchObject({ id: pending.id, state: 'pending' });
-    await expect(send({ op: 'request.await', requestId: pending.id, agentId: other, waitMs: 0 })).rejects.toMatchObject({ code: 'unknown_request' });
+    await expect(send({ op: 'request.await', requestId: pending.id, agentId: other, waitMs: 0 })).rejects.toMatchObject({ code: 'unknown_request', message: `no request ${pending.id} for this agent` });
     await expect(send({ op: 'request.cancel', requestId: pending.id, agentId: other, reason: null })).rejects.toMatchObject({ code: 'unknown_request' });
     // An approver sees it only if they may decide it.
     const mallory = await k.enroll('mallory@example.com');
@@ -82,6 +87,22 @@ describe('requests as each party sees them', () => {
     const awaited = send<RequestView>({ op: 'request.await', requestId: pending.id, agentId, waitMs: 30_000 });
     await k.decide(pending.id, 'approve', k.evidence(owner, pending.digest, 'approve'));
     expect((await awaited).state).toBe('succeeded');
+    await expect(send({ op: 'request.cancel', requestId: pending.id, agentId, reason: null })).rejects.toMatchObject({
+      code: 'not_pending',
+      message: `request ${pending.id} is succeeded; only a pending request can be cancelled`,
+    });
+  });
+
+  it('links an outcome nobody could tell to its page while it waits for a human, and nothing else', async () => {
+    const agentId = ((await send({ op: 'agent.add', name: 'unknown-bot', owner: 'jane@example.com' })).agent as JsonObject).id as string;
+    const request = await k.submit(agentId, 'test_write_note', { key: 'unknown', text: 'x' });
+    const url = async (state: string, code: string) => {
+      await k.database.db.update(schema.requests).set({ state, error: { code, message: 'm' } }).where(eq(schema.requests.id, request.id));
+      return (await send<RequestView>({ op: 'request.get', requestId: request.id })).approvalUrl;
+    };
+    expect(await url('unknown', 'outcome_unknown')).toBe(`${FIXTURE_URL}/requests/${request.id}`);
+    expect(await url('unknown', 'upstream_error')).toBeNull();
+    expect(await url('failed', 'outcome_unknown')).toBeNull();
   });
 
   it('lists the tools of the running connectors, and refuses an op it does not know', async () => {
@@ -108,14 +129,19 @@ describe('approvers, their passkeys and devices', () => {
   });
 
   it('audits a passkey enrolled and removed, and a removed one is no longer found', async () => {
-    const credentialId = (owner.authenticator.credentialForKernel() as { id: string }).id;
-    expect(await audit({ kind: 'passkey.enrolled' })).toContainEqual(
-      expect.objectContaining({ actor: 'test.admin', data: expect.objectContaining({ credentialId, approverId: owner.id, email: 'jane@example.com' }) }),
-    );
-    expect(await send({ op: 'passkey.lookup', credentialId })).toMatchObject({ approverId: owner.id, email: 'jane@example.com' });
-    await send({ op: 'passkey.remove', credentialId, approverId: owner.id });
+    const approver = await send({ op: 'approver.upsert', email: 'keys@example.com', roles: [] });
+    const authenticator = createSoftAuthenticator({ rpId: 'localhost', origin: FIXTURE_URL });
+    const credential = { ...authenticator.credentialForKernel(), transports: ['internal'], name: 'soft authenticator' } as JsonObject;
+    const [approverId, credentialId] = [approver.id as string, credential.id as string];
+    expect(await send({ op: 'passkey.add', approverId, credential })).toBe(true);
+    expect((await audit({ kind: 'passkey.enrolled' })).at(-1)).toMatchObject({
+      actor: 'test.admin',
+      data: { credentialId, approverId, email: 'keys@example.com', publicKey: credential.publicKey },
+    });
+    expect(await send({ op: 'passkey.lookup', credentialId })).toMatchObject({ approverId, email: 'keys@example.com' });
+    expect(await send({ op: 'passkey.remove', credentialId, approverId })).toBe(true);
     expect(await send({ op: 'passkey.lookup', credentialId })).toBeNull();
-    expect((await audit({ kind: 'passkey.removed' })).at(-1)).toMatchObject({ actor: 'test.admin', data: { credentialId, approverId: owner.id } });
+    expect((await audit({ kind: 'passkey.removed' })).at(-1)).toMatchObject({ actor: 'test.admin', data: { credentialId, approverId } });
   });
 
   it('audits a device paired and removed, by whom', async () => {
@@ -135,7 +161,11 @@ describe('approvers, their passkeys and devices', () => {
 describe('refusals at the edges', () => {
   it('audits them once per kind with a count, never the token', async () => {
     for (const token of ['cs_agent_wrong1', 'cs_agent_wrong2', 'cs_agent_wrong3']) expect(await send({ op: 'agent.authenticate', token })).toBeNull();
+    // A token that works is no refusal.
+    const valid = await send({ op: 'agent.add', name: 'valid-bot', owner: 'jane@example.com' });
+    expect(await send({ op: 'agent.authenticate', token: valid.token as string })).toMatchObject({ agentName: 'valid-bot' });
     expect(await send({ op: 'edge.refused', what: 'cross-site!', detail: 'a form POST from https://evil.example' })).toBe(true);
+    expect(await send({ op: 'edge.refused', what: 'oversize', detail: `${'x'.repeat(200)}and more` })).toBe(true);
     // Flushed a second after the first of each kind.
     await vi.waitFor(async () => expect(await audit({ kind: 'edge.refused.crosssite' })).toHaveLength(1), { timeout: 10_000, interval: 200 });
     // Four refused tokens in all (the revocation test's one too, perhaps in the same second): counted, not one entry each.
@@ -146,5 +176,31 @@ describe('refusals at the edges', () => {
     expect(failed.at(-1)).toMatchObject({ actor: 'test.admin', data: { from: 'test.admin', detail: 'invalid or revoked agent token' } });
     expect(JSON.stringify(failed)).not.toContain('cs_agent_wrong');
     expect((await audit({ kind: 'edge.refused.crosssite' }))[0]!.data).toMatchObject({ count: 1, detail: 'a form POST from https://evil.example' });
+    // Details are cut to 200 characters.
+    await vi.waitFor(async () => expect(await audit({ kind: 'edge.refused.oversize' })).toHaveLength(1), { timeout: 10_000, interval: 200 });
+    expect((await audit({ kind: 'edge.refused.oversize' }))[0]!.data).toMatchObject({ detail: 'x'.repeat(200) });
+  });
+});
+
+describe('the log it keeps', () => {
+  it('verifies against its stored checkpoints and any trusted one, which must match too', async () => {
+    await k.audit.sync();
+    const { verifierKey, name, sign } = createNoteSigner('localhost/countersign/audit', k.keys.privateKey, k.keys.publicJwk as unknown as JsonObject);
+    const n = (await audit({})).length;
+    expect(await verifyStored(k.database.db, [verifierKey])).toMatchObject({ ok: true, entries: n, size: n, checkpoint: { size: n } });
+    const forged = sign(checkpointText(name, 1, Buffer.alloc(32)));
+    expect(await verifyStored(k.database.db, [verifierKey], [forged])).toMatchObject({ ok: false, firstBad: { seq: 1, reason: expect.stringMatching(/another root/) } });
+  });
+});
+
+describe('the notifier', () => {
+  it('is told of a request that waits for approval, and of nothing else', async () => {
+    const told: JsonObject[] = [];
+    k.router.register('notifier', async (envelope) => (told.push(envelope.body as JsonObject), null), []);
+    const agentId = ((await send({ op: 'agent.add', name: 'notified-bot', owner: 'jane@example.com' })).agent as JsonObject).id as string;
+    await k.submit(agentId, 'test_read_note', { key: 'welcome' });
+    const pending = await k.submit(agentId, 'test_write_note', { key: 'notified', text: 'x' });
+    await vi.waitFor(() => expect(told).toHaveLength(1), { timeout: 10_000, interval: 50 });
+    expect(told).toEqual([{ op: 'approval.requested', requestId: pending.id, summary: pending.intent.summary, url: pending.approvalUrl }]);
   });
 });
