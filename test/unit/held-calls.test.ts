@@ -77,7 +77,11 @@ describe('held calls', () => {
 
   it('are released by a decision and by an expiry, and a call timing out leaves the others on its request held', async () => {
     const decided = await held('decided');
+    const short = hold(decided.id, 1500);
     const { call: long } = await waitingOn(decided.id);
+    // A wake-up with no change (another replica's, say): both look again and wait on.
+    deliver(decided.id);
+    expect((await short).state).toBe('pending');
     await k.decide(decided.id, 'reject', k.evidence(owner, decided.digest, 'reject'));
     expect((await long).state).toBe('rejected');
     // An expiry found when someone next looks at pending requests (here: a challenge) wakes its held calls too.
@@ -88,11 +92,26 @@ describe('held calls', () => {
     expect((await waiting).state).toBe('expired');
   });
 
-  it('close() waits for an execution an approval started', async () => {
+  it('close() waits for an execution an approval started, and stops the sweeper, the safety net and recovery', async () => {
     const request = await held('approved');
+    const [expiring, orphan, finished] = await Promise.all(['after-close-1', 'after-close-2', 'after-close-3'].map(held));
+    const { call } = await waitingOn(finished!.id);
+    let released = false;
+    void call.then(() => (released = true));
     await k.decide(request.id, 'approve', k.evidence(owner, request.digest, 'approve'));
     await k.kernel.close();
-    const [row] = await k.database.db.select().from(schema.requests).where(eq(schema.requests.id, request.id));
-    expect(row!.state).toBe('succeeded');
+    const stateOf = async (id: string) => (await k.database.db.select().from(schema.requests).where(eq(schema.requests.id, id)))[0]!.state;
+    expect(await stateOf(request.id)).toBe('succeeded');
+    // Past its expiry, approved long ago with no replica running it, finished without a wake-up: a closed kernel
+    // leaves all three alone however long its timers would have run.
+    const set = (id: string, values: Partial<typeof schema.requests.$inferInsert>) => k.database.db.update(schema.requests).set(values).where(eq(schema.requests.id, id));
+    await set(expiring!.id, { expiresAt: new Date(Date.now() - 1000) });
+    await set(orphan!.id, { state: 'approved', updatedAt: new Date(Date.now() - 3_600_000) });
+    await set(finished!.id, { state: 'cancelled' });
+    vi.advanceTimersByTime(61_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect([await stateOf(expiring!.id), await stateOf(orphan!.id), released]).toEqual(['pending', 'approved', false]);
+    deliver(finished!.id);
+    expect((await call).state).toBe('cancelled');
   });
 });
