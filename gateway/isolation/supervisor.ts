@@ -18,6 +18,22 @@ import type { DownstreamState, FromChild, FromSupervisor, KernelReady, ProcessSt
 const CHILD = fileURLToPath(new URL('../../bin/countersign-child.js', import.meta.url));
 const START_TIMEOUT_MS = 300_000; // generous: a loaded 2-core CI machine took 150 s to start a kernel
 
+/** A crash after this long up is not a quick one: the backoff starts over. */
+export const GOOD_RUN_MS = 60_000;
+
+/**
+ * Quick crashes in a row once a child crashed after running `ranMs`: one more than before, or none when it had run well
+ * (over a minute).
+ */
+export function quickCrashesAfter(before: number, ranMs: number): number {
+  return ranMs > GOOD_RUN_MS ? 0 : before + 1;
+}
+
+/** The wait before a restart: 0.5 s doubling per quick crash in a row, at most 30 s. */
+export function backoffMs(quickCrashes: number): number {
+  return Math.min(30_000, 500 * 2 ** Math.min(Math.max(0, quickCrashes), 6));
+}
+
 export interface SupervisorOptions {
   configPath: string;
   port: number;
@@ -204,12 +220,11 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   }
 
   async function restart(role: Role, entry: Running): Promise<void> {
-    // Backoff doubles per quick crash (0.5 s up to 30 s) and starts over after a minute of good running.
-    const count = Date.now() - entry.startedAt > 60_000 ? 0 : (quickCrashes.get(role) ?? 0) + 1;
+    const count = quickCrashesAfter(quickCrashes.get(role) ?? 0, Date.now() - entry.startedAt);
     quickCrashes.set(role, count);
     restarts.set(role, (restarts.get(role) ?? 0) + 1);
     publish();
-    await new Promise((ok) => setTimeout(ok, Math.min(30_000, 500 * 2 ** Math.min(count, 6))));
+    await new Promise((ok) => setTimeout(ok, backoffMs(count)));
     if (stopping) return;
     try {
       if (role === 'kernel') {
