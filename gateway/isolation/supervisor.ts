@@ -85,8 +85,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   // The edge shows each process's memory on /healthz and /metrics; it cannot read /proc of the others itself.
   const publisher = setInterval(publish, 5_000);
   publisher.unref();
+  // A child can die between the check and the write: the write's EPIPE goes to the callback, not to an unhandled
+  // 'error' event that would take the supervisor down with it.
   const send = (child: ChildProcess, message: FromSupervisor, handle?: Socket) => {
-    if (child.connected) child.send(message, handle as never);
+    if (child.connected) child.send(message, handle as never, () => {});
   };
 
   function spawnChild(role: Role): Running {
@@ -120,8 +122,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
     child.once('exit', (code, signal) => {
       if (running.get(role) === entry) running.delete(role);
       if (stopping || mine !== generation) return;
-      process.stderr.write(`countersign: ${role} process ${child.pid} exited (${signal ?? `code ${code}`}); restarting\n`);
       crashed.add(role);
+      // With the kernel gone every channel ended, and the others leave too: the kernel's restart starts them all.
+      if (role !== 'kernel' && crashed.has('kernel')) return;
+      process.stderr.write(`countersign: ${role} process ${child.pid} exited (${signal ?? `code ${code}`}); restarting\n`);
       void restart(role, entry);
     });
     return entry;
@@ -224,8 +228,10 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
     quickCrashes.set(role, count);
     restarts.set(role, (restarts.get(role) ?? 0) + 1);
     publish();
+    const mine = generation;
     await new Promise((ok) => setTimeout(ok, backoffMs(count)));
-    if (stopping) return;
+    // Meanwhile the kernel crashed too (its restart starts this one) or the set started again: nothing left to do.
+    if (stopping || mine !== generation || (role !== 'kernel' && crashed.has('kernel'))) return;
     try {
       if (role === 'kernel') {
         // Every channel ended with the kernel: take the rest down and start the set again.

@@ -16,7 +16,8 @@ import { freePort } from '../support/harness.ts';
  * its hands. An executor killed while its upstream write is on the wire: the supervisor restarts it, the kernel
  * reconciles, and the write has happened at most once (counted at the tap, which lives in this process); the request
  * ends succeeded, or `unknown` in its owner's inbox. The edge killed while it holds an agent's call: the request stays
- * in the kernel, the restarted edge takes the decision, and `countersign_await` returns the one execution. SIGTERM with
+ * in the kernel, the restarted edge takes the decision, and `countersign_await` returns the one execution. The kernel
+ * killed while it holds a call: the supervisor starts the whole set again, and the request waits in the database. SIGTERM with
  * a refund on the wire: the set drains in order, and the kernel records the refund the executor finishes. Linux only
  * (a process per role is found through /healthz and killed by pid).
  */
@@ -133,7 +134,7 @@ async function verifies(id: string, state: string): Promise<void> {
   expect((JSON.parse(await cli(['audit', 'verify'])) as { ok: boolean }).ok).toBe(true);
 }
 
-describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an executor mid-call and of the edge mid-hold', { timeout: 600_000 }, () => {
+describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an executor mid-call, of the edge and of the kernel mid-hold', { timeout: 600_000 }, () => {
   const seen = new Set<string>();
 
   beforeAll(async () => {
@@ -219,6 +220,41 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     // Nothing was lost with the edge: the request still waits, and the agent finds it without calling again.
     const listed = await call('countersign_requests', {});
     expect((listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state).toBe('pending');
+    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+    const awaited = await call('countersign_await', { id });
+    expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
+    expect(await settled(id)).toBe('succeeded');
+    expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
+    await verifies(id, 'succeeded');
+  });
+
+  it('kernel killed while a call is held: the whole set starts again under new pids, the request waits in the database, one execution', async () => {
+    const before = taps.stripe.effects.length;
+    const agent = await connectClient(url(), token);
+    const held = agent.callTool({ name: 'stripe_create_refund', arguments: { charge: 'ch_3SbxGraceCharge001', amount: 900 } }, undefined, { timeout: 120_000 }).then(
+      () => 'answered',
+      () => 'lost',
+    );
+    const { id, digest } = await arrived('stripe_create_refund', seen);
+    await client?.close().catch(() => {});
+    client = null; // its session ends with the edge the set's restart takes down
+    const set = (await processes()).map((p) => ({ name: p.name, pid: p.pid! }));
+    await killAndAwaitRestart('kernel');
+    await agent.close().catch(() => {});
+    await held; // answered by the draining edge or lost with it: the request's state is what counts
+    // Every channel ended with the kernel: every process of the set was started again, none left behind.
+    const now = await health();
+    expect(now.status).toBe('ok');
+    expect(now.processes.map((p) => p.name).sort()).toEqual(set.map((p) => p.name).sort());
+    for (const p of now.processes) {
+      expect(p.state, p.name).toBe('up');
+      expect(p.pid, `${p.name} under a new pid`).not.toBe(set.find((q) => q.name === p.name)!.pid);
+    }
+    for (const p of set) expect(alive(p.pid), `${p.name} ${p.pid} gone`).toBe(false);
+    // The request lived in the kernel's database, not in its memory: still pending, nothing executed.
+    const listed = await call('countersign_requests', {});
+    expect((listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state).toBe('pending');
+    expect(taps.stripe.effects.slice(before).filter(isRefund)).toHaveLength(0);
     expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
     const awaited = await call('countersign_await', { id });
     expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
