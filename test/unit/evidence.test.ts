@@ -200,6 +200,14 @@ describe('verifyPasskeyEvidence', () => {
     }
   });
 
+  it('refuses client data of a registration (type webauthn.create), saying which type it got', async () => {
+    const { authenticator, verify } = setup();
+    const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') });
+    const clientData = { ...JSON.parse(Buffer.from(response.response.clientDataJSON, 'base64url').toString()), type: 'webauthn.create' };
+    const created = { ...response, response: { ...response.response, clientDataJSON: Buffer.from(JSON.stringify(clientData)).toString('base64url') } };
+    expect((await refusal(verify(created))).message).toBe('clientDataJSON.type is "webauthn.create", expected "webauthn.get"');
+  });
+
   it("refuses an assertion signed by a different key presented under the registered credential's id", async () => {
     const { credential, verify } = setup();
     const impostor = createSoftAuthenticator({ rpId, origin }).assert({ challenge: approvalChallenge(digest, 'approve') });
