@@ -109,6 +109,17 @@ describe('requests as each party sees them', () => {
     expect(await url('failed', 'outcome_unknown')).toBeNull();
   });
 
+  it("lists an agent's requests newest first, at least one and at most as many as asked", async () => {
+    const agentId = ((await send({ op: 'agent.add', name: 'lister-bot', owner: 'jane@example.com' })).agent as JsonObject).id as string;
+    const first = await k.submit(agentId, 'test_read_note', { key: 'welcome' });
+    const second = await k.submit(agentId, 'test_write_note', { key: 'listed', text: 'x' });
+    const list = async (limit: number, who: string | null = agentId) => (await send<RequestView[]>({ op: 'request.list', agentId: who, limit })).map((r) => r.id);
+    expect(await list(10)).toEqual([second.id, first.id]);
+    expect(await list(1)).toEqual([second.id]);
+    expect(await list(0)).toEqual([second.id]);
+    expect((await list(200, null)).length).toBeGreaterThan(2);
+  });
+
   it('lists the tools of the running connectors, and refuses an op it does not know', async () => {
     const tools = await send<JsonObject[]>({ op: 'tools.list' });
     expect(tools.map((t) => t.name)).toEqual(['test_read_note', 'test_write_note', 'test_delete_all']);
@@ -183,6 +194,18 @@ describe('refusals at the edges', () => {
     // Details are cut to 200 characters.
     await vi.waitFor(async () => expect(await audit({ kind: 'edge.refused.oversize' })).toHaveLength(1), { timeout: 10_000, interval: 200 });
     expect((await audit({ kind: 'edge.refused.oversize' }))[0]!.data).toMatchObject({ detail: 'x'.repeat(200) });
+  });
+});
+
+describe('recovery', () => {
+  it('leaves to another replica an approved request of a tool no connector here serves', async () => {
+    const agentId = ((await send({ op: 'agent.add', name: 'elsewhere-bot', owner: 'jane@example.com' })).agent as JsonObject).id as string;
+    const request = await k.submit(agentId, 'test_write_note', { key: 'elsewhere', text: 'x' });
+    const orphan = { state: 'approved', tool: 'other_write', updatedAt: new Date(Date.now() - 3_600_000) };
+    await k.database.db.update(schema.requests).set(orphan).where(eq(schema.requests.id, request.id));
+    expect(await k.kernel.recover()).toBe(1);
+    expect((await send<RequestView>({ op: 'request.get', requestId: request.id })).state).toBe('approved');
+    await k.database.db.update(schema.requests).set({ state: 'cancelled' }).where(eq(schema.requests.id, request.id));
   });
 });
 
