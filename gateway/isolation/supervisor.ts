@@ -119,6 +119,8 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
         if (kernel) send(kernel.child, { type: 'tools.changed' });
       }
     });
+    // A failed spawn or a broken IPC pipe is reported here; unheard, it would take the supervisor down with it.
+    child.on('error', (error) => process.stderr.write(`countersign: ${role} process: ${error.message}\n`));
     child.once('exit', (code, signal) => {
       if (running.get(role) === entry) running.delete(role);
       if (stopping || mine !== generation) return;
