@@ -134,6 +134,22 @@ async function verifies(id: string, state: string): Promise<void> {
   expect((JSON.parse(await cli(['audit', 'verify'])) as { ok: boolean }).ok).toBe(true);
 }
 
+/**
+ * After a process of the set died with request `id` held: it still waits (pending, no refund upstream since `before`),
+ * and once its owner approves it runs exactly once, succeeds, and its receipt and the log verify.
+ */
+async function stillPendingThenOnce(id: string, digest: string, before: number): Promise<void> {
+  const listed = await call('countersign_requests', {});
+  expect((listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state).toBe('pending');
+  expect(taps.stripe.effects.slice(before).filter(isRefund), 'no refund before approval').toHaveLength(0);
+  expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
+  const awaited = await call('countersign_await', { id });
+  expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
+  expect(await settled(id)).toBe('succeeded');
+  expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
+  await verifies(id, 'succeeded');
+}
+
 describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an executor mid-call, of the edge and of the kernel mid-hold', { timeout: 600_000 }, () => {
   const seen = new Set<string>();
 
@@ -218,14 +234,7 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     expect(await held, 'the held call ended with its edge, unanswered').toBe('lost');
     expect(alive(old)).toBe(false);
     // Nothing was lost with the edge: the request still waits, and the agent finds it without calling again.
-    const listed = await call('countersign_requests', {});
-    expect((listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state).toBe('pending');
-    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
-    const awaited = await call('countersign_await', { id });
-    expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
-    expect(await settled(id)).toBe('succeeded');
-    expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
-    await verifies(id, 'succeeded');
+    await stillPendingThenOnce(id, digest, before);
   });
 
   it('kernel killed while a call is held: the whole set starts again under new pids, the request waits in the database, one execution', async () => {
@@ -252,15 +261,7 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     }
     for (const p of set) expect(alive(p.pid), `${p.name} ${p.pid} gone`).toBe(false);
     // The request lived in the kernel's database, not in its memory: still pending, nothing executed.
-    const listed = await call('countersign_requests', {});
-    expect((listed.data.requests as { id: string; state: string }[]).find((r) => r.id === id)?.state).toBe('pending');
-    expect(taps.stripe.effects.slice(before).filter(isRefund)).toHaveLength(0);
-    expect((await owner.decide(id, digest, 'approve')).status).toBe(200);
-    const awaited = await call('countersign_await', { id });
-    expect(awaited.isError, JSON.stringify(awaited.data)).toBe(false);
-    expect(await settled(id)).toBe('succeeded');
-    expect(taps.stripe.effects.slice(before).filter(isRefund), 'refunds upstream').toHaveLength(1);
-    await verifies(id, 'succeeded');
+    await stillPendingThenOnce(id, digest, before);
   });
 
   // Last: it stops the set. SIGTERM drains in order: the edge first, then the executors, which finish the calls in

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_CONFIG } from '../../gateway/example-config.ts';
 import { startGithubSandbox } from '../../tools/github/sandbox/index.ts';
 import { connectClient } from '../support/mcp-client.ts';
-import { createPassportKey } from '../support/passport-key.ts';
+import { createPassportKey, pairingGuess } from '../support/passport-key.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { sendToServer } from '../../gateway/admin.ts';
 
@@ -131,15 +131,7 @@ describe.runIf(linux)('--isolation process', { timeout: 600_000 }, () => {
 
   it('the edge keys its throttles on the client the trusted proxy names, as config says (trustProxy)', async () => {
     const jwk = (await createPassportKey()).publicJwk as JsonWebKey;
-    const guess = async (forwarded: string) => {
-      const res = await fetch(`${server.url}/api/v1/devices/pair`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwarded },
-        body: JSON.stringify({ code: 'AAAA-BBBB-CCCC', publicJwk: jwk }),
-      });
-      await res.body?.cancel();
-      return res.status;
-    };
+    const guess = (forwarded: string) => pairingGuess(server.url, forwarded, jwk);
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) statuses.push(await guess('203.0.113.7'));
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(400));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/harness.ts';
-import { createPassportKey } from '../support/passport-key.ts';
+import { createPassportKey, pairingGuess } from '../support/passport-key.ts';
 import { auditEntries } from '../support/web-session.ts';
 
 /**
@@ -22,16 +22,7 @@ afterAll(async () => {
   await Promise.all([direct?.close(), proxied?.close()]);
 });
 
-/** A failed pairing-code guess (no session needed), as sent with `forwarded` in X-Forwarded-For. */
-const guess = async (stack: Stack, forwarded: string) => {
-  const res = await fetch(`${stack.listenUrl}/api/v1/devices/pair`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': forwarded },
-    body: JSON.stringify({ code: 'AAAA-BBBB-CCCC', publicJwk: jwk }),
-  });
-  await res.body?.cancel();
-  return res.status;
-};
+const guess = (stack: Stack, forwarded: string) => pairingGuess(stack.listenUrl, forwarded, jwk);
 
 describe('trustProxy', () => {
   it('off (the default): a client writing a new X-Forwarded-For on every guess is still throttled on its socket address', async () => {

@@ -25,3 +25,17 @@ export async function createPassportKey(deviceId: string = randomUUID()): Promis
     },
   };
 }
+
+/**
+ * A failed pairing-code guess (no session needed) against the server at `baseUrl`, sent with `forwarded` in
+ * X-Forwarded-For: the throttled route the trustProxy tests count on. Returns the status.
+ */
+export async function pairingGuess(baseUrl: string, forwarded: string, publicJwk: JWK | JsonWebKey): Promise<number> {
+  const res = await fetch(`${baseUrl}/api/v1/devices/pair`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': forwarded },
+    body: JSON.stringify({ code: 'AAAA-BBBB-CCCC', publicJwk }),
+  });
+  await res.body?.cancel();
+  return res.status;
+}
