@@ -76,8 +76,8 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
     const active = db.$with('active').as(db.select({ id: agents.id }).from(agents).where(and(eq(agents.id, principal.agentId), isNull(agents.revokedAt))).for('share'));
     const also = [
-      grant && sql`${db.insert(grants).values({ jti: grant.jti, requestId, digest, expiresAt: grant.expiresAt }).getSQL()}`,
-      grant && verdict.spend && sql`${db.insert(spends).values({ requestId, ...verdict.spend }).getSQL()}`,
+      grant && db.insert(grants).values({ jti: grant.jti, requestId, digest, expiresAt: grant.expiresAt }).getSQL(),
+      grant && verdict.spend && db.insert(spends).values({ requestId, ...verdict.spend }).getSQL(),
       ctx.audit.queued([received(digest, body), decided, ...(grant ? startEntries(requestId, tool, grant, { owner: ctx.replicaId, attempt: 1 }) : [])]),
     ].flatMap((insert, i) => (insert ? [db.$with(`w${i}`, {}).as(insert)] : []));
     const lease = grant ? { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: 1 } : {};
@@ -98,13 +98,12 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
 }
 
 /**
- * Moves the request to `executing` (compare-and-swap from `from`, plus `guard` when given; null when `tx` inserted it
- * so), leased to this replica, and mints and records its grant, in `tx`. Returns the audit entries for the caller to
- * append last in the same transaction.
+ * Moves the request to `executing` (compare-and-swap from `from`, plus `guard` when given), leased to this replica, and
+ * mints and records its grant, in `tx`. Returns the audit entries for the caller to append last in the same transaction.
  */
-export async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[] | null, guard?: SQL): Promise<{ claim: Claim; entries: AuditInput[] } | null> {
+export async function claimIn(ctx: KernelContext, tx: Db, row: Claim['row'], from: RequestState[], guard?: SQL): Promise<{ claim: Claim; entries: AuditInput[] } | null> {
   const lease = { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: sql`${requests.attempt} + 1`, error: null };
-  const claimed = from ? await ctx.store.transition(tx, row.id, from, 'executing', lease, guard) : row;
+  const claimed = await ctx.store.transition(tx, row.id, from, 'executing', lease, guard);
   if (!claimed) return null;
   const grant = await mintGrant(ctx.keys, { requestId: row.id, digest: row.digest, tool: row.tool, ttlSeconds: ctx.grantTtlSeconds });
   await recordGrant(tx, { jti: grant.jti, requestId: row.id, digest: row.digest, expiresAt: grant.expiresAt });
