@@ -25,6 +25,8 @@ export interface ExportResult extends VerifyResult {
 }
 
 type Parsed = { seq: number; kind: string; requestId: string | null; actor: string; data: JsonObject };
+/** Requests as received, by their requestId as JSON (the line itself), and enrollments by key id. */
+type Seen = { requests: Map<string, string>; keys: Map<string, Parsed> };
 
 /** Opens the signed header with the trusted key (or, lacking one, with the keys it names) and checks its shape. */
 function openHeader(line: string | undefined, trusted: string | undefined): { header: BundleHeader; key: string } {
@@ -65,16 +67,16 @@ export async function verifyExport(lines: AsyncIterable<string> | Iterable<strin
   let intact = true;
   // Requests as received are kept as their line and parsed only when an approval names them: a bundle holds many more
   // requests than approvals, and parsing them all took 0.45 s of a million-entry bundle's verification (2026-11-28).
-  const seen = new Map<string, Parsed | string>();
+  const seen: Seen = { requests: new Map(), keys: new Map() };
   const approvals: Parsed[] = [];
   const remember = (text: string) => {
     // JCS orders an entry's keys actor, at, data, kind, requestId, seq: the last "kind" is the entry's own, whatever
     // its data holds, and its requestId (a JSON string or null) runs from there to seq.
     const kind = text.slice(text.lastIndexOf(',"kind":"') + 9, text.lastIndexOf('","requestId":'));
-    if (kind === 'request.received') return void seen.set(`request:${text.slice(text.lastIndexOf(',"requestId":') + 13, text.lastIndexOf(',"seq":'))}`, text);
+    if (kind === 'request.received') return void seen.requests.set(text.slice(text.lastIndexOf(',"requestId":') + 13, text.lastIndexOf(',"seq":')), text);
     const e = JSON.parse(text) as Parsed;
     if (e.kind === 'approval.decided') approvals.push(e);
-    else if (e.kind === 'passkey.enrolled' || e.kind === 'device.paired') seen.set(`key:${String(e.data.credentialId ?? e.data.deviceId)}`, e);
+    else if (e.kind === 'passkey.enrolled' || e.kind === 'device.paired') seen.keys.set(String(e.data.credentialId ?? e.data.deviceId), e);
   };
   for await (const raw of lines) {
     lineNo++;
@@ -142,11 +144,11 @@ export async function verifyExport(lines: AsyncIterable<string> | Iterable<strin
 }
 
 /** An approval holds when its key's enrollment names the same approver and its evidence verifies over the request. */
-async function checkApproval(approval: Parsed, seen: Map<string, Parsed | string>, verifyEvidence?: EvidenceVerifier): Promise<{ bad: string; unchecked?: never } | { unchecked: string; bad?: never } | null> {
+async function checkApproval(approval: Parsed, seen: Seen, verifyEvidence?: EvidenceVerifier): Promise<{ bad: string; unchecked?: never } | { unchecked: string; bad?: never } | null> {
   const data = approval.data;
-  const line = seen.get(`request:${JSON.stringify(approval.requestId)}`);
-  const received = typeof line === 'string' ? (JSON.parse(line) as Parsed) : undefined;
-  const enrolled = seen.get(`key:${String(data.keyId)}`) as Parsed | undefined;
+  const line = seen.requests.get(JSON.stringify(approval.requestId));
+  const received = line === undefined ? undefined : (JSON.parse(line) as Parsed);
+  const enrolled = seen.keys.get(String(data.keyId));
   if (!received) return { unchecked: `the request ${approval.requestId} as received is not in this export (export from an earlier --since)` };
   if (!enrolled) return { unchecked: `the enrollment of key ${String(data.keyId)} is not in this export` };
   const approverId = approval.actor.replace(/^approver:/, '');
