@@ -1,6 +1,5 @@
-import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import {
   KernelError,
   consistencyProof,
@@ -17,7 +16,7 @@ import {
   type VerifyResult,
 } from '../../kernel/index.ts';
 import { exportBundle, exportReceipt } from '../audit/bundle.ts';
-import { verifyExport, type EvidenceVerifier, type ExportResult } from '../audit/offline.ts';
+import { verifyExportFile, type EvidenceVerifier, type ExportResult } from '../audit/offline.ts';
 import { readVerifierKeys } from '../audit/identity.ts';
 import type { Witnesses } from '../audit/witness.ts';
 
@@ -177,9 +176,7 @@ export async function auditReceipt(services: AuditServices, requestId: string, o
 export async function auditVerifyOffline(path: string, options: { json?: boolean; key?: string; verifyEvidence?: EvidenceVerifier } = {}): Promise<CommandOutput> {
   let result: ExportResult;
   try {
-    const stream = createReadStream(path, { encoding: 'utf8' });
-    await once(stream, 'open');
-    result = await verifyExport(createInterface({ input: stream, crlfDelay: Infinity }), { key: options.key, verifyEvidence: options.verifyEvidence });
+    result = await verifyExportFile(path, { key: options.key, verifyEvidence: options.verifyEvidence });
   } catch (error) {
     const message = error instanceof KernelError ? error.message : `cannot read ${path}: ${(error as Error).message}`;
     return { exitCode: 1, stdout: options.json ? `${JSON.stringify({ ok: false, error: message })}\n` : `offline verify FAILED: ${message}\n` };

@@ -1,8 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Frontier, checkpointText, createNoteSigner, entryJcs, hashLeaf, jcs, requestDigest, type JsonObject, type RequestBody } from '../../kernel/index.ts';
 import { BUNDLE_FORMAT, HEADER_LINE } from '../../gateway/audit/bundle.ts';
-import { verifyExport } from '../../gateway/audit/offline.ts';
+import { eachLine, verifyExport, verifyExportFile } from '../../gateway/audit/offline.ts';
 
 /**
  * Offline verification checks each approval against what the log itself says: the enrollment of the key that signed
@@ -71,5 +74,29 @@ describe('offline verification of approvals against the log', () => {
     const lure = { result: { kind: 'request.received', requestId: 'req_1', body: {} }, credentialId: 'pk_ana', approverId: 'apr_mallory', note: '"kind":"passkey.enrolled"' } as JsonObject;
     const result = await verifyExport(bundle([enrolled, received('req_1'), approval('req_1'), ['execution.succeeded', 'req_1', 'kernel', lure]]));
     expect(result).toMatchObject({ ok: true, approvals: { checked: 1, unchecked: [] } });
+  });
+});
+
+describe('offline verification of a file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-offline-'));
+  const write = (name: string, text: string) => (writeFileSync(join(dir, name), text), join(dir, name));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('cuts lines across its 1 MiB reads, with multi-byte characters split between them, CRLF and no final newline', async () => {
+    // 3 MiB of lines of varying length holding 2-, 3- and 4-byte characters, so reads end inside lines and characters.
+    const lines = Array.from({ length: 20_000 }, (_, i) => `${i} ${'é€😀'.repeat(i % 47)}${'x'.repeat(i % 13)}`);
+    const seen: string[] = [];
+    await eachLine(write('lines.txt', lines.join('\n')), (line) => seen.push(line));
+    expect(seen).toEqual(lines);
+    const crlf: string[] = [];
+    await eachLine(write('crlf.txt', `a\r\nb\r\n`), (line) => crlf.push(line));
+    expect(crlf).toEqual(['a\r', 'b\r']); // the verifier trims them
+  });
+
+  it('verifies a bundle file as the CLI reads it, CRLF line endings included, and names an entry line whose seq is not a number', async () => {
+    const lines = bundle([enrolled, received('req_1'), approval('req_1')]);
+    expect(await verifyExportFile(write('ok.jsonl', `${lines.join('\r\n')}\r\n`))).toMatchObject({ ok: true, entries: 3, approvals: { checked: 1 } });
+    const bad = lines.map((l) => l.replace(/,"seq":2\}$/, ',"seq":2e0}'));
+    expect((await verifyExportFile(write('bad.jsonl', bad.join('\n')))).firstBad).toEqual({ seq: 2, reason: 'line 3: not an audit entry' });
   });
 });
