@@ -52,6 +52,7 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
   const budget = createBudgetStore(ctx.db);
   const first = await evaluateSafely(() => policy.evaluate(input, budget));
 
+  await ctx.audit.admit(); // before any transaction: when the sequencer is behind, new requests wait for it
   const requestId = `req_${randomUUID().replaceAll('-', '')}`;
   const bodyFor = (verdict: Verdict): RequestBody => {
     const ttl = verdict.decision === 'approve' ? verdict.expiresInSeconds ?? DEFAULT_APPROVAL_SECONDS : ALLOW_TTL_SECONDS;

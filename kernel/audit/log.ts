@@ -20,6 +20,13 @@ export interface AuditLog {
    * they commit with its change in one round trip.
    */
   queued(entries: AuditInput[]): SQL;
+  /**
+   * Backpressure: resolves at once unless the last batch held more than `maxBacklog` entries, then after the next
+   * batch. Appends without `tx` wait on it; a writer should await it before opening its transaction (never inside
+   * one: the batch may need the connection it holds), so writers cannot outrun the sequencer and an entry's merge
+   * delay stays within a few batches however hard they push (Trillian bounds its queue with quotas).
+   */
+  admit(): Promise<void>;
   /** Resolves once everything queued before the call is in the tree; returns the checkpoint that covers it. */
   sync(): Promise<StoredCheckpoint | null>;
   /** Stops the sequencer after a last batch; appends after close are refused. */
@@ -36,6 +43,8 @@ export interface AuditLogOptions {
    * within it share one batch, so a busy gateway runs one batch per interval instead of polling its database.
    */
   kickMs?: number;
+  /** Entries in one batch above which writers wait for the next batch (default 4,000; see `admit`). */
+  maxBacklog?: number;
   /** Called after each batch commits, with its checkpoint (witnesses); errors are the callee's to report. */
   onCheckpoint?: (checkpoint: StoredCheckpoint) => void;
   /** Called when a batch fails (it is retried; nothing queued is lost). */
@@ -60,20 +69,27 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
   let kick: ReturnType<typeof setTimeout> | null = null;
   // One batch at a time in this process; the advisory lock orders batches across processes.
   let batches: Promise<unknown> = Promise.resolve();
+  let behind = false;
+  let waiting: (() => void)[] = [];
 
   /** Integrates one batch: its checkpoint and whether it was full (more may be waiting), null when empty, or 'busy'. */
-  function batch(): Promise<{ checkpoint: StoredCheckpoint; full: boolean } | null | 'busy'> {
+  function batch(): Promise<{ checkpoint: StoredCheckpoint; count: number; full: boolean } | null | 'busy'> {
     const run = batches.then(() =>
       db.transaction(async (tx) => {
         const done = await integrate(tx as unknown as Db, signer, maxBatch);
-        return done && done !== 'busy' ? { checkpoint: done.checkpoint, full: done.count === maxBatch } : done;
+        return done && done !== 'busy' ? { checkpoint: done.checkpoint, count: done.count, full: done.count === maxBatch } : done;
       }),
     );
     batches = run.catch(() => {});
+    const release = (result?: Awaited<typeof run>) => {
+      behind = !!result && result !== 'busy' && result.count > (options.maxBacklog ?? 4000);
+      for (const go of waiting.splice(0)) go();
+    };
     return run.then((result) => {
       if (result && result !== 'busy') options.onCheckpoint?.(result.checkpoint);
+      release(result);
       return result;
-    });
+    }, (error: unknown) => (release(), Promise.reject(error)));
   }
 
   // An append kicks the loop `kickMs` later (the appender commits after its call returns); a kick during a batch runs
@@ -113,12 +129,15 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
     return inputs;
   }
 
+  const admit = () => (behind && !closed ? new Promise<void>((go) => (waiting.push(go), (kicked = true), wake?.())) : Promise.resolve());
   return {
     queued: (entries) => queueInsert(prepare(entries)),
+    admit,
     async append(entries, tx) {
       const inputs = prepare(entries);
       if (inputs.length === 0) return;
       if (tx === undefined) {
+        await admit();
         return new Promise<void>((done, fail) => {
           if (pending.push({ inputs, done, fail }) === 1) queueMicrotask(flush);
         });
@@ -140,6 +159,7 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
     async close() {
       closed = true;
       wake?.();
+      for (const go of waiting.splice(0)) go();
       await loop;
       await batches;
     },

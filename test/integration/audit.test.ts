@@ -127,6 +127,28 @@ describe('audit log: queue and sequencer', () => {
     expect(sizes).toEqual([4, 8, 12, 14]);
   });
 
+  it('makes writers wait for the sequencer when its last batch was over maxBacklog, and not otherwise', async () => {
+    // No idle polling and a kick that never fires: a batch runs only for sync() or because admit() asked for one.
+    const audit = open({ idleMs: 3_600_000, kickMs: 3_600_000, maxBacklog: 5 });
+    const integrated = async () => (await rows<{ n: number }>(sql`select count(*)::int as n from audit_entries`))[0]!.n;
+    const admittedAt = () => audit.admit().then(integrated);
+    const queue = (from: number, count: number) => db.transaction(async (tx) => audit.append(Array.from({ length: count }, (_, i) => entry(from + i)), tx as never));
+    await audit.sync(); // the first round has run (empty): not behind
+    await queue(0, 2);
+    expect(await admittedAt()).toBe(0); // not behind: admitted at once, the two entries still queued
+    await audit.sync();
+    // Six entries integrated in one batch: more than five, so the log is behind, and the next writer waits for the
+    // batch its admission starts, which takes what was queued meanwhile.
+    await queue(2, 6);
+    await audit.sync();
+    await queue(8, 2);
+    expect(await admittedAt()).toBe(10);
+    // That batch held two entries: no longer behind, so the next writer goes straight through.
+    await queue(10, 1);
+    expect(await admittedAt()).toBe(10);
+    await audit.close();
+  });
+
   it('makes one gapless tree from many concurrent appends by two logs (two sequencers) on one database', async () => {
     const [first, second] = [open(), open()];
     const calls = Array.from({ length: 200 }, (_, i) =>

@@ -14,6 +14,7 @@ import {
   type RequestView,
   type Router,
   type AuditLog,
+  type AuditLogOptions,
   type CompiledPolicy,
   type Signals,
   KernelError,
@@ -90,13 +91,15 @@ export interface FixtureOptions {
   signals?: Signals;
   /** The approval web app's origin as configured (default FIXTURE_URL); a trailing slash is allowed. */
   publicUrl?: string;
+  /** The audit log's sequencer options (default: the product's). */
+  audit?: AuditLogOptions;
 }
 
 export async function startKernel(options: FixtureOptions = {}): Promise<KernelFixture> {
   const shared = options.database ? null : await reusablePglite();
   const database = options.database ?? shared!;
   const keys = await generateKernelKeys();
-  const audit = createAuditLog(database.db, createNoteSigner('localhost/countersign/audit', keys.privateKey, keys.publicJwk as unknown as JsonObject));
+  const audit = createAuditLog(database.db, createNoteSigner('localhost/countersign/audit', keys.privateKey, keys.publicJwk as unknown as JsonObject), options.audit);
   const refusals: KernelFixture['refusals'] = [];
   const router = createRouter(async (refusal) => void refusals.push(refusal));
   const connector = createTestConnector();
