@@ -119,8 +119,13 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
         if (kernel) send(kernel.child, { type: 'tools.changed' });
       }
     });
-    // A failed spawn or a broken IPC pipe is reported here; unheard, it would take the supervisor down with it.
-    child.on('error', (error) => process.stderr.write(`countersign: ${role} process: ${error.message}\n`));
+    // A failed spawn or a broken IPC pipe is reported here; unheard, it would take the supervisor down with it. A spawn
+    // that failed (no pid: EAGAIN at a process limit, ENOENT while Node is being upgraded) never emits 'exit'; as an
+    // exit it is restarted with the same backoff, where it would otherwise stay down for good.
+    child.on('error', (error) => {
+      process.stderr.write(`countersign: ${role} process: ${error.message}\n`);
+      if (child.pid === undefined) child.emit('exit', child.exitCode, null);
+    });
     child.once('exit', (code, signal) => {
       if (running.get(role) === entry) running.delete(role);
       if (stopping || mine !== generation) return;

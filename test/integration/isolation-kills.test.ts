@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -18,7 +18,8 @@ import { freePort } from '../support/harness.ts';
  * ends succeeded, or `unknown` in its owner's inbox. The edge killed while it holds an agent's call: the request stays
  * in the kernel, the restarted edge takes the decision, and `countersign_await` returns the one execution. The kernel
  * killed while it holds a call: the supervisor starts the whole set again, and the request waits in the database. SIGTERM with
- * a refund on the wire: the set drains in order, and the kernel records the refund the executor finishes. Linux only
+ * a refund on the wire: the set drains in order, and the kernel records the refund the executor finishes. An executor
+ * whose restart cannot spawn (its Node binary gone, as in an upgrade) is tried again until it can. Linux only
  * (a process per role is found through /healthz and killed by pid).
  */
 
@@ -152,6 +153,7 @@ async function stillPendingThenOnce(id: string, digest: string, before: number):
 
 describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an executor mid-call, of the edge and of the kernel mid-hold', { timeout: 600_000 }, () => {
   const seen = new Set<string>();
+  let node: string;
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'countersign-isokill-'));
@@ -159,7 +161,14 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     sandboxes = { github: await startGithubSandbox(), stripe: await startStripeSandbox() };
     taps = { github: await startUpstreamTap(sandboxes.github.url), stripe: await startUpstreamTap(sandboxes.stripe.url) };
     writeFileSync(join(home, 'countersign.yaml'), CONFIG.replace('GITHUB_URL', taps.github.url).replace('STRIPE_URL', taps.stripe.url));
-    server = await startServerProcess({ home, port, env, args: ['--isolation', 'process'], startSeconds: 420 });
+    // The set runs on a link to this Node binary, which a test removes to make a spawn fail.
+    node = join(home, 'node');
+    try {
+      linkSync(process.execPath, node);
+    } catch {
+      copyFileSync(process.execPath, node); // another filesystem
+    }
+    server = await startServerProcess({ home, port, env, args: ['--isolation', 'process'], startSeconds: 420, node });
     cli = cliFor(home, { ...process.env, ...env, COUNTERSIGN_HOME: home, COUNTERSIGN_CONFIG: join(home, 'countersign.yaml') });
     owner = await enrollRemote(url, `http://localhost:${port}`, cli, 'owner@example.com');
     token = (JSON.parse(await cli(['agent', 'add', 'kill-agent', '--owner', 'owner@example.com'])) as { token: string }).token;
@@ -199,6 +208,19 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
     // executor, started over a minute before the kill, has left); the restarted one is still the one serving.
     expect((await processes()).find((p) => p.name === 'executor:stripe')).toMatchObject({ pid: after, state: 'up' });
     await verifies(id, state);
+  });
+
+  it('an executor whose restart cannot spawn (its Node binary gone for a while) is tried again, and comes back', async () => {
+    const before = await pidOf('executor:github');
+    renameSync(node, `${node}.away`);
+    const { after, seen: states } = await killAndAwaitRestart('executor:github', async () => {
+      // Until the supervisor has seen its respawn fail, the binary stays away; then it is back, as after an upgrade.
+      for (let i = 0; i < 240 && !server.stderr().includes('executor:github process: spawn'); i++) await sleep(250);
+      renameSync(`${node}.away`, node);
+    });
+    expect(server.stderr()).toMatch(/executor:github process: spawn \S+ ENOENT/);
+    expect(after).not.toBe(before);
+    expect(states.at(-1)).toBe('up (ok)');
   });
 
   it('github executor killed before its write left: nothing upstream, the request waits in the owner’s inbox as unknown', async () => {

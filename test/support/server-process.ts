@@ -31,9 +31,10 @@ const root = resolve(import.meta.dirname, '../..');
 
 /**
  * `home` and `port` restart a server where an earlier one left off (its database, keys and URL); a home given by the
- * caller is the caller's to remove.
+ * caller is the caller's to remove. `node` is the Node binary to run it with (default this one), e.g. a link the test
+ * can remove while it runs.
  */
-export async function startServerProcess(options: { config?: string; env?: Record<string, string>; home?: string; port?: number; args?: string[]; startSeconds?: number } = {}): Promise<ServerProcess> {
+export async function startServerProcess(options: { config?: string; env?: Record<string, string>; home?: string; port?: number; args?: string[]; startSeconds?: number; node?: string } = {}): Promise<ServerProcess> {
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'countersign-proc-'));
   const port = options.port ?? (await freePort());
   if (options.config) writeFileSync(join(home, 'countersign.yaml'), options.config);
@@ -45,7 +46,7 @@ export async function startServerProcess(options: { config?: string; env?: Recor
   // Embedded PGlite in the home unless the caller names a database (replicas share one PostgreSQL).
   if (!options.env?.DATABASE_URL) delete env.DATABASE_URL;
   if (!options.env?.COUNTERSIGN_PUBLIC_URL) delete env.COUNTERSIGN_PUBLIC_URL;
-  const child: ChildProcess = spawn(process.execPath, [join(root, 'bin/countersign.js'), 'start', ...(options.args ?? [])], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(options.node ?? process.execPath, [join(root, 'bin/countersign.js'), 'start', ...(options.args ?? [])], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
