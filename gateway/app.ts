@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { Edge } from './edge-app.ts';
 import type { Hono } from 'hono';
 import { eq } from 'drizzle-orm';
 import {
@@ -96,6 +97,8 @@ export interface Core {
 /** Everything a running Countersign holds in one process; tests reach into it, the CLI uses `admin` for state commands. */
 export interface Services extends Core {
   app: Hono;
+  /** The MCP endpoint's tool calls, for drainHttp. */
+  calls: Edge['calls'];
 }
 
 /** Writes the commented example config on first start, so a newcomer has something to read and edit. */
@@ -127,6 +130,7 @@ export async function createServices(options: StartOptions, remoteConnectors?: (
   return {
     ...core,
     app: edge.app,
+    calls: edge.calls,
     async close() {
       await edge.close();
       await core.close();

@@ -443,7 +443,7 @@ async function start(e: Env): Promise<number> {
     process.once('SIGTERM', () => done('SIGTERM'));
   });
   log.info({ event: 'server.stopping', signal }, `Countersign stopping (${signal}): finishing requests in flight`);
-  await drainHttp(server);
+  await drainHttp(server, 5000, services.calls);
   admin.close();
   await services.close();
   release();

@@ -58,6 +58,8 @@ export interface EdgeOptions {
 export interface Edge {
   app: Hono;
   close(): Promise<void>;
+  /** What drainHttp needs from the MCP endpoint: answer held calls now, and how many calls still run. */
+  calls: { stopHolding(): void; running(): number };
 }
 
 /**
@@ -163,7 +165,7 @@ export function createEdgeApp(options: EdgeOptions): Edge {
     resolve: options.resolve,
   });
   app.route('/', web);
-  return { app, close: () => mcp.close() };
+  return { app, close: () => mcp.close(), calls: { stopHolding: () => mcp.stopHolding(), running: () => mcp.callsRunning() } };
 }
 
 function missing(what: string): never {

@@ -133,15 +133,18 @@ function unavailable(request: Request): Response {
  * Stops a server the way a load balancer expects, before the services behind it close: no new connections; a request
  * that still arrives on a kept-alive connection gets 503 with `Connection: close` instead of reaching a closed database
  * (a client told "500" cannot know whether its call ran); requests already inside finish for up to `graceMs`, each
- * answer closing its connection; then every connection (open streams included) is closed.
+ * answer closing its connection; then every connection (open streams included) is closed. With `calls` (the MCP
+ * endpoint's), held tool calls are answered at once with their request's pending state and running ones may finish
+ * within the same grace: an MCP answer streams after its Response was made, which `running` no longer counts.
  */
-export async function drainHttp(server: ServerType, graceMs = 5000): Promise<void> {
+export async function drainHttp(server: ServerType, graceMs = 5000, calls?: { stopHolding(): void; running(): number }): Promise<void> {
   const state = draining.get(server);
   if (state) state.on = true;
+  calls?.stopHolding();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   const http = server as Partial<NodeHttpServer>;
   const deadline = Date.now() + graceMs;
-  while ((state?.running ?? 0) > 0 && Date.now() < deadline) {
+  while (((state?.running ?? 0) > 0 || (calls?.running() ?? 0) > 0) && Date.now() < deadline) {
     http.closeIdleConnections?.();
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

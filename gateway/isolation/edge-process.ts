@@ -48,7 +48,7 @@ export async function runEdge(socket: Socket): Promise<void> {
   });
   const drain = async () => {
     // Stop accepting, let running requests answer, end every stream; then go.
-    await drainHttp(server);
+    await drainHttp(server, 5000, edge.calls);
     await edge.close().catch(() => {});
     process.exit(0);
   };

@@ -18,7 +18,12 @@ export interface HoldContext {
   progress?: AgentProgress;
   /** Upstream progress of running executions, from connector hosts (absent where nothing feeds the gateway endpoint). */
   executions?: Executions;
+  /** Aborted when the server stops: held calls are answered at once with their request's pending state. */
+  stop?: AbortSignal;
 }
+
+/** A held request as last seen, and why holding it stopped early when it did (the server stopping, the kernel gone). */
+export type Held = { view: RequestView; interrupted: string | null };
 
 /**
  * The agent's one progress token for a call: the hold's own notices while a human decides, then the upstream
@@ -76,21 +81,31 @@ export async function awaitSlice(port: Port, agentId: string, requestId: string,
  * Holds a non-final request up to `holdSeconds`, in slices so the client hears progress naming what the human is asked
  * to approve. A client cancellation cancels the pending approval in the kernel (which also wakes the wait).
  */
-export async function hold(ctx: HoldContext, first: RequestView): Promise<RequestView> {
+export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> {
   let view = first;
+  let interrupted: string | null = null;
   const started = Date.now();
   const deadline = started + ctx.holdSeconds * 1000;
   // A cancellation cancels the approval while it is pending, and stops the execution once it runs.
   const onAbort = () => void cancelPending(ctx.port, ctx.agentId, view.id, CANCELLED).catch(() => {});
   return following(ctx, first.body.tool, { requestId: first.id }, async () => {
-    while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted) {
+    while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted && !interrupted) {
       if (ctx.progress) {
         const elapsed = Math.round((Date.now() - started) / 1000);
         await ctx.progress.hold(elapsed, ctx.holdSeconds, progressMessage(view)).catch(() => {});
       }
-      view = await awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(SLICE_MS, deadline - Date.now()));
+      // The request lives in the kernel's database, not in this call: when the server stops or loses its kernel, the
+      // agent is answered with what it needs to pick the request up again, instead of a dropped connection.
+      const slice = awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(SLICE_MS, deadline - Date.now()));
+      const next = await Promise.race([slice, stopped(ctx.stop)]).catch((error: unknown) => {
+        if (!(error instanceof KernelError)) throw error;
+        interrupted = `Countersign could not follow the request (${error.message})`;
+        return view;
+      });
+      if (next === null) interrupted = 'this Countersign server is stopping';
+      else view = next;
     }
-    return view;
+    return { view, interrupted };
   }, onAbort);
 }
 
@@ -98,6 +113,14 @@ function progressMessage(view: RequestView): string {
   if (view.state !== 'pending') return `Request ${view.id} is ${view.state}: ${view.intent.summary}`;
   const where = view.approvalUrl ? ` at ${view.approvalUrl}` : '';
   return `Waiting for a human to approve: ${view.intent.summary} (approve or reject${where})`;
+}
+
+/** Resolves to null once `signal` aborts (never without one). */
+function stopped(signal: AbortSignal | undefined): Promise<null> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) resolve(null);
+    else signal?.addEventListener('abort', () => resolve(null), { once: true });
+  });
 }
 
 /** Cancels a request if it is still pending; a request that already moved on is left as it is. */
@@ -133,8 +156,8 @@ export async function callTool(ctx: HoldContext, tool: string, args: JsonObject)
     // An allowed call runs inside the submit: it is followed by this call's id, as its request id is not known yet.
     const call = randomUUID();
     const view = await following(ctx, tool, { call }, () => submit(ctx.port, ctx.agentId, tool, args, call));
-    const held = isFinal(view) ? view : await hold(ctx, view);
-    return isFinal(held) ? resultOf(held) : pendingResult(held);
+    const held = isFinal(view) ? { view, interrupted: null } : await hold(ctx, view);
+    return isFinal(held.view) ? resultOf(held.view) : pendingResult(held.view, held.interrupted);
   });
 }
 
@@ -144,7 +167,10 @@ export async function awaitTool(ctx: HoldContext, args: Record<string, unknown>)
   if (typeof id !== 'string' || id === '') {
     return { isError: true, content: [{ type: 'text', text: 'invalid arguments for countersign_await: args.id: expected the approval_id string a pending call returned' }] };
   }
-  return guarded(async () => resultOf(await hold(ctx, await awaitSlice(ctx.port, ctx.agentId, id, 0))));
+  return guarded(async () => {
+    const held = await hold(ctx, await awaitSlice(ctx.port, ctx.agentId, id, 0));
+    return held.interrupted && !isFinal(held.view) ? pendingResult(held.view, held.interrupted) : resultOf(held.view);
+  });
 }
 
 /**

@@ -50,6 +50,10 @@ export type McpHandler = ((c: Context) => Promise<Response>) & {
   /** Closes every open session. */
   close(): Promise<void>;
   sessionCount(): number;
+  /** Answers every held call at once with its request's pending state (the server is stopping). */
+  stopHolding(): void;
+  /** Tool calls still running (a held call answers soon after stopHolding; an execution runs to its end). */
+  callsRunning(): number;
 };
 
 interface Session {
@@ -75,6 +79,8 @@ const BATCHES_REMOVED = '2025-06-18';
  * app.all('/mcp', createMcpHandler({ port: router.register('gateway', async () => null, CAPABILITIES.gateway), publicUrl: 'http://localhost:8787' }));
  */
 export function createMcpHandler(options: McpHandlerOptions): McpHandler {
+  const stopping = new AbortController();
+  const calls = { stop: stopping.signal, running: 0 };
   const holdSeconds = options.holdSeconds ?? 25;
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const defaults = defaultAllowed(options.publicUrl, options.listenPort);
@@ -121,7 +127,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
   async function open(principal: Principal, requested: unknown): Promise<Session> {
     // The list as the first session sees it: a change from here on is announced.
     if (listed === null) listed = await lookAtTools().catch(() => null);
-    const mcp = createSessionServer({ port: options.port, agentId: principal.agentId, holdSeconds, version: options.version ?? '0.1.0', executions: options.executions });
+    const mcp = createSessionServer({ port: options.port, agentId: principal.agentId, holdSeconds, version: options.version ?? '0.1.0', executions: options.executions, calls });
     const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
     const session: Session = { agentId: principal.agentId, mcp, lastUsed: Date.now(), protocolVersion, running: new Set(), transport: undefined as never };
     session.transport = new WebStandardStreamableHTTPServerTransport({
@@ -227,5 +233,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     await Promise.all([...sessions.keys()].map(closeSession));
   };
   handler.sessionCount = () => sessions.size;
+  handler.stopHolding = () => stopping.abort();
+  handler.callsRunning = () => calls.running;
   return handler;
 }

@@ -1,6 +1,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
-import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolRequest, type CallToolResult, type ServerNotification, type ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { CreateTaskResult } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
 import type { Port, RequestView, ToolInfo } from '../../kernel/index.ts';
 import { asArgs, awaitTool, callTool, guarded, progressSender } from './calls.ts';
@@ -20,6 +21,8 @@ export interface SessionServerOptions {
   version: string;
   /** Upstream progress of running executions (the gateway endpoint's handler feeds it). */
   executions?: Executions;
+  /** The handler's tool calls: aborted when the server stops (held calls answer at once), and how many are running. */
+  calls?: { stop: AbortSignal; running: number };
 }
 
 export interface SessionServer {
@@ -59,6 +62,16 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult | CreateTaskResult> => {
+    const calls = options.calls;
+    if (calls) calls.running++;
+    try {
+      return await answer(request, extra);
+    } finally {
+      if (calls) calls.running--;
+    }
+  });
+
+  const answer = async (request: CallToolRequest, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult | CreateTaskResult> => {
     const { name } = request.params;
     const args = asArgs(request.params.arguments);
     const hold = {
@@ -69,6 +82,7 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
       sessionClosed: () => server.transport === undefined,
       executions: options.executions,
       progress: progressSender(request.params._meta?.progressToken, (n) => extra.sendNotification(n)),
+      stop: options.calls?.stop,
     };
     if (name === AWAIT_TOOL) return awaitTool(hold, args);
     if (name === REQUESTS_TOOL) {
@@ -79,7 +93,7 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
       return startToolTask({ port, agentId, store: taskStore, requestStore: extra.taskStore, requestedTtl: extra.taskRequestedTtl }, name, args);
     }
     return callTool(hold, name, args);
-  });
+  };
 
   return {
     server,

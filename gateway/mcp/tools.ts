@@ -186,9 +186,16 @@ function refusal(view: RequestView, reason: string) {
   return { status: view.state, request_id: view.id, summary: view.intent.summary, reason };
 }
 
-/** A normal, non-error result: the agent learns what the human is asked and how to wait for the answer. */
-export function pendingResult(view: RequestView): CallToolResult {
-  return withJson(pendingShape(view));
+/**
+ * A normal, non-error result: the agent learns what the human is asked and how to wait for the answer. `interrupted`
+ * says why the call stopped holding early (the server stopping, the kernel gone): the request is not lost, and calling
+ * the tool again would ask twice.
+ */
+export function pendingResult(view: RequestView, interrupted: string | null = null): CallToolResult {
+  const shape = pendingShape(view);
+  if (!interrupted) return withJson(shape);
+  const why = `Stopped holding this call early: ${interrupted}. The request ${view.id} is recorded and runs at most once; do not call the tool again.`;
+  return withJson({ content: text(`${why} ${shape.content.map((c) => (c.type === 'text' ? c.text : '')).join('')}`), structuredContent: { ...shape.structuredContent, interrupted } });
 }
 
 function pendingShape(view: RequestView): CallToolResult {

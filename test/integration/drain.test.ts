@@ -8,6 +8,7 @@ import { drainHttp, serveHttp } from '../../gateway/edge.ts';
 import { BIN, run, startServer, type ServerProcess } from '../support/cli-process.ts';
 import { freePort } from '../support/harness.ts';
 import { serverTimeout } from '../support/isolation-mode.ts';
+import { connectClient } from '../support/mcp-client.ts';
 
 /**
  * Stopping a server must not answer from services that are closing. Seen in the README story: after SIGTERM the old
@@ -190,5 +191,46 @@ describe('countersign start, stopped under a client that keeps its connection al
     expect(outcomes.filter((o) => typeof o === 'number' && o >= 500 && o !== 503), seen).toEqual([]);
     expect(gone, `the server did not exit; calls on its kept-alive connection got: ${seen}`).toBe(true);
     expect(outcomes.at(-1), seen).toBe('ECONNREFUSED');
+  }, serverTimeout(120_000));
+});
+
+describe('countersign start, stopped while an agent waits for an approval', () => {
+  let dir: string | undefined;
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers the held call with its pending request and why it stopped holding, instead of dropping the connection', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'countersign-drain-held-'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign') };
+    for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
+    server = await startServer({ cwd: dir, env });
+    const added = await run([process.execPath, BIN, 'agent', 'add', 'held', '--owner', 'you@example.com', '--json'], { cwd: dir, env });
+    expect(added.code, added.stdout + added.stderr).toBe(0);
+    const token = (JSON.parse(added.stdout) as { token: string }).token;
+    const url = `http://127.0.0.1:${port}`;
+    const agent = await connectClient(url, token);
+    const watcher = await connectClient(url, token);
+    // The example policy's default: an issue waits for its owner's approval, and the call is held meanwhile.
+    const held = agent.callTool({ name: 'github_create_issue', arguments: { owner: 'acme', repo: 'web', title: 'Held across a stop' } }, undefined, { timeout: 60_000 });
+    let id: string | undefined;
+    for (let i = 0; i < 200 && !id; i++) {
+      const listed = await watcher.callTool({ name: 'countersign_requests', arguments: {} });
+      id = (listed.structuredContent as { requests: { id: string; state: string }[] }).requests.find((r) => r.state === 'pending')?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(id).toBeDefined();
+    await watcher.close();
+    const exited = new Promise<void>((resolve) => server!.child.once('exit', () => resolve()));
+    server.child.kill('SIGTERM');
+    const answer = await held;
+    expect(answer.isError ?? false).toBe(false);
+    expect(answer.structuredContent).toMatchObject({ status: 'pending', approval_id: id, how_to_wait: `call countersign_await with {"id": "${id}"}`, interrupted: 'this Countersign server is stopping' });
+    expect((answer.content as { text: string }[])[0]!.text).toContain(`The request ${id} is recorded and runs at most once; do not call the tool again.`);
+    await agent.close().catch(() => {});
+    await exited;
   }, serverTimeout(120_000));
 });

@@ -262,17 +262,18 @@ describe.runIf(process.platform === 'linux')('--isolation process: SIGKILL of an
   it('kernel killed while a call is held: the whole set starts again under new pids, the request waits in the database, one execution', async () => {
     const before = taps.stripe.effects.length;
     const agent = await connectClient(url(), token);
-    const held = agent.callTool({ name: 'stripe_create_refund', arguments: { charge: 'ch_3SbxGraceCharge001', amount: 900 } }, undefined, { timeout: 120_000 }).then(
-      () => 'answered',
-      () => 'lost',
-    );
+    const held = agent.callTool({ name: 'stripe_create_refund', arguments: { charge: 'ch_3SbxGraceCharge001', amount: 900 } }, undefined, { timeout: 120_000 });
     const { id, digest } = await arrived('stripe_create_refund', seen);
     await client?.close().catch(() => {});
     client = null; // its session ends with the edge the set's restart takes down
     const set = (await processes()).map((p) => ({ name: p.name, pid: p.pid! }));
     await killAndAwaitRestart('kernel');
+    // The edge lost its kernel while it held the call: the agent is answered with the pending request to pick up,
+    // not a dropped connection (which told it nothing, not even the request's id).
+    const answer = await held;
+    expect(answer.isError ?? false).toBe(false);
+    expect(answer.structuredContent).toMatchObject({ status: 'pending', approval_id: id, interrupted: expect.any(String) });
     await agent.close().catch(() => {});
-    await held; // answered by the draining edge or lost with it: the request's state is what counts
     // Every channel ended with the kernel: every process of the set was started again, none left behind.
     const now = await health();
     expect(now.status).toBe('ok');

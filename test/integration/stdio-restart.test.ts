@@ -34,8 +34,13 @@ let stderr = '';
 
 const text = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
 
-async function restart(): Promise<void> {
-  await server.stop();
+/** SIGTERM (the default) drains; SIGKILL, as a crash or the OOM killer, drops every connection with no answer. */
+async function restart(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  if (signal === 'SIGKILL') {
+    const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
+    process.kill(-server.child.pid!, 'SIGKILL'); // its process group: the server and what it spawned
+    await exited;
+  } else await server.stop();
   server = await startServer({ cwd: dir, env });
 }
 
@@ -80,7 +85,7 @@ describe('stdio bridge across a server restart', () => {
     expect(tools.length).toBeGreaterThan(10);
   }, serverTimeout(180_000));
 
-  it('does not send a held write again when the server restarts under it, and names the request it made', async () => {
+  it('does not send a held write again when the server is killed under it (no answer comes), and names the request it made', async () => {
     let restarting: Promise<void> | undefined;
     const pr = (await client.callTool({ name: 'github_get_pull_request', arguments: { owner: 'acme', repo: 'web', pull_number: 42 } })) as CallToolResult;
     const sha = (pr.structuredContent as { head_sha: string }).head_sha;
@@ -88,7 +93,7 @@ describe('stdio bridge across a server restart', () => {
     const result = (await client.callTool({ name: 'github_merge_pull_request', arguments: merge }, CallToolResultSchema, {
       timeout: 120_000,
       onprogress: () => {
-        restarting ??= restart();
+        restarting ??= restart('SIGKILL');
       },
     })) as CallToolResult;
     await restarting;
@@ -102,5 +107,29 @@ describe('stdio bridge across a server restart', () => {
     const mine = (await client.callTool({ name: 'countersign_requests', arguments: {} })) as CallToolResult;
     const merges = (mine.structuredContent as { requests: { tool: string }[] }).requests.filter((r) => r.tool === 'github_merge_pull_request');
     expect(merges).toHaveLength(1);
+  }, serverTimeout(240_000));
+
+  it('passes on the pending answer a stopping server gives a held write, and does not send it again', async () => {
+    let restarting: Promise<void> | undefined;
+    const pr = (await client.callTool({ name: 'github_get_pull_request', arguments: { owner: 'acme', repo: 'web', pull_number: 42 } })) as CallToolResult;
+    const merge = { owner: 'acme', repo: 'web', pull_number: 42, sha: (pr.structuredContent as { head_sha: string }).head_sha };
+    const before = (await client.callTool({ name: 'countersign_requests', arguments: {} })) as CallToolResult;
+    const count = () => (before.structuredContent as { requests: { tool: string }[] }).requests.filter((r) => r.tool === 'github_merge_pull_request').length;
+    const result = (await client.callTool({ name: 'github_merge_pull_request', arguments: merge }, CallToolResultSchema, {
+      timeout: 120_000,
+      onprogress: () => {
+        restarting ??= restart();
+      },
+    })) as CallToolResult;
+    await restarting;
+    // The draining server answered the held call itself: pending, its id, how to wait, and why it stopped holding.
+    expect(result.isError ?? false, text(result)).toBe(false);
+    const data = result.structuredContent as { status: string; approval_id: string; interrupted: string };
+    expect(data).toMatchObject({ status: 'pending', interrupted: 'this Countersign server is stopping' });
+    expect(text(result)).toContain(`countersign_await with {"id": "${data.approval_id}"}`);
+    const mine = (await client.callTool({ name: 'countersign_requests', arguments: {} })) as CallToolResult;
+    const merges = (mine.structuredContent as { requests: { id: string; tool: string; state: string }[] }).requests.filter((r) => r.tool === 'github_merge_pull_request');
+    expect(merges).toHaveLength(count() + 1);
+    expect(merges.find((r) => r.id === data.approval_id)?.state).toBe('pending');
   }, serverTimeout(240_000));
 });
