@@ -42,7 +42,7 @@ export function parseDuration(text: unknown): number | null {
 export const parseWindow = (text: unknown): number | null => parseDuration(typeof text === 'string' ? windowDuration(text) : text);
 
 /** A load-time policy error; `details.path` points into the policy config so the config loader can add a line. */
-const policyError: Fail = (path, message, offset) => new KernelError('policy_error', message, offset === undefined ? { path } : { path, offset });
+const policyError: Fail = (path, message, offset) => new KernelError('policy_error', message, { path, offset });
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 

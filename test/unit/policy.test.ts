@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { compilePolicy, KernelError, type BudgetReader, type PolicyConfig, type PolicyInput } from '../../kernel/index.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { compilePolicy, KernelError, type BudgetReader, type CompiledPolicy, type PolicyConfig, type PolicyInput } from '../../kernel/index.ts';
 import { celMessage, checkEnvironment } from '../../kernel/policy/cel.ts';
+import { parseDuration, parseWindow } from '../../kernel/policy/compile.ts';
 
 const agent = { id: 'agt_1', name: 'helper', owner: 'owner@example.com' };
 const input = (tool: string, args: PolicyInput['args'] = {}, extra: Partial<PolicyInput> = {}): PolicyInput => ({
@@ -33,19 +34,25 @@ function loadError(config: PolicyConfig, roles: string[] = []): KernelError {
   throw new Error('expected compilePolicy to throw');
 }
 
+// Policies shared by a describe are compiled anew for each test (beforeEach), not once while the file is collected or
+// in beforeAll: mutation testing (Stryker) switches a mutant on only once the tests start, and counts what runs
+// outside a test as covered by no test, so a policy compiled outside one would never meet a mutant of the compiler.
 describe('policy evaluation', () => {
-  const policy = compilePolicy(
-    {
-      rules: [
-        { id: 'reads', tools: ['github_get_*', 'github_list_*'], decision: 'allow' },
-        { id: 'no-admin', tools: ['github_add_collaborator'], when: 'args.permission == "admin"', decision: 'deny', reason: 'no admins' },
-        { id: 'collab', tools: ['github_add_*'], decision: 'approve', approvers: { role: 'maintainers', count: 2 }, expires: '15m' },
-        { id: 'later-reads', tools: ['github_get_repo'], decision: 'deny' },
-        { id: 'one-char', tools: ['aws_?cs_update'], decision: 'deny' },
-      ],
-    },
-    { roles: ['maintainers'] },
-  );
+  let policy: CompiledPolicy;
+  beforeEach(() => {
+    policy = compilePolicy(
+      {
+        rules: [
+          { id: 'reads', tools: ['github_get_*', 'github_list_*'], decision: 'allow' },
+          { id: 'no-admin', tools: ['github_add_collaborator'], when: 'args.permission == "admin"', decision: 'deny', reason: 'no admins' },
+          { id: 'collab', tools: ['github_add_*'], decision: 'approve', approvers: { role: 'maintainers', count: 2 }, expires: '15m' },
+          { id: 'later-reads', tools: ['github_get_repo'], decision: 'deny' },
+          { id: 'one-char', tools: ['aws_?cs_update'], decision: 'deny' },
+        ],
+      },
+      { roles: ['maintainers'] },
+    );
+  });
 
   it('lets the first matching rule in file order win', async () => {
     expect(await policy.evaluate(input('github_get_repo'))).toEqual({ decision: 'allow', ruleId: 'reads', reason: 'allowed by rule "reads"' });
@@ -67,7 +74,7 @@ describe('policy evaluation', () => {
   });
 
   it('matches ? as exactly one character', async () => {
-    expect((await policy.evaluate(input('aws_ecs_update'))).ruleId).toBe('one-char');
+    expect(await policy.evaluate(input('aws_ecs_update'))).toEqual({ decision: 'deny', ruleId: 'one-char', reason: 'denied by rule "one-char"' });
     expect((await policy.evaluate(input('aws_eecs_update'))).ruleId).toBeNull();
   });
 
@@ -109,6 +116,12 @@ describe('policy evaluation', () => {
     expect((await p.evaluate(input('github_merge_pull_request', {}, { intent: { pins: feature } }))).decision).toBe('approve');
   });
 
+  it("sees the agent's id, name and owner", async () => {
+    const p = compilePolicy({ rules: [{ id: 'mine', tools: ['x_*'], when: 'agent.id == "agt_1" && agent.name == "helper" && agent.owner == "owner@example.com"', decision: 'allow' }] });
+    expect(await p.evaluate(input('x_y'))).toMatchObject({ decision: 'allow', ruleId: 'mine' });
+    expect(await p.evaluate(input('x_y', {}, { agent: { ...agent, owner: 'someone@example.com' } }))).toMatchObject({ decision: 'approve', ruleId: null });
+  });
+
   it('gives neutral intent values when the connector described none: the tool as summary, consequence unknown, irreversible-safe defaults', async () => {
     const p = compilePolicy({
       rules: [{ id: 'bare', tools: ['x_*'], when: 'intent.summary == tool && intent.consequence == "unknown" && !intent.reversible && size(intent.fields) == 0 && size(intent.pins) == 0', decision: 'allow' }],
@@ -143,11 +156,14 @@ describe('fail closed at evaluation', () => {
 });
 
 describe('budgets', () => {
-  const policy = compilePolicy({
-    rules: [
-      { id: 'refunds', tools: ['stripe_create_refund'], when: 'args.amount <= 5000', decision: 'allow', limit: { sum: 'args.amount', per: 'day', max: 20000 } },
-      { id: 'big', tools: ['stripe_create_refund'], decision: 'approve', approvers: { role: 'owner', count: 1 } },
-    ],
+  let policy: CompiledPolicy;
+  beforeEach(() => {
+    policy = compilePolicy({
+      rules: [
+        { id: 'refunds', tools: ['stripe_create_refund'], when: 'args.amount <= 5000', decision: 'allow', limit: { sum: 'args.amount', per: 'day', max: 20000 } },
+        { id: 'big', tools: ['stripe_create_refund'], decision: 'approve', approvers: { role: 'owner', count: 1 } },
+      ],
+    });
   });
   const now = new Date('2025-06-01T12:00:00Z');
 
@@ -239,6 +255,41 @@ describe('explain', () => {
   });
 });
 
+describe('bounds and defaults', () => {
+  it('accepts the bounds themselves: 1 and 100 approvers, a limit of 0', async () => {
+    for (const count of [1, 100]) {
+      // A role left out is the owner.
+      const p = compilePolicy({ rules: [{ id: 'r', tools: ['x_*'], decision: 'approve', approvers: { count } }] } as PolicyConfig);
+      expect(await p.evaluate(input('x_y'))).toMatchObject({ approvers: { role: 'owner', count } });
+    }
+    const none = compilePolicy({ rules: [{ id: 'r', tools: ['x_*'], decision: 'allow', limit: { sum: 'args.amount', per: 'day', max: 0 } }] });
+    expect(none.limitOf('r')).toEqual({ max: 0, windowSeconds: 86_400 });
+  });
+
+  it('reads durations and windows with spaces around them, and names a window of several units in the plural', async () => {
+    expect(parseDuration(' 15m ')).toBe(900);
+    expect(parseWindow(' 2d ')).toBe(172_800);
+    expect(parseWindow('week')).toBe(604_800);
+    expect(parseDuration('0s')).toBeNull();
+    const p = compilePolicy({
+      rules: [
+        { id: 'r', tools: ['x_*'], decision: 'approve', expires: ' 15m ' },
+        { id: 'b', tools: ['y_*'], decision: 'allow', limit: { sum: 'args.amount', per: ' 2d ', max: 10 } },
+      ],
+    });
+    expect(await p.evaluate(input('x_y'))).toMatchObject({ ruleId: 'r', expiresInSeconds: 900 });
+    expect(p.limitOf('b')).toEqual({ max: 10, windowSeconds: 172_800 });
+    const { trace } = await p.explain(input('y_z', { amount: 11 }), memoryBudget().reader);
+    expect(trace[1]).toEqual({ ruleId: 'b', matched: false, why: 'over budget: 0 spent + 11 > 10 in the last 2 days' });
+  });
+
+  it('treats a policy without rules as its default alone', async () => {
+    const p = compilePolicy({ default: 'deny' });
+    expect(p.ruleIds).toEqual([]);
+    expect(await p.evaluate(input('x_y'))).toEqual({ decision: 'deny', ruleId: null, reason: 'no rule matched; the policy default is deny' });
+  });
+});
+
 describe('version', () => {
   it('is the hash of the normalized config: defaults spelled out change nothing, a rule change does', () => {
     const a = compilePolicy({ rules: [{ id: 'r', tools: ['x_*'], decision: 'approve' }] });
@@ -311,6 +362,87 @@ describe('load errors', () => {
     }
   });
 
+  it('names the key, the rule and what to write for every field of the wrong kind, and where it is', () => {
+    const approve = { ...rule, decision: 'approve' as const };
+    const limit = { sum: 'args.amount', per: 'day', max: 1 };
+    const cases: [unknown, (string | number)[], string][] = [
+      ['allow everything', [], 'policy must be a map with `default` and `rules`'],
+      [{ rules: [], extra: 1 }, ['extra'], 'policy has an unknown key "extra"; known keys: default, rules'],
+      [{ default: 'yes' }, ['default'], 'policy default must be allow, deny or approve, got "yes"'],
+      [{ rules: [rule, null] }, ['rules', 1], 'rule 2 must be a map with at least id, tools and decision'],
+      [{ rules: [{ ...rule, whne: 'true' }] }, ['rules', 0, 'whne'], 'rule "r" has an unknown key "whne"; known keys: id, tools, when, decision, approvers, expires, reason, limit'],
+      [{ rules: [{ ...rule, tools: [] }] }, ['rules', 0, 'tools'], 'rule "r": tools must be a non-empty list of tool names or globs, e.g. [github_get_*]'],
+      [{ rules: [{ ...rule, tools: 'github_*' }] }, ['rules', 0, 'tools'], 'rule "r": tools must be a non-empty list of tool names or globs, e.g. [github_get_*]'],
+      [
+        { rules: [{ ...rule, tools: ['GitHub-*'] }] },
+        ['rules', 0, 'tools', 0],
+        'rule "r": tool pattern "GitHub-*" may only hold lowercase letters, digits, "_" and the wildcards "*" and "?" (tool names look like github_merge_pull_request; write e.g. "github_*")',
+      ],
+      [{ rules: [{ ...rule, approvers: { role: 'owner' } }] }, ['rules', 0, 'approvers'], 'rule "r": approvers only applies to decision approve; remove it or change the decision'],
+      [{ rules: [{ ...rule, decision: 'deny', expires: '1h' }] }, ['rules', 0, 'expires'], 'rule "r": expires only applies to decision approve; remove it or change the decision'],
+      [{ rules: [{ ...rule, reason: 5 }] }, ['rules', 0, 'reason'], 'rule "r": reason must be a string'],
+      [
+        { rules: [{ ...approve, expires: '10 minutes' }] },
+        ['rules', 0, 'expires'],
+        'rule "r": expires "10 minutes" is not a duration; write a whole number followed by s, m, h, d or w, e.g. "15m", "2h", "1d"',
+      ],
+      [{ rules: [{ ...approve, approvers: 'finance' }] }, ['rules', 0, 'approvers'], 'rule "r": approvers must be a map like {role: finance, count: 1}'],
+      [{ rules: [{ ...approve, approvers: null }] }, ['rules', 0, 'approvers'], 'rule "r": approvers must be a map like {role: finance, count: 1}'],
+      [{ rules: [{ ...approve, approvers: { cnt: 2 } }] }, ['rules', 0, 'approvers', 'cnt'], 'rule "r": approvers has an unknown key "cnt"; known keys: role, count'],
+      [
+        { rules: [{ ...approve, approvers: { role: 'finance' } }] },
+        ['rules', 0, 'approvers', 'role'],
+        'rule "r": approvers role "finance" is not a known role; use one of owner, or add it under roles: in the config',
+      ],
+      ...[0, 101, 1.5, '2'].map((count): [unknown, (string | number)[], string] => [
+        { rules: [{ ...approve, approvers: { count } }] },
+        ['rules', 0, 'approvers', 'count'],
+        `rule "r": approvers count must be a whole number from 1 to 100, got ${JSON.stringify(count)}`,
+      ]),
+      [{ rules: [{ ...rule, limit: 'day' }] }, ['rules', 0, 'limit'], 'rule "r": limit must be a map like {sum: args.amount, per: day, max: 20000}'],
+      [{ rules: [{ ...rule, limit: { ...limit, key: 'agent' } }] }, ['rules', 0, 'limit', 'key'], 'rule "r": limit has an unknown key "key"; known keys: sum, per, max'],
+      [
+        { rules: [{ ...rule, limit: { ...limit, per: 'fortnight' } }] },
+        ['rules', 0, 'limit', 'per'],
+        'rule "r": limit.per "fortnight"; write hour, day, week, or a duration such as "24h" or "7d"',
+      ],
+      [
+        { rules: [{ ...rule, limit: { sum: 'args.amount', max: 1 } }] },
+        ['rules', 0, 'limit', 'per'],
+        'rule "r": limit.per is missing; write hour, day, week, or a duration such as "24h" or "7d"',
+      ],
+      ...[-1, 1.5, '5'].map((max): [unknown, (string | number)[], string] => [
+        { rules: [{ ...rule, limit: { ...limit, max } }] },
+        ['rules', 0, 'limit', 'max'],
+        `rule "r": limit.max must be a whole number of at least 0 (same unit as sum, e.g. cents), got ${JSON.stringify(max)}`,
+      ]),
+      [
+        { rules: [{ ...rule, limit: { sum: 'args.amount', per: 'day' } }] },
+        ['rules', 0, 'limit', 'max'],
+        'rule "r": limit.max must be a whole number of at least 0 (same unit as sum, e.g. cents), got nothing',
+      ],
+    ];
+    for (const [config, path, message] of cases) {
+      const error = loadError(config as PolicyConfig);
+      expect(error.message, JSON.stringify(config)).toBe(message);
+      expect(error.details, JSON.stringify(config)).toEqual({ path });
+    }
+  });
+
+  it('knows the role owner without any configured role, and only the configured ones besides', () => {
+    const approveBy = (role: string): PolicyConfig => ({ rules: [{ id: 'r', tools: ['x_*'], decision: 'approve', approvers: { role, count: 1 } }] });
+    expect(compilePolicy(approveBy('owner')).ruleIds).toEqual(['r']);
+    expect(() => compilePolicy(approveBy('finance'))).toThrow('use one of owner, or add it under roles');
+    expect(compilePolicy(approveBy('finance'), { roles: ['finance'] }).ruleIds).toEqual(['r']);
+  });
+
+  it('gives a CEL syntax error the offset its message names, for the loader to turn into a line', () => {
+    const error = loadError({ rules: [{ ...rule, when: 'args.amount <= ' }] });
+    const at = /at character (\d+)/.exec(error.message);
+    expect(at).not.toBeNull();
+    expect(error.details).toEqual({ path: ['rules', 0, 'when'], offset: Number(at![1]) - 1 });
+  });
+
   it('refuses a CEL expression that is missing, blank or not a string', () => {
     for (const when of ['', '   ', 42]) {
       expect(loadError({ rules: [{ ...rule, when } as never] }).message).toBe('rule "r": when must be a CEL expression in a string, e.g. args.amount <= 5000');
@@ -342,7 +474,22 @@ describe('load errors', () => {
     expect(typed.check('args.amout > 5').valid).toBe(false);
     expect(typed.check('args.amount == "5"').valid).toBe(false);
     // Without a tool's argument types, args is a plain map: any key passes the check.
-    expect(checkEnvironment().check('args.amout > 5').valid).toBe(true);
+    const plain = checkEnvironment();
+    expect(plain.check('args.amout > 5').valid).toBe(true);
+    expect(plain.check('agent.owner == "o@example.com" && agent.name == agent.id').valid).toBe(true);
+    expect(plain.check('agent.nmae == "helper"').valid).toBe(false);
+    expect(plain.check('intent.summary == "x" && intent.consequence == "y" && intent.reversible && size(intent.fields) == 0 && size(intent.pins) == 0').valid).toBe(true);
+    expect(plain.check('intent.reversible == "yes"').valid).toBe(false);
+  });
+
+  it('refuses at load an expression past 1,000 nodes or 100 levels, as the evaluator would', () => {
+    const long = Array.from({ length: 600 }, () => 'true').join(' && ');
+    const deep = `${'('.repeat(150)}true${')'.repeat(150)}`;
+    expect(checkEnvironment().check(long).error?.message).toContain('Exceeded maxAstNodes (1000)');
+    expect(checkEnvironment({ amount: 'int' }).check(deep).error?.message).toContain('Exceeded maxDepth (100)');
+    const error = loadError({ rules: [{ ...rule, when: long }] });
+    expect(error.message).toMatch(/^rule "r": when `true && true .*` has a CEL syntax error at character 1: Exceeded maxAstNodes \(1000\)/);
+    expect(error.details).toEqual({ path: ['rules', 0, 'when'], offset: 0 });
   });
 
   it('accepts an expression whose type is known only at run time (dyn, or a CEL type parameter), and evaluates it then', async () => {
