@@ -82,6 +82,7 @@ describe('requests as each party sees them', () => {
     expect(await send<RequestView>({ op: 'request.await', requestId: pending.id, agentId, waitMs: 0 })).toMatchObject({ id: pending.id, state: 'pending' });
     await expect(send({ op: 'request.await', requestId: pending.id, agentId: other, waitMs: 0 })).rejects.toMatchObject({ code: 'unknown_request', message: `no request ${pending.id} for this agent` });
     await expect(send({ op: 'request.cancel', requestId: pending.id, agentId: other, reason: null })).rejects.toMatchObject({ code: 'unknown_request' });
+    await expect(send({ op: 'request.get', requestId: 'req_never_made' })).rejects.toMatchObject({ code: 'unknown_request', message: 'no request req_never_made' });
     // An approver sees it only if they may decide it.
     const mallory = await k.enroll('mallory@example.com');
     expect(await send({ op: 'request.view', requestId: pending.id, approverId: owner.id })).toMatchObject({ id: pending.id });

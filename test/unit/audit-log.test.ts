@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import { createAuditLog, createNoteSigner, firstSeqSince, latestCheckpoint, readCheckpoints, readEntries, treeSize, type AuditFilter, type AuditLog, type Db, type JsonObject, type NoteSigner } from '../../kernel/index.ts';
+import type { Database } from '../../gateway/db.ts';
+import { freshDatabase } from '../support/db.ts';
+
+// The audit log's own contract on in-memory PGlite: what it refuses, how it ends, and that a failing batch is
+// reported and retried with nothing lost. The sequencer's batching and the tree itself: test/integration/audit.test.ts.
+
+let database: Database;
+let signer: NoteSigner;
+const logs: AuditLog[] = [];
+const open = (db: Db, options: Parameters<typeof createAuditLog>[2] = {}, as = signer) => {
+  const log = createAuditLog(db, as, { idleMs: 50, ...options });
+  logs.push(log);
+  return log;
+};
+const entry = (n: number) => ({ kind: 'request.received', requestId: `req_${n}`, actor: 'agent:a1', data: { n } });
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  signer = createNoteSigner('test.example/audit', privateKey, publicKey.export({ format: 'jwk' }) as JsonObject);
+}, 120_000);
+afterAll(async () => {
+  for (const log of logs) await log.close();
+  await database?.close();
+});
+
+describe('the audit log', () => {
+  it('refuses a batch size that is not a positive whole number', () => {
+    for (const maxBatch of [0, -1, 1.5]) {
+      expect(() => createAuditLog(database.db, signer, { maxBatch })).toThrow(expect.objectContaining({ code: 'config_error', message: `maxBatch must be a positive integer, got ${maxBatch}` }));
+    }
+  });
+
+  it('refuses entries that are not a list, takes an empty list as nothing, and refuses entries once closed', async () => {
+    const log = open(database.db);
+    await expect(log.append({ kind: 'x' } as never)).rejects.toMatchObject({ code: 'bad_request', message: 'append takes an array of audit entries' });
+    expect(() => log.queued('x' as never)).toThrow('append takes an array of audit entries');
+    expect(await log.sync()).toBeNull();
+    await log.close();
+    await log.append([]);
+    await expect(log.append([entry(1)])).rejects.toMatchObject({ code: 'internal', message: 'the audit log is closed; nothing more can be appended' });
+    expect(() => log.queued([entry(1)])).toThrow('the audit log is closed');
+  });
+
+  it('reports a batch that fails and integrates its entries on a later one', async () => {
+    const errors: unknown[] = [];
+    let failures = 2;
+    const flaky: NoteSigner = { ...signer, sign: (text) => (failures-- > 0 ? (() => { throw new Error('signing key unavailable'); })() : signer.sign(text)) };
+    const log = open(database.db, { onError: (error) => errors.push(error) }, flaky);
+    await log.append([entry(1), entry(2)]);
+    const started = Date.now();
+    while (failures > 0 || !(await log.sync())) {
+      expect(Date.now() - started).toBeLessThan(20_000);
+      await new Promise((done) => setTimeout(done, 20));
+    }
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect((errors[0] as Error).message).toBe('signing key unavailable');
+    const seen: (string | null)[] = [];
+    for await (const e of readEntries(database.db)) seen.push(e.requestId);
+    expect(seen).toEqual(['req_1', 'req_2']);
+    await log.close();
+  });
+
+  it('refuses an append without a transaction when the database is gone, saying the database is unavailable', async () => {
+    const gone = await freshDatabase();
+    const log = open(gone.db, { idleMs: 3_600_000, onError: () => {} });
+    await gone.close();
+    await expect(log.append([entry(1)])).rejects.toMatchObject({ code: 'database_unavailable', message: expect.stringMatching(/^audit append failed: /) });
+    await log.close();
+  });
+});
+
+describe('reading the stored log', () => {
+  let db: Db;
+  beforeAll(async () => {
+    const own = await freshDatabase();
+    db = own.db;
+    const log = open(db, { idleMs: 3_600_000 });
+    logs.push({ close: () => own.close() } as AuditLog); // after the log, so afterAll closes the log first
+    // Three batches (three checkpoints: sizes 3, 5 and 7); kinds and request ids to filter on.
+    await log.append([entry(1), entry(2), { ...entry(1), kind: 'request.approved' }]);
+    await log.sync();
+    await log.append([entry(3), { ...entry(3), kind: 'request.approved' }]);
+    await log.sync();
+    await log.append([entry(4), entry(5)]);
+    await log.sync();
+  }, 120_000);
+  const read = async (filter: AuditFilter) => {
+    const out: string[] = [];
+    for await (const e of readEntries(db, filter)) out.push(`${e.seq}:${e.kind === 'request.approved' ? 'A' : 'R'}:${e.requestId}`);
+    return out;
+  };
+
+  it('streams entries in order, a page at a time, within since, until and limit', async () => {
+    const all = ['1:R:req_1', '2:R:req_2', '3:A:req_1', '4:R:req_3', '5:A:req_3', '6:R:req_4', '7:R:req_5'];
+    for (const pageSize of [undefined, 1, 2, 3, 7, 100]) {
+      expect(await read({ pageSize }), String(pageSize)).toEqual(all);
+      expect(await read({ pageSize, since: 3, until: 6 })).toEqual(all.slice(2, 6));
+      expect(await read({ pageSize, since: 2, limit: 3 })).toEqual(all.slice(1, 4));
+      expect(await read({ pageSize, limit: 7 })).toEqual(all);
+    }
+    expect(await read({ pageSize: 0 })).toEqual(all);
+    expect(await read({ limit: 0 })).toEqual([]);
+    expect(await read({ since: 8 })).toEqual([]);
+  });
+
+  it('filters by request and by kind, and finds the first entry at or after a time', async () => {
+    expect(await read({ requestId: 'req_1' })).toEqual(['1:R:req_1', '3:A:req_1']);
+    expect(await read({ kind: 'request.approved', pageSize: 1 })).toEqual(['3:A:req_1', '5:A:req_3']);
+    expect(await read({ kind: 'request.approved', requestId: 'req_3' })).toEqual(['5:A:req_3']);
+    const entries: { seq: number; at: string }[] = [];
+    for await (const e of readEntries(db)) entries.push(e);
+    expect(await firstSeqSince(db, entries[0]!.at)).toBe(1);
+    expect(await firstSeqSince(db, entries[6]!.at)).toBe(entries.findIndex((e) => e.at === entries[6]!.at) + 1);
+    expect(await firstSeqSince(db, '2999-01-01T00:00:00.000Z')).toBeNull();
+  });
+
+  it('keeps one signed checkpoint per batch, read by size range, and knows the tree size', async () => {
+    expect((await readCheckpoints(db)).map((c) => c.size)).toEqual([3, 5, 7]);
+    expect((await readCheckpoints(db, 4)).map((c) => c.size)).toEqual([5, 7]);
+    expect((await readCheckpoints(db, 3, 5)).map((c) => c.size)).toEqual([3, 5]);
+    expect((await readCheckpoints(db, 0, 2)).map((c) => c.size)).toEqual([]);
+    expect(await latestCheckpoint(db)).toMatchObject({ size: 7, note: expect.stringMatching(/^test\.example\/audit\n7\n/) });
+    expect(await treeSize(db)).toBe(7);
+  });
+});
