@@ -34,6 +34,18 @@ describe('the audit log', () => {
     }
   });
 
+  it('takes a batch of one, and an idle log (an empty queue, polled) reports no error and admits writers at once', async () => {
+    const errors: unknown[] = [];
+    const log = open(database.db, { maxBatch: 1, idleMs: 10, onError: (error) => errors.push(error) });
+    let admitted = false;
+    void log.admit().then(() => (admitted = true));
+    await Promise.resolve();
+    expect(admitted).toBe(true);
+    await new Promise((done) => setTimeout(done, 200));
+    expect(errors).toEqual([]);
+    await log.close();
+  });
+
   it('refuses entries that are not a list, takes an empty list as nothing, and refuses entries once closed', async () => {
     const log = open(database.db);
     await expect(log.append({ kind: 'x' } as never)).rejects.toMatchObject({ code: 'bad_request', message: 'append takes an array of audit entries' });
@@ -68,7 +80,9 @@ describe('the audit log', () => {
     const gone = await freshDatabase();
     const log = open(gone.db, { idleMs: 3_600_000, onError: () => {} });
     await gone.close();
-    await expect(log.append([entry(1)])).rejects.toMatchObject({ code: 'database_unavailable', message: expect.stringMatching(/^audit append failed: /) });
+    const refused = await log.append([entry(1)]).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'database_unavailable', message: expect.stringMatching(/^audit append failed: /) });
+    expect((refused as Error).cause).toBeInstanceOf(Error); // the driver's error, for the log
     await log.close();
   });
 });
