@@ -54,6 +54,14 @@ function signer(name = 'example.com/countersign/audit') {
 }
 
 describe('the Merkle tree (RFC 9162)', () => {
+  it('hashes children as SHA-256(0x01 || left || right) whatever their lengths (a proof read from a file may hold any)', () => {
+    const sha = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+    for (const [l, r] of [[32, 32], [31, 32], [32, 33], [33, 31], [0, 64], [64, 0]] as const) {
+      const [left, right] = [Buffer.alloc(l, 0xab), Buffer.alloc(r, 0xcd)];
+      expect(hashChildren(left, right), `${l}+${r}`).toEqual(sha(Buffer.from([1]), left, right));
+    }
+  });
+
   it('has the RFC 6962 test-vector roots and the empty root', () => {
     const inputs = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'];
     const leaves = inputs.map((hex) => hashLeaf(Buffer.from(hex, 'hex')));
