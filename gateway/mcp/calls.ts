@@ -88,6 +88,12 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> 
   const deadline = started + ctx.holdSeconds * 1000;
   // A cancellation cancels the approval while it is pending, and stops the execution once it runs.
   const onAbort = () => void cancelPending(ctx.port, ctx.agentId, view.id, CANCELLED).catch(() => {});
+  // One listener on the server's stop signal for the whole hold, removed when it ends: the signal lives as long as the
+  // server, so a listener per slice (or one left behind per call) would pile up on it.
+  let onStop = () => {};
+  const stopped = new Promise<null>((resolve) => (onStop = () => resolve(null)));
+  if (ctx.stop?.aborted) onStop();
+  else ctx.stop?.addEventListener('abort', onStop, { once: true });
   return following(ctx, first.body.tool, { requestId: first.id }, async () => {
     while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted && !interrupted) {
       if (ctx.progress) {
@@ -97,7 +103,7 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> 
       // The request lives in the kernel's database, not in this call: when the server stops or loses its kernel, the
       // agent is answered with what it needs to pick the request up again, instead of a dropped connection.
       const slice = awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(SLICE_MS, deadline - Date.now()));
-      const next = await Promise.race([slice, stopped(ctx.stop)]).catch((error: unknown) => {
+      const next = await Promise.race([slice, stopped]).catch((error: unknown) => {
         if (!(error instanceof KernelError)) throw error;
         interrupted = `Countersign could not follow the request (${error.message})`;
         return view;
@@ -106,21 +112,13 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> 
       else view = next;
     }
     return { view, interrupted };
-  }, onAbort);
+  }, onAbort).finally(() => ctx.stop?.removeEventListener('abort', onStop));
 }
 
 function progressMessage(view: RequestView): string {
   if (view.state !== 'pending') return `Request ${view.id} is ${view.state}: ${view.intent.summary}`;
   const where = view.approvalUrl ? ` at ${view.approvalUrl}` : '';
   return `Waiting for a human to approve: ${view.intent.summary} (approve or reject${where})`;
-}
-
-/** Resolves to null once `signal` aborts (never without one). */
-function stopped(signal: AbortSignal | undefined): Promise<null> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) resolve(null);
-    else signal?.addEventListener('abort', () => resolve(null), { once: true });
-  });
 }
 
 /** Cancels a request if it is still pending; a request that already moved on is left as it is. */
