@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
+import { KernelError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import type { Json } from '../types.ts';
 import { auditEntries, auditTreeHeads } from '../store/schema.ts';
@@ -66,17 +67,16 @@ export interface StoredCheckpoint {
  */
 export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<{ checkpoint: StoredCheckpoint; count: number } | null | 'busy'> {
   type Queued = { got: boolean; id: string | number | null; at: string; kind: string; request_id: string | null; actor: string; data: string };
-  // One round trip: the transaction-scoped lock (replicas take turns) and, if it was free, the batch off the queue.
+  // One round trip: the transaction-scoped lock (replicas take turns) and, if it was free, the batch read off the queue.
   const rows = rowsOf<Queued>(await tx.execute(sql`with l as materialized (select pg_try_advisory_xact_lock(hashtext('countersign.audit.sequencer')) as got),
-    d as (delete from audit_queue where (select got from l) and id in (select id from audit_queue order by id limit ${max}) returning id, at, kind, request_id, actor, data)
-    select l.got, d.* from l left join d on true`));
+    q as (select * from audit_queue where (select got from l) order by id limit ${max})
+    select l.got, q.* from l left join q on true order by q.id`));
   if (!rows[0]?.got) return 'busy';
-  const queued = rows.filter((q) => q.id !== null).sort((a, b) => Number(a.id) - Number(b.id));
+  const queued = rows.filter((q) => q.id !== null);
   if (queued.length === 0) return null;
   // Read after the lock was taken: that statement's snapshot may predate another replica's last batch.
   const size = await treeSize(tx);
-  const edge = frontierNodes(size);
-  const frontier = new Frontier(size, await overStoredTree(tx, (node) => edge.map(([level, index]) => node(level, index))));
+  const frontier = new Frontier(size, await overStoredTree(tx, (node) => frontierNodes(size).map(([level, index]) => node(level, index))));
   const nodes: { level: number; idx: number; hash: string }[] = [];
   const leaves = queued.map((q) => {
     const leaf = hashLeaf(entryJcs(frontier.size + 1, q.at, q.kind, q.request_id, q.actor, q.data));
@@ -85,14 +85,18 @@ export async function integrate(tx: Db, signer: NoteSigner, max: number): Promis
   });
   const root = frontier.root();
   const checkpoint = { size: frontier.size, root: root.toString('hex'), at: new Date().toISOString(), note: signer.sign(checkpointText(signer.name, frontier.size, root)) };
-  const column = (pick: (q: Queued) => string | null) => texts(queued.map(pick));
-  await tx.execute(sql`with e as (insert into audit_entries (seq, at, kind, request_id, actor, data, leaf_hash)
-      select ${size} + n, at, kind, request_id, actor, data::jsonb, leaf_hash from unnest(${column((q) => q.at)}::text[], ${column((q) => q.kind)}::text[],
-        ${column((q) => q.request_id)}::text[], ${column((q) => q.actor)}::text[], ${column((q) => q.data)}::text[], ${texts(leaves)}::text[])
-        with ordinality as r(at, kind, request_id, actor, data, leaf_hash, n)),
+  // The rows move inside PostgreSQL (only ids and leaf hashes travel back), numbered in the order they were hashed; the
+  // checkpoint is stored only if every one of them was still queued, else the transaction fails and nothing moves.
+  const ids = `{${queued.map((q) => q.id).join(',')}}`;
+  const [stored] = rowsOf<{ size: string }>(await tx.execute(sql`with d as (delete from audit_queue where id = any(${ids}::bigint[]) returning *),
+    e as (insert into audit_entries (seq, at, kind, request_id, actor, data, leaf_hash)
+      select ${size} + r.n, d.at, d.kind, d.request_id, d.actor, d.data::json, r.leaf from d join unnest(${ids}::bigint[], ${texts(leaves)}::text[])
+        with ordinality as r(id, leaf, n) on d.id = r.id returning 1),
     t as (insert into audit_tree (level, idx, hash)
       select * from jsonb_to_recordset(${JSON.stringify(nodes)}::text::jsonb) as n(level int, idx bigint, hash text))
-    insert into audit_tree_heads (size, root, at, note) values (${checkpoint.size}, ${checkpoint.root}, ${checkpoint.at}, ${checkpoint.note})`);
+    insert into audit_tree_heads (size, root, at, note) select ${checkpoint.size}, ${checkpoint.root}, ${checkpoint.at}, ${checkpoint.note}
+      where (select count(*) from e) = ${queued.length} returning size`));
+  if (!stored) throw new KernelError('audit_broken', `${queued.length} queued audit entries changed while the sequencer held its lock (something else deletes from audit_queue); nothing was integrated, the batch is tried again`);
   return { checkpoint, count: queued.length };
 }
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, integer, index, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, integer, index, json, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ApproverRequirement, Intent, RequestBody, ToolResult, Verdict, KernelErrorShape } from '../types.ts';
 
 /** The kernel's tables. Other parts keep their own schema files; none of them writes here directly. */
@@ -134,7 +134,7 @@ export const auditEntries = pgTable(
     kind: text('kind').notNull(),
     requestId: text('request_id'),
     actor: text('actor').notNull(),
-    data: jsonb('data').notNull(),
+    data: json('data').notNull(), // JSON text as written (its JCS), not re-parsed into jsonb: the sequencer moves it as is
     hash: text('leaf_hash'),
     chainPrevHash: text('prev_hash'),
     chainHash: text('hash'),

@@ -85,7 +85,7 @@ describe('audit dashboard in Chromium', () => {
     const timeline = await reader.send<{ entries: { seq: number; kind: string }[] }>('audit', { op: 'audit.timeline', requestId: writeId });
     const victim = timeline.entries.find((e) => e.kind === 'policy.decided');
     expect(victim).toBeDefined();
-    await stack.services.database.db.execute(sql`update audit_entries set data = jsonb_set(data, '{reason}', '"nothing to see"') where seq = ${victim!.seq}`);
+    await stack.services.database.db.execute(sql`update audit_entries set data = jsonb_set(data::jsonb, '{reason}', '"nothing to see"') where seq = ${victim!.seq}`);
     await page.goto(`${stack.url}/audit?recheck=1`);
     const banner = page.locator('#chain-status');
     await expect(banner.textContent()).resolves.toContain(`BROKEN at entry ${victim!.seq}`);

@@ -224,7 +224,7 @@ describe('audit.status', () => {
     const t = await audit<Timeline>({ op: 'audit.timeline', requestId: ids.approved![1]! });
     const victim = t.entries.find((e) => e.kind === 'approval.decided')!;
     const db = stack.services.database.db;
-    await db.execute(sql`update audit_entries set data = jsonb_set(data, '{decision}', '"reject"') where seq = ${victim.seq}`);
+    await db.execute(sql`update audit_entries set data = jsonb_set(data::jsonb, '{decision}', '"reject"') where seq = ${victim.seq}`);
     const status = await audit<ChainStatus>({ op: 'audit.status', fresh: true });
     expect(status.ok).toBe(false);
     expect(status.firstBad).toEqual({ seq: victim.seq, reason: expect.stringMatching(/edited/) });

@@ -213,7 +213,7 @@ describe('audit log: queue and sequencer', () => {
     });
 
     it('names an edited entry', async () => {
-      await db.execute(sql`update audit_entries set data = jsonb_set(data, '{args,amount}', '1') where seq = 17`);
+      await db.execute(sql`update audit_entries set data = jsonb_set(data::jsonb, '{args,amount}', '1') where seq = 17`);
       expect((await verifyStored(db, [signer.verifierKey])).firstBad).toEqual({ seq: 17, reason: expect.stringMatching(/entry 17 was edited/) });
     });
 

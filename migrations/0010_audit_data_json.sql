@@ -1,0 +1,1 @@
+ALTER TABLE "audit_entries" ALTER COLUMN "data" SET DATA TYPE json;
