@@ -76,6 +76,27 @@ describe('the audit log', () => {
     await log.close();
   });
 
+  it('integrates nothing from a batch whose queued rows did not all move, says so, and integrates them all later', async () => {
+    // A row the sequencer read but could not delete (a trigger stands in for anything else touching the queue): the
+    // batch's entries would be numbered with a gap, so no checkpoint is stored and the whole batch stays queued.
+    const own = await freshDatabase();
+    logs.push({ close: () => own.close() } as AuditLog);
+    const { sql } = await import('drizzle-orm');
+    await own.db.execute(sql.raw(`create function keep_one() returns trigger language plpgsql as $$ begin if old.request_id = 'req_2' then return null; end if; return old; end $$`));
+    await own.db.execute(sql.raw('create trigger keep_one before delete on audit_queue for each row execute function keep_one()'));
+    const errors: unknown[] = [];
+    const log = open(own.db, { idleMs: 3_600_000, kickMs: 3_600_000, onError: (error) => errors.push(error) });
+    await log.append([entry(1), entry(2), entry(3)]);
+    await expect(log.sync()).rejects.toMatchObject({ code: 'audit_broken', message: '3 queued audit entries changed while the sequencer held its lock (something else deletes from audit_queue); nothing was integrated, the batch is tried again' });
+    expect(await treeSize(own.db)).toBe(0);
+    await own.db.execute(sql.raw('drop trigger keep_one on audit_queue'));
+    expect(await log.sync()).toMatchObject({ size: 3 });
+    const seen: string[] = [];
+    for await (const e of readEntries(own.db)) seen.push(`${e.seq}:${e.requestId}`);
+    expect(seen).toEqual(['1:req_1', '2:req_2', '3:req_3']);
+    await log.close();
+  });
+
   it('refuses an append without a transaction when the database is gone, saying the database is unavailable', async () => {
     const gone = await freshDatabase();
     const log = open(gone.db, { idleMs: 3_600_000, onError: () => {} });
