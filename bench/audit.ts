@@ -255,7 +255,8 @@ async function offlineBench(count = 1_000_000): Promise<BenchResult> {
 export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   // BENCH_AUDIT_PARTS=inclusion,offline runs only those parts (of appends, inclusion, offline); `flood` runs only the
-  // 16 writers of 50 entries per transaction on PostgreSQL (rate and merge delay), for A/B runs of the sequencer.
+  // 16 writers of 50 entries per transaction on PostgreSQL (rate and merge delay), and `sequencer` the sequencer alone
+  // on PostgreSQL, for A/B runs of the sequencer.
   const parts = new Set((process.env.BENCH_AUDIT_PARTS ?? 'appends,inclusion,offline').split(','));
   const per = Number(process.env.BENCH_AUDIT_PER_CALL ?? 50);
   const floor = (value: number) => ({ name: 'same transactions, same rows, into a plain table (floor)', value: Math.round(value), unit: 'entries/s' });
@@ -273,6 +274,10 @@ export async function run(): Promise<BenchResult[]> {
     const pg = await onPostgres(process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', (database) => appendRates(database, 150, per));
     results.push({ name: `audit.append_postgres_16_writers (${per} entries per transaction, into the signed tree)`, value: Math.round(pg.audited), unit: 'entries/s', baseline: floor(pg.plain), target: '>= 50000 entries/s', goal: { min: 50_000 } });
     results.push(...delay('postgres', pg));
+  }
+  if (parts.has('sequencer')) {
+    const alone = await onPostgres(process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', (database) => sequencerAlone(database, 100_000));
+    results.push({ name: 'audit.sequencer_alone_postgres (100,000 queued entries integrated, batches of 10,000)', value: Math.round(alone), unit: 'entries/s', target: 'report' });
   }
   return results;
 }
