@@ -64,6 +64,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
   // Crashed and not yet up again: listed as `restarting` (pid null while the backoff runs), so /healthz says so.
   const crashed = new Set<Role>();
   let stopping = false;
+  const backoffs = new Set<() => void>();
   let ready: KernelReady | null = null;
   let sandbox = false;
   let port = options.port;
@@ -236,7 +237,15 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
     restarts.set(role, (restarts.get(role) ?? 0) + 1);
     publish();
     const mine = generation;
-    await new Promise((ok) => setTimeout(ok, backoffMs(count)));
+    await new Promise<void>((ok) => {
+      const timer = setTimeout(woken, backoffMs(count));
+      function woken() {
+        clearTimeout(timer);
+        backoffs.delete(woken);
+        ok();
+      }
+      backoffs.add(woken);
+    });
     // Meanwhile the kernel crashed too (its restart starts this one) or the set started again: nothing left to do.
     if (stopping || mine !== generation || (role !== 'kernel' && crashed.has('kernel'))) return;
     try {
@@ -268,6 +277,8 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
 
   async function stopAll(): Promise<void> {
     stopping = true;
+    // A restart waiting out its backoff gives up now: its timer would hold the stopped supervisor open for up to 30 s.
+    for (const wake of [...backoffs]) wake();
     await stopOne('edge', 15_000);
     await Promise.all([...running.keys()].filter((r) => r.startsWith('executor:')).map((r) => stopOne(r, 25_000)));
     await stopOne('kernel', 15_000);

@@ -234,3 +234,38 @@ describe('countersign start, stopped while an agent waits for an approval', () =
     await exited;
   }, serverTimeout(120_000));
 });
+
+describe('countersign start (process set), stopped while a crashed executor waits out its restart backoff', () => {
+  let dir: string | undefined;
+  let server: ServerProcess | undefined;
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exits as soon as the set has drained, not when the backoff would have ended', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'countersign-drain-backoff-'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign'), COUNTERSIGN_ISOLATION: 'process' };
+    for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
+    server = await startServer({ cwd: dir, env });
+    type Health = { processes: { name: string; pid: number | null; state: string }[] };
+    const executor = async () => ((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as Health).processes.find((p) => p.name === 'executor:github');
+    // Four quick crashes in a row: the fifth restart waits 500 ms * 2^5 = 16 s (gateway/isolation/supervisor.ts).
+    let killed: number | null = null;
+    for (let crash = 1; crash <= 5; crash++) {
+      const upAgain = (p: Awaited<ReturnType<typeof executor>>) => p?.pid && p.pid !== killed && p.state === 'up';
+      let up = await executor();
+      for (let i = 0; i < 600 && !upAgain(up); i++) (await new Promise((r) => setTimeout(r, 100)), (up = await executor()));
+      expect(up, `executor:github up before crash ${crash}`).toMatchObject({ state: 'up' });
+      process.kill((killed = up!.pid!), 'SIGKILL');
+    }
+    const exited = new Promise<void>((resolve) => server!.child.once('exit', () => resolve()));
+    await new Promise((r) => setTimeout(r, 500)); // the supervisor has seen the crash and started its backoff
+    const stopping = Date.now();
+    server.child.kill('SIGTERM');
+    await exited;
+    // Draining the edge, the idle executor and the kernel takes a few seconds here; the old code waited out 16 s.
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+  }, serverTimeout(240_000));
+});
