@@ -120,23 +120,31 @@ describe('drainHttp', () => {
   });
 });
 
-describe('countersign start, stopped under a client that keeps its connection alive', () => {
-  let dir: string | undefined;
-  let server: ServerProcess | undefined;
-  afterAll(async () => {
-    await server?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+/** Servers the tests below start, each in a folder of its own: stopped and removed after the file. */
+const started: { dir: string; server: ServerProcess }[] = [];
+afterAll(async () => {
+  for (const { dir, server } of started.splice(0)) {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
+/** `countersign start` with the example config in a new folder (`extra` added to its environment), and an agent's token. */
+async function startWithAgent(prefix: string, agent: string, extra: NodeJS.ProcessEnv = {}) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign'), ...extra };
+  for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
+  const server = await startServer({ cwd: dir, env });
+  started.push({ dir, server });
+  const added = await run([process.execPath, BIN, 'agent', 'add', agent, '--owner', 'you@example.com', '--json'], { cwd: dir, env });
+  expect(added.code, added.stdout + added.stderr).toBe(0);
+  return { port, server, token: (JSON.parse(added.stdout) as { token: string }).token };
+}
+
+describe('countersign start, stopped under a client that keeps its connection alive', () => {
   it('never answers 500 after SIGTERM: each call is answered as before, refused with 503, or finds the connection closed', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'countersign-drain-'));
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign') };
-    for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
-    server = await startServer({ cwd: dir, env });
-    const added = await run([process.execPath, BIN, 'agent', 'add', 'kept-alive', '--owner', 'you@example.com', '--json'], { cwd: dir, env });
-    expect(added.code, added.stdout + added.stderr).toBe(0);
-    const token = (JSON.parse(added.stdout) as { token: string }).token;
+    const { port, server, token } = await startWithAgent('countersign-drain-', 'kept-alive');
 
     // One kept-alive socket, as a client pool uses it: first a session with its event stream open on the socket, and
     // calls queued behind the stream. When the stopping server ends the stream, the socket is free and kept alive.
@@ -164,7 +172,7 @@ describe('countersign start, stopped under a client that keeps its connection al
     const ping = async () => (await send('POST', session, { jsonrpc: '2.0', id: 1, method: 'ping' })).status;
 
     const outcomes: (number | string)[] = [];
-    const exited = new Promise<void>((resolve) => server!.child.once('exit', () => resolve()));
+    const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
     let gone = false;
     void exited.then(() => (gone = true));
     const loop = (async () => {
@@ -195,22 +203,8 @@ describe('countersign start, stopped under a client that keeps its connection al
 });
 
 describe('countersign start, stopped while an agent waits for an approval', () => {
-  let dir: string | undefined;
-  let server: ServerProcess | undefined;
-  afterAll(async () => {
-    await server?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
   it('answers the held call with its pending request and why it stopped holding, instead of dropping the connection', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'countersign-drain-held-'));
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign') };
-    for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
-    server = await startServer({ cwd: dir, env });
-    const added = await run([process.execPath, BIN, 'agent', 'add', 'held', '--owner', 'you@example.com', '--json'], { cwd: dir, env });
-    expect(added.code, added.stdout + added.stderr).toBe(0);
-    const token = (JSON.parse(added.stdout) as { token: string }).token;
+    const { port, server, token } = await startWithAgent('countersign-drain-held-', 'held');
     const url = `http://127.0.0.1:${port}`;
     const agent = await connectClient(url, token);
     const watcher = await connectClient(url, token);
@@ -224,7 +218,7 @@ describe('countersign start, stopped while an agent waits for an approval', () =
     }
     expect(id).toBeDefined();
     await watcher.close();
-    const exited = new Promise<void>((resolve) => server!.child.once('exit', () => resolve()));
+    const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
     server.child.kill('SIGTERM');
     const answer = await held;
     expect(answer.isError ?? false).toBe(false);
@@ -236,19 +230,8 @@ describe('countersign start, stopped while an agent waits for an approval', () =
 });
 
 describe('countersign start (process set), stopped while a crashed executor waits out its restart backoff', () => {
-  let dir: string | undefined;
-  let server: ServerProcess | undefined;
-  afterAll(async () => {
-    await server?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
   it('exits as soon as the set has drained, not when the backoff would have ended', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'countersign-drain-backoff-'));
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), COUNTERSIGN_HOME: join(dir, '.countersign'), COUNTERSIGN_ISOLATION: 'process' };
-    for (const key of ['DATABASE_URL', 'COUNTERSIGN_CONFIG', 'COUNTERSIGN_PUBLIC_URL']) delete env[key];
-    server = await startServer({ cwd: dir, env });
+    const { port, server } = await startWithAgent('countersign-drain-backoff-', 'unused', { COUNTERSIGN_ISOLATION: 'process' });
     type Health = { processes: { name: string; pid: number | null; state: string }[] };
     const executor = async () => ((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as Health).processes.find((p) => p.name === 'executor:github');
     // Four quick crashes in a row: the fifth restart waits 500 ms * 2^5 = 16 s (gateway/isolation/supervisor.ts).
@@ -260,7 +243,7 @@ describe('countersign start (process set), stopped while a crashed executor wait
       expect(up, `executor:github up before crash ${crash}`).toMatchObject({ state: 'up' });
       process.kill((killed = up!.pid!), 'SIGKILL');
     }
-    const exited = new Promise<void>((resolve) => server!.child.once('exit', () => resolve()));
+    const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
     await new Promise((r) => setTimeout(r, 500)); // the supervisor has seen the crash and started its backoff
     const stopping = Date.now();
     server.child.kill('SIGTERM');
