@@ -8,15 +8,22 @@
 //   npm run mutate -- --force                       ignore the incremental file, test every mutant again
 //   npm run mutate -- --since main                  only the files in scope that changed since main (a branch's files)
 //   node scripts/mutate.mjs --report-only           rewrite REPORT.md from the last JSON report
+//   node scripts/mutate.mjs --ci                    CI: the whole scope incrementally, time-capped, then the gate
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { staleFiles } from './mutation-ci.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const { default: config } = await import(join(root, 'stryker.config.mjs'));
 const incremental = join(root, 'test/mutation/stryker-incremental.json');
-const args = withTests(sinceToMutate(process.argv.slice(2)));
+// --ci (.ci/run): the whole scope, incrementally, within MUTATE_CI_MINUTES; fails when a file in scope still has no
+// results for its current source or the kernel's score is under the threshold (scripts/mutation-ci.mjs).
+const ci = process.argv.includes('--ci');
+const ciMinutes = Number(process.env.MUTATE_CI_MINUTES ?? 12);
+let timedOut = false;
+const args = withTests(sinceToMutate(process.argv.slice(2).filter((a) => a !== '--ci')));
 
 if (!args.includes('--report-only')) {
   // Stryker rewrites the incremental file with this run's files only; keep the other files' results (a scoped run
@@ -32,11 +39,21 @@ if (!args.includes('--report-only')) {
   const stryker = join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js');
   // Integration test files named in tests.json join the unit project only when a scoped run asks for them.
   const integration = args.join(' ').includes('test/integration/') ? { MUTATE_INTEGRATION: '1' } : {};
-  const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, ...integration } });
+  // In CI, Ctrl-C at the time limit: Stryker records the mutants it finished, and the verdict below says it was cut.
+  const limit = ci ? { timeout: ciMinutes * 60_000, killSignal: 'SIGINT' } : {};
+  const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, ...integration }, ...limit });
   keepOthers(previous); // also after an interrupted run: Stryker records the mutants it finished
-  if (run.status !== 0) process.exit(run.status ?? 1);
+  timedOut = run.error?.code === 'ETIMEDOUT';
+  if (run.status !== 0 && !timedOut) process.exit(run.status ?? 1);
 }
-await writeReport();
+const { kernel, notRun } = await writeReport();
+if (ci) {
+  const { ciFailures } = await import('./mutation-ci.mjs');
+  const failures = ciFailures({ kernel, stale: notRun, timedOut, minutes: ciMinutes });
+  for (const failure of failures) console.error(`mutation testing: ${failure}`);
+  if (failures.length) process.exit(1);
+  console.log('mutation testing: every file in scope has results for its current source; kernel/ score at or above the threshold');
+}
 
 /**
  * `--since <ref>`: mutate only the files in scope that differ from <ref> (committed or not), e.g. a branch's changes
@@ -131,9 +148,11 @@ async function writeReport() {
     if (file.startsWith('kernel/')) for (const k of Object.keys(kernel)) kernel[k] += c[k];
   }
   const kernelValid = kernel.killed + kernel.survived + kernel.noCoverage;
-  const inScope = [...readdirSync(join(root, 'kernel'), { recursive: true }).map((f) => `kernel/${f}`), ...config.mutate]
-    .filter((f) => f.endsWith('.ts') && !f.includes('*') && existsSync(join(root, f)));
-  const notRun = inScope.filter((f) => (!report.files[f] || stale.includes(f)) && mutable(join(root, f)));
+  // Every file the scope's globs name: kernel/ whole, and a folder's files for `folder/*.ts`.
+  const listed = (glob) => (glob.startsWith('kernel/') ? [] : glob.endsWith('/*.ts') ? readdirSync(join(root, glob.slice(0, -5))).map((f) => `${glob.slice(0, -4)}${f}`) : [glob]);
+  const inScope = [...readdirSync(join(root, 'kernel'), { recursive: true }).map((f) => `kernel/${f}`), ...config.mutate.flatMap(listed)]
+    .filter((f) => f.endsWith('.ts') && existsSync(join(root, f)));
+  const notRun = staleFiles(inScope.filter((f) => mutable(join(root, f))), report.files, (f) => readFileSync(join(root, f), 'utf8'));
   const valid = counts.killed + counts.survived + counts.noCoverage;
   const score = valid ? ((100 * counts.killed) / valid).toFixed(1) : '-';
   const text = [
@@ -162,4 +181,5 @@ async function writeReport() {
   ].join('\n');
   writeFileSync(join(root, 'test/mutation/REPORT.md'), text);
   console.log(`mutation score ${score}% (${counts.killed}/${valid}); test/mutation/REPORT.md written`);
+  return { kernel, notRun };
 }
