@@ -128,7 +128,7 @@ export async function decide(ctx: KernelContext, requestId: string, decision: Ap
       const taken = await tx.select().from(decisions).where(and(eq(decisions.requestId, requestId), eq(decisions.approverId, who.approverId)));
       if (taken.length) throw new KernelError('evidence_refused', `${who.email} has already decided this request; it needs a different approver`);
       const { approverId, kind: evidenceKind, keyId, receipt } = who;
-      await tx.insert(decisions).values({ requestId, approverId, decision, reason: reason?.slice(0, 2000) ?? null, evidenceKind, keyId, evidence: receipt });
+      await tx.insert(decisions).values({ requestId, approverId, decision, reason, evidenceKind, keyId, evidence: receipt }); // reason: at most 2000 characters (evidence.ts)
       const all = await tx.select().from(decisions).where(eq(decisions.requestId, requestId));
       const decided = all.map((d) => ({ approverId: d.approverId, decision: d.decision as ApprovalDecision }));
       const result = tally(record.verdict.approvers!, decided, new Date(record.body.expiresAt), ctx.now());

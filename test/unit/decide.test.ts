@@ -435,3 +435,96 @@ describe('a decision signed by a paired device, and decisions that race', () => 
     expect(await stateOf(request.id)).toBe('pending');
   });
 });
+
+describe('resolving an unknown outcome: who, when, and what is recorded', () => {
+  async function audited(requestId: string, kind: string) {
+    const found: JsonObject[] = [];
+    await k.audit.sync();
+    for await (const e of readEntries(k.database.db, { requestId, kind })) found.push(e.data as JsonObject);
+    return found;
+  }
+
+  /** A deletion (finance approves it) that ran, and whose outcome nobody could tell. */
+  async function unknownDeletion(): Promise<RequestView> {
+    const request = await k.submit(agentId, 'test_delete_all', { confirm: 'yes' });
+    await k.decide(request.id, 'approve', k.evidence(finance, request.digest, 'approve'));
+    await k.admin.send('kernel', { op: 'request.await', requestId: request.id, agentId: null, waitMs: 60_000 });
+    await k.database.db.update(schema.requests).set({ state: 'unknown', error: { code: 'outcome_unknown', message: 'cannot tell' } }).where(eq(schema.requests.id, request.id));
+    return request;
+  }
+
+  it('resolves only an unknown outcome that waits for a human, saying exactly why not otherwise', async () => {
+    const notWaiting = (id: string, state: string) => ({ code: 'not_pending', message: `request ${id} is ${state}, not waiting for someone to say whether it ran` });
+    const pending = await pendingWrite();
+    await expect(resolve(owner, pending, 'mark_done')).rejects.toMatchObject(notWaiting(pending.id, 'pending'));
+    // Unknown for another reason than a reconcile that could not tell, and failed with that code: neither waits.
+    const other = await crashed('wrote');
+    await k.database.db.update(schema.requests).set({ error: { code: 'upstream_unknown', message: 'x' } }).where(eq(schema.requests.id, other.id));
+    await expect(resolve(owner, other, 'mark_done')).rejects.toMatchObject(notWaiting(other.id, 'unknown'));
+    const failed = await crashed('wrote');
+    await k.database.db.update(schema.requests).set({ state: 'failed' }).where(eq(schema.requests.id, failed.id));
+    await expect(resolve(owner, failed, 'run_again')).rejects.toMatchObject(notWaiting(failed.id, 'failed'));
+    expect(await inboxOf(owner)).not.toContain(other.id);
+    expect(await inboxOf(owner)).not.toContain(failed.id);
+  });
+
+  it("lets the agent's owner and the request's approvers resolve it, and names the owner when nobody else may", async () => {
+    // A deletion needs finance: both finance and the agent's owner (who is not in finance) may resolve its outcome.
+    for (const who of [finance, owner]) {
+      const request = await unknownDeletion();
+      expect((await resolve(who, request, 'mark_done')).state, who.email).toBe('succeeded');
+    }
+    // With no approvers on record (a request that ran without approval), only the owner may.
+    const request = await crashed('wrote');
+    await k.database.db.update(schema.requests).set({ verdict: { ...request.verdict, approvers: undefined } }).where(eq(schema.requests.id, request.id));
+    await expect(resolve(mallory, request, 'mark_done')).rejects.toMatchObject({ code: 'not_an_approver', message: "mallory@example.com may not decide this request: it needs the agent's owner" });
+    expect((await resolve(owner, request, 'mark_done')).state).toBe('succeeded');
+  });
+
+  it('records the resolution and the outcome it gives; Mark as done without a reason says so plainly', async () => {
+    const done = await crashed('wrote');
+    const after = await resolve(owner, done, 'mark_done');
+    expect(after.result).toEqual({ data: { status: 'marked_done', by: owner.email, reason: null }, text: `${owner.email} checked upstream and marked this as done` });
+    expect(await audited(done.id, 'execution.resolved')).toEqual([expect.objectContaining({ decision: 'mark_done', approver: owner.email, digest: done.digest })]);
+    expect(await audited(done.id, 'execution.succeeded')).toEqual([after.result]);
+    const again = await crashed('did not write');
+    await resolve(owner, again, 'run_again');
+    await k.admin.send('kernel', { op: 'request.await', requestId: again.id, agentId: null, waitMs: 60_000 });
+    expect(await audited(again.id, 'execution.resolved')).toEqual([expect.objectContaining({ decision: 'run_again', approver: owner.email })]);
+    // The claim that runs it again is recorded with the resolution: a new grant for the same digest.
+    expect(await audited(again.id, 'grant.minted')).toHaveLength(1);
+  });
+
+  it('of two people resolving at once, one counts and the other finds it resolved meanwhile', async () => {
+    const request = await unknownDeletion();
+    const outcomes = await Promise.allSettled([resolve(owner, request, 'mark_done'), resolve(finance, request, 'mark_done')]);
+    const losers = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as { code: string; message: string });
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(losers).toHaveLength(1);
+    expect(losers[0]!.code).toBe('not_pending');
+    expect([`request ${request.id} was resolved meanwhile; it is succeeded`, `request ${request.id} is succeeded, not waiting for someone to say whether it ran`]).toContain(losers[0]!.message);
+    expect(await audited(request.id, 'execution.resolved')).toHaveLength(1);
+  });
+});
+
+describe('what a counted decision leaves behind', () => {
+  it('keeps the passkey counter where it was when the same approver is refused a second decision', async () => {
+    const request = await k.submit(agentId, 'test_read_note', { key: 'welcome' });
+    await k.decide(request.id, 'approve', k.evidence(finance, request.digest, 'approve'));
+    const counter = async () => (await k.database.db.select().from(schema.passkeys).where(eq(schema.passkeys.approverId, finance.id)))[0]!.counter;
+    const before = await counter();
+    await expect(k.decide(request.id, 'approve', k.evidence(finance, request.digest, 'approve'))).rejects.toMatchObject({ code: 'evidence_refused' });
+    expect(await counter()).toBe(before);
+  });
+
+  it('records when a request expired', async () => {
+    const request = await k.submit(agentId, 'test_write_note', { key: `expiring-${++notes}`, text: 'late' });
+    await new Promise((r) => setTimeout(r, Math.max(0, new Date(request.body.expiresAt).getTime() - Date.now()) + 50));
+    await expect(k.decide(request.id, 'approve', k.evidence(owner, request.digest, 'approve'))).rejects.toMatchObject({ code: 'not_pending' });
+    await k.audit.sync();
+    const expired: JsonObject[] = [];
+    for await (const e of readEntries(k.database.db, { requestId: request.id, kind: 'request.expired' })) expired.push(e.data as JsonObject);
+    expect(expired).toEqual([{ at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) }]);
+    expect(new Date(expired[0]!.at as string).getTime()).toBeGreaterThanOrEqual(new Date(request.body.expiresAt).getTime());
+  });
+});

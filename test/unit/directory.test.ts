@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { schema, type JsonObject } from '../../kernel/index.ts';
+import { schema, sha256Hex, type Db, type JsonObject } from '../../kernel/index.ts';
+import { createDirectory } from '../../kernel/directory.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // The directory keeps the principal an authentication found for the submit that follows it (kernel/directory.ts), so
@@ -130,6 +131,79 @@ describe('agent principals between authentication and submit', () => {
       await refused({ op: 'device.remove', deviceId: device.id as string, approverId: approver.id as string }, 'bad_request', /already removed/);
       expect(await k.admin.send<JsonObject[]>('kernel', { op: 'device.list', approverId: approver.id as string })).toEqual([]);
       expect(await send(add({ kty: 'OKP', crv: 'Ed25519', x }))).toMatchObject({ approverId: approver.id });
+    });
+  });
+
+  describe('what it stores, and how long a look-up is remembered', () => {
+    const db = () => k.database.db as unknown as Db;
+
+    it('stores a token only as its domain-separated SHA-256, and ids as prefix_ and 32 hex digits', async () => {
+      const directory = createDirectory(db());
+      const { agent, token } = await directory.addAgent('stored-bot', 'owner@example.com');
+      expect(token).toMatch(/^cs_agent_[A-Za-z0-9_-]{43}$/);
+      const [row] = await db().select().from(schema.agents).where(eq(schema.agents.id, agent.id));
+      // Existing installs hold these hashes: changing the domain string would lock every agent out.
+      expect(row!.tokenHash).toBe(sha256Hex('countersign/agent-token/v1\0', token));
+      expect(row!.tokenHash).not.toContain(token.slice(9));
+      expect(agent.id).toMatch(/^agt_[0-9a-f]{32}$/);
+      const approver = await directory.upsertApprover('ids@example.com', []);
+      expect(approver.id).toMatch(/^apr_[0-9a-f]{32}$/);
+      // The device API checks kid against exactly this shape (approval-web/devices/auth.ts).
+      const device = await directory.addDevice(approver.id, 'Desk', { kty: 'OKP', crv: 'Ed25519', x: 'B'.repeat(43) });
+      expect(device.id).toMatch(/^dev_[0-9a-f]{32}$/);
+      await expect(directory.addDevice(approver.id, 42 as unknown as string, { kty: 'OKP', crv: 'Ed25519', x: 'C'.repeat(43) })).rejects.toMatchObject({ code: 'bad_request', message: /device name/ });
+      await expect(directory.addDevice(approver.id, 'Desk', 'x' as unknown as JsonObject)).rejects.toMatchObject({ message: 'publicJwk must be a JSON object (a JWK)' });
+      await expect(directory.addDevice(approver.id, 'Desk', { kty: 'OKP', crv: 'Ed25519', x: 'D'.repeat(43), d: 'x' })).rejects.toMatchObject({
+        message: 'publicJwk contains a private key ("d"); send only the public key, and generate a new key pair since this one has left the device',
+      });
+    });
+
+    it('remembers a token\'s principal for two seconds, then reads the agent row again', async () => {
+      const directory = createDirectory(db());
+      const { agent, token } = await directory.addAgent('cached-bot', 'owner@example.com');
+      expect(await directory.authenticate(token)).toMatchObject({ agentName: 'cached-bot', owner: 'owner@example.com' });
+      // Changed behind the directory's back: the remembered principal still answers for a moment...
+      await db().update(schema.agents).set({ owner: 'new-owner@example.com' }).where(eq(schema.agents.id, agent.id));
+      expect(await directory.authenticate(token)).toMatchObject({ owner: 'owner@example.com' });
+      expect(await directory.principal(agent.id)).toMatchObject({ owner: 'owner@example.com' });
+      // ...and not after two seconds.
+      await new Promise((r) => setTimeout(r, 2100));
+      expect(await directory.principal(agent.id)).toMatchObject({ owner: 'new-owner@example.com' });
+      expect(await directory.authenticate(token)).toMatchObject({ owner: 'new-owner@example.com' });
+      // A principal looked up by id is remembered the same way.
+      await db().update(schema.agents).set({ owner: 'third@example.com' }).where(eq(schema.agents.id, agent.id));
+      expect(await directory.principal(agent.id)).toMatchObject({ owner: 'new-owner@example.com' });
+      expect(await createDirectory(db()).principal(agent.id)).toMatchObject({ owner: 'third@example.com' });
+    });
+
+    it('notes when an agent was last seen at most once a minute', async () => {
+      const { agent, token } = await createDirectory(db()).addAgent('seen-bot', 'owner@example.com');
+      const lastSeen = async () => (await db().select().from(schema.agents).where(eq(schema.agents.id, agent.id)))[0]!.lastSeenAt;
+      expect(await lastSeen()).toBeNull();
+      await createDirectory(db()).authenticate(token);
+      const first = await lastSeen();
+      expect(first).toBeInstanceOf(Date);
+      await new Promise((r) => setTimeout(r, 20));
+      await createDirectory(db()).authenticate(token); // a fresh directory: nothing remembered, so the row is read
+      expect(await lastSeen()).toEqual(first);
+      const longAgo = new Date(Date.now() - 61_000);
+      await db().update(schema.agents).set({ lastSeenAt: longAgo }).where(eq(schema.agents.id, agent.id));
+      await createDirectory(db()).authenticate(token);
+      expect((await lastSeen())!.getTime()).toBeGreaterThan(longAgo.getTime() + 60_000);
+      const recently = new Date(Date.now() - 59_000);
+      await db().update(schema.agents).set({ lastSeenAt: recently }).where(eq(schema.agents.id, agent.id));
+      await createDirectory(db()).authenticate(token);
+      expect(await lastSeen()).toEqual(recently);
+    });
+
+    it('changes roles by e-mail as typed, and gives the roles before and after sorted', async () => {
+      const directory = createDirectory(db());
+      await directory.upsertApprover('roles@example.com', ['zeta', 'ops']);
+      const changed = await directory.changeRoles('  Roles@Example.com ', ['beta', 'alpha'], ['ops']);
+      expect(changed.before).toEqual(['ops', 'zeta']);
+      expect(changed.after.roles).toEqual(['alpha', 'beta', 'zeta']);
+      expect((await directory.getApprover({ email: 'roles@example.com' }))!.roles).toEqual(['alpha', 'beta', 'zeta']);
+      expect(await directory.getApprover({})).toBeNull();
     });
   });
 });
