@@ -95,6 +95,9 @@ describe('device API authentication', () => {
   it('refuses a missing or non-numeric iat, and one more than a minute from the server clock either way', async () => {
     const noIat = { code: 'unauthorized', message: 'The payload needs iat, the signing time in seconds since 1970.' };
     for (const iat of [undefined, '1700000000', null]) expect(await refused(`Passport ${await sign(call({ iat }))}`), String(iat)).toEqual(noIat);
+    // JSON can carry a number too large for a double: it parses as Infinity, which is no time either.
+    const infinite = JSON.stringify(call({ iat: 0 })).replace('"iat":0', '"iat":1e400');
+    expect(await refused(`Passport ${await sign(infinite)}`)).toEqual(noIat);
     for (const shift of [-(SKEW_SECONDS + 5), SKEW_SECONDS + 5, -3600]) {
       expect(await refused(`Passport ${await sign(call({ iat: Date.now() / 1000 + shift }))}`)).toEqual({
         code: 'stale',
