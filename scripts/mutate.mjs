@@ -14,6 +14,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { staleFiles } from './mutation-ci.mjs';
+import ts from 'typescript';
 
 const root = resolve(import.meta.dirname, '..');
 const { default: config } = await import(join(root, 'stryker.config.mjs'));
@@ -115,7 +116,10 @@ function keepOthers(previous) {
 
 /** Type-only files (interfaces, table declarations) give Stryker nothing to mutate. */
 function mutable(path) {
-  return /\b(function|=>|if|return)\b/.test(readFileSync(path, 'utf8'));
+  // Judged on the JavaScript TypeScript emits, without types or comments: a file of interfaces and type aliases, or of
+  // re-exports and constant tables (static: ignored), has no statement a mutant could change.
+  const { outputText } = ts.transpileModule(readFileSync(path, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ESNext, removeComments: true } });
+  return /\b(function|if|return|switch|throw|class)\b/.test(outputText);
 }
 
 async function writeReport() {
