@@ -250,6 +250,12 @@ describe('execution outcomes', () => {
     expect((await requestRow(view.id)).leaseUntil).toBeNull();
     // Recovery voided the first attempt's grant, unused, before it ran the request again.
     expect((await grantRow(claims(executions.get('w-unknown')![0]!.grant).jti)).expiresAt).toEqual(new Date(0));
+    // Recorded as reconciled by proof, not by asking the connector, with the new attempt's claim after it.
+    const kinds = (await audit({ requestId: view.id })).map((e) => e.kind);
+    expect((await audit({ requestId: view.id, kind: 'execution.reconciled' })).map((e) => e.data)).toEqual([
+      { answer: 'not_happened', proof: 'no grant for it was ever used, and the unused ones are void' },
+    ]);
+    expect(kinds.slice(kinds.indexOf('execution.reconciled'), kinds.indexOf('execution.reconciled') + 3)).toEqual(['execution.reconciled', 'grant.minted', 'execution.started']);
   });
 
   it('records a conflict, not an outcome, when the executing replica lost its lease meanwhile', async () => {
@@ -292,6 +298,11 @@ describe('recovery', () => {
     expect(broken).toMatchObject({ state: 'unknown', error: { code: 'upstream_unknown' } });
     expect((await audit({ requestId: views[2]!.id })).at(-1)).toMatchObject({ kind: 'execution.reconcile_failed', data: { code: 'upstream_error', message: 'the notes API is down' } });
     expect((await requestRow(views[2]!.id)).leaseUntil!.getTime()).toBeGreaterThan(Date.now()); // leased: it lapses and is tried again
+    // Tried again once that lease lapses: still unknown, and 'execution.unknown' was said once, when it stopped executing.
+    await k.database.db.update(schema.requests).set({ leaseUntil: new Date(Date.now() - 1000) }).where(eq(schema.requests.id, views[2]!.id));
+    await k.kernel.recover();
+    expect((await audit({ requestId: views[2]!.id })).filter((e) => e.kind === 'execution.unknown')).toHaveLength(1);
+    expect((await audit({ requestId: views[2]!.id })).filter((e) => e.kind === 'execution.reconcile_failed')).toHaveLength(2);
     // Reconcile looks for the same marker the execution left upstream, and nothing ran twice.
     expect(markers.get('rc-happened')).toBe(executions.get('rc-happened')![0]!.marker);
     expect(markers.get('rc-happened')).toMatch(/^cs1-/);
