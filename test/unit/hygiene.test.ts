@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { displayUrl, formatMoney, inspect, isMixedScript, truncate, LONG_VALUE } from '../../approval-web/hygiene.ts';
+import { authorLine, displayUrl, fingerprint, formatMoney, inspect, isMixedScript, truncate, LONG_VALUE } from '../../approval-web/hygiene.ts';
+import { skeleton } from '../../approval-web/hygiene/confusables.ts';
 import { KNOWN_SCRIPTS } from '../../approval-web/hygiene/scripts.ts';
 import { FieldValue } from '../../approval-web/views/value.tsx';
 import { FAMILIES, ISSUE_CHARACTERS, allHidden, disguise, unescapeShown } from '../support/hostile-text.ts';
@@ -195,5 +196,76 @@ describe('display hygiene', () => {
   it('a symbol that passes for a letter inside a word is a look-alike; ordinary symbols are not (found by test/fuzz)', () => {
     expect(inspect('\u{1D213}acebook').flags).toContain('confusable'); // a Greek musical symbol for F
     for (const text of ['3 × 4', '3×4', 'Acme™ Pro', '50 € netto', '© 2026 Acme', 'a + b = c', '😀 ok']) expect(inspect(text).flags, text).toEqual([]);
+  });
+
+  it('splits text into exact pieces: no empty runs around escapes at the start, between two, or at the end', () => {
+    expect(inspect('\u202Eab\u200B\u200Bc\u200B')).toEqual({
+      pieces: [
+        { text: '⟨U+202E⟩', escaped: true },
+        { text: 'ab', escaped: false },
+        { text: '⟨U+200B⟩', escaped: true },
+        { text: '⟨U+200B⟩', escaped: true },
+        { text: 'c', escaped: false },
+        { text: '⟨U+200B⟩', escaped: true },
+      ],
+      flags: ['bidi', 'invisible'],
+    });
+    expect(inspect('')).toEqual({ pieces: [], flags: [] });
+  });
+
+  it('looks for look-alikes behind hidden characters: an invisible one joins a word, a space or line break splits it', () => {
+    // A zero-width space inside "аpple" (Cyrillic а) is removed, not made a space: the word is still one and mixed.
+    expect(inspect('\u0430\u200Bpple').flags).toEqual(['invisible', 'mixed-script', 'confusable']);
+    // Removed means removed: nothing stands in its place that could make a word mix scripts.
+    expect(inspect('\u041F\u0440\u0438\u0432\u0435\u0442\u200B').flags).toEqual(['invisible']); // "Привет" + ZWSP
+    // Free text keeps its line breaks and no-break spaces unflagged; they still separate two words of two scripts.
+    expect(inspect('\u041F\u0440\u0438\u0432\u0435\u0442\u00A0world', { multiline: true }).flags).toEqual([]);
+    expect(inspect('\u041F\u0440\u0438\u0432\u0435\u0442\nworld', { multiline: true }).flags).toEqual([]);
+    // A symbol that imitates no letter separates words too.
+    expect(inspect('Acme\u2122\u041F\u0440\u0438\u0432\u0435\u0442').flags).toEqual([]); // Acme™Привет
+    // A combining mark belongs to its word: "а́pple" is one word mixing Cyrillic and Latin.
+    expect(inspect('\u0430\u0301pple').flags).toEqual(['mixed-script']);
+  });
+
+  it('judges words written without any ASCII, and letters of no particular script', () => {
+    expect(inspect('\uFF50\uFF41\uFF59\uFF50\uFF41\uFF4C').flags).toEqual(['confusable']); // ｐａｙｐａｌ alone
+    expect(isMixedScript('\u00E9\u0430')).toBe(true); // é (Latin) with а (Cyrillic), no ASCII letter in the word
+    // Only a whole ASCII skeleton makes a look-alike: "ажур" (skeleton "aжyp") and "жар" ("жap") are Russian words.
+    expect(inspect('\u0430\u0436\u0443\u0440').flags).toEqual([]);
+    expect(inspect('\u0436\u0430\u0440').flags).toEqual([]);
+    // U+02BB (ʻokina) is a letter of the Common script: it goes with any script, alone or in a word.
+    expect(inspect('Hawai\u02BBi').flags).toEqual([]);
+    expect(inspect('\u02BB\u02BB').flags).toEqual([]);
+  });
+
+  it('computes UTS #39 skeletons: default ignorables dropped, each character mapped to its prototype', () => {
+    expect(skeleton('pay\u00ADpal')).toBe('paypal'); // a soft hyphen is ignorable
+    expect(skeleton('\uFF50\u0430y')).toBe('pay');
+    expect(skeleton('caf\u00E9')).toBe('cafe\u0301'); // NFD
+  });
+
+  it('reads money only from whole numbers written as plain digits, and a three-letter code', () => {
+    for (const minor of [' 700', '+7', '1e3', '', '7 ']) expect(formatMoney(minor, 'USD'), JSON.stringify(minor)).toEqual({ text: `${minor} USD`, flags: ['bad-amount'] });
+    expect(formatMoney(100, 'usdx')).toEqual({ text: '100 usdx', flags: ['bad-amount'] });
+    expect(formatMoney(100, 'xusd').flags).toEqual(['bad-amount']);
+    expect(formatMoney(0, 'USD')).toEqual({ text: '0.00 USD', flags: [] });
+    expect(formatMoney(-5, 'JPY')).toEqual({ text: '-5 JPY', flags: [] });
+  });
+
+  it('cuts a value of exactly the limit not at all', () => {
+    expect(truncate('abc', 3)).toEqual({ head: 'abc', hidden: 0, total: 3 });
+    expect(truncate('abcd', 3)).toEqual({ head: 'abc', hidden: 1, total: 4 });
+  });
+
+  it('names the author of upstream text, with or without a login', () => {
+    expect(authorLine({ on: 'GitHub', by: '@octocat' })).toBe('written on GitHub by @octocat');
+    expect(authorLine({ on: 'GitHub', by: null })).toBe('written on GitHub');
+  });
+
+  it('shows a digest as five groups of four upper-case hex digits, and anything else as not a digest', () => {
+    const digest = '3f2a9c0177be42d0aa11' + 'b'.repeat(44);
+    expect(fingerprint(digest)).toBe('3F2A 9C01 77BE 42D0 AA11');
+    expect(fingerprint(digest.toUpperCase())).toBe('3F2A 9C01 77BE 42D0 AA11');
+    for (const bad of [digest.slice(1), `${digest}0`, `x${digest}`, `${digest.slice(0, 63)}g`, '']) expect(fingerprint(bad), bad).toBe('(not a request digest)');
   });
 });
