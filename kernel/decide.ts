@@ -35,7 +35,7 @@ export async function inbox(ctx: KernelContext, approverId: string): Promise<Req
 const RESOLUTIONS: readonly ApprovalDecision[] = ['mark_done', 'run_again'];
 
 /** A request whose outcome reconcile could not tell: it waits for a human to check upstream and resolve it. */
-const awaitsHuman = (r: RequestRecord) => r.state === 'unknown' && r.error?.code === 'outcome_unknown';
+const awaitsHuman = (r: { state: string; error: RequestRecord['error'] }) => r.state === 'unknown' && r.error?.code === 'outcome_unknown';
 
 /** Who may resolve an unknown outcome: the agent's owner, or anyone who could approve the request. */
 function mayResolve(ctx: KernelContext, r: RequestRecord, who: { email: string; roles: readonly string[] }): boolean {
@@ -124,7 +124,7 @@ export async function decide(ctx: KernelContext, requestId: string, decision: Ap
       const data = { decision, reason, approver: who.email, evidenceKind: who.kind, keyId: who.keyId, digest: record.digest, receipt: who.receipt };
       const entry: AuditInput = { kind: resolving ? 'execution.resolved' : 'approval.decided', requestId, actor: `approver:${who.approverId}`, data };
       if (resolving) return resolveIn(ctx, tx, locked!, decision, who.email, reason, entry);
-      if (locked?.state !== 'pending') throw new KernelError('not_pending', `request ${requestId} was decided meanwhile; it is ${locked?.state}`);
+      if (locked!.state !== 'pending') throw new KernelError('not_pending', `request ${requestId} was decided meanwhile; it is ${locked!.state}`);
       const taken = await tx.select().from(decisions).where(and(eq(decisions.requestId, requestId), eq(decisions.approverId, who.approverId)));
       if (taken.length) throw new KernelError('evidence_refused', `${who.email} has already decided this request; it needs a different approver`);
       const { approverId, kind: evidenceKind, keyId, receipt } = who;
@@ -151,7 +151,7 @@ export async function decide(ctx: KernelContext, requestId: string, decision: Ap
 
 /** A human checked upstream: the request either ran (Mark as done: it succeeds) or did not (Run again: claimed anew). */
 async function resolveIn(ctx: KernelContext, tx: Db, row: typeof requests.$inferSelect, decision: ApprovalDecision, email: string, reason: string | null, entry: AuditInput) {
-  if (row.state !== 'unknown' || row.error?.code !== 'outcome_unknown') throw new KernelError('not_pending', `request ${row.id} was resolved meanwhile; it is ${row.state}`);
+  if (!awaitsHuman(row)) throw new KernelError('not_pending', `request ${row.id} was resolved meanwhile; it is ${row.state}`);
   const waiting = isNull(requests.leaseUntil);
   if (decision === 'run_again') {
     const claimed = await claimIn(ctx, tx, row, ['unknown'], waiting);

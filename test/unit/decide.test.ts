@@ -122,6 +122,11 @@ describe('a decision that counts', () => {
     expect((await k.decide(request.id, 'approve', k.evidence(finance, request.digest, 'approve'))).state).toBe('pending');
     expect(await entries(request.id, 'approval.decided')).toHaveLength(1);
     expect(await entries(request.id, 'request.approved')).toEqual([]);
+    // No outcome yet, so no request.<outcome> entry (a 'request.pending' would record a change that did not happen).
+    await k.audit.sync();
+    const kinds: string[] = [];
+    for await (const e of readEntries(k.database.db, { requestId: request.id })) kinds.push(e.kind);
+    expect(kinds).toEqual(['request.received', 'policy.decided', 'approval.decided']);
   });
 });
 
@@ -424,6 +429,19 @@ describe('a decision signed by a paired device, and decisions that race', () => 
     expect(await audited(request.id, 'request.rejected')).toHaveLength(1);
   });
 
+  it('of two approvers deciding at once, the second finds under the row lock that the first decided it meanwhile', async () => {
+    const other = await k.enroll('fin3@example.com', ['finance']);
+    const request = await k.submit(agentId, 'test_delete_all', { confirm: 'yes' });
+    // Both read the request as pending before either transaction (PGlite runs statements in order), so the second
+    // is refused by the check under the row lock, not by the first read.
+    const [a, b] = await Promise.allSettled([
+      k.decide(request.id, 'reject', k.evidence(finance, request.digest, 'reject')),
+      k.decide(request.id, 'reject', k.evidence(other, request.digest, 'reject')),
+    ]);
+    expect([a.status, b.status]).toEqual(['fulfilled', 'rejected']);
+    expect((b as PromiseRejectedResult).reason).toMatchObject({ code: 'not_pending', message: `request ${request.id} was decided meanwhile; it is rejected` });
+  });
+
   it('of one approver deciding twice at once with two keys, one counts', async () => {
     const second = await k.enroll('fin2@example.com', ['finance']);
     const device = await paired(second);
@@ -502,7 +520,8 @@ describe('resolving an unknown outcome: who, when, and what is recorded', () => 
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     expect(losers).toHaveLength(1);
     expect(losers[0]!.code).toBe('not_pending');
-    expect([`request ${request.id} was resolved meanwhile; it is succeeded`, `request ${request.id} is succeeded, not waiting for someone to say whether it ran`]).toContain(losers[0]!.message);
+    // Both read it as waiting before either transaction (PGlite runs statements in order): the lock's check refuses.
+    expect(losers[0]!.message).toBe(`request ${request.id} was resolved meanwhile; it is succeeded`);
     expect(await audited(request.id, 'execution.resolved')).toHaveLength(1);
   });
 });
