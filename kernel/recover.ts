@@ -35,10 +35,11 @@ async function reconcile(ctx: KernelContext, id: string): Promise<void> {
     const row = await ctx.store.transition(tx, id, ['executing', 'unknown'], 'unknown', lease, lt(requests.leaseUntil, sql`now()`));
     if (!row) return null;
     await tx.update(grants).set({ expiresAt: new Date(0) }).where(and(eq(grants.requestId, id), isNull(grants.consumedAt)));
+    // count() with no GROUP BY returns exactly one row.
     const [used] = await tx.select({ n: count() }).from(grants).where(and(eq(grants.requestId, id), isNotNull(grants.consumedAt)));
-    const data = { reason: 'its lease lapsed', previousOwner: before.leaseOwner, attempt: before.attempt, grantsUsed: used?.n ?? 0 };
+    const data = { reason: 'its lease lapsed', previousOwner: before.leaseOwner, attempt: before.attempt, grantsUsed: used!.n };
     if (before.state === 'executing') await ctx.audit.append([{ kind: 'execution.unknown', requestId: id, actor: 'kernel', data }], tx);
-    return { row, used: (used?.n ?? 0) > 0 };
+    return { row, used: used!.n > 0 };
   });
   if (!taken) return;
   const { row } = taken;

@@ -18,6 +18,8 @@ const executions = new Map<string, Execute[]>();
 const reconciles = new Map<string, () => Promise<Json>>();
 const markers = new Map<string, string>();
 const evaluations = new Map<string, number>();
+/** Request ids the kernel woke (ctx.wake tells other replicas through signals.publish). */
+const published: string[] = [];
 let spy: Port;
 let k: KernelFixture;
 let agentId: string;
@@ -69,6 +71,7 @@ function wrapPolicy(policy: CompiledPolicy): CompiledPolicy {
 beforeAll(async () => {
   k = await startKernel({
     wrapPolicy,
+    signals: { publish: async (id: string) => void published.push(id), subscribe: async () => async () => {} },
     policy: {
       default: 'approve',
       rules: [
@@ -248,6 +251,11 @@ describe('execution outcomes', () => {
     const after = await k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId: view.id });
     expect(after).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown', message, check } });
     expect((await requestRow(view.id)).leaseUntil).toBeNull();
+    // What recovery recorded: no grant was used, so it did not happen (the proof), and the claim that ran it again.
+    const reconciled = (await audit({ requestId: view.id })).filter((e) => e.kind === 'execution.reconciled');
+    expect(reconciled.map((e) => e.data)).toEqual([{ answer: 'not_happened', proof: 'no grant for it was ever used, and the unused ones are void' }]);
+    const rerun = ['execution.reconciled', 'grant.minted', 'execution.started', 'execution.unknown'];
+    expect((await audit({ requestId: view.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.unknown', ...rerun]);
     // Recovery voided the first attempt's grant, unused, before it ran the request again.
     expect((await grantRow(claims(executions.get('w-unknown')![0]!.grant).jti)).expiresAt).toEqual(new Date(0));
     // Recorded as reconciled by proof, not by asking the connector, with the new attempt's claim after it.
@@ -288,10 +296,15 @@ describe('recovery', () => {
     });
     const views = await Promise.all(['rc-happened', 'rc-cannot-tell', 'rc-broken'].map((key) => submit('spy_write', key)));
     expect(views.map((v) => v.state)).toEqual(['unknown', 'unknown', 'unknown']);
+    const woken = published.length;
     await k.kernel.recover();
+    // Held calls on the two it settled are woken (and other replicas told), not left to the once-a-second look.
+    expect(published.slice(woken)).toEqual(expect.arrayContaining([views[0]!.id, views[1]!.id]));
     const [happened, cannotTell, broken] = await Promise.all(views.map((v) => k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId: v.id })));
     expect(happened).toMatchObject({ state: 'succeeded', result: { data: { found: true }, text: 'found' } });
-    expect((await audit({ requestId: views[0]!.id })).slice(-2).map((e) => e.kind)).toEqual(['execution.reconciled', 'execution.succeeded']);
+    // The attempt recorded its own unknown outcome; taking the lapsed lease of a request already unknown adds none.
+    const attempt = ['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.unknown'];
+    expect((await audit({ requestId: views[0]!.id })).map((e) => e.kind)).toEqual([...attempt, 'execution.reconciled', 'execution.succeeded']);
     const message = 'This may or may not have run: the note has no marker. Check the notes page, then its owner chooses Mark as done or Run again.';
     expect(cannotTell).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown', message, check: 'the notes page' } });
     expect((await requestRow(views[1]!.id)).leaseUntil).toBeNull();
