@@ -124,7 +124,7 @@ export function createDirectory(db: Db) {
 
     /** Adds and removes database roles (creating the approver if new); the sorted roles before, and the approver after. */
     async changeRoles(email: string, grant: string[], revoke: string[]): Promise<{ before: string[]; after: ApproverView }> {
-      const before = [...((await getApprover({ email: email.trim().toLowerCase() }))?.roles ?? [])].sort();
+      const before = [...((await getApprover({ email: email.trim() }))?.roles ?? [])].sort();
       const after = await this.upsertApprover(email, grant);
       const roles = after.roles.filter((r) => !revoke.includes(r)).sort();
       await db.update(approvers).set({ roles }).where(eq(approvers.id, after.id));

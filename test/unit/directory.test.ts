@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { schema, sha256Hex, type Db, type JsonObject } from '../../kernel/index.ts';
 import { createDirectory } from '../../kernel/directory.ts';
@@ -78,7 +78,9 @@ describe('agent principals between authentication and submit', () => {
 
   describe('what the directory refuses, saying why', () => {
     const send = (body: JsonObject & { op: string }) => k.admin.send<JsonObject>('kernel', body);
-    const refused = (body: JsonObject & { op: string }, code: string, message: string | RegExp) => expect(send(body)).rejects.toMatchObject({ code, message });
+    // A RegExp inside toMatchObject matches anything (Vitest compares it as an object with no keys): stringMatching.
+    const refused = (body: JsonObject & { op: string }, code: string, message: string | RegExp) =>
+      expect(send(body)).rejects.toMatchObject({ code, message: typeof message === 'string' ? message : expect.stringMatching(message) });
 
     it('agents: a valid name, an owner with an e-mail address, one active agent of a name', async () => {
       await refused({ op: 'agent.add', name: '-bot', owner: 'jane@example.com' }, 'bad_request', `agent name "-bot" is not valid: use 1-64 letters, digits, '_', '.' or '-'`);
@@ -151,7 +153,10 @@ describe('agent principals between authentication and submit', () => {
       // The device API checks kid against exactly this shape (approval-web/devices/auth.ts).
       const device = await directory.addDevice(approver.id, 'Desk', { kty: 'OKP', crv: 'Ed25519', x: 'B'.repeat(43) });
       expect(device.id).toMatch(/^dev_[0-9a-f]{32}$/);
-      await expect(directory.addDevice(approver.id, 42 as unknown as string, { kty: 'OKP', crv: 'Ed25519', x: 'C'.repeat(43) })).rejects.toMatchObject({ code: 'bad_request', message: /device name/ });
+      // Stored as the whole public JWK (the database is read by operators and backups too), not only its x.
+      const [stored] = await db().select().from(schema.devices).where(eq(schema.devices.id, device.id));
+      expect(stored!.publicJwk).toEqual({ kty: 'OKP', crv: 'Ed25519', x: 'B'.repeat(43) });
+      await expect(directory.addDevice(approver.id, 42 as unknown as string, { kty: 'OKP', crv: 'Ed25519', x: 'C'.repeat(43) })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/device name/) });
       await expect(directory.addDevice(approver.id, 'Desk', 'x' as unknown as JsonObject)).rejects.toMatchObject({ message: 'publicJwk must be a JSON object (a JWK)' });
       await expect(directory.addDevice(approver.id, 'Desk', { kty: 'OKP', crv: 'Ed25519', x: 'D'.repeat(43), d: 'x' })).rejects.toMatchObject({
         message: 'publicJwk contains a private key ("d"); send only the public key, and generate a new key pair since this one has left the device',
@@ -174,6 +179,25 @@ describe('agent principals between authentication and submit', () => {
       await db().update(schema.agents).set({ owner: 'third@example.com' }).where(eq(schema.agents.id, agent.id));
       expect(await directory.principal(agent.id)).toMatchObject({ owner: 'new-owner@example.com' });
       expect(await createDirectory(db()).principal(agent.id)).toMatchObject({ owner: 'third@example.com' });
+    });
+
+    it('remembers a principal for less than two seconds: at 1,999 ms it answers, at 2,000 ms the row is read', async () => {
+      const directory = createDirectory(db());
+      const { agent, token } = await directory.addAgent('boundary-bot', 'owner@example.com');
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        const t0 = Date.now();
+        await directory.authenticate(token);
+        await db().update(schema.agents).set({ owner: 'later@example.com' }).where(eq(schema.agents.id, agent.id));
+        vi.setSystemTime(t0 + 1999);
+        expect(await directory.principal(agent.id)).toMatchObject({ owner: 'owner@example.com' });
+        expect(await directory.authenticate(token)).toMatchObject({ owner: 'owner@example.com' });
+        vi.setSystemTime(t0 + 2000);
+        expect(await directory.principal(agent.id)).toMatchObject({ owner: 'later@example.com' });
+        expect(await directory.authenticate(token)).toMatchObject({ owner: 'later@example.com' });
+      } finally {
+        vi.useRealTimers();
+      }
     });
 
     it('notes when an agent was last seen at most once a minute', async () => {
