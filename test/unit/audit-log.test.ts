@@ -95,7 +95,7 @@ describe('the audit log', () => {
     for await (const e of readEntries(own.db)) seen.push(`${e.seq}:${e.requestId}`);
     expect(seen).toEqual(['1:req_1', '2:req_2', '3:req_3']);
     await log.close();
-  });
+  }, 120_000); // it creates its own PGlite: 10 to 20 s on a busy machine (test/mutation/README.md)
 
   it('refuses an append without a transaction when the database is gone, saying the database is unavailable', async () => {
     const gone = await freshDatabase();
@@ -105,7 +105,7 @@ describe('the audit log', () => {
     expect(refused).toMatchObject({ code: 'database_unavailable', message: expect.stringMatching(/^audit append failed: /) });
     expect((refused as Error).cause).toBeInstanceOf(Error); // the driver's error, for the log
     await log.close();
-  });
+  }, 120_000); // its own PGlite, as above
 });
 
 describe('reading the stored log', () => {
