@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx' },
   test: {
+    // A RegExp in toEqual/toMatchObject means "the string matches" (test/support/expect-setup.ts).
+    setupFiles: ['test/support/expect-setup.ts'],
     projects: [
       // Unit tests of the kernel start it on in-memory PGlite in a hook (test/support/kernel-fixture.ts): about a second
       // idle, but past vitest's default 10 s hook timeout with the machine's two cores busy (seen in held-calls and

@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     // A scoped run may add the few integration tests on PGlite that cover a file (tests.json; scripts/mutate.mjs sets
     // MUTATE_INTEGRATION and names them, so no other integration test runs).
+    setupFiles: ['test/support/expect-setup.ts'],
     include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx', ...(process.env.MUTATE_INTEGRATION ? ['test/integration/**/*.test.ts'] : [])],
     // These read the source (line counts, imports, capability grants); under Stryker that source is instrumented.
     // sandbox-file.test.ts fails in a vm pool (Stryker's, see stryker.config.mjs): the sandboxes' saved objects cross
