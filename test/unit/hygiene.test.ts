@@ -236,6 +236,9 @@ describe('display hygiene', () => {
     // U+02BB (ʻokina) is a letter of the Common script: it goes with any script, alone or in a word.
     expect(inspect('Hawai\u02BBi').flags).toEqual([]);
     expect(inspect('\u02BB\u02BB').flags).toEqual([]);
+    // ASCII digits and punctuation are Common too: "Москва2026" and "東京2026" are one script each.
+    expect(inspect('\u041C\u043E\u0441\u043A\u0432\u04302026').flags).toEqual([]);
+    expect(inspect('\u6771\u4EAC2026').flags).toEqual([]);
   });
 
   it('computes UTS #39 skeletons: default ignorables dropped, each character mapped to its prototype', () => {
