@@ -8,25 +8,43 @@
 //   npm run mutate -- --force                       ignore the incremental file, test every mutant again
 //   npm run mutate -- --since main                  only the files in scope that changed since main (a branch's files)
 //   node scripts/mutate.mjs --report-only           rewrite REPORT.md from the last JSON report
-//   node scripts/mutate.mjs --ci                    CI: the whole scope incrementally, time-capped, then the gate
+//   node scripts/mutate.mjs --ci                    CI (.ci/run): the gate below, then the last commit's files, time-capped
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { staleFiles } from './mutation-ci.mjs';
-import ts from 'typescript';
+import { ciFailures, hasRuntimeCode, scopeFiles, staleFiles } from './mutation-ci.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const { default: config } = await import(join(root, 'stryker.config.mjs'));
 const incremental = join(root, 'test/mutation/stryker-incremental.json');
-// --ci (.ci/run): the whole scope, incrementally, within MUTATE_CI_MINUTES; fails when a file in scope still has no
-// results for its current source or the kernel's score is under the threshold (scripts/mutation-ci.mjs).
+// --ci (.ci/run), in three steps (test/mutation/README.md, "Cost and CI"):
+//  1. every file in scope has committed results for its current source, and kernel/ scores at least 90% on them;
+//     otherwise fail at once, naming the files and the command that records them (CI cannot commit results for you);
+//  2. the files in scope the last commit changed (MUTATE_CI_SINCE, default HEAD~1) run incrementally, which re-tests the
+//     mutants whose code or covering tests changed, capped at MUTATE_CI_MINUTES (default 10): past it Stryker is
+//     interrupted, keeps what it finished, and the step fails;
+//  3. the same gate again on the results of that run.
 const ci = process.argv.includes('--ci');
-const ciMinutes = Number(process.env.MUTATE_CI_MINUTES ?? 12);
+const ciMinutes = Number(process.env.MUTATE_CI_MINUTES ?? 10);
 let timedOut = false;
-const args = withTests(sinceToMutate(process.argv.slice(2).filter((a) => a !== '--ci')));
+let argv = process.argv.slice(2).filter((a) => a !== '--ci');
+if (ci) {
+  const before = await writeReport();
+  const failures = ciFailures({ kernel: before.kernel, stale: before.notRun, timedOut: false, minutes: ciMinutes });
+  if (failures.length) gateFailed(failures);
+  const since = process.env.MUTATE_CI_SINCE ?? 'HEAD~1';
+  if (spawnSync('git', ['rev-parse', '--verify', '--quiet', `${since}^{commit}`], { cwd: root }).status !== 0) {
+    gateFailed([`${since} is not a commit here (a shallow clone?): fetch more history or set MUTATE_CI_SINCE to the commit this change starts from`]);
+  }
+  argv = [...argv, '--since', since];
+}
+// null: --since found no file in scope that changed, so nothing to run (in CI the gate above already passed).
+const scoped = sinceToMutate(argv);
+if (scoped === null && !ci) process.exit(0);
+const args = scoped && withTests(scoped);
 
-if (!args.includes('--report-only')) {
+if (args && !args.includes('--report-only')) {
   // Stryker rewrites the incremental file with this run's files only; keep the other files' results (a scoped run
   // then adds to the record instead of replacing it). A file whose source changed since is kept too: its next run
   // diffs against it and re-tests only the mutants in changed code (the report leaves it out until then).
@@ -41,7 +59,7 @@ if (!args.includes('--report-only')) {
   // Integration test files named in tests.json join the unit project only when a scoped run asks for them.
   const integration = args.join(' ').includes('test/integration/') ? { MUTATE_INTEGRATION: '1' } : {};
   // In CI, Ctrl-C at the time limit: Stryker records the mutants it finished, and the verdict below says it was cut.
-  const limit = ci ? { timeout: ciMinutes * 60_000, killSignal: 'SIGINT' } : {};
+  const limit = ci ? { timeout: Math.round(ciMinutes * 60_000), killSignal: 'SIGINT' } : {};
   const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, ...integration }, ...limit });
   keepOthers(previous); // also after an interrupted run: Stryker records the mutants it finished
   timedOut = run.error?.code === 'ETIMEDOUT';
@@ -49,11 +67,14 @@ if (!args.includes('--report-only')) {
 }
 const { kernel, notRun } = await writeReport();
 if (ci) {
-  const { ciFailures } = await import('./mutation-ci.mjs');
   const failures = ciFailures({ kernel, stale: notRun, timedOut, minutes: ciMinutes });
-  for (const failure of failures) console.error(`mutation testing: ${failure}`);
-  if (failures.length) process.exit(1);
+  if (failures.length) gateFailed(failures);
   console.log('mutation testing: every file in scope has results for its current source; kernel/ score at or above the threshold');
+}
+
+function gateFailed(failures) {
+  for (const failure of failures) console.error(`mutation testing: FAIL: ${failure}`);
+  process.exit(1);
 }
 
 /**
@@ -73,12 +94,10 @@ function sinceToMutate(argv) {
     console.error(`git diff ${ref} failed: ${diff.stderr.trim()}; pass a branch, tag or commit that exists here`);
     process.exit(2);
   }
-  // The scope's globs as RegExps: `**/` any folders (or none), `*` within one name.
-  const patterns = config.mutate.map((glob) => new RegExp(`^${glob.replaceAll('.', '\\.').split('**/').map((part) => part.replaceAll('*', '[^/]*')).join('(?:.*/)?')}$`));
-  const changed = diff.stdout.split('\n').filter((f) => f && patterns.some((re) => re.test(f)) && existsSync(join(root, f)) && mutable(join(root, f)));
+  const changed = scopeFiles(config.mutate, diff.stdout.split('\n').filter(Boolean)).filter((f) => existsSync(join(root, f)) && mutable(join(root, f)));
   if (changed.length === 0) {
     console.log(`no file in the mutation scope changed since ${ref}; nothing to run`);
-    process.exit(0);
+    return null;
   }
   console.log(`mutating the ${changed.length} file(s) in scope changed since ${ref}: ${changed.join(', ')}`);
   return [...argv.slice(0, at), ...argv.slice(at + 2), '--mutate', changed.join(',')];
@@ -114,12 +133,9 @@ function keepOthers(previous) {
   if (kept) writeFileSync(incremental, JSON.stringify(current));
 }
 
-/** Type-only files (interfaces, table declarations) give Stryker nothing to mutate. */
+/** Type-only files (interfaces, types) give Stryker nothing to mutate, so they need no results. */
 function mutable(path) {
-  // Judged on the JavaScript TypeScript emits, without types or comments: a file of interfaces and type aliases, or of
-  // re-exports and constant tables (static: ignored), has no statement a mutant could change.
-  const { outputText } = ts.transpileModule(readFileSync(path, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ESNext, removeComments: true } });
-  return /\b(function|if|return|switch|throw|class)\b/.test(outputText);
+  return hasRuntimeCode(readFileSync(path, 'utf8'));
 }
 
 async function writeReport() {
@@ -152,10 +168,9 @@ async function writeReport() {
     if (file.startsWith('kernel/')) for (const k of Object.keys(kernel)) kernel[k] += c[k];
   }
   const kernelValid = kernel.killed + kernel.survived + kernel.noCoverage;
-  // Every file the scope's globs name: kernel/ whole, and a folder's files for `folder/*.ts`.
-  const listed = (glob) => (glob.startsWith('kernel/') ? [] : glob.endsWith('/*.ts') ? readdirSync(join(root, glob.slice(0, -5))).map((f) => `${glob.slice(0, -4)}${f}`) : [glob]);
-  const inScope = [...readdirSync(join(root, 'kernel'), { recursive: true }).map((f) => `kernel/${f}`), ...config.mutate.flatMap(listed)]
-    .filter((f) => f.endsWith('.ts') && existsSync(join(root, f)));
+  // Every file kernel/ holds and the scope's globs name (the folders they start from, listed).
+  const folders = new Set(['kernel', ...config.mutate.map((glob) => glob.split('/')[0])]);
+  const inScope = scopeFiles(config.mutate, [...folders].flatMap((d) => readdirSync(join(root, d), { recursive: true }).map((f) => `${d}/${f.replaceAll('\\', '/')}`)));
   const notRun = staleFiles(inScope.filter((f) => mutable(join(root, f))), report.files, (f) => readFileSync(join(root, f), 'utf8'));
   const valid = counts.killed + counts.survived + counts.noCoverage;
   const score = valid ? ((100 * counts.killed) / valid).toFixed(1) : '-';
