@@ -4,7 +4,8 @@
 // reason from test/mutation/equivalent.json. StrykerJS needs Node >= 22; on an older Node this runs it on the Node 24
 // of the `node24` devDependency. Incremental: only mutants in code (or covered by tests) that changed are re-run.
 //   npm run mutate                                  the whole scope, incrementally
-//   npm run mutate -- --mutate kernel/decide.ts     one file (the report then covers that file only)
+//   npm run mutate -- --mutate kernel/decide.ts     one file (other files keep their results)
+//   npm run mutate -- --mutate kernel/flow.ts:160-230 --force   re-test those lines only (the file's others are kept)
 //   npm run mutate -- --force                       ignore the incremental file, test every mutant again
 //   npm run mutate -- --since main                  only the files in scope that changed since main (a branch's files)
 //   node scripts/mutate.mjs --report-only           rewrite REPORT.md from the last JSON report
@@ -61,7 +62,7 @@ if (args && !args.includes('--report-only')) {
   // In CI, Ctrl-C at the time limit: Stryker records the mutants it finished, and the verdict below says it was cut.
   const limit = ci ? { timeout: Math.round(ciMinutes * 60_000), killSignal: 'SIGINT' } : {};
   const run = spawnSync(node, [stryker, 'run', ...args], { cwd: root, stdio: 'inherit', env: { ...process.env, ...integration }, ...limit });
-  keepOthers(previous); // also after an interrupted run: Stryker records the mutants it finished
+  keepOthers(previous, args); // also after an interrupted run: Stryker records the mutants it finished
   timedOut = run.error?.code === 'ETIMEDOUT';
   if (run.status !== 0 && !timedOut) process.exit(run.status ?? 1);
 }
@@ -120,14 +121,32 @@ function withTests(argv) {
   return [...argv, '--testFiles', tests.join(',')];
 }
 
-function keepOthers(previous) {
+/**
+ * Puts back what Stryker's rewrite of the incremental file dropped: the other files' results, and for a file run on
+ * line ranges only (`--mutate kernel/flow.ts:160-230`, e.g. with --force to re-test a file's survivors) its mutants
+ * outside those ranges, when its source is the one they were recorded for.
+ */
+function keepOthers(previous, args) {
   if (!previous || !existsSync(incremental)) return;
   const current = JSON.parse(readFileSync(incremental, 'utf8'));
+  const ranges = new Map();
+  for (const entry of (args[args.indexOf('--mutate') + 1] ?? '').split(',')) {
+    const [, file, from, to] = /^(.+):(\d+)(?::\d+)?-(\d+)(?::\d+)?$/.exec(entry) ?? [];
+    if (file) ranges.set(file, [...(ranges.get(file) ?? []), [Number(from), Number(to)]]);
+  }
   let kept = 0;
   for (const [file, result] of Object.entries(previous.files)) {
-    if (current.files[file] || !existsSync(join(root, file))) continue;
-    current.files[file] = result;
-    kept++;
+    if (!existsSync(join(root, file))) continue;
+    const now = current.files[file];
+    if (!now) {
+      current.files[file] = result;
+      kept++;
+    } else if (ranges.has(file) && now.source === result.source) {
+      const outside = (m) => ranges.get(file).every(([from, to]) => m.location.start.line < from || m.location.start.line > to);
+      const ids = new Set(now.mutants.map((m) => m.id));
+      now.mutants.push(...result.mutants.filter((m) => outside(m) && !ids.has(m.id)));
+      kept++;
+    }
   }
   for (const [file, result] of Object.entries(previous.testFiles ?? {})) current.testFiles[file] ??= result;
   if (kept) writeFileSync(incremental, JSON.stringify(current));
