@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
 import { createAuditLog, createNoteSigner, firstSeqSince, latestCheckpoint, readCheckpoints, readEntries, treeSize, type AuditFilter, type AuditLog, type Db, type JsonObject, type NoteSigner } from '../../kernel/index.ts';
 import type { Database } from '../../gateway/db.ts';
@@ -6,6 +6,9 @@ import { freshDatabase } from '../support/db.ts';
 
 // The audit log's own contract on in-memory PGlite: what it refuses, how it ends, and that a failing batch is
 // reported and retried with nothing lost. The sequencer's batching and the tree itself: test/integration/audit.test.ts.
+
+// Several tests open their own PGlite (1 to 5 s each on a busy machine).
+vi.setConfig({ testTimeout: 60_000 });
 
 let database: Database;
 let signer: NoteSigner;
@@ -104,8 +107,79 @@ describe('the audit log', () => {
     const refused = await log.append([entry(1)]).catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'database_unavailable', message: expect.stringMatching(/^audit append failed: /) });
     expect((refused as Error).cause).toBeInstanceOf(Error); // the driver's error, for the log
+    await log.append([]); // an empty append touches no database, gone or not
     await log.close();
   }, 120_000); // its own PGlite, as above
+});
+
+describe('the sequencer loop', () => {
+  const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+  /** A fresh database whose transactions (one per batch) can be held at a gate and are counted when done. */
+  async function watched() {
+    const own = await freshDatabase();
+    logs.push({ close: () => own.close() } as AuditLog);
+    const state = { batches: 0, gate: Promise.resolve(), after: async () => {} };
+    const db = new Proxy(own.db, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (key !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
+        return async (work: Parameters<Db['transaction']>[0]) => {
+          await state.gate;
+          const result = await target.transaction(work);
+          state.batches++;
+          await state.after();
+          return result;
+        };
+      },
+    });
+    return { own, db, state };
+  }
+
+  it('runs the next batch at once for entries kicked while a batch ran, not after its idle wait', async () => {
+    const { own, db, state } = await watched();
+    const log = open(db, { idleMs: 3_600_000, kickMs: 20 });
+    await vi.waitFor(() => expect(state.batches).toBe(1)); // the first look, at start, found nothing
+    // During the next batch (after its rows moved), another entry is appended and its kick fires.
+    let once = true;
+    state.after = async () => {
+      if (!once) return;
+      once = false;
+      await log.append([entry(2)]);
+      await sleep(100);
+    };
+    await log.append([entry(1)]);
+    await vi.waitFor(async () => expect(await treeSize(own.db)).toBe(2), { timeout: 10_000, interval: 50 });
+    await log.close();
+  });
+
+  it('waits kickMs after an append before it integrates', async () => {
+    const { own, db, state } = await watched();
+    const log = open(db, { idleMs: 3_600_000, kickMs: 1000 });
+    await vi.waitFor(() => expect(state.batches).toBe(1));
+    await log.append([entry(1)]);
+    await sleep(300);
+    expect(await treeSize(own.db)).toBe(0);
+    await vi.waitFor(async () => expect(await treeSize(own.db)).toBe(1), { timeout: 10_000, interval: 50 });
+    await log.close();
+  });
+
+  it('lets writers held for backpressure go when it closes, without waiting for the batch under way', async () => {
+    const { db, state } = await watched();
+    // idleMs 3 s: a close() during a batch returns only after the loop's next idle wait (it does not look at `closed`
+    // before it sleeps), so a long one would hold close() here.
+    const log = open(db, { idleMs: 3000, kickMs: 3_600_000, maxBacklog: 0 });
+    await vi.waitFor(() => expect(state.batches).toBe(1));
+    await log.append([entry(1)]);
+    await log.sync(); // a batch of 1 > maxBacklog 0: the log is behind, so writers wait for its next batch
+    let letThrough!: () => void;
+    state.gate = new Promise((done) => (letThrough = done));
+    const admitted = log.admit().then(() => 'admitted');
+    expect(await Promise.race([admitted, sleep(200).then(() => 'held')])).toBe('held');
+    const closing = log.close();
+    expect(await Promise.race([admitted, sleep(500).then(() => 'held')])).toBe('admitted');
+    letThrough();
+    await closing;
+  });
 });
 
 describe('reading the stored log', () => {
@@ -160,5 +234,17 @@ describe('reading the stored log', () => {
     expect((await readCheckpoints(db, 0, 2)).map((c) => c.size)).toEqual([]);
     expect(await latestCheckpoint(db)).toMatchObject({ size: 7, note: expect.stringMatching(/^test\.example\/audit\n7\n/) });
     expect(await treeSize(db)).toBe(7);
+  });
+
+  it('reads a row with no leaf hash (none was stored for it) as an empty hash, which no leaf has', async () => {
+    const { sql } = await import('drizzle-orm');
+    await db.execute(sql`insert into audit_entries (seq, at, kind, request_id, actor, data) values (100, '2026-01-01T00:00:00.000Z', 'x', null, 'a', '{}')`);
+    try {
+      const found = [];
+      for await (const e of readEntries(db, { since: 100 })) found.push(e);
+      expect(found).toEqual([expect.objectContaining({ seq: 100, kind: 'x', hash: '' })]);
+    } finally {
+      await db.execute(sql`delete from audit_entries where seq = 100`);
+    }
   });
 });

@@ -161,6 +161,12 @@ describe('the Merkle tree (RFC 9162)', () => {
     expect(verifyConsistency(8, 8, root, root, [extra])).toBe(false);
     const a = hashLeaf('a');
     expect(verifyConsistency(3, 2, a, hashChildren(a, extra), [a, extra])).toBe(false);
+    // A larger size signed over the smaller tree's root: a proof that runs out before the larger tree's top (sn left
+    // above 0) proves nothing, even though both roots "match" what it computed.
+    const two = referenceRoot(leaves.slice(0, 2));
+    expect(verifyConsistency(1, 2, leaves[0]!, two, [leaves[1]!])).toBe(true);
+    expect(verifyConsistency(1, 4, leaves[0]!, two, [leaves[1]!])).toBe(false);
+    expect(verifyConsistency(2, 8, two, hashChildren(two, extra), [extra])).toBe(false);
   });
 
   it('has the empty root before any leaf, and reads stored nodes in one fetch (withNodes), naming a missing one', async () => {

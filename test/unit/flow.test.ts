@@ -95,6 +95,9 @@ const submit = (tool: string, key: string) => k.submit(agentId, tool, { key });
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
 /** grant.consume as the executor sends it; the error code when refused. */
 const consume = (jti: string, digest: string) => spy.send('kernel', { op: 'grant.consume', jti, digest }).then((reply) => (reply === true ? 'consumed' : `replied ${String(reply)}`), (e: KernelError) => e.code);
+/** The same, with the refusal's message as the executor reports it. */
+const consumeWhy = (jti: string, digest: string) =>
+  spy.send('kernel', { op: 'grant.consume', jti, digest }).then((reply) => (reply === true ? 'consumed' : `replied ${String(reply)}`), (e: KernelError) => `${e.code}: ${e.message}`);
 const grantRow = async (jti: string) => (await k.database.db.select().from(schema.grants).where(eq(schema.grants.jti, jti)))[0]!;
 const requestRow = async (id: string) => (await k.database.db.select().from(schema.requests).where(eq(schema.requests.id, id)))[0]!;
 async function audit(filter: { requestId?: string; kind?: string }): Promise<AuditEntry[]> {
@@ -109,22 +112,29 @@ describe("an allowed read's grant, held in memory while the read runs", () => {
   it('is consumed once, only with its own digest and before it expires, and recorded with the read', async () => {
     scripts.set('r-consumes', async (m) => {
       const { jti, exp } = claims(m.grant);
-      const seen = [await consume(jti, `${m.digest.slice(0, -1)}${m.digest.endsWith('0') ? '1' : '0'}`)]; // another digest
+      const seen = [await consumeWhy(jti, `${m.digest.slice(0, -1)}${m.digest.endsWith('0') ? '1' : '0'}`)]; // another digest
       const now = vi.spyOn(Date, 'now').mockReturnValue(exp * 1000); // the very millisecond it expires
       try {
-        seen.push(await consume(jti, m.digest));
+        seen.push(await consumeWhy(jti, m.digest));
       } finally {
         now.mockRestore();
       }
-      seen.push(await consume(jti, m.digest), await consume(jti, m.digest));
+      seen.push(await consumeWhy(jti, m.digest), await consumeWhy(jti, m.digest));
       return { data: { seen, marker: m.marker }, text: 'read' };
     });
     const view = await submit('spy_read', 'r-consumes');
-    expect(view).toMatchObject({ state: 'succeeded', result: { data: { seen: ['digest_mismatch', 'grant_expired', 'consumed', 'grant_consumed'], marker: '' } } });
+    const { jti, exp } = claims(executions.get('r-consumes')![0]!.grant);
+    expect(view).toMatchObject({ state: 'succeeded', result: { data: { marker: '' } } });
+    // Each refusal says what happened to the grant and that nothing ran.
+    expect(view.result?.data.seen).toEqual([
+      `digest_mismatch: grant ${jti} was issued for another request; nothing was executed`,
+      `grant_expired: grant ${jti} expired before it was used; the kernel must mint a new one`,
+      'consumed',
+      `grant_consumed: grant ${jti} was already used; a request executes at most once`,
+    ]);
     expect(view.id).toMatch(/^req_[0-9a-f]{32}$/);
     expect(secondsUntil(view.createdAt, view.body.expiresAt)).toBeGreaterThan(240); // an allowed request lives 300 s
     expect(secondsUntil(view.createdAt, view.body.expiresAt)).toBeLessThan(360);
-    const { jti, exp } = claims(executions.get('r-consumes')![0]!.grant);
     expect(await grantRow(jti)).toMatchObject({ requestId: view.id, digest: view.digest, expiresAt: new Date(exp * 1000) });
     expect((await grantRow(jti)).consumedAt).not.toBeNull();
     expect((await audit({ requestId: view.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.succeeded']);

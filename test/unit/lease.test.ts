@@ -14,11 +14,13 @@ const attempts = new Map<string, number>();
 let k: KernelFixture;
 let agentId: string;
 let owner: FixtureApprover;
+/** Whether the connector lists its tool (false: as if it stopped serving it). */
+let listed = true;
 
 async function slowHandle(envelope: Envelope): Promise<Json> {
   const m = envelope.body as JsonObject;
   if (m.op === 'tools.list') {
-    return [{ name: 'slow_write', title: 'Write', description: 'A write', inputSchema: { type: 'object' }, impact: 'write', consequence: 'writes', connector: 'slow', sandbox: true }];
+    return !listed ? [] : [{ name: 'slow_write', title: 'Write', description: 'A write', inputSchema: { type: 'object' }, impact: 'write', consequence: 'writes', connector: 'slow', sandbox: true }];
   }
   if (m.op === 'describe') return { args: m.args!, intent: { summary: 'a write', consequence: 'writes', reversible: true, fields: [], pins: {}, sandbox: true } };
   const body = m.body as { requestId: string; args: { key: string } };
@@ -71,6 +73,21 @@ describe('execution under a lease', () => {
     const held = await submit('held-drift');
     await k.decide(held.id, 'approve', k.evidence(owner, held.digest, 'approve'));
     expect(await final(held.id)).toMatchObject({ state: 'failed', error: { code: 'pin_drift', message: 'the note changed since approval' } });
+  });
+
+  it('fails an approved request whose connector stopped serving its tool, saying so, without calling it', async () => {
+    scripts.set('held-gone', async () => ({ data: { ran: true }, text: 'ran' }));
+    const held = await submit('held-gone');
+    listed = false;
+    try {
+      await k.kernel.refreshTools();
+      await k.decide(held.id, 'approve', k.evidence(owner, held.digest, 'approve'));
+      expect(await final(held.id)).toMatchObject({ state: 'failed', error: { code: 'unknown_tool', message: 'the connector for slow_write is not running' } });
+      expect(attempts.get('held-gone')).toBeUndefined();
+    } finally {
+      listed = true;
+      await k.kernel.refreshTools();
+    }
   });
 
   it('fails a second attempt that fails for another reason than pin drift', async () => {
