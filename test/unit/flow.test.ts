@@ -346,6 +346,18 @@ describe('recovery', () => {
     expect(entries.at(-1)!.data).toMatchObject({ refused: 'succeeded', outcome: { data: { late: true } } });
   });
 
+  it('leaves what no connector here serves to a replica that has it: an orphaned approval stays approved, a lapsed execution stays as it was', async () => {
+    const [orphan, lapsed] = await Promise.all([submit('spy_write', 'held-elsewhere'), submit('spy_write', 'held-lapsed-elsewhere')]);
+    // A tool this process has no connector for (another replica serves it).
+    const elsewhere = { tool: 'spy_elsewhere', updatedAt: new Date(Date.now() - 3600_000) };
+    await k.database.db.update(schema.requests).set({ ...elsewhere, state: 'approved' }).where(eq(schema.requests.id, orphan.id));
+    await k.database.db.update(schema.requests).set({ ...elsewhere, state: 'executing', leaseOwner: 'gone', leaseUntil: new Date(Date.now() - 60_000) }).where(eq(schema.requests.id, lapsed.id));
+    await k.kernel.recover();
+    expect((await requestRow(orphan.id)).state).toBe('approved');
+    expect(await requestRow(lapsed.id)).toMatchObject({ state: 'executing', leaseOwner: 'gone' });
+    expect((await audit({ requestId: lapsed.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided']);
+  });
+
   it('runs an approved request that no replica picked up, and leaves one just approved to the replica that approved it', async () => {
     const [orphan, fresh] = await Promise.all([submit('spy_write', 'held-orphan'), submit('spy_write', 'held-fresh')]);
     const approve = (id: string, updatedAt: Date) => k.database.db.update(schema.requests).set({ state: 'approved', updatedAt }).where(eq(schema.requests.id, id));
