@@ -134,11 +134,14 @@ function keepOthers(previous, args) {
     const [, file, from, to] = /^(.+):(\d+)(?::\d+)?-(\d+)(?::\d+)?$/.exec(entry) ?? [];
     if (file) ranges.set(file, [...(ranges.get(file) ?? []), [Number(from), Number(to)]]);
   }
+  // The files this run mutated; Stryker also rewrites the others' records, with their current source under their old
+  // statuses, which would pass a changed file's stale results for fresh ones: those get their own record back.
+  const scope = args.includes('--mutate') ? new Set((args[args.indexOf('--mutate') + 1] ?? '').split(',').map((f) => f.replace(/:.*$/, ''))) : null;
   let kept = 0;
   for (const [file, result] of Object.entries(previous.files)) {
     if (!existsSync(join(root, file))) continue;
     const now = current.files[file];
-    if (!now) {
+    if (!now || (scope && !scope.has(file))) {
       current.files[file] = result;
       kept++;
     } else if (ranges.has(file) && now.source === result.source) {
