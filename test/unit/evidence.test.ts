@@ -162,6 +162,15 @@ describe('verifyPasskeyEvidence', () => {
     expect((await refusal(verify('nonsense'))).message).toMatch(/malformed/);
   });
 
+  it('names authenticator data it cannot parse, and a verification the WebAuthn library itself gives up on', async () => {
+    const { authenticator, verify } = setup();
+    const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') });
+    const short = { ...response, response: { ...response.response, authenticatorData: Buffer.alloc(10).toString('base64url') } };
+    expect((await refusal(verify(short))).message).toMatch(/^response\.authenticatorData cannot be parsed: .+/);
+    const garbled = { ...response, response: { ...response.response, signature: Buffer.from([0x30, 0x02, 0x02]).toString('base64url') } };
+    expect((await refusal(verify(garbled))).message).toMatch(/^WebAuthn verification failed: .+/);
+  });
+
   it('refuses an authenticator that stops counting once it has counted (presented 0 against a stored counter)', async () => {
     const { authenticator, verify } = setup();
     const response = authenticator.assert({ challenge: approvalChallenge(digest, 'approve') }, { counterIncrement: 0 });

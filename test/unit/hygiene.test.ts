@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { authorLine, displayUrl, fingerprint, formatMoney, inspect, isMixedScript, truncate, LONG_VALUE } from '../../approval-web/hygiene.ts';
 import { skeleton } from '../../approval-web/hygiene/confusables.ts';
-import { KNOWN_SCRIPTS } from '../../approval-web/hygiene/scripts.ts';
+import { KNOWN_SCRIPTS, scriptsOf } from '../../approval-web/hygiene/scripts.ts';
 import { FieldValue } from '../../approval-web/views/value.tsx';
 import { FAMILIES, ISSUE_CHARACTERS, allHidden, disguise, unescapeShown } from '../support/hostile-text.ts';
 
@@ -270,5 +270,14 @@ describe('display hygiene', () => {
     expect(fingerprint(digest)).toBe('3F2A 9C01 77BE 42D0 AA11');
     expect(fingerprint(digest.toUpperCase())).toBe('3F2A 9C01 77BE 42D0 AA11');
     for (const bad of [digest.slice(1), `${digest}0`, `x${digest}`, `${digest.slice(0, 63)}g`, '']) expect(fingerprint(bad), bad).toBe('(not a request digest)');
+  });
+});
+
+describe('a character no script claims', () => {
+  it('is a script of its own, named by its code point, not Common (which goes with every script)', () => {
+    // U+0378 is unassigned (Script=Unknown): neither a known script nor Common/Inherited.
+    expect(scriptsOf('\u0378')).toEqual(new Set(['U+378']));
+    expect(scriptsOf('\u0378')).toEqual(scriptsOf('\u0378')); // the same answer again (from the cache)
+    expect(scriptsOf('\u2014')).toBeNull(); // EM DASH: Common
   });
 });
