@@ -46,8 +46,8 @@ if (scoped === null && !ci) process.exit(0);
 const args = scoped && withTests(scoped);
 
 if (args && !args.includes('--report-only')) {
-  // Stryker rewrites the incremental file with this run's files only; keep the other files' results (a scoped run
-  // then adds to the record instead of replacing it). A file whose source changed since is kept too: its next run
+  // Stryker rewrites the whole incremental file; keepOthers puts back the other files' own results (a scoped run then
+  // adds to the record instead of replacing it). A file whose source changed since is kept as recorded: its next run
   // diffs against it and re-tests only the mutants in changed code (the report leaves it out until then).
   const previous = existsSync(incremental) ? JSON.parse(readFileSync(incremental, 'utf8')) : null;
   const major = Number(process.versions.node.split('.')[0]);
@@ -129,14 +129,16 @@ function withTests(argv) {
 function keepOthers(previous, args) {
   if (!previous || !existsSync(incremental)) return;
   const current = JSON.parse(readFileSync(incremental, 'utf8'));
+  // The files this run mutated (null: the whole scope), and the line ranges of those run on ranges only. Stryker also
+  // rewrites the other files' records, with their current source under their old statuses, which would pass a changed
+  // file's stale results for fresh ones: those get their own record back.
+  const scope = args.includes('--mutate') ? new Set() : null;
   const ranges = new Map();
-  for (const entry of (args[args.indexOf('--mutate') + 1] ?? '').split(',')) {
+  for (const entry of scope ? args[args.indexOf('--mutate') + 1].split(',') : []) {
     const [, file, from, to] = /^(.+):(\d+)(?::\d+)?-(\d+)(?::\d+)?$/.exec(entry) ?? [];
+    scope.add(file ?? entry.replace(/:.*$/, ''));
     if (file) ranges.set(file, [...(ranges.get(file) ?? []), [Number(from), Number(to)]]);
   }
-  // The files this run mutated; Stryker also rewrites the others' records, with their current source under their old
-  // statuses, which would pass a changed file's stale results for fresh ones: those get their own record back.
-  const scope = args.includes('--mutate') ? new Set((args[args.indexOf('--mutate') + 1] ?? '').split(',').map((f) => f.replace(/:.*$/, ''))) : null;
   let kept = 0;
   for (const [file, result] of Object.entries(previous.files)) {
     if (!existsSync(join(root, file))) continue;
