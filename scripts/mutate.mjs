@@ -148,13 +148,20 @@ function keepOthers(previous, args) {
       kept++;
     } else if (ranges.has(file) && now.source === result.source) {
       const outside = (m) => ranges.get(file).every(([from, to]) => m.location.start.line < from || m.location.start.line > to);
-      const ids = new Set(now.mutants.map((m) => m.id));
-      now.mutants.push(...result.mutants.filter((m) => outside(m) && !ids.has(m.id)));
+      // Stryker numbers mutants afresh each run and re-emits the file's reused ones too: a mutant is the same by its
+      // place, mutator and replacement, not by id.
+      const seen = new Set(now.mutants.map(mutantKey));
+      now.mutants.push(...result.mutants.filter((m) => outside(m) && !seen.has(mutantKey(m))));
       kept++;
     }
   }
   for (const [file, result] of Object.entries(previous.testFiles ?? {})) current.testFiles[file] ??= result;
   if (kept) writeFileSync(incremental, JSON.stringify(current));
+}
+
+/** A mutant's identity across runs: where it is, and what it changes there. */
+function mutantKey(m) {
+  return JSON.stringify([m.location.start, m.location.end, m.mutatorName, m.replacement ?? null]);
 }
 
 /** Type-only files (interfaces, types) give Stryker nothing to mutate, so they need no results. */
