@@ -111,6 +111,12 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
+/**
+ * A debugging aid for benchmarks (bench/mcp/gateway.ts, BENCH_SQL_LOG): while `counts` is a map, every statement sent
+ * to PostgreSQL through drizzle counts there under its text. Off (null) unless a bench turns it on.
+ */
+export const statementLog: { counts: Map<string, number> | null } = { counts: null };
+
 type Unsafe = (text: string, params?: unknown[], options?: { prepare?: boolean }) => unknown;
 
 /**
@@ -125,8 +131,10 @@ function preparing<T extends object>(sql: T): T {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       if (prop === 'unsafe') {
-        return (text: string, params?: unknown[], options?: { prepare?: boolean }) =>
-          (value as Unsafe).call(target, text, params, params?.length ? { ...options, prepare: true } : options);
+        return (text: string, params?: unknown[], options?: { prepare?: boolean }) => {
+          statementLog.counts?.set(text, (statementLog.counts.get(text) ?? 0) + 1);
+          return (value as Unsafe).call(target, text, params, params?.length ? { ...options, prepare: true } : options);
+        };
       }
       if (prop === 'begin' || prop === 'savepoint') {
         return (...args: unknown[]) => {

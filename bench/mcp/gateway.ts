@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
@@ -6,7 +7,7 @@ import { z } from 'zod';
 import { count, eq } from 'drizzle-orm';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createServices } from '../../gateway/app.ts';
-import { openDatabase } from '../../gateway/db.ts';
+import { openDatabase, statementLog } from '../../gateway/db.ts';
 import { schema, type JsonObject, type ToolResult } from '../../kernel/index.ts';
 import { defineTool, type Connector } from '../../tools/spec.ts';
 import { freshDatabase } from '../../test/support/db.ts';
@@ -78,7 +79,38 @@ answerUsage(async () => {
   const [row] = await services.database.db.select({ n: count() }).from(schema.requests).where(eq(schema.requests.state, 'pending'));
   return { pending: row?.n ?? 0 };
 });
+
+/**
+ * What the bench asks for around each measured window (a `usage` message before and after) can also be looked into:
+ * BENCH_SQL_LOG=file appends the statements sent to PostgreSQL since the last `usage`, counted by text; BENCH_WINDOW_PROF=dir
+ * writes a CPU profile per window, w<n>.cpuprofile. Window 0 is the start-up; then the first scenario's
+ * measured window (1), the next one's warm-up (2), its window (3), and so on; the session and memory scenarios end the list.
+ */
+if (process.env.BENCH_SQL_LOG) statementLog.counts = new Map();
+let profiler: Session | undefined;
+let windows = 0;
+async function lookInto(): Promise<void> {
+  const log = process.env.BENCH_SQL_LOG;
+  if (log && statementLog.counts) {
+    const lines = [...statementLog.counts].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n}\t${text.replace(/\s+/g, ' ').slice(0, 160)}`);
+    appendFileSync(log, `== window ${windows} ended ${new Date().toISOString()}\n${lines.join('\n')}\n`);
+    statementLog.counts.clear();
+  }
+  const dir = process.env.BENCH_WINDOW_PROF;
+  if (!dir) return void windows++;
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(join(dir, `w${String(windows).padStart(2, '0')}.cpuprofile`), JSON.stringify(profile));
+  } else {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+  }
+  windows++;
+  await profiler.post('Profiler.start');
+}
 process.on('message', (m: { op?: string }) => {
+  if (m?.op === 'usage') void lookInto();
   if (m?.op !== 'close') return;
   void (async () => {
     server.close();
