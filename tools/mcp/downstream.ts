@@ -38,6 +38,8 @@ export class Downstream {
   state: DownstreamState = 'connecting';
   lastError: string | null = null;
   tools: Tool[] = [];
+  /** The tool list as last reported through onChange. */
+  private listed = '';
   private client: Client | null = null;
   private transport: StdioClientTransport | StreamableHTTPClientTransport | null = null;
   private retry: NodeJS.Timeout | null = null;
@@ -96,7 +98,13 @@ export class Downstream {
       tools.push(...page.tools);
       cursor = page.nextCursor;
     } while (cursor && tools.length < 1000);
+    // Only a list that changed is news. A governed write re-reads it twice (describe, and again before it runs), and
+    // each change re-reads every connector's tools (with isolated processes: a message through the supervisor and a
+    // tools.list to every executor, 8 channel round trips per write in the MCP bench, 2026-11-29).
+    const listed = JSON.stringify(tools);
     this.tools = tools;
+    if (listed === this.listed) return;
+    this.listed = listed;
     this.onChange();
   }
 
