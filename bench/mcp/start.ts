@@ -15,6 +15,8 @@ import { freshBuild } from '../../scripts/sources.mjs';
  * beside it on their sandboxes, as in any default start. The upstream's tools are offered as `bench_bench_read` and
  * `bench_bench_write` (impact from the config, intent from a descriptor); reads and writes auto-allowed.
  *
+ * LOG_LEVEL=error, as the in-process variants log nothing: the request log line `countersign start` writes at its
+ * default level (info) is not counted against either.
  * Its CPU and memory are read from outside, summed over every process of the set: the process `countersign start`
  * runs (the supervisor, under process isolation) and all its descendants, found through /proc/<pid>/stat; CPU is utime
  * + stime in clock ticks (`getconf CLK_TCK`), so each process's reading is good to one tick.
