@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { SignJWT, base64url, decodeJwt, decodeProtectedHeader } from 'jose';
+import { createHash } from 'node:crypto';
+import { SignJWT, base64url, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { requestMarker } from '../../kernel/grants.ts';
 import { mintGrant, sha256Hex, verifyGrant, KernelError } from '../../kernel/index.ts';
 import { exportKernelKeys, generateKernelKeys, importKernelKeys, importKernelPublicKey } from '../../gateway/keys.ts';
 
@@ -46,6 +48,26 @@ describe('grants', () => {
     expect(grant.expiresAt.toISOString()).toBe('2030-01-01T00:00:30.000Z');
     const verified = await verifyGrant(keys.publicKey, grant.jwt, { digest, tool, now });
     expect(verified).toEqual({ jti: grant.jti, requestId: 'r1', expiresAt: grant.expiresAt });
+    // The kernel signs with node:crypto (no WebCrypto job per call): what it writes is a JWS any JOSE library checks.
+    const typ = 'countersign-grant+jwt';
+    const checked = await jwtVerify(grant.jwt, keys.publicKey, { algorithms: ['EdDSA'], issuer: 'countersign-kernel', audience: 'countersign-executor', typ, currentDate: now });
+    expect(checked.protectedHeader).toEqual({ alg: 'EdDSA', typ, kid: keys.kid });
+    expect(checked.payload).toEqual({ digest, tool, iss: 'countersign-kernel', aud: 'countersign-executor', sub: 'r1', jti: grant.jti, iat: now.getTime() / 1000, exp: now.getTime() / 1000 + 30 });
+  });
+
+  it('refuses a kernel-signed grant whose expiry is not a number', async () => {
+    const keys = await generateKernelKeys();
+    const signed = await new SignJWT({ digest, tool, sub: 'r1', jti: 'j', exp: '2999-01-01' as unknown as number }).setProtectedHeader({ alg: 'EdDSA', typ: 'countersign-grant+jwt' })
+      .setIssuer('countersign-kernel').setAudience('countersign-executor').sign(keys.privateKey);
+    await failsWith(verifyGrant(keys.publicKey, signed, { digest, tool }), 'grant_invalid', /not a Countersign grant: "exp" is not a number/);
+  });
+
+  it("derives a request's reconcile marker as before: the same Ed25519 signature WebCrypto makes, hashed", async () => {
+    const keys = await generateKernelKeys();
+    const webCrypto = await crypto.subtle.sign('Ed25519', keys.privateKey, new TextEncoder().encode('countersign/marker/v1\0req_1'));
+    const expected = `cs1-${createHash('sha256').update(new Uint8Array(webCrypto)).digest('base64url').slice(0, 32)}`;
+    expect(await requestMarker(keys, 'req_1')).toBe(expected);
+    expect(await requestMarker(keys, 'req_2')).not.toBe(expected);
   });
 
   it('expires', async () => {
