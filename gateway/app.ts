@@ -25,6 +25,7 @@ import { auditOrigin, readVerifierKeys } from './audit/identity.ts';
 import { createWitnesses, parseWitnesses, type Witnesses } from './audit/witness.ts';
 import { checkHomeDatabase, openDatabase, migrate, rememberHomeDatabase, type Database } from './db.ts';
 import { loadOrCreateKernelKeys, loadOrCreateOAuthSigningKey } from './keys.ts';
+import { wakeSignals } from './wake.ts';
 import { loadConfig, type Config } from './config.ts';
 import { compileChecked, createPolicyReloader, policyProblems, type ReloadResult } from './policy-reload.ts';
 import { EXAMPLE_CONFIG } from './example-config.ts';
@@ -195,10 +196,7 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
     roles: () => config.roles ?? {},
     publicUrl,
     leaseMs: config.leaseSeconds * 1000,
-    signals: {
-      publish: (id) => database.notify('countersign_wake', id),
-      subscribe: (onRequest) => database.listen('countersign_wake', onRequest),
-    },
+    signals: wakeSignals(database),
   });
   // With executors in their own processes, their tools are listed, and the policy checked against them, once all serve
   // (the supervisor's `check`; the test harness's). Checked here against no tools, a test connector's names would not count.

@@ -85,7 +85,7 @@ describe.skipIf(!pg)('replicas on one PostgreSQL', () => {
     await portB.send('kernel', { op: 'passkey.add', approverId: approver.id as string, credential: { ...authenticator.credentialForKernel(), transports: [], name: 'soft' } });
 
     const wakes: string[] = [];
-    const unlisten = await shared.listen('countersign_wake', (id) => wakes.push(id));
+    const unlisten = await shared.listen('countersign_wake', (ids) => wakes.push(...ids.split(',')));
     const view = await portA.send<RequestView & JsonObject>('kernel', { op: 'request.submit', agentId, tool: 'replica_write', args: { n: 1 } });
     expect(view.state).toBe('pending');
     const held = portA.send<RequestView & JsonObject>('kernel', { op: 'request.await', requestId: view.id, agentId, waitMs: 10_000 });
