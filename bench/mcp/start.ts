@@ -165,6 +165,9 @@ policy:
     throw error;
   }
   child.removeAllListeners('exit');
+  // A bench that dies before close() (an error, a closed pipe) would leave the set running: it has no IPC link to us.
+  const orphan = () => child.kill('SIGTERM');
+  process.once('exit', orphan);
   // The agent is added as an operator would: the CLI, which hands the command to the running server.
   const added = JSON.parse(execFileSync(process.execPath, [join(root, 'bin', 'countersign.js'), 'agent', 'add', 'bench-agent', '--owner', 'bench@example.com', '--json'], { cwd: home, env, encoding: 'utf8' })) as { token: string };
   const top = child.pid!;
@@ -177,6 +180,7 @@ policy:
       return { cpuMs: processes.reduce((s, p) => s + p.cpuMs, 0), rss: processes.reduce((s, p) => s + p.rss, 0), processes };
     },
     async close() {
+      process.off('exit', orphan);
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((ok) => child.once('exit', ok));
         child.kill('SIGTERM'); // the supervisor drains edge, executors, kernel in turn
