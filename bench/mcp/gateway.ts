@@ -68,7 +68,8 @@ policy:
 `);
 if (kind === 'postgres') process.env.TEST_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const database = kind === 'postgres' ? await freshDatabase() : await openDatabase({ dataDir: join(home, 'db') });
-const server: ServerType = serve({ fetch: (req) => services.app.fetch(req), port: 0, hostname: '127.0.0.1' });
+// As serveHttp passes them: Node's request and response reach the app as `c.env` (the client's address, the MCP body).
+const server: ServerType = serve({ fetch: (req, env) => services.app.fetch(req, env), port: 0, hostname: '127.0.0.1' });
 await new Promise<void>((resolve) => server.once('listening', () => resolve()));
 const address = server.address();
 const listenPort = typeof address === 'object' && address ? address.port : 0;
