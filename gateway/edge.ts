@@ -35,7 +35,15 @@ export function bodyLimits(limits: Pick<EdgeLimits, 'webBodyBytes' | 'mcpBodyByt
         { connection: 'close' },
       ),
   });
-  return (c, next) => (c.req.path === '/mcp' || c.req.path.startsWith('/mcp/') ? mcp(c, next) : web(c, next));
+  return (c, next) => {
+    const limit = c.req.path === '/mcp' || c.req.path.startsWith('/mcp/') ? mcp : web;
+    // A declared length is checked from the header alone, as bodyLimit itself does, but without asking for the body
+    // first: that would turn @hono/node-server's request into a full web Request with a stream over the socket, which
+    // the routes then read through (the MCP endpoint reads a declared body straight from Node instead).
+    const declared = c.req.header('content-length');
+    if (declared === undefined || c.req.header('transfer-encoding') !== undefined) return limit(c, next);
+    return Number.parseInt(declared || '0', 10) > (limit === mcp ? limits.mcpBodyBytes : limits.webBodyBytes) ? limit(c, next) : next();
+  };
 }
 
 /**
@@ -47,7 +55,9 @@ export function bodyLimits(limits: Pick<EdgeLimits, 'webBodyBytes' | 'mcpBodyByt
 export const closeUnreadBodies: MiddlewareHandler = async (c, next) => {
   await next();
   const req = c.req.raw;
-  if (req.body === null || req.bodyUsed || c.req.header('content-length') === '0') return;
+  // bodyUsed first: a body read straight from Node (the MCP endpoint) is used, and asking for `body` would build a web
+  // Request for nothing. GET and HEAD carry none.
+  if (req.bodyUsed || c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.header('content-length') === '0' || req.body === null) return;
   const closing = withConnectionClose(c.res);
   if (closing !== c.res) c.res = closing;
 };

@@ -76,31 +76,41 @@ export type BodyResult = { ok: true; value: unknown } | { ok: false; response: R
 
 /**
  * Reads a POST body up to `maxBytes` (checking the declared length first, then counting while streaming, so a lying
- * Content-Length cannot get more in) and parses it as JSON.
+ * Content-Length cannot get more in) and parses it as JSON. `lengthEnforced`: the server under `req` delivers no more
+ * than its declared Content-Length (Node's HTTP parser does), so a declared body is read whole, in one piece, without
+ * a web stream over it (@hono/node-server reads it straight from the socket).
  */
-export async function readJsonBody(req: Request, maxBytes: number): Promise<BodyResult> {
+export async function readJsonBody(req: Request, maxBytes: number, lengthEnforced = false): Promise<BodyResult> {
   const tooLarge = (): BodyResult => ({
     ok: false,
     response: rpcError(413, -32000, `Payload Too Large: the request body exceeds ${maxBytes} bytes; send smaller arguments`),
   });
-  const declared = Number(req.headers.get('content-length') ?? NaN);
+  const header = req.headers.get('content-length');
+  const declared = Number(header ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) return tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body) {
-    const reader = req.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => {});
-        return tooLarge();
+  let text: string;
+  if (lengthEnforced && header !== null && Number.isFinite(declared) && !req.headers.has('transfer-encoding')) {
+    const bytes = await req.arrayBuffer();
+    if (bytes.byteLength > maxBytes) return tooLarge();
+    text = Buffer.from(bytes).toString('utf8');
+  } else {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (req.body) {
+      const reader = req.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > maxBytes) {
+          await reader.cancel().catch(() => {});
+          return tooLarge();
+        }
+        chunks.push(value);
       }
-      chunks.push(value);
     }
+    text = Buffer.concat(chunks).toString('utf8');
   }
-  const text = Buffer.concat(chunks).toString('utf8');
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch {

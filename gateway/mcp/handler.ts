@@ -45,8 +45,8 @@ export interface McpHandlerOptions {
 export type McpHandler = ((c: Context) => Promise<Response>) & {
   /** The same as calling the handler. */
   handle(c: Context): Promise<Response>;
-  /** Serves a plain web Request (the Hono handler calls this with `c.req.raw` and the client's address). */
-  fetch(req: Request, address?: string): Promise<Response>;
+  /** Serves a plain web Request (the Hono handler calls this with `c.req.raw`, the client's address and Node's response). */
+  fetch(req: Request, address?: string, node?: NodeResponse): Promise<Response>;
   /** Closes every open session. */
   close(): Promise<void>;
   sessionCount(): number;
@@ -65,6 +65,20 @@ interface Session {
   protocolVersion: string;
   /** Ids of this session's requests still being answered (JSON text, so 5 and "5" differ, as in JSON-RPC). */
   running: Set<string>;
+}
+
+/**
+ * The Node response under a request served by @hono/node-server (`c.env.outgoing`). Its presence also says the body
+ * is Node's HTTP parser's, which delivers no more than the declared Content-Length.
+ */
+export interface NodeResponse {
+  once(event: 'close', listener: () => void): unknown;
+  readonly closed: boolean;
+}
+
+function nodeResponse(c: Context): NodeResponse | undefined {
+  const env = c.env as { incoming?: unknown; outgoing?: NodeResponse } | undefined;
+  return env?.incoming && env.outgoing && typeof env.outgoing.once === 'function' ? env.outgoing : undefined;
 }
 
 /** MCP 2025-06-18 removed JSON-RPC batching; later versions keep it out. */
@@ -140,7 +154,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     return session;
   }
 
-  async function fetch(req: Request, address = 'unknown'): Promise<Response> {
+  async function fetch(req: Request, address = 'unknown', node?: NodeResponse): Promise<Response> {
     const refused = checkOrigin(req);
     if (refused) return refused;
     const wait = guesses.blocked(address);
@@ -179,7 +193,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
       return session.transport.handleRequest(req, { authInfo });
     }
 
-    const body = await readJsonBody(req, maxBodyBytes);
+    const body = await readJsonBody(req, maxBodyBytes, node !== undefined);
     if (!body.ok) return body.response;
     const messages = Array.isArray(body.value) ? body.value : [body.value];
     const invalid = messages.findIndex((m) => !JSONRPCMessageSchema.safeParse(m).success);
@@ -221,10 +235,15 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     }
     // An initialize the transport refused never got a session id: drop its server.
     if (!session.transport.sessionId) await session.mcp.close().catch(() => {});
-    return whenSent(response, release);
+    // Under Node the ids are released when its response has been sent or abandoned (the connection closed), which
+    // needs no second stream around the transport's; a plain web Request gets its body wrapped to learn the same.
+    if (!node) return whenSent(response, release);
+    if (node.closed) release();
+    else node.once('close', release);
+    return response;
   }
 
-  const handler = ((c: Context) => fetch(c.req.raw, clientAddress(c))) as McpHandler;
+  const handler = ((c: Context) => fetch(c.req.raw, clientAddress(c), nodeResponse(c))) as McpHandler;
   handler.fetch = fetch;
   handler.handle = handler;
   handler.close = async () => {

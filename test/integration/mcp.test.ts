@@ -357,6 +357,56 @@ describe('MCP edges found by test/fuzz', () => {
     expect(again.text).toMatch(/"result":\{\}/);
   });
 
+  it('frees a running request\'s id once its client hangs up, not only once it is answered', async () => {
+    const opened = await rawPost(stack.listenUrl, INITIALIZE, { authorization: `Bearer ${token}` });
+    const sessionId = opened.headers.get('mcp-session-id')!;
+    await opened.body?.cancel();
+    const headers = { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+    const body = (key: string, method = 'tools/call') =>
+      JSON.stringify(method === 'ping' ? { jsonrpc: '2.0', id: 42, method } : { jsonrpc: '2.0', id: 42, method, params: { name: 'test_write_note', arguments: { key, text: 'hung up' } } });
+    // Held for approval (holdSeconds: 3); the client goes away while it is held.
+    const gone = new AbortController();
+    const first = fetch(`${stack.listenUrl}/mcp`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: body('hung'), signal: gone.signal });
+    const response = await first;
+    expect(response.status).toBe(200);
+    const busy = await rawPost(stack.listenUrl, body('busy'), headers);
+    expect(busy.status).toBe(400);
+    await busy.body?.cancel();
+    gone.abort();
+    await response.body?.cancel().catch(() => {});
+    // Well before the hold ends (3 s), the id is free again.
+    let again: Response | undefined;
+    for (let i = 0; i < 20 && again?.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      again = await rawPost(stack.listenUrl, body('', 'ping'), headers);
+      if (again.status !== 200) await again.body?.cancel();
+    }
+    expect(again?.status).toBe(200);
+    expect(await again!.text()).toMatch(/"result":\{\}/);
+  });
+
+  it('keeps the connection of an answered POST alive: its body was read, straight from Node', async () => {
+    const { request } = await import('node:http');
+    const url = new URL(stack.listenUrl);
+    const post = (body: string, extra: Record<string, string>) =>
+      new Promise<{ headers: Record<string, unknown>; text: string }>((resolve, reject) => {
+        const req = request({ host: url.hostname, port: url.port, path: '/mcp', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...extra } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ headers: res.headers, text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const opened = await post(INITIALIZE, {});
+    expect(opened.text).toMatch(/"protocolVersion"/);
+    expect(opened.headers.connection).not.toBe('close');
+    const sessionId = String(opened.headers['mcp-session-id']);
+    const pinged = await post('{"jsonrpc":"2.0","id":7,"method":"ping"}', { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' });
+    expect(pinged.text).toMatch(/"id":7/);
+    expect(pinged.headers.connection).not.toBe('close');
+  });
+
   it('answers a body refused before it was read with Connection: close, so no keep-alive request is lost after it', async () => {
     const { request } = await import('node:http');
     const url = new URL(stack.listenUrl);

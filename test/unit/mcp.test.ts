@@ -80,6 +80,21 @@ describe('body reader', () => {
     expect(counted.ok === false && counted.response.status).toBe(413);
   });
 
+  it('reads a declared body whole where the server enforces its length, and still counts what arrives', async () => {
+    const declared = (body: string, length: number) => post(body, { 'content-length': String(length) });
+    expect(await readJsonBody(declared('{"a":"é"}', 10), 100, true)).toEqual({ ok: true, value: { a: 'é' } });
+    const refused = await readJsonBody(declared('{}', 1000), 100, true);
+    expect(refused.ok === false && refused.response.status).toBe(413);
+    // A server that lets more through than declared (not Node's parser) is still bounded by what arrives.
+    const lying = await readJsonBody(declared(JSON.stringify({ pad: 'x'.repeat(200) }), 10), 100, true);
+    expect(lying.ok === false && lying.response.status).toBe(413);
+    // Without a declared length (chunked), the bytes are counted as they stream in.
+    const chunked = await readJsonBody(post(JSON.stringify({ pad: 'x'.repeat(200) })), 100, true);
+    expect(chunked.ok === false && chunked.response.status).toBe(413);
+    const broken = await readJsonBody(declared('{nope', 5), 100, true);
+    expect(broken.ok === false && broken.response.status).toBe(400);
+  });
+
   it('answers invalid JSON with a JSON-RPC parse error', async () => {
     const result = await readJsonBody(post('{nope'), 100);
     expect(result.ok).toBe(false);
