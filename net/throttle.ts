@@ -40,6 +40,8 @@ export function failureThrottle(options: ThrottleOptions): Throttle {
 
   return {
     blocked(key) {
+      // Every authenticated MCP request asks: an address that never failed costs one look-up.
+      if (!failures.has(key)) return 0;
       const t = now();
       const times = recent(key, t);
       if (times.length < max) return 0;

@@ -1,3 +1,5 @@
+import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+
 /**
  * The checks an HTTP request to `/mcp` passes before any MCP message is read: Host and Origin (DNS rebinding),
  * a per-agent rate limit, and a bounded body. Each failure becomes a JSON-RPC error body with the HTTP status the
@@ -116,6 +118,33 @@ export async function readJsonBody(req: Request, maxBytes: number, lengthEnforce
   } catch {
     return { ok: false, response: rpcError(400, -32700, 'Parse error: the request body is not valid JSON; send one JSON-RPC 2.0 message') };
   }
+}
+
+const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown) => typeof v === 'string' || Number.isSafeInteger(v);
+
+/**
+ * Whether `message` is a JSON-RPC 2.0 message as the SDK's JSONRPCMessageSchema defines it. The SDK's transport parses
+ * every message with that schema again, so the common shape, a request whose params carry at most a progress token
+ * in `_meta`, is recognized here by hand; anything else (notifications, responses, other `_meta`) goes to the schema.
+ * The hand check accepts only what the schema accepts (test/unit/mcp.test.ts compares the two).
+ */
+export function isJsonRpcMessage(message: unknown): boolean {
+  return isPlainRequest(message) || JSONRPCMessageSchema.safeParse(message).success;
+}
+
+function isPlainRequest(m: unknown): boolean {
+  if (!isRecord(m) || m.jsonrpc !== '2.0' || typeof m.method !== 'string' || !isId(m.id)) return false;
+  for (const key in m) if (!REQUEST_KEYS.has(key)) return false;
+  const params = m.params;
+  if (params === undefined) return true;
+  if (!isRecord(params)) return false;
+  const meta = params._meta;
+  if (meta === undefined) return true;
+  if (!isRecord(meta)) return false;
+  for (const key in meta) if (key !== 'progressToken') return false;
+  return isId(meta.progressToken);
 }
 
 /** The ids of the JSON-RPC requests among `messages` (notifications and responses have none), as map keys. */

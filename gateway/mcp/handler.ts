@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { JSONRPCMessageSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { failureThrottle } from '../../net/throttle.ts';
 import { clientAddress } from '../../net/proxy.ts';
 import type { Port, Principal } from '../../kernel/index.ts';
 import { bearerAuthenticator, type BuiltinTokens, type OAuthOptions } from './auth.ts';
-import { defaultAllowed, originGuard, rateLimiter, readJsonBody, requestIds, rpcError, whenSent } from './guard.ts';
+import { defaultAllowed, isJsonRpcMessage, originGuard, rateLimiter, readJsonBody, requestIds, rpcError, whenSent } from './guard.ts';
 import { createSessionServer, type SessionServer } from './server.ts';
 import type { Executions } from './executions.ts';
 
@@ -196,7 +196,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     const body = await readJsonBody(req, maxBodyBytes, node !== undefined);
     if (!body.ok) return body.response;
     const messages = Array.isArray(body.value) ? body.value : [body.value];
-    const invalid = messages.findIndex((m) => !JSONRPCMessageSchema.safeParse(m).success);
+    const invalid = messages.findIndex((m) => !isJsonRpcMessage(m));
     if (messages.length === 0 || invalid >= 0) {
       return rpcError(400, -32600, 'Invalid Request: the body must be a JSON-RPC 2.0 message ({"jsonrpc": "2.0", "method": ..., "id": ...})');
     }

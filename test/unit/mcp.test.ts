@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { defaultAllowed, originGuard, rateLimiter, readJsonBody } from '../../gateway/mcp/guard.ts';
+import fc from 'fast-check';
+import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+import { defaultAllowed, isJsonRpcMessage, originGuard, rateLimiter, readJsonBody } from '../../gateway/mcp/guard.ts';
 import { annotate, listedTool } from '../../gateway/mcp/tools.ts';
 import type { ToolInfo } from '../../kernel/index.ts';
 
@@ -99,5 +101,29 @@ describe('body reader', () => {
     const result = await readJsonBody(post('{nope'), 100);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(await result.response.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32700 }, id: null });
+  });
+});
+
+describe('JSON-RPC message check', () => {
+  const schema = (m: unknown) => JSONRPCMessageSchema.safeParse(m).success;
+  // Values near the edges of each field: ids and tokens that are and are not strings or safe integers, objects that
+  // are and are not records, extra keys.
+  const edge = fc.constantFrom<unknown>('2.0', '2', 2, '', 'x', 0, -0, 1.5, -7, 2 ** 53, 2 ** 53 - 1, Number.MAX_VALUE, null, true, [], {}, [1], { a: 1 });
+  const meta = fc.dictionary(fc.constantFrom('progressToken', 'io.modelcontextprotocol/related-task', 'other', '__proto__'), fc.oneof(edge, fc.record({ taskId: edge })), { maxKeys: 3 });
+  const params = fc.oneof(edge, fc.dictionary(fc.constantFrom('_meta', 'name', 'arguments', 'task'), fc.oneof(edge, meta), { maxKeys: 3 }));
+  const message = fc.dictionary(fc.constantFrom('jsonrpc', 'id', 'method', 'params', 'result', 'error', 'extra'), fc.oneof(edge, params, fc.string()), { maxKeys: 5 });
+  const requestLike = fc.record({ jsonrpc: fc.oneof(fc.constant('2.0'), edge), id: fc.oneof(fc.string(), fc.integer(), edge), method: fc.oneof(fc.string(), edge), params: fc.oneof(params, fc.record({ _meta: meta })) }, { requiredKeys: ['jsonrpc', 'id', 'method'] });
+
+  it('says what the SDK schema says, for every message (its fast path for plain requests accepts nothing more)', () => {
+    fc.assert(fc.property(fc.oneof(message, requestLike, edge), (m) => isJsonRpcMessage(m) === schema(m)), { numRuns: 5000 });
+    for (const m of [
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 't', arguments: { a: 1 }, _meta: { progressToken: 'p' } } },
+      { jsonrpc: '2.0', id: 'a', method: 'ping' },
+      JSON.parse('{"jsonrpc":"2.0","id":1,"method":"ping","__proto__":{}}'),
+      JSON.parse('{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"progressToken":1.5}}}'),
+      { jsonrpc: '2.0', id: 1.5, method: 'ping' },
+      { jsonrpc: '2.0', id: null, method: 'ping' },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+    ]) expect(isJsonRpcMessage(m)).toBe(schema(m));
   });
 });
