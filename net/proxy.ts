@@ -83,10 +83,24 @@ export function clientAddressResolver(trust: TrustProxy | undefined): (socketAdd
   const ranges = (trust?.addresses ?? []).flatMap(parseRange);
   const header = trust?.header ?? 'x-forwarded-for';
   const trusted = (address: ipaddr.IPv4 | ipaddr.IPv6) => ranges.some(([range, bits]) => range.kind() === address.kind() && address.match(range as never, bits));
+  if (ranges.length === 0) {
+    // No proxy is trusted, so the answer is the socket's address alone: parsed once per address, not per request.
+    const seen = new Map<string, string>();
+    return (socketAddress) => {
+      if (!socketAddress) return 'unknown';
+      let resolved = seen.get(socketAddress);
+      if (resolved === undefined) {
+        resolved = parseHop(socketAddress)?.toString() ?? socketAddress;
+        if (seen.size >= 10_000) seen.clear();
+        seen.set(socketAddress, resolved);
+      }
+      return resolved;
+    };
+  }
   return (socketAddress, headers) => {
     if (!socketAddress) return 'unknown';
     let current = parseHop(socketAddress);
-    if (ranges.length === 0 || !current) return current?.toString() ?? socketAddress;
+    if (!current) return socketAddress;
     const hops = hopsIn(headers, header);
     while (trusted(current) && hops.length > 0) {
       const next = parseHop(hops.pop()!);

@@ -12,6 +12,10 @@ describe('client address behind proxies', () => {
     expect(resolve('203.0.113.9', xff('1.1.1.1'))).toBe('203.0.113.9');
     expect(resolve('::ffff:127.0.0.1', xff('1.1.1.1'))).toBe('127.0.0.1');
     expect(resolve(undefined, xff('1.1.1.1'))).toBe('unknown');
+    // Remembered per socket address: the same answers again, whatever the headers say.
+    expect(resolve('::ffff:127.0.0.1', xff('9.9.9.9'))).toBe('127.0.0.1');
+    expect(resolve('not an address', xff('1.1.1.1'))).toBe('not an address');
+    expect(resolve('not an address', new Headers())).toBe('not an address');
   });
 
   it('takes the rightmost address a trusted hop received from; what the client wrote to the left changes nothing', () => {
