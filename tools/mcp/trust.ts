@@ -4,7 +4,7 @@
  * later differs, or that appears after the trust, is quarantined until `countersign mcp trust <server>` again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { jcs, type JsonObject } from '../../kernel/index.ts';
@@ -25,17 +25,36 @@ export interface TrustFile {
 
 const definition = (tool: Tool) => ({ name: tool.name, description: tool.description ?? '', inputSchema: tool.inputSchema as unknown as JsonObject });
 
+/** Hashes by tool object: a refreshed list brings new objects, so a changed definition is always hashed anew. */
+const hashes = new WeakMap<Tool, string>();
+
 export function definitionHash(tool: Tool): string {
-  return createHash('sha256').update(jcs(definition(tool))).digest('hex');
+  let hash = hashes.get(tool);
+  if (hash === undefined) hashes.set(tool, (hash = createHash('sha256').update(jcs(definition(tool))).digest('hex')));
+  return hash;
 }
 
 export const trustPath = (home: string, server: string) => join(home, 'mcp', `${server}.trust.json`);
 
+/**
+ * Trust files as last read, by path, with the identity of the file read (inode, size, mtime). Every governed call to
+ * a downstream tool checks its definition against the trust file, describe and execute alike; a stat per check instead
+ * of reading and parsing the file. `countersign mcp trust` (another process) replaces the file by renaming a new one
+ * over it, which changes the inode, so the next check reads it.
+ */
+const trusted = new Map<string, { id: string; file: TrustFile }>();
+
 export function readTrust(home: string, server: string): TrustFile | null {
   const path = trustPath(home, server);
-  if (!existsSync(path)) return null;
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) return null;
+  const id = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  const kept = trusted.get(path);
+  if (kept?.id === id) return kept.file;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TrustFile;
+    const file = JSON.parse(readFileSync(path, 'utf8')) as TrustFile;
+    trusted.set(path, { id, file });
+    return file;
   } catch (error) {
     throw new Error(`${path} is not readable JSON (${(error as Error).message}); delete it and run countersign mcp trust ${server}`);
   }
