@@ -155,7 +155,7 @@ async function sequencerAlone(database: Database, count: number): Promise<number
   while (done < count) {
     const batch = await db.transaction((tx) => integrate(tx as never, key, 10_000));
     if (!batch || batch === 'busy') throw new Error(`bench sequencer stopped after ${done} of ${count} entries`);
-    done += batch.count;
+    done += batch.entries.length;
   }
   return done / ((performance.now() - start) / 1000);
 }

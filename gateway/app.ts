@@ -170,9 +170,9 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
   const metrics = createOperatorMetrics(db);
   const feed = createOperatorFeed({ db, publicUrl, log, metrics });
   const audit = createAuditLog(db, auditSigner, {
-    onCheckpoint: (checkpoint) => {
+    onCheckpoint: (checkpoint, entries) => {
       witnesses.publish(checkpoint);
-      feed.onBatch(checkpoint.size);
+      feed.onBatch(entries);
     },
     onError: (error) => report(`a sequencer batch failed and will be retried: ${(error as Error).message}`),
   });

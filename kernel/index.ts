@@ -14,7 +14,7 @@ export type { Receipt, PasskeyReceipt, DeviceReceipt, PasskeyEvidenceInput, Devi
 export { mintGrant, verifyGrant, recordGrant, consumeGrant, type KernelKeys, type MintedGrant } from './grants.ts';
 export { checkEnvironment, compilePolicy, createBudgetStore, parseDuration, BUDGET_KEY, type BudgetStore, type BudgetReader, type CompileOptions } from './policy/index.ts';
 export type { CompiledPolicy, PolicyConfig, PolicyExplanation, PolicyAgent, PolicyInput, RuleConfig, RuleLimit, TraceStep } from './policy/index.ts';
-export { entryJcs, leafHash, prepareInput, type AuditInput, type AuditEntry } from './audit/entry.ts';
+export { entryJcs, leafHash, prepareInput, type AuditInput, type AuditEntry, type IntegratedEntry } from './audit/entry.ts';
 export { EMPTY_ROOT, Frontier, frontierNodes, hashLeaf, hashChildren, rangeHash, inclusionProof, consistencyProof, verifyInclusion, verifyConsistency } from './audit/merkle.ts';
 export { createNoteSigner, verifierKeyOf, openNote, openCheckpoint, checkpointText, type NoteSigner, type Checkpoint } from './audit/note.ts';
 export { TreeChecker, openWithAny, verifyStored, type VerifyResult } from './audit/verify.ts';

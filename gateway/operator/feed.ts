@@ -1,17 +1,17 @@
-import { and, asc, gt, lte, sql } from 'drizzle-orm';
-import { readEntries, schema, type AuditEntry, type Db, type Json, type JsonObject } from '../../kernel/index.ts';
+import { readEntries, type AuditEntry, type Db, type IntegratedEntry, type Json, type JsonObject } from '../../kernel/index.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 
 /**
- * What the operator hears: every request state change, read back from the audit log after the sequencer integrates
- * it, so the kernel needs no hook and nothing is logged that did not happen. Each batch this process's sequencer
- * commits (`onBatch`, from the audit log's onCheckpoint) is read once: replicas sharing a database take turns
- * integrating, so each change is logged and counted once between them, within about a second of its commit.
+ * What the operator hears: every request state change, taken from the audit log after the sequencer integrates it,
+ * so the kernel needs no hook and nothing is logged that did not happen. Each batch this process's sequencer commits
+ * (`onBatch`, from the audit log's onCheckpoint, which hands over the batch's entries) is heard once: replicas sharing
+ * a database take turns integrating, so each change is logged and counted once between them, within about a second
+ * of its commit. Only a request's earlier entries that another replica integrated are read from the database.
  */
 export interface OperatorFeed {
-  /** The audit log integrated entries up to `size` in this process. */
-  onBatch(size: number): void;
+  /** The audit log integrated `entries` (in seq order, data as the JCS text it hashed) in this process. */
+  onBatch(entries: readonly IntegratedEntry[]): void;
   /** Resolves once every batch reported so far has been logged and counted (tests, shutdown). */
   settled(): Promise<void>;
 }
@@ -34,14 +34,6 @@ export function createOperatorFeed(options: { db: Db; publicUrl: string; log: Lo
   // Requests this process has heard of and not yet seen finish; a request begun before a restart is looked up once.
   const seen = new Map<string, Seen>();
   let work: Promise<void> = Promise.resolve();
-
-  /** The entries of the batch that made the tree `size` large: those after the checkpoint before it, in one query. */
-  async function batchEntries(size: number): Promise<AuditEntry[]> {
-    const { seq, at, kind, requestId, actor, data, hash } = schema.auditEntries;
-    const before = sql`(select coalesce(max(size), 0) from audit_tree_heads where size < ${size})`;
-    const rows = await db.select({ seq, at, kind, requestId, actor, data, hash }).from(schema.auditEntries).where(and(gt(seq, before), lte(seq, size))).orderBy(asc(seq));
-    return rows.map((row) => ({ ...row, data: row.data as Json, hash: row.hash ?? '' }));
-  }
 
   /** A request's tool, agent and decision, from its first entries, when this process did not see them. */
   async function recall(id: string, before: number): Promise<Seen | null> {
@@ -145,13 +137,13 @@ export function createOperatorFeed(options: { db: Db; publicUrl: string; log: Lo
     }
   }
 
-  async function readBatch(size: number): Promise<void> {
-    for (const entry of await batchEntries(size)) await handle(entry);
+  async function hear(entries: readonly IntegratedEntry[]): Promise<void> {
+    for (const { dataJcs, ...entry } of entries) await handle({ ...entry, data: JSON.parse(dataJcs) as Json });
   }
 
   return {
-    onBatch(size) {
-      work = work.then(() => readBatch(size)).catch((error: unknown) => log.error({ event: 'operator.feed_failed', error: (error as Error).message }, `the operator log missed an audit batch: ${(error as Error).message}`));
+    onBatch(entries) {
+      work = work.then(() => hear(entries)).catch((error: unknown) => log.error({ event: 'operator.feed_failed', error: (error as Error).message }, `the operator log missed an audit batch: ${(error as Error).message}`));
     },
     settled: () => work,
   };

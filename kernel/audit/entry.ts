@@ -24,6 +24,9 @@ export interface AuditEntry {
   hash: string;
 }
 
+/** An entry as the sequencer integrated it, its data still the JCS text it hashed (what `onCheckpoint` hears). */
+export type IntegratedEntry = Omit<AuditEntry, 'data'> & { dataJcs: string };
+
 /** An input checked, with its data canonicalized once (`dataJcs`), so a bad entry fails its own caller, not a batch. */
 export interface PreparedInput {
   kind: string;

@@ -2,7 +2,7 @@ import { PgTransaction } from 'drizzle-orm/pg-core';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../store/db.ts';
 import { KernelError } from '../errors.ts';
-import { prepareInput, type AuditInput, type PreparedInput } from './entry.ts';
+import { prepareInput, type AuditInput, type IntegratedEntry, type PreparedInput } from './entry.ts';
 import type { NoteSigner } from './note.ts';
 import { integrate, latestCheckpoint, queueInsert, rowsOf, type StoredCheckpoint } from './store.ts';
 
@@ -45,8 +45,11 @@ export interface AuditLogOptions {
   kickMs?: number;
   /** Entries in one batch above which writers wait for the next batch (default 4,000; see `admit`). */
   maxBacklog?: number;
-  /** Called after each batch commits, with its checkpoint (witnesses); errors are the callee's to report. */
-  onCheckpoint?: (checkpoint: StoredCheckpoint) => void;
+  /**
+   * Called after each batch this process integrates commits, with its checkpoint (witnesses) and its entries (the
+   * operator feed, which so need not read them back); errors are the callee's to report.
+   */
+  onCheckpoint?: (checkpoint: StoredCheckpoint, entries: IntegratedEntry[]) => void;
   /** Called when a batch fails (it is retried; nothing queued is lost). */
   onError?: (error: unknown) => void;
 }
@@ -67,26 +70,23 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
   let wake: (() => void) | null = null;
   let kicked = false;
   let kick: ReturnType<typeof setTimeout> | null = null;
-  // One batch at a time in this process; the advisory lock orders batches across processes.
+  // One batch at a time in this process; the advisory lock orders batches across processes. The next batch starts
+  // from the tree's right edge as this process's last one left it, unless another process has added to it since.
   let batches: Promise<unknown> = Promise.resolve();
+  const tip = {};
   let behind = false;
   let waiting: (() => void)[] = [];
 
-  /** Integrates one batch: its checkpoint and whether it was full (more may be waiting), null when empty, or 'busy'. */
-  function batch(): Promise<{ checkpoint: StoredCheckpoint; count: number; full: boolean } | null | 'busy'> {
-    const run = batches.then(() =>
-      db.transaction(async (tx) => {
-        const done = await integrate(tx as unknown as Db, signer, maxBatch);
-        return done && done !== 'busy' ? { checkpoint: done.checkpoint, count: done.count, full: done.count === maxBatch } : done;
-      }),
-    );
+  /** Integrates one batch: its checkpoint and entries, null when the queue was empty, or 'busy'. */
+  function batch() {
+    const run = batches.then(() => db.transaction((tx) => integrate(tx as unknown as Db, signer, maxBatch, tip)));
     batches = run.catch(() => {});
     const release = (result?: Awaited<typeof run>) => {
-      behind = !!result && result !== 'busy' && result.count > (options.maxBacklog ?? 4000);
+      behind = !!result && result !== 'busy' && result.entries.length > (options.maxBacklog ?? 4000);
       for (const go of waiting.splice(0)) go();
     };
     return run.then((result) => {
-      if (result && result !== 'busy') options.onCheckpoint?.(result.checkpoint);
+      if (result && result !== 'busy') options.onCheckpoint?.(result.checkpoint, result.entries);
       release(result);
       return result;
     }, (error: unknown) => (release(), Promise.reject(error)));
@@ -102,7 +102,7 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
         options.onError?.(error);
         return null;
       });
-      if (kicked || (result && result !== 'busy' && result.full)) continue;
+      if (kicked || (result && result !== 'busy' && result.entries.length === maxBatch)) continue;
       await Promise.race([sleep(idleMs), new Promise<void>((done) => (wake = done))]);
       wake = null;
     }

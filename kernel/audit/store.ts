@@ -3,7 +3,7 @@ import { KernelError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import type { Json } from '../types.ts';
 import { auditEntries, auditTreeHeads } from '../store/schema.ts';
-import { entryJcs, type AuditEntry, type PreparedInput } from './entry.ts';
+import { entryJcs, type AuditEntry, type IntegratedEntry, type PreparedInput } from './entry.ts';
 import { Frontier, frontierNodes, hashChildren, hashLeaf, withNodes, type Node } from './merkle.ts';
 import { checkpointText, type NoteSigner } from './note.ts';
 
@@ -62,10 +62,10 @@ export interface StoredCheckpoint {
 /**
  * Integrates up to `max` queued entries in `tx` if it gets the sequencer lock ('busy' if another process holds it):
  * numbers them after the current tree, stores their leaves and the complete subtrees they close from level
- * STORED_FROM up, and signs one checkpoint. Returns the checkpoint with how many entries it added, or null for an
- * empty queue.
+ * STORED_FROM up, and signs one checkpoint. Returns the checkpoint with the entries it added, or null for an empty
+ * queue. `tip` keeps the tree's right edge and root as this batch leaves them, for the caller's next batch.
  */
-export async function integrate(tx: Db, signer: NoteSigner, max: number): Promise<{ checkpoint: StoredCheckpoint; count: number } | null | 'busy'> {
+export async function integrate(tx: Db, signer: NoteSigner, max: number, tip: { root?: string; frontier?: Frontier } = {}): Promise<{ checkpoint: StoredCheckpoint; entries: IntegratedEntry[] } | null | 'busy'> {
   type Queued = { got: boolean; id: string | number | null; at: string; kind: string; request_id: string | null; actor: string; data: string };
   // One round trip: the transaction-scoped lock (replicas take turns) and, if it was free, the batch read off the queue.
   const rows = rowsOf<Queued>(await tx.execute(sql`with l as materialized (select pg_try_advisory_xact_lock(hashtext('countersign.audit.sequencer')) as got),
@@ -74,14 +74,18 @@ export async function integrate(tx: Db, signer: NoteSigner, max: number): Promis
   if (!rows[0]?.got) return 'busy';
   const queued = rows.filter((q) => q.id !== null);
   if (queued.length === 0) return null;
-  // Read after the lock was taken: that statement's snapshot may predate another replica's last batch.
-  const size = await treeSize(tx);
-  const frontier = new Frontier(size, await overStoredTree(tx, (node) => frontierNodes(size).map(([level, index]) => node(level, index))));
+  // Read after the lock was taken: that statement's snapshot may predate another replica's last batch. With the size
+  // comes the root signed for it: if it is the root of this process's last batch, no other batch came since (a root
+  // names one tree), and the frontier kept in `tip` is the tree's; else the frontier is read from the stored tree.
+  const [head] = rowsOf<{ size: string | number; root: string | null }>(await tx.execute(sql`select s.size, h.root
+    from (select coalesce(max(seq), 0) as size from audit_entries) s left join audit_tree_heads h on h.size = s.size`));
+  const size = Number(head!.size);
+  const frontier = new Frontier(size, tip.root === head!.root ? tip.frontier!.hashes() : await overStoredTree(tx, (node) => frontierNodes(size).map(([level, index]) => node(level, index))));
   const nodes: { level: number; idx: number; hash: string }[] = [];
-  const leaves = queued.map((q) => {
+  const entries = queued.map((q) => {
     const leaf = hashLeaf(entryJcs(frontier.size + 1, q.at, q.kind, q.request_id, q.actor, q.data));
     frontier.push(leaf, (level, idx, hash) => level >= STORED_FROM && nodes.push({ level, idx, hash: hash.toString('hex') }));
-    return leaf.toString('hex');
+    return { seq: frontier.size, at: q.at, kind: q.kind, requestId: q.request_id, actor: q.actor, dataJcs: q.data, hash: leaf.toString('hex') };
   });
   const root = frontier.root();
   const checkpoint = { size: frontier.size, root: root.toString('hex'), at: new Date().toISOString(), note: signer.sign(checkpointText(signer.name, frontier.size, root)) };
@@ -90,14 +94,15 @@ export async function integrate(tx: Db, signer: NoteSigner, max: number): Promis
   const ids = `{${queued.map((q) => q.id).join(',')}}`;
   const [stored] = rowsOf<{ size: string }>(await tx.execute(sql`with d as (delete from audit_queue where id = any(${ids}::bigint[]) returning *),
     e as (insert into audit_entries (seq, at, kind, request_id, actor, data, leaf_hash)
-      select ${size} + r.n, d.at, d.kind, d.request_id, d.actor, d.data::json, r.leaf from d join unnest(${ids}::bigint[], ${texts(leaves)}::text[])
+      select ${size} + r.n, d.at, d.kind, d.request_id, d.actor, d.data::json, r.leaf from d join unnest(${ids}::bigint[], ${texts(entries.map((e) => e.hash))}::text[])
         with ordinality as r(id, leaf, n) on d.id = r.id returning 1),
     t as (insert into audit_tree (level, idx, hash)
       select * from jsonb_to_recordset(${JSON.stringify(nodes)}::text::jsonb) as n(level int, idx bigint, hash text))
     insert into audit_tree_heads (size, root, at, note) select ${checkpoint.size}, ${checkpoint.root}, ${checkpoint.at}, ${checkpoint.note}
       where (select count(*) from e) = ${queued.length} returning size`));
   if (!stored) throw new KernelError('audit_broken', `${queued.length} queued audit entries changed while the sequencer held its lock (something else deletes from audit_queue); nothing was integrated, the batch is tried again`);
-  return { checkpoint, count: queued.length };
+  Object.assign(tip, { root: checkpoint.root, frontier });
+  return { checkpoint, entries };
 }
 
 /** The newest stored checkpoint, or null before the first batch. */

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
-import { createAuditLog, createNoteSigner, firstSeqSince, latestCheckpoint, readCheckpoints, readEntries, treeSize, type AuditFilter, type AuditLog, type Db, type JsonObject, type NoteSigner } from '../../kernel/index.ts';
+import { createAuditLog, createNoteSigner, firstSeqSince, latestCheckpoint, readCheckpoints, readEntries, treeSize, verifyStored, type AuditEntry, type AuditFilter, type AuditLog, type Db, type JsonObject, type NoteSigner } from '../../kernel/index.ts';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import type { SQL } from 'drizzle-orm';
 import type { Database } from '../../gateway/db.ts';
 import { freshDatabase } from '../support/db.ts';
 
@@ -179,6 +181,98 @@ describe('the sequencer loop', () => {
     expect(await Promise.race([admitted, sleep(500).then(() => 'held')])).toBe('admitted');
     letThrough();
     await closing;
+  });
+});
+
+describe("the sequencer's rounds", () => {
+  const dialect = new PgDialect();
+  const names: [RegExp, string][] = [[/^with l as materialized/, 'take'], [/^select s\.size, h\.root/, 'head'], [/^select w\.level/, 'nodes'], [/^with d as \(delete/, 'move']];
+  /** A fresh database whose transactions (one per round) record what each statement they send is. */
+  async function recorded() {
+    const own = await freshDatabase();
+    logs.push({ close: () => own.close() } as AuditLog);
+    const rounds: string[][] = [];
+    const db = new Proxy(own.db, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (key !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
+        return (work: Parameters<Db['transaction']>[0]) =>
+          target.transaction((tx) => {
+            const sent: string[] = [];
+            rounds.push(sent);
+            const execute = (query: SQL) => {
+              const text = dialect.sqlToQuery(query).sql.trim();
+              sent.push(names.find(([pattern]) => pattern.test(text))?.[1] ?? text.slice(0, 40));
+              return tx.execute(query);
+            };
+            return work(new Proxy(tx, { get: (t, k) => (k === 'execute' ? execute : (Reflect.get(t, k, t) as unknown)) }));
+          });
+      },
+    });
+    return { own, db, last: () => rounds.filter((r) => r.includes('move')).at(-1) };
+  }
+  const idle = { idleMs: 3_600_000, kickMs: 3_600_000 };
+
+  it("reads the tree's frontier only when another process added to the tree since this one's last batch", async () => {
+    const { own, db, last } = await recorded();
+    const [a, b] = [open(db, idle), open(db, idle)];
+    await a.append([entry(1), entry(2), entry(3)]);
+    await a.sync();
+    expect(last()).toEqual(['take', 'head', 'move']); // an empty tree has no frontier to read
+    await a.append([entry(4)]);
+    await a.sync();
+    expect(last()).toEqual(['take', 'head', 'move']); // a's own last batch made the tree: its frontier is a's
+    await b.append([entry(5)]);
+    await b.sync();
+    expect(last()).toEqual(['take', 'head', 'nodes', 'move']); // b has none
+    await a.append([entry(6), entry(7)]);
+    await a.sync();
+    expect(last()).toEqual(['take', 'head', 'nodes', 'move']); // b added to the tree since a's last batch
+    await a.append([entry(8)]);
+    await a.sync();
+    expect(last()).toEqual(['take', 'head', 'move']);
+    expect(await verifyStored(own.db, [signer.verifierKey])).toMatchObject({ ok: true, entries: 8, checkpoint: { size: 8 } });
+  });
+
+  it('reads the frontier when the tree is as large as after its last batch but another one (a database restored, then grown again)', async () => {
+    const { own, db, last } = await recorded();
+    const [a, b] = [open(db, idle), open(db, idle)];
+    await a.append([entry(1), entry(2)]);
+    await a.sync();
+    await a.append([entry(3)]);
+    await a.sync();
+    // The database goes back to its state at size 2, and b grows the tree to size 3 again with another entry.
+    const { sql } = await import('drizzle-orm');
+    await own.db.execute(sql`delete from audit_entries where seq > 2`);
+    await own.db.execute(sql`delete from audit_tree_heads where size > 2`);
+    await b.append([entry(30)]);
+    await b.sync();
+    await a.append([entry(4)]);
+    await a.sync();
+    expect(last()).toEqual(['take', 'head', 'nodes', 'move']);
+    expect(await verifyStored(own.db, [signer.verifierKey])).toMatchObject({ ok: true, entries: 4, checkpoint: { size: 4 } });
+    const seen: string[] = [];
+    for await (const e of readEntries(own.db)) seen.push(`${e.seq}:${e.requestId}`);
+    expect(seen).toEqual(['1:req_1', '2:req_2', '3:req_30', '4:req_4']);
+  });
+
+  it('hands each batch it integrates to onCheckpoint with its entries, as stored', async () => {
+    const { own, db } = await recorded();
+    const heard: { size: number; entries: unknown[] }[] = [];
+    const a = open(db, { ...idle, onCheckpoint: (checkpoint, entries) => heard.push({ size: checkpoint.size, entries }) });
+    const b = open(db, idle);
+    await a.append([entry(1), { ...entry(2), requestId: null, data: { s: 'é\u202e"', list: [1, { b: 2, a: 1 }] } }]);
+    await a.sync();
+    await b.append([entry(3)]);
+    await b.sync();
+    await a.append([entry(4)]);
+    await a.sync();
+    const stored: AuditEntry[] = [];
+    for await (const e of readEntries(own.db)) stored.push(e);
+    const as = (e: AuditEntry) => ({ seq: e.seq, at: e.at, kind: e.kind, requestId: e.requestId, actor: e.actor, dataJcs: JSON.stringify(e.data), hash: e.hash });
+    // b's batch (size 3) is b's to hand out; the data is the JCS text hashed (keys sorted), which the row holds too.
+    expect(heard).toEqual([{ size: 2, entries: [as(stored[0]!), as(stored[1]!)] }, { size: 4, entries: [as(stored[3]!)] }]);
+    expect((heard[0]!.entries[1] as { dataJcs: string }).dataJcs).toBe('{"list":[1,{"a":1,"b":2}],"s":"é\u202e\\""}');
   });
 });
 
