@@ -39,8 +39,10 @@ export interface AuditLogOptions {
   /** How often an idle sequencer looks for entries other processes queued (default 500 ms). */
   idleMs?: number;
   /**
-   * How long after an append the sequencer runs (default 20 ms): long enough for the appender to commit, and appends
-   * within it share one batch, so a busy gateway runs one batch per interval instead of polling its database.
+   * How long after an append the sequencer runs (default 50 ms): long enough for the appender to commit, and appends
+   * within it share one batch, so a busy gateway runs one batch per interval instead of polling its database. A round
+   * costs five round trips whatever its size: at 67 calls/s, 20 ms made 0.4 rounds per call, 50 ms 0.23, for a merge
+   * delay p50 of 25 and 40 ms (bench/NOTES.md, seventh pass; issue 11's target is 100 ms).
    */
   kickMs?: number;
   /** Entries in one batch above which writers wait for the next batch (default 4,000; see `admit`). */
@@ -125,7 +127,7 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
     const inputs = entries.map((entry, index) => prepareInput(entry, index));
     if (inputs.length === 0) return inputs;
     if (closed) throw new KernelError('internal', 'the audit log is closed; nothing more can be appended');
-    kick ??= setTimeout(() => { kick = null; kicked = true; wake?.(); }, options.kickMs ?? 20).unref();
+    kick ??= setTimeout(() => { kick = null; kicked = true; wake?.(); }, options.kickMs ?? 50).unref();
     return inputs;
   }
 

@@ -120,12 +120,13 @@ describe('the sequencer loop', () => {
   async function watched() {
     const own = await freshDatabase();
     logs.push({ close: () => own.close() } as AuditLog);
-    const state = { batches: 0, gate: Promise.resolve(), after: async () => {} };
+    const state = { batches: 0, started: [] as number[], gate: Promise.resolve(), after: async () => {} };
     const db = new Proxy(own.db, {
       get(target, key) {
         const value = Reflect.get(target, key, target) as unknown;
         if (key !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
         return async (work: Parameters<Db['transaction']>[0]) => {
+          state.started.push(performance.now());
           await state.gate;
           const result = await target.transaction(work);
           state.batches++;
@@ -162,6 +163,19 @@ describe('the sequencer loop', () => {
     await sleep(300);
     expect(await treeSize(own.db)).toBe(0);
     await vi.waitFor(async () => expect(await treeSize(own.db)).toBe(1), { timeout: 10_000, interval: 50 });
+    await log.close();
+  });
+
+  it('runs 50 ms after an append by default (a round costs the same few round trips however many calls it takes)', async () => {
+    const { own, db, state } = await watched();
+    const log = open(db, { idleMs: 3_600_000 });
+    await vi.waitFor(() => expect(state.batches).toBe(1));
+    const appended = performance.now();
+    await log.append([entry(1)]);
+    await vi.waitFor(async () => expect(await treeSize(own.db)).toBe(1), { timeout: 10_000, interval: 20 });
+    // A busy machine only makes a timer later; it can fire early by as much as the event loop's cached time is old
+    // when it is set (libuv reads the clock once per turn), hence 40, which 20 (the old default) cannot reach.
+    expect(state.started[1]! - appended).toBeGreaterThanOrEqual(40);
     await log.close();
   });
 
