@@ -98,13 +98,14 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
   // the next one straight after it, as does a full batch. Otherwise it polls slowly, for entries queued by other
   // replicas, or committed after the batch their kick ran.
   const loop = (async () => {
-    while (!closed) {
-      kicked = false;
+    // A close wakes it for one last batch, so what was appended before the close is integrated by this process.
+    for (let last = false; !last; ) {
+      [last, kicked] = [closed, false];
       const result = await batch().catch((error: unknown) => {
         options.onError?.(error);
         return null;
       });
-      if (kicked || (result && result !== 'busy' && result.entries.length === maxBatch)) continue;
+      if (last || kicked || (result && result !== 'busy' && result.entries.length === maxBatch)) continue;
       await Promise.race([sleep(idleMs), new Promise<void>((done) => (wake = done))]);
       wake = null;
     }
