@@ -229,13 +229,15 @@ describe("the sequencer's rounds", () => {
 
   it("reads the tree's frontier only when another process added to the tree since this one's last batch", async () => {
     const { own, db, last } = await recorded();
-    const [a, b] = [open(db, idle), open(db, idle)];
+    // b opens once a's batches are done: a log's loop runs a first round as it opens, which could take a's entries.
+    const a = open(db, idle);
     await a.append([entry(1), entry(2), entry(3)]);
     await a.sync();
     expect(last()).toEqual(['take', 'head', 'move']); // an empty tree has no frontier to read
     await a.append([entry(4)]);
     await a.sync();
     expect(last()).toEqual(['take', 'head', 'move']); // a's own last batch made the tree: its frontier is a's
+    const b = open(db, idle);
     await b.append([entry(5)]);
     await b.sync();
     expect(last()).toEqual(['take', 'head', 'nodes', 'move']); // b has none
@@ -250,7 +252,7 @@ describe("the sequencer's rounds", () => {
 
   it('reads the frontier when the tree is as large as after its last batch but another one (a database restored, then grown again)', async () => {
     const { own, db, last } = await recorded();
-    const [a, b] = [open(db, idle), open(db, idle)];
+    const a = open(db, idle);
     await a.append([entry(1), entry(2)]);
     await a.sync();
     await a.append([entry(3)]);
@@ -259,6 +261,7 @@ describe("the sequencer's rounds", () => {
     const { sql } = await import('drizzle-orm');
     await own.db.execute(sql`delete from audit_entries where seq > 2`);
     await own.db.execute(sql`delete from audit_tree_heads where size > 2`);
+    const b = open(db, idle);
     await b.append([entry(30)]);
     await b.sync();
     await a.append([entry(4)]);
@@ -274,9 +277,9 @@ describe("the sequencer's rounds", () => {
     const { own, db } = await recorded();
     const heard: { size: number; entries: unknown[] }[] = [];
     const a = open(db, { ...idle, onCheckpoint: (checkpoint, entries) => heard.push({ size: checkpoint.size, entries }) });
-    const b = open(db, idle);
     await a.append([entry(1), { ...entry(2), requestId: null, data: { s: 'é\u202e"', list: [1, { b: 2, a: 1 }] } }]);
     await a.sync();
+    const b = open(db, idle); // opened after a's batch: its first round would otherwise race a for a's entries
     await b.append([entry(3)]);
     await b.sync();
     await a.append([entry(4)]);
