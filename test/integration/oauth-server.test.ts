@@ -144,6 +144,7 @@ describe('built-in authorization server', () => {
     const second = new MemoryOAuthProvider(REDIRECT, undefined, 'Second App');
     await (await connect(second, 'janes-bot', new Browser(stack), true)).close();
     const firstId = (first.client as { client_id: string }).client_id;
+    await stack.services.audit.sync(); // both connections' entries in the tree, not only the first batch's
     const connected = (await auditEntries(stack, 'agent.connected')).filter((e) => (e.data as { name: string }).name === 'janes-bot');
     expect(connected.map((e) => e.actor)).toEqual([`web:approver:${approver.id}`, `web:approver:${approver.id}`]);
     expect((connected[0]!.data as { client: string }).client).toBe(firstId);

@@ -30,6 +30,8 @@ export async function signedIn(stack: Stack, approverId: string): Promise<WebCli
 /** Waits for audit entries of `kind` (edge refusals are written once a second, as counts). */
 export async function auditEntries(stack: Stack, kind: string, atLeast = 1): Promise<(typeof schema.auditEntries.$inferSelect)[]> {
   for (let i = 0; i < 100; i++) {
+    // What was appended so far is integrated first: a caller filtering the rows must not see only an earlier batch.
+    await stack.services.audit.sync();
     const rows = await stack.services.database.db.select().from(schema.auditEntries).where(eq(schema.auditEntries.kind, kind));
     if (rows.length >= atLeast) return rows;
     await new Promise((r) => setTimeout(r, 100));
