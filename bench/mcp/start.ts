@@ -1,11 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { freshBuild } from '../../scripts/sources.mjs';
+import { freePort } from '../../test/support/harness.ts';
+import { untilListening } from '../../test/support/server-process.ts';
 
 /**
  * Countersign for the MCP bench as `countersign start` runs it: `bin/countersign.js start --isolation process|none`
@@ -85,17 +86,6 @@ function descendants(top: number): number[] {
   return found;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => ok(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /** The CLI built ahead of time, as `npm install` leaves it; rebuilt when a source changed since (bin/countersign.js would otherwise run tsx). */
 function ensureBuilt(): void {
   if (freshBuild(root, join(root, '.build', 'cli'))) return;
@@ -136,29 +126,13 @@ policy:
   const env: NodeJS.ProcessEnv = { ...process.env, COUNTERSIGN_HOME: home, COUNTERSIGN_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl.toString(), LOG_LEVEL: 'error' };
   for (const key of ['COUNTERSIGN_ISOLATION', 'COUNTERSIGN_PUBLIC_URL', 'COUNTERSIGN_FROM_SOURCE', 'NODE_OPTIONS', 'GITHUB_TOKEN', 'STRIPE_SECRET_KEY']) delete env[key];
   const child: ChildProcess = spawn(process.execPath, [join(root, 'bin', 'countersign.js'), 'start', '--isolation', isolation], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const cleanup = async () => {
     await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
     await admin.end();
     rmSync(home, { recursive: true, force: true });
   };
   try {
-    await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`countersign start --isolation ${isolation} did not listen within 300 s:\n${out}\n${err}`)), 300_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Countersign listening on')) {
-          clearTimeout(timer);
-          ok();
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        fail(new Error(`countersign start --isolation ${isolation} exited with ${code}:\n${out}\n${err}`));
-      });
-    });
+    await untilListening(child, `countersign start --isolation ${isolation}`, 300);
   } catch (error) {
     child.kill('SIGKILL');
     await cleanup();

@@ -47,27 +47,8 @@ export async function startServerProcess(options: { config?: string; env?: Recor
   if (!options.env?.DATABASE_URL) delete env.DATABASE_URL;
   if (!options.env?.COUNTERSIGN_PUBLIC_URL) delete env.COUNTERSIGN_PUBLIC_URL;
   const child: ChildProcess = spawn(options.node ?? process.execPath, [join(root, 'bin/countersign.js'), 'start', ...(options.args ?? [])], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  await new Promise<void>((ok, fail) => {
-    const seconds = options.startSeconds ?? startSeconds(env, options.args);
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM'); // it drains what it started
-      fail(new Error(`countersign start did not listen within ${seconds} s:\n${out}\n${err}`));
-    }, seconds * 1000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Countersign listening on')) {
-        clearTimeout(timer);
-        ok();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`countersign start exited with ${code}:\n${out}\n${err}`));
-    });
-  });
+  const seconds = options.startSeconds ?? startSeconds(env, options.args);
+  const output = await untilListening(child, 'countersign start', seconds, () => child.kill('SIGTERM')); // it drains what it started
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -77,8 +58,8 @@ export async function startServerProcess(options: { config?: string; env?: Recor
       const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       return Number(kb) * 1024;
     },
-    stderr: () => err,
-    stdout: () => out,
+    stderr: output.stderr,
+    stdout: output.stdout,
     alive: () => child.exitCode === null && child.signalCode === null,
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -98,4 +79,32 @@ export async function startServerProcess(options: { config?: string; env?: Recor
       if (!options.home) rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Collects a starting `countersign start` child's output and resolves, with getters for it, once the child says it
+ * listens; rejects with that output if the child exits first or takes longer than `seconds` (after `onTimeout`).
+ */
+export async function untilListening(child: ChildProcess, what: string, seconds: number, onTimeout?: () => void): Promise<{ stdout(): string; stderr(): string }> {
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => {
+      onTimeout?.();
+      fail(new Error(`${what} did not listen within ${seconds} s:\n${out}\n${err}`));
+    }, seconds * 1000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Countersign listening on')) {
+        clearTimeout(timer);
+        ok();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${what} exited with ${code}:\n${out}\n${err}`));
+    });
+  });
+  return { stdout: () => out, stderr: () => err };
 }
