@@ -62,8 +62,9 @@ export function serveConnector(router: Router, connector: Connector, kernelPubli
         try {
           const claims = await verifyGrant(kernelPublicKey, m.grant, { digest: m.digest, tool: body.tool });
           await port.send('kernel', { op: 'grant.consume', jti: claims.jti, digest: m.digest });
-          // The executor's own word on top of the kernel's: a grant it has used once it never uses again (tools/journal.ts).
-          options.journal?.use(claims.jti, claims.expiresAt);
+          // The executor's own word on top of the kernel's: a grant it has used once it never uses again (tools/journal.ts),
+          // on disk before anything that can change upstream runs.
+          await options.journal?.use(claims.jti, claims.expiresAt, tool.impact !== 'read');
           const now = await describe(tool, body.args).catch((error: unknown) => {
             // The same arguments described fine when approved; refusing now means upstream moved since.
             const e = asKernelError(error);

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../kernel/index.ts';
 
@@ -8,10 +8,20 @@ import { KernelError } from '../kernel/index.ts';
  * word, so that neither a compromised edge, nor a replayed message, nor a database restored from an older backup can
  * make it act twice on one grant, including after its own restart. Expired grants are dropped when it is reopened
  * (no expired grant verifies anyway), so the file stays small.
+ *
+ * Every line is written before the upstream call, so it survives the executor's own death (the operating system
+ * holds it). A write's line is also flushed to disk before it runs (`durable`), so not even a power cut lets a
+ * replayed grant act twice upstream; lines written while a flush runs share the next one (group commit), off the
+ * main thread. A read's line is not flushed: a read changes nothing upstream, and the kernel itself keeps a read's
+ * grant in memory only (kernel/flow.ts, readNow). One fsync per read blocked this process for every read: 17% of
+ * its CPU in the MCP bench at 32 clients (2026-11-29, bench/NOTES.md, "Eighth pass").
  */
 export interface GrantJournal {
-  /** Records `jti` as used, durably; refuses with grant_consumed when this executor used it before. */
-  use(jti: string, expiresAt: Date): void;
+  /**
+   * Records `jti` as used; refuses with grant_consumed when this executor used it before. Resolves once the line is
+   * written, and for `durable` once it is on disk; a failed flush refuses the call (the grant stays used).
+   */
+  use(jti: string, expiresAt: Date, durable: boolean): Promise<void>;
   close(): void;
 }
 
@@ -46,13 +56,27 @@ export function openGrantJournal(path: string): GrantJournal {
   fsyncSync(directory);
   closeSync(directory);
   const fd = openSync(path, 'a', 0o600);
+  // The flush that will cover every line written from now on (it has not started yet), and the one running.
+  let next: Promise<void> | null = null;
+  let running: Promise<void> = Promise.resolve();
+  const flush = () =>
+    new Promise<void>((resolve, reject) =>
+      fdatasync(fd, (error) => (error ? reject(new KernelError('internal', `the executor could not flush its grant journal ${path} to disk (${error.code ?? error.message}); nothing was executed`)) : resolve())),
+    );
+  const flushed = () =>
+    (next ??= running
+      .catch(() => {})
+      .then(() => {
+        next = null;
+        return (running = flush());
+      }));
   return {
-    use(jti, expiresAt) {
+    async use(jti, expiresAt, durable) {
       if (!/^[\w-]{1,128}$/.test(jti)) throw new KernelError('grant_invalid', 'the grant id is not well formed; nothing was executed');
       if (used.has(jti)) throw new KernelError('grant_consumed', 'this executor has already acted on this grant; a grant is used once, so nothing was executed');
-      writeSync(fd, `${jti} ${expiresAt.getTime()}\n`);
-      fsyncSync(fd);
       used.set(jti, expiresAt.getTime());
+      writeSync(fd, `${jti} ${expiresAt.getTime()}\n`);
+      if (durable) await flushed();
     },
     close: () => closeSync(fd),
   };

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { CAPABILITIES, KernelError, mintGrant, recordGrant, type JsonObject, type Port, type RequestBody, type RequestView } from '../../kernel/index.ts';
-import { checkPins, validate } from '../../tools/host.ts';
+import { checkPins, serveConnector, validate } from '../../tools/host.ts';
+import type { GrantJournal } from '../../tools/journal.ts';
 import { defineTool, type Connector } from '../../tools/spec.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
@@ -216,6 +217,58 @@ describe('executor boundary: reconcile', () => {
       expect(await reconcile(opaque.request.body)).toEqual({ answer: 'cannot_tell', why: 'saw a change nobody asked for', check: 'the upstream system for paths_opaque' });
     } finally {
       upstream.reconcileError = null;
+    }
+  });
+});
+
+describe('executor boundary: its grant journal', () => {
+  // A journal that records what it was asked (tools/journal.ts has its own tests): every grant is written before the
+  // upstream call; a write's is flushed to disk first, a read's is not (it changes nothing upstream).
+  const uses: { jti: string; durable: boolean; executedBefore: number }[] = [];
+  let refuse: KernelError | null = null;
+  const journal: GrantJournal = {
+    async use(jti, _expiresAt, durable) {
+      uses.push({ jti, durable, executedBefore: upstream.executed.length });
+      if (refuse) throw refuse;
+    },
+    close() {},
+  };
+  const journaled: Connector = {
+    name: 'journaled',
+    sandbox: true,
+    tools: [write('journaled_change'), write('journaled_look', { impact: 'read', consequence: 'reads' })],
+  };
+  beforeAll(async () => {
+    serveConnector(k.router, journaled, k.keys.publicKey, { journal });
+    await k.kernel.refreshTools();
+  });
+  const run = async (tool: string) => {
+    const { request, grant } = await approved(tool);
+    const done = await kernelSide.send<JsonObject>('connector.journaled', { op: 'execute', body: request.body as unknown as JsonObject, digest: request.digest, grant, marker: 'm' });
+    return { request, done };
+  };
+
+  it('records the grant of a write durably and of a read without a flush, each before the upstream call', async () => {
+    const before = upstream.executed.length;
+    const change = await run('journaled_change');
+    const look = await run('journaled_look');
+    expect(change.done).toMatchObject({ data: { done: true } });
+    expect(look.done).toMatchObject({ data: { done: true } });
+    expect(uses.slice(-2)).toEqual([
+      { jti: expect.any(String), durable: true, executedBefore: before },
+      { jti: expect.any(String), durable: false, executedBefore: before + 1 },
+    ]);
+    expect(upstream.executed.slice(-2).map((e) => e.tool)).toEqual(['journaled_change', 'journaled_look']);
+  });
+
+  it('runs nothing when the journal refuses the grant', async () => {
+    refuse = new KernelError('grant_consumed', 'this executor has already acted on this grant; a grant is used once, so nothing was executed');
+    try {
+      const before = upstream.executed.length;
+      await expect(run('journaled_change')).rejects.toMatchObject({ code: 'grant_consumed' });
+      expect(upstream.executed.length).toBe(before);
+    } finally {
+      refuse = null;
     }
   });
 });
