@@ -1,6 +1,7 @@
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../kernel/index.ts';
+import { coalesced } from './coalesce.ts';
 
 /**
  * An executor's own record of the grants it has used: one line per grant id, written and flushed to disk before the
@@ -56,20 +57,13 @@ export function openGrantJournal(path: string): GrantJournal {
   fsyncSync(directory);
   closeSync(directory);
   const fd = openSync(path, 'a', 0o600);
-  // The flush that will cover every line written from now on (it has not started yet), and the one running.
-  let next: Promise<void> | null = null;
-  let running: Promise<void> = Promise.resolve();
-  const flush = () =>
-    new Promise<void>((resolve, reject) =>
-      fdatasync(fd, (error) => (error ? reject(new KernelError('internal', `the executor could not flush its grant journal ${path} to disk (${error.code ?? error.message}); nothing was executed`)) : resolve())),
-    );
-  const flushed = () =>
-    (next ??= running
-      .catch(() => {})
-      .then(() => {
-        next = null;
-        return (running = flush());
-      }));
+  // One fdatasync for every line written before it began; lines written while it runs wait for the next one.
+  const flushed = coalesced(
+    () =>
+      new Promise<void>((resolve, reject) =>
+        fdatasync(fd, (error) => (error ? reject(new KernelError('internal', `the executor could not flush its grant journal ${path} to disk (${error.code ?? error.message}); nothing was executed`)) : resolve())),
+      ),
+  );
   return {
     async use(jti, expiresAt, durable) {
       if (!/^[\w-]{1,128}$/.test(jti)) throw new KernelError('grant_invalid', 'the grant id is not well formed; nothing was executed');

@@ -9,6 +9,7 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Progress, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError } from '../../kernel/index.ts';
+import { coalesced } from '../coalesce.ts';
 
 export interface McpServerConfig {
   /** stdio: the command to spawn, its arguments, environment (secrets as env:NAME in config) and working directory. */
@@ -126,11 +127,13 @@ export class Downstream {
 
   /**
    * Re-reads the tool list now. Servers that cannot push list_changed (stateless HTTP) could otherwise change a
-   * definition unseen; governed writes re-read before they are described and again before they run.
+   * definition unseen; governed writes re-read before they are described and again before they run. Each caller
+   * gets a list read after it asked; writes that ask while a list is being read share the next one (one tools/list
+   * for many concurrent writes instead of one each).
    */
-  async refreshNow(): Promise<void> {
+  readonly refreshNow: () => Promise<void> = coalesced(async () => {
     if (this.client && this.state === 'up') await this.refresh(this.client).catch((error: unknown) => this.fail(error));
-  }
+  });
 
   /** The process id of a stdio server while it runs (operators' diagnostics, crash tests). */
   get pid(): number | null {
