@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
@@ -150,8 +153,31 @@ function preparing<T extends object>(sql: T): T {
 /**
  * Embedded PostgreSQL settings: 16 MB of shared buffers instead of PGlite's 160 MB. One process is its only user, its
  * data files are in the OS page cache anyway, and resident memory drops by about 120 MB (bench/RESULTS.md, mcp).
+ * With it, the database's WebAssembly memory holds about 30 MB resident (bench/NOTES.md, eighth pass): the other
+ * memory settings (work_mem, temp_buffers, wal_buffers) are not touched by the gateway's statements and stay default.
  */
-const PGLITE_CONF = ['shared_buffers=16MB'];
+export const PGLITE_CONF = ['shared_buffers=16MB'];
+
+/**
+ * Creates a new cluster (initdb) in a child process that exits when done. In this process, initdb's second
+ * WebAssembly instance and the compilation of both modules left about 130 MB of freed native memory that the C
+ * allocator keeps for the life of the process (a first start on an empty home: 326 MB RSS after opening, against
+ * 205 MB when the cluster already exists; bench/NOTES.md, eighth pass). The child loads the same package, resolved from here.
+ */
+async function createCluster(path: string): Promise<void> {
+  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = `const { PGlite } = require(process.argv[1]);
+    const db = new PGlite(process.argv[2], { postgresqlconf: JSON.parse(process.argv[3]) });
+    db.waitReady.then(() => db.close()).catch((error) => {
+      process.stderr.write(error instanceof Error ? error.message : JSON.stringify(error)); // PGlite's file errors: {name, errno}
+      process.exit(1);
+    });`;
+  const child = spawn(process.execPath, ['-e', script, pglite, path, JSON.stringify(PGLITE_CONF)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  if (code !== 0) throw new Error(`creating the cluster failed (${signal ?? `exit code ${code}`}): ${stderr.trim().slice(-500) || 'no message'}`);
+}
 
 async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
@@ -160,14 +186,11 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
   let client: InstanceType<typeof PGlite>;
   try {
     const path = dataDir && join(dataDir, 'pgdata');
-    if (path && !existsSync(join(path, 'PG_VERSION'))) {
-      // Creating a cluster runs initdb in a second WebAssembly instance whose memory (about 450 MB) stays resident
-      // for the life of the client: create it, close it, and open it again as every later start will.
-      const created = new PGlite(path, { loadDataDir, postgresqlconf: PGLITE_CONF });
-      await created.waitReady;
-      await created.close();
-    }
-    client = path ? new PGlite(path, { postgresqlconf: PGLITE_CONF }) : new PGlite({ loadDataDir, postgresqlconf: PGLITE_CONF });
+    // A dump is unpacked without initdb, so only an empty cluster is created apart.
+    const fresh = path && !existsSync(join(path, 'PG_VERSION'));
+    if (fresh && !loadDataDir) await createCluster(path);
+    client = path ? new PGlite(path, { loadDataDir: fresh ? loadDataDir : undefined, postgresqlconf: PGLITE_CONF })
+      : new PGlite({ loadDataDir, postgresqlconf: PGLITE_CONF });
     await client.waitReady;
   } catch (error) {
     throw new KernelError(
