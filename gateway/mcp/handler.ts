@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { failureThrottle } from '../../net/throttle.ts';
 import { clientAddress } from '../../net/proxy.ts';
@@ -8,6 +7,7 @@ import type { Port, Principal } from '../../kernel/index.ts';
 import { bearerAuthenticator, type BuiltinTokens, type OAuthOptions } from './auth.ts';
 import { defaultAllowed, isJsonRpcMessage, originGuard, rateLimiter, readJsonBody, requestIds, rpcError, whenSent } from './guard.ts';
 import { createSessionServer, type SessionServer } from './server.ts';
+import { SessionTransport } from './transport.ts';
 import type { Executions } from './executions.ts';
 
 export interface McpHandlerOptions {
@@ -58,7 +58,7 @@ export type McpHandler = ((c: Context) => Promise<Response>) & {
 
 interface Session {
   agentId: string;
-  transport: WebStandardStreamableHTTPServerTransport;
+  transport: SessionTransport;
   mcp: SessionServer;
   lastUsed: number;
   /** The protocol version negotiated at initialize: it decides whether JSON-RPC batches exist. */
@@ -144,7 +144,7 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
     const mcp = createSessionServer({ port: options.port, agentId: principal.agentId, holdSeconds, version: options.version ?? '0.1.0', executions: options.executions, calls });
     const protocolVersion = typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
     const session: Session = { agentId: principal.agentId, mcp, lastUsed: Date.now(), protocolVersion, running: new Set(), transport: undefined as never };
-    session.transport = new WebStandardStreamableHTTPServerTransport({
+    session.transport = new SessionTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void sessions.set(id, session),
       onsessionclosed: (id) => void closeSession(id),
@@ -225,10 +225,15 @@ export function createMcpHandler(options: McpHandlerOptions): McpHandler {
       return rpcError(400, -32600, `Invalid Request: id ${reused.slice(0, 100)} is already used by a request still running in this session; give every request its own id`);
     }
     for (const id of ids) running.add(id);
-    const release = () => ids.forEach((id) => running.delete(id));
+    // A call that can receive nothing but its answer is answered as one JSON body (no event stream), when it can be.
+    const direct = Array.isArray(body.value) ? null : session.transport.answerDirectly(req, body.value, authInfo);
+    const release = () => {
+      ids.forEach((id) => running.delete(id));
+      direct?.forget();
+    };
     let response: Response;
     try {
-      response = await session.transport.handleRequest(req, { authInfo, parsedBody: body.value });
+      response = await (direct?.response ?? session.transport.handleRequest(req, { authInfo, parsedBody: body.value }));
     } catch (error) {
       release();
       throw error;

@@ -421,3 +421,78 @@ describe('MCP edges found by test/fuzz', () => {
     expect(headers.connection).toBe('close');
   });
 });
+
+describe('MCP answers a call that can receive nothing but its answer as one JSON body', () => {
+  const open = async () => {
+    const opened = await rawPost(stack.listenUrl, INITIALIZE, { authorization: `Bearer ${token}` });
+    const sessionId = opened.headers.get('mcp-session-id')!;
+    await opened.body?.cancel();
+    return { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+  };
+  const callBody = (id: number, name: string, args: JsonObject, params: JsonObject = {}) =>
+    JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, ...params } });
+
+  it('answers a plain call and a tools/list as application/json, a call with a progress token as an event stream', async () => {
+    const headers = await open();
+    connector.notes.set('json', 'plain');
+    const plain = await rawPost(stack.listenUrl, callBody(60, 'test_read_note', { key: 'json' }), headers);
+    expect(plain.headers.get('content-type')).toBe('application/json');
+    expect(plain.headers.get('mcp-session-id')).toBe(headers['mcp-session-id']);
+    const answer = (await plain.json()) as { id: number; result: CallToolResult };
+    expect(answer.id).toBe(60);
+    expect(JSON.stringify(answer.result)).toContain('plain');
+    const list = await rawPost(stack.listenUrl, JSON.stringify({ jsonrpc: '2.0', id: 61, method: 'tools/list' }), headers);
+    expect(list.headers.get('content-type')).toBe('application/json');
+    expect(JSON.stringify(await list.json())).toContain('test_read_note');
+
+    const withProgress = await rawPost(stack.listenUrl, callBody(62, 'test_read_note', { key: 'json' }, { _meta: { progressToken: 'p1' } }), headers);
+    expect(withProgress.headers.get('content-type')).toBe('text/event-stream');
+    expect(await withProgress.text()).toMatch(/^event: message\ndata: .*"id":62/m);
+  });
+
+  it('refuses as before what the SDK transport refuses: a wrong Accept, Content-Type, protocol version or session', async () => {
+    const headers = await open();
+    const body = callBody(63, 'test_read_note', { key: 'json' });
+    expect((await rawPost(stack.listenUrl, body, { ...headers, accept: 'application/json' })).status).toBe(406);
+    expect((await rawPost(stack.listenUrl, body, { ...headers, 'content-type': 'text/plain' })).status).toBe(415);
+    const version = await rawPost(stack.listenUrl, body, { ...headers, 'mcp-protocol-version': '1999-01-01' });
+    expect(version.status).toBe(400);
+    expect(await version.text()).toContain('Unsupported protocol version');
+    expect((await rawPost(stack.listenUrl, body, { ...headers, 'mcp-session-id': 'not-a-session' })).status).toBe(404);
+  });
+
+  it('turns a call held for approval into an event stream after a second, and ends it when the call is cancelled', async () => {
+    const headers = await open();
+    const started = Date.now();
+    const held = await rawPost(stack.listenUrl, callBody(64, 'test_write_note', { key: 'held-json', text: 'x' }), headers);
+    expect(held.headers.get('content-type')).toBe('text/event-stream');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    const pending = await held.text(); // the hold is 3 s
+    expect(pending).toMatch(/^event: message\ndata: .*"status\\":\\"pending.*"id":64/m);
+
+    const cancelStarted = Date.now();
+    const cancelled = rawPost(stack.listenUrl, callBody(65, 'test_write_note', { key: 'cancel-json', text: 'x' }), headers);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 65, reason: 'test' } });
+    expect((await rawPost(stack.listenUrl, note, headers)).status).toBe(202);
+    const ended = await cancelled;
+    expect(Date.now() - cancelStarted).toBeLessThan(2500); // well before its own 3 s hold
+    expect(ended.headers.get('content-type')).toBe('text/event-stream');
+    expect(await ended.text()).toBe('');
+    // Its id is free again.
+    const again = await rawPost(stack.listenUrl, JSON.stringify({ jsonrpc: '2.0', id: 65, method: 'ping' }), headers);
+    expect(await again.json()).toMatchObject({ id: 65, result: {} });
+  });
+
+  it('ends a held call without an answer when its session is deleted', async () => {
+    const headers = await open();
+    const held = rawPost(stack.listenUrl, callBody(66, 'test_write_note', { key: 'deleted-json', text: 'x' }), headers);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const deleted = await fetch(`${stack.listenUrl}/mcp`, { method: 'DELETE', headers });
+    expect(deleted.status).toBe(200);
+    const ended = await held;
+    expect(await ended.text()).toBe('');
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+});
