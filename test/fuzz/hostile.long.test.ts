@@ -199,8 +199,9 @@ describe('issue 12 long fuzz: a real countersign start under hostile MCP and HTT
     web.invite = (JSON.parse(await cli(['approver', 'invite', 'new@example.com'])) as { url: string }).url.split('/enroll/')[1]!;
     session = await openSession();
     const listed = await mcpPost(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }));
-    const line = listed.text.split('\n').find((l) => l.startsWith('data:'))!;
-    tools = (JSON.parse(line.slice(5)) as { result: { tools: ListedTool[] } }).result.tools;
+    // One JSON body (a tools/list without a progress token), or an event stream's data line.
+    const answer = listed.text.startsWith('{') ? listed.text : listed.text.split('\n').find((l) => l.startsWith('data:'))!.slice(5);
+    tools = (JSON.parse(answer) as { result: { tools: ListedTool[] } }).result.tools;
     const pending = await mcpPost(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'github_create_issue', arguments: { owner: 'acme', repo: 'web', title: 'fuzz' } } }));
     web.requestId = /req_[A-Za-z0-9_-]+/.exec(pending.text)?.[0] ?? 'req_missing';
     const inbox = await fetch(`${server.url}/`, { headers: { cookie: `cs_session=${web.cookie}` } });

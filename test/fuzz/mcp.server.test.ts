@@ -79,8 +79,9 @@ beforeAll(async () => {
   ({ token } = await stack.addAgent('fuzzer', 'owner@example.com'));
   session = await openSession();
   const listed = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }));
-  const line = listed.text.split('\n').find((l) => l.startsWith('data:'))!;
-  tools = (JSON.parse(line.slice(5)) as { result: { tools: typeof tools } }).result.tools;
+  // One JSON body (a tools/list without a progress token), or an event stream's data line.
+  const answer = listed.text.startsWith('{') ? listed.text : listed.text.split('\n').find((l) => l.startsWith('data:'))!.slice(5);
+  tools = (JSON.parse(answer) as { result: { tools: typeof tools } }).result.tools;
 }, 120_000);
 afterAll(async () => {
   await stack?.close();
