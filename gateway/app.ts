@@ -189,6 +189,7 @@ export async function createCore(options: StartOptions, remoteConnectors?: (rout
       : await (await import('./connectors.ts')).startConnectors(router, config, keys, { home: options.home, configDir: dirname(resolve(options.configPath)), onToolsChanged: () => refreshTools() });
   const kernel = await createKernel({
     db,
+    asyncCommitDb: database.asyncCommitDb,
     router,
     audit,
     keys,

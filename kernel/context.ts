@@ -9,7 +9,7 @@ import type { KernelOptions } from './kernel.ts';
  * length the options with their defaults filled in (kernel.ts).
  */
 export interface KernelContext
-  extends Pick<KernelOptions, 'db' | 'audit' | 'keys' | 'policy' | 'roles' | 'publicUrl'>, Required<Pick<KernelOptions, 'grantTtlSeconds' | 'now' | 'replicaId' | 'leaseMs'>> {
+  extends Pick<KernelOptions, 'db' | 'asyncCommitDb' | 'audit' | 'keys' | 'policy' | 'roles' | 'publicUrl'>, Required<Pick<KernelOptions, 'grantTtlSeconds' | 'now' | 'replicaId' | 'leaseMs'>> {
   port: Port;
   directory: Directory;
   store: RequestStore;

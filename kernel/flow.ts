@@ -156,8 +156,9 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
   const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
   const ended = { kind: `execution.${state}`, requestId, actor: 'kernel', data: (outcome.result ?? outcome.error ?? {}) as unknown as JsonObject };
   const audited = ctx.audit.queued([received(digest, body), decided, ...startEntries(requestId, tool, grant), ...consumed, ended]);
-  // Request, grant and audit entries in one statement: they commit together, in one round trip and no transaction.
-  await ctx.db.execute(sql`with r as (${ctx.db.insert(requests).values(row).getSQL()}), g as (${ctx.db.insert(grants).values({ jti: grant.jti, requestId, digest, ...used }).getSQL()}) ${audited}`);
+  // Request, grant and audit entries in one statement: they commit together, in one round trip and no transaction,
+  // without waiting for the disk where the gateway offers that (KernelOptions.asyncCommitDb).
+  await (ctx.asyncCommitDb ?? ctx.db).execute(sql`with r as (${ctx.db.insert(requests).values(row).getSQL()}), g as (${ctx.db.insert(grants).values({ jti: grant.jti, requestId, digest, ...used }).getSQL()}) ${audited}`);
   return (await ctx.store.records([row]))[0]!;
 }
 

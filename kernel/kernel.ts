@@ -26,6 +26,13 @@ export type Signals = { publish(requestId: string): Promise<void>; subscribe(onR
 
 export interface KernelOptions {
   db: Db;
+  /**
+   * The same database through connections whose commits do not wait for the disk (PostgreSQL's synchronous_commit
+   * off), for a read's record only: the read has already happened when it is recorded, so a crash can lose that record
+   * anyway, and a database crash loses at most the last fraction of a second of them; never a write's. A read's answer
+   * then waits for no fsync. Later synchronous commits flush the WAL before them, so no checkpoint covers a lost one.
+   */
+  asyncCommitDb?: Db;
   router: Router;
   audit: AuditLog;
   keys: KernelKeys;

@@ -43,9 +43,7 @@ export class TreeChecker {
     this.frontier = new Frontier(start.size, start.hashes);
   }
 
-  get size(): number {
-    return this.frontier.size;
-  }
+  get size(): number { return this.frontier.size; }
 
   /** Where a later check can continue from: the size verified and the frontier's hashes. */
   state(): { size: number; hashes: Buffer[] } {

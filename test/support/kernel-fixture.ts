@@ -123,7 +123,7 @@ export async function startKernel(options: FixtureOptions = {}): Promise<KernelF
   const roles = options.roles ?? {};
   const compiled = compilePolicy(options.policy ?? { default: 'approve', rules: [] }, { roles: Object.keys(roles) });
   const policy = options.wrapPolicy?.(compiled) ?? compiled;
-  const kernel = await createKernel({ db: database.db, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: options.publicUrl ?? FIXTURE_URL, sweepMs: 60_000, signals: options.signals, leaseMs: options.leaseMs });
+  const kernel = await createKernel({ db: database.db, asyncCommitDb: database.asyncCommitDb, router, audit, keys, policy: () => policy, roles: () => roles, publicUrl: options.publicUrl ?? FIXTURE_URL, sweepMs: 60_000, signals: options.signals, leaseMs: options.leaseMs });
   await kernel.refreshTools();
   const admin = router.register('test.admin', async () => null, ['kernel:*']);
 
