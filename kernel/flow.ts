@@ -90,7 +90,11 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     const [recorded] = await ctx.store.records([row!], db);
     return { record: recorded!, claim: grant ? { row: row!, grant } : null };
   };
-  if (!first.spend) return record(ctx.db, first);
+  // An allowed write's claim may commit without waiting for the disk (KernelOptions.asyncCommitDb): the executor
+  // consumes its grant in a synchronous commit before the upstream call, which flushes the claim's WAL with it, and a
+  // claim lost in a database crash before that was never acted on. What a human or the agent is told about (pending,
+  // denied) is durable before they hear it.
+  if (!first.spend) return record(first.decision === 'allow' ? ctx.asyncCommitDb ?? ctx.db : ctx.db, first);
   return ctx.db.transaction(async (tx) => {
     // Budgets are checked and spent under one lock, so two concurrent requests cannot both fit in the last slot.
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('countersign.budget'))`);
