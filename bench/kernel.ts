@@ -1,3 +1,6 @@
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { JsonObject } from '../kernel/index.ts';
 import { freshDatabase } from '../test/support/db.ts';
 import { startKernel, type KernelFixture } from '../test/support/kernel-fixture.ts';
@@ -27,8 +30,31 @@ async function cpuPerCall(concurrency: number, one: () => Promise<unknown>): Pro
   return { cpuMs: (used.user + used.system) / 1000 / CALLS, wallMs: (performance.now() - start) / CALLS };
 }
 
+/**
+ * The disk's floor under a durable commit: appending a line to a file and flushing it (fdatasync), as PostgreSQL's
+ * WAL and the executor's grant journal do, median of 100, in the temporary directory's file system. An allowed write
+ * waits for two of these (its grant's consumption before the upstream call, its outcome after); a read for none.
+ */
+function diskFlushMs(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-disk-'));
+  try {
+    const fd = openSync(join(dir, 'flush'), 'a');
+    const times: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const start = performance.now();
+      writeSync(fd, `line ${i}\n`);
+      fdatasyncSync(fd);
+      times.push(performance.now() - start);
+    }
+    closeSync(fd);
+    return times.sort((a, b) => a - b)[50]!;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function run(): Promise<BenchResult[]> {
-  const results: BenchResult[] = [];
+  const results: BenchResult[] = [{ name: 'disk: append and fdatasync one line (the floor of a durable commit), median of 100', value: diskFlushMs(), unit: 'ms' }];
   for (const kind of ['postgres', 'pglite'] as const) {
     if (kind === 'postgres') process.env.TEST_DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/test';
     const database = kind === 'postgres' ? await freshDatabase() : undefined;
