@@ -22,7 +22,8 @@ export interface Database {
   close(): Promise<void>;
   /**
    * PostgreSQL only: the same database through connections whose commits return before the WAL is on disk
-   * (synchronous_commit off), for the kernel's read records (KernelOptions.asyncCommitDb). Connects when first used.
+   * (synchronous_commit off), for a read's record and an allowed write's claim (KernelOptions.asyncCommitDb). Connects
+   * when first used.
    */
   asyncCommitDb?: Db;
   /** PGlite only: the data directory as a tarball, for `openDatabase({ loadDataDir })`. */
@@ -104,8 +105,8 @@ async function openPostgres(url: string): Promise<Database> {
     );
   }
   const db = drizzle(preparing(client)) as unknown as Db;
-  // A commit here waits for no fsync: 2.7-3.5 ms each on the bench machine's disk (2026-11-29), most of what a read's
-  // answer waited for after its upstream call. Its own small pool; the setting is sent as each connection opens.
+  // A commit here waits for no fsync: 0.22 ms on the bench machine's quiet disk, 2.7-3.5 ms while it was loaded
+  // (2026-11-29), which a read's answer waited for after its upstream call. Its own small pool; the setting is sent as each connection opens.
   const relaxed = postgres(url, { max: 4, onnotice: () => {}, connect_timeout: 10, connection: { synchronous_commit: 'off' } });
   return {
     db,
