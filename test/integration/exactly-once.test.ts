@@ -111,7 +111,11 @@ describe('decisions serialize per request', () => {
       expect(final.state).toBe('succeeded');
       expect(effects.filter((id) => id === view.id)).toHaveLength(1);
       const audit = await kinds(view.id);
-      expect([count(audit, 'approval.decided'), count(audit, 'request.approved'), count(audit, 'grant.minted'), count(audit, 'execution.succeeded')]).toEqual([2, 1, 1, 1]);
+      expect([count(audit, 'approval.decided'), count(audit, 'request.approved'), count(audit, 'execution.succeeded')]).toEqual([2, 1, 1]);
+      // One grant per attempt. Usually one attempt; on a starved machine the 1 s lease can lapse before the executor
+      // consumes the grant, and recovery then retires it and mints the next: still one effect, counted above.
+      expect(count(audit, 'grant.minted')).toBeGreaterThanOrEqual(1);
+      expect(count(audit, 'grant.minted')).toBe(count(audit, 'execution.started'));
     }
   });
 
