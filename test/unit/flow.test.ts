@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { eq, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { CAPABILITIES, KernelError, readEntries, schema, type AuditEntry, type CompiledPolicy, type Envelope, type Json, type JsonObject, type Port, type RequestBody } from '../../kernel/index.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
@@ -18,6 +18,8 @@ const executions = new Map<string, Execute[]>();
 const reconciles = new Map<string, () => Promise<Json>>();
 const markers = new Map<string, string>();
 const evaluations = new Map<string, number>();
+/** What happens while the spy describes a key's call (after the kernel looked up the agent, before it records). */
+const whileDescribing = new Map<string, () => Promise<unknown>>();
 /** Request ids the kernel woke (ctx.wake tells other replicas through signals.publish). */
 const published: string[] = [];
 let spy: Port;
@@ -32,6 +34,7 @@ async function spyHandle(envelope: Envelope): Promise<Json> {
   if (m.op === 'tools.list') return [tool('spy_read', 'read'), tool('spy_write', 'write')];
   const args = (m.op === 'describe' ? m.args : (m.body as JsonObject).args) as { key: string };
   if (m.op === 'describe') {
+    await whileDescribing.get(args.key)?.();
     if (args.key === 'refused') throw new KernelError('invalid_arguments', 'the spy refuses this key');
     const summary = args.key === 'nul-upstream' ? 'upstream wrote \u0000 here' : `spy ${args.key}`;
     return { args, intent: { summary, consequence: 'writes', reversible: true, fields: [], pins: {}, sandbox: true } };
@@ -168,6 +171,26 @@ describe('submissions refused before anything is recorded', () => {
   });
 });
 
+describe('an agent revoked while its call was being described', () => {
+  it('records nothing and says the agent was revoked, whether revoked or deleted; other failures of the insert pass through', async () => {
+    const late = await k.addAgent('late', 'jane@example.com');
+    whileDescribing.set('w-late', () => k.database.db.update(schema.agents).set({ revokedAt: new Date() }).where(eq(schema.agents.id, late)));
+    await expect(k.submit(late, 'spy_write', { key: 'w-late' })).rejects.toMatchObject({ code: 'unknown_agent', message: 'agent late was revoked; nothing was recorded' });
+    const gone = await k.addAgent('gone', 'jane@example.com');
+    whileDescribing.set('w-gone', () => k.database.db.delete(schema.agents).where(eq(schema.agents.id, gone)));
+    await expect(k.submit(gone, 'spy_write', { key: 'w-gone' })).rejects.toMatchObject({ code: 'unknown_agent', message: 'agent gone was revoked; nothing was recorded' });
+    expect(await k.database.db.select().from(schema.requests).where(inArray(schema.requests.agentId, [late, gone]))).toEqual([]);
+    await k.database.db.execute(sql`create function refuse_key() returns trigger language plpgsql as $$ begin raise exception 'the test refuses this row'; end $$`);
+    await k.database.db.execute(sql`create trigger refuse_key before insert on requests for each row when (new.body->'args'->>'key' = 'w-refused') execute function refuse_key()`);
+    try {
+      await expect(k.submit(agentId, 'spy_write', { key: 'w-refused' })).rejects.not.toMatchObject({ code: 'unknown_agent' });
+    } finally {
+      await k.database.db.execute(sql`drop trigger refuse_key on requests`);
+    }
+    expect(executions.has('w-late') || executions.has('w-gone') || executions.has('w-refused')).toBe(false);
+  });
+});
+
 describe('policy at submit', () => {
   it('denies when policy evaluation throws, on the first look and on the look under the budget lock (fail closed)', async () => {
     for (const key of ['throws', 'budget-throws']) {
@@ -232,6 +255,28 @@ describe('execution outcomes', () => {
     expect(entries[2]!.data).toEqual({ jti, expiresAt: new Date(exp * 1000).toISOString() });
     expect(entries[3]!.data).toEqual({ tool: 'spy_write', owner: expect.any(String), attempt: 1 });
     expect(entries[4]!.data).toEqual({ data: { written: true }, text: 'written' });
+  });
+
+  it('wakes the calls held on a request when its execution ends, and stops renewing its lease', async () => {
+    const intervals = new Set<unknown>();
+    const set = vi.spyOn(globalThis, 'setInterval');
+    const clear = vi.spyOn(globalThis, 'clearInterval').mockImplementation((id) => void intervals.delete(id));
+    try {
+      set.mockImplementation(((fn: () => void, ms?: number) => {
+        const id = setTimeout(() => {}, 0); // never fires its callback: the test only needs the handle
+        if (ms === 10_000) intervals.add(id); // the lease renewer: leaseMs / 3
+        return id;
+      }) as typeof setInterval);
+      const woken = published.length;
+      const view = await submit('spy_write', 'w-wakes');
+      expect(view.state).toBe('succeeded');
+      expect(published.slice(woken)).toContain(view.id);
+      expect(set.mock.calls.some(([, ms]) => ms === 10_000)).toBe(true);
+      expect(intervals.size).toBe(0);
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
+    }
   });
 
   it('records a failure, and pin drift on a first attempt as a failure too', async () => {
@@ -367,5 +412,8 @@ describe('recovery', () => {
     expect((await requestRow(orphan.id)).state).toBe('succeeded');
     expect((await requestRow(fresh.id)).state).toBe('approved');
     expect(executions.has('held-fresh')).toBe(false);
+    // A claim taken after the submission (approval, recovery) says whose lease it is and which attempt, as one at submit does.
+    const started = (await audit({ requestId: orphan.id })).find((e) => e.kind === 'execution.started');
+    expect(started?.data).toEqual({ tool: 'spy_write', owner: expect.any(String), attempt: 1 });
   });
 });
