@@ -33,9 +33,10 @@ export async function serveMcp(makeServer: () => Server): Promise<{ url: string;
   };
 }
 
-export async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+/** An SDK client to `url`; `fetch` as the transport's (Countersign's bench connector passes the mcp connector's). */
+export async function connect(url: string, headers: Record<string, string> = {}, fetch?: (url: string | URL, init?: RequestInit) => Promise<Response>): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers }, fetch }));
   return client;
 }
 

@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Progress, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError } from '../../kernel/index.ts';
 import { coalesced } from '../coalesce.ts';
+import { downstreamFetch } from './fetch.ts';
 
 export interface McpServerConfig {
   /** stdio: the command to spawn, its arguments, environment (secrets as env:NAME in config) and working directory. */
@@ -67,7 +68,7 @@ export class Downstream {
     this.state = 'connecting';
     const client = new Client({ name: 'countersign', version: '0.1.0' }, { capabilities: {} });
     const transport = this.config.url
-      ? new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers: this.config.headers ?? {} } })
+      ? new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers: this.config.headers ?? {} }, fetch: downstreamFetch() })
       : new StdioClientTransport({
           command: this.config.command!,
           args: this.config.args ?? [],
