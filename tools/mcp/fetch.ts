@@ -60,6 +60,24 @@ function requestIds(body: string): Set<unknown> | null {
   return ids;
 }
 
+/**
+ * The exchanges under way per signal. The transport passes one signal, for its life, to every exchange: one listener
+ * on it serves them all, so nothing piles up on it and an exchange's end costs a Set delete.
+ */
+const exchanges = new WeakMap<AbortSignal, Set<() => void>>();
+function whenAborted(signal: AbortSignal, stop: () => void): () => void {
+  let set = exchanges.get(signal);
+  if (!set) {
+    const all = (set = new Set());
+    exchanges.set(signal, all);
+    signal.addEventListener('abort', () => { for (const f of [...all]) f(); }, { once: true });
+  }
+  set.add(stop);
+  return () => void exchanges.get(signal)?.delete(stop);
+}
+/** How many exchanges on `signal` are still under way (tests, diagnostics). */
+export const underWay = (signal: AbortSignal): number => exchanges.get(signal)?.size ?? 0;
+
 function aborted(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
@@ -93,9 +111,7 @@ export function downstreamFetch(): Fetch {
       /** Where the body goes once the SDK has it as a stream; null while it is being read here. */
       let piped: { push(chunk: Buffer): void; end(): void; fail(error: unknown): void } | null = null;
       const request = (url.protocol === 'https:' ? https : http).request(url, { method, headers, agent: agents[url.protocol as 'http:'] });
-      const onAbort = () => request.destroy(aborted(signal!) as Error);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = () => signal?.removeEventListener('abort', onAbort);
+      const done = signal ? whenAborted(signal, () => request.destroy(aborted(signal) as Error)) : () => {};
       const fail = (error: unknown) => {
         done();
         if (piped) piped.fail(error);
@@ -203,8 +219,9 @@ class Answers {
       if (line === '' || line.startsWith(':')) continue;
       const colon = line.indexOf(':');
       const field = colon < 0 ? line : line.slice(0, colon);
-      if (field !== 'data') return false; // event, id, retry: the SDK acts on these
       const value = colon < 0 ? '' : line.slice(line[colon + 1] === ' ' ? colon + 2 : colon + 1);
+      if (field === 'event' && (value === '' || value === 'message')) continue; // the SDK reads both as a message
+      if (field !== 'data') return false; // another event type, id, retry: the SDK acts on these
       data = data === null ? value : `${data}\n${value}`;
     }
     if (data === null) return true;
