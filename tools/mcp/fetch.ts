@@ -105,6 +105,7 @@ export function downstreamFetch(): Fetch {
         try {
           resolve(make());
         } catch (error) {
+          request.destroy();
           reject(error);
         }
       };
@@ -125,7 +126,9 @@ export function downstreamFetch(): Fetch {
       request.on('response', (res: IncomingMessage) => {
         res.on('close', done);
         res.on('error', fail);
-        const init: ResponseInit = { status: res.statusCode, statusText: res.statusMessage, headers: pairs(res.rawHeaders) };
+        // A reason phrase the Response constructor would refuse is dropped (undici's own responses never check it).
+        const statusText = /^[\t\x20-\x7e\x80-\xff]*$/.test(res.statusMessage ?? '') ? res.statusMessage : '';
+        const init: ResponseInit = { status: res.statusCode, statusText, headers: pairs(res.rawHeaders) };
         const type = res.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
         const chunks: Buffer[] = [];
         let ended = false;
