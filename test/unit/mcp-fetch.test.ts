@@ -22,8 +22,10 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ ur
 const stop = (server: Server) => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); });
 
 /** An SDK server, stateless, answering as JSON or as an event stream: `echo`, and `steps`, which reports progress. */
+const authorizations: (string | undefined)[] = [];
 async function sdkServer(json: boolean) {
   return listen(async (req, res) => {
+    authorizations.push(req.headers.authorization);
     const mcp = new McpServer({ name: 'echo', version: '1.0.0' });
     mcp.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
     mcp.registerTool('steps', { inputSchema: { n: z.number() } }, async ({ n }, extra) => {
@@ -44,6 +46,7 @@ async function client(url: string) {
   const fetch = downstreamFetch();
   const seen: string[] = [];
   const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: 'Bearer downstream-secret' } },
     fetch: async (u, init) => {
       const response = await fetch(u, init);
       if (init?.method === 'POST') seen.push(`${init.method} ${response.status} ${response.headers.get('content-type') ?? ''}`);
@@ -74,6 +77,8 @@ describe('answers as the SDK transport expects them', () => {
       expect(seen).toEqual([json ? 'POST 200 application/json' : 'POST 200 text/event-stream']);
       const failed = await c.callTool({ name: 'nope', arguments: {} });
       expect(failed.isError).toBe(true);
+      // The configured headers reach the server on every exchange.
+      expect(new Set(authorizations)).toEqual(new Set(['Bearer downstream-secret']));
       await c.close();
       await stop(server);
     });
