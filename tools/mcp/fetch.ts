@@ -90,7 +90,8 @@ export function downstreamFetch(): Fetch {
   return (input, init) => {
     const url = typeof input === 'string' ? new URL(input) : input;
     const body = init?.body ?? undefined;
-    if (init?.redirect !== 'manual' || (body !== undefined && typeof body !== 'string') || !(url.protocol in agents)) return fetch(input, init);
+    const ours = init?.redirect === 'manual' && (body === undefined || typeof body === 'string') && url.protocol in agents;
+    if (!ours) return fetch(input, init);
     const signal = init.signal ?? undefined;
     if (signal?.aborted) return Promise.reject(aborted(signal));
     const headers: Record<string, string> = { 'user-agent': 'node' };
@@ -171,7 +172,8 @@ export function downstreamFetch(): Fetch {
           if (answers && !answers.complete) return stream();
           if (!answers) return settle(() => new ReadResponse(init, Buffer.concat(chunks)));
           const json = answers.messages.length === 1 ? answers.messages[0] : answers.messages;
-          const headers = (init.headers as [string, string][]).map(([k, v]): [string, string] => (k.toLowerCase() === 'content-type' ? [k, 'application/json'] : [k, v]));
+          const typed = (k: string, v: string) => (/^content-type$/i.test(k) ? 'application/json' : v);
+          const headers = (init.headers as [string, string][]).map(([k, v]): [string, string] => [k, typed(k, v)]);
           settle(() => new ReadResponse({ ...init, headers }, null, json));
         });
       });
