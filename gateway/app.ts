@@ -1,4 +1,3 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Edge } from './edge-app.ts';
 import type { Hono } from 'hono';
@@ -28,7 +27,7 @@ import { loadOrCreateKernelKeys, loadOrCreateOAuthSigningKey } from './keys.ts';
 import { wakeSignals } from './wake.ts';
 import { loadConfig, type Config } from './config.ts';
 import { compileChecked, createPolicyReloader, policyProblems, type ReloadResult } from './policy-reload.ts';
-import { EXAMPLE_CONFIG } from './example-config.ts';
+import { ensureConfig } from './example-config.ts';
 import type { RunningConnectors } from './connectors.ts';
 import type { Connector } from '../tools/spec.ts';
 import { serveWebStore } from '../approval-web/store.ts';
@@ -102,12 +101,7 @@ export interface Services extends Core {
   calls: Edge['calls'];
 }
 
-/** Writes the commented example config on first start, so a newcomer has something to read and edit. */
-export function ensureConfig(configPath: string): void {
-  if (existsSync(configPath)) return;
-  mkdirSync(dirname(resolve(configPath)), { recursive: true });
-  writeFileSync(configPath, EXAMPLE_CONFIG, { flag: 'wx' });
-}
+export { ensureConfig } from './example-config.ts';
 
 /**
  * Wires everything into one process (`--isolation none`, tests): the core and the edge's Hono app beside it. Tests

@@ -9,6 +9,7 @@ import { cliCommand } from './invocation.ts';
 // `countersign stdio` and `policy check` start fast and never touch the data directory.
 const load = {
   app: () => import('./app.ts'),
+  exampleConfig: () => import('./example-config.ts'),
   policy: () => import('./commands/policy.ts'),
   audit: () => import('./commands/audit.ts'),
   agent: () => import('./commands/agent.ts'),
@@ -185,7 +186,7 @@ function print(output: CommandOutput): number {
 }
 
 async function runPolicy(e: Env, argv: string[]): Promise<CommandOutput> {
-  if (!(argv[0] === 'check' && argv[1] && !argv[1].startsWith('-'))) (await load.app()).ensureConfig(e.configPath);
+  if (!(argv[0] === 'check' && argv[1] && !argv[1].startsWith('-'))) (await load.exampleConfig()).ensureConfig(e.configPath);
   const { policyCheck, policyExplain, policyTest } = await load.policy();
   const { values, positionals } = parseArgs({
     args: argv.slice(1),
@@ -360,7 +361,7 @@ export function isolationMode(argv: string[]): 'none' | 'process' {
 async function startIsolated(e: Env): Promise<number> {
   if (e.port !== 0) await checkPortFree(e);
   const release = e.databaseUrl ? () => {} : takeLock(e.home, 'server');
-  (await load.app()).ensureConfig(e.configPath);
+  (await load.exampleConfig()).ensureConfig(e.configPath);
   const { supervise } = await import('./isolation/supervisor.ts');
   const { createLogger } = await import('./operator/log.ts');
   // The supervisor logs the set's start and stop; the kernel process logs each request (same stdout).

@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import { CAPABILITIES, type JsonObject, type Principal, type Router } from '../kernel/index.ts';
-import type { Config } from './config.ts';
 import { createExecutions, createMcpHandler } from './mcp/index.ts';
 import { oauthMetadataRoute } from './mcp/metadata.ts';
 import { createApprovalWeb, remoteWebStore, type WebStore } from '../approval-web/index.ts';
@@ -10,6 +9,7 @@ import { createMetrics } from './metrics.ts';
 import { bodyLimits, closeUnreadBodies, hostGuard } from './edge.ts';
 import { clientAddressMiddleware } from '../net/proxy.ts';
 import type { Resolver } from '../net/egress.ts';
+import type { EdgeSettings } from './edge-settings.ts';
 
 /**
  * The face agents and browsers see: the MCP gateway and the approval web app in one Hono app. It holds no database
@@ -19,26 +19,7 @@ import type { Resolver } from '../net/egress.ts';
  * reach a connector's executor or a credential (test/unit/architecture.test.ts follows its imports).
  */
 
-/** What the edge needs to know, as plain data (the kernel process hands it over at start). */
-export interface EdgeSettings {
-  publicUrl: string;
-  host: string;
-  /** The port it listens on (for the Host and Origin checks). */
-  listenPort: number;
-  sandbox: boolean;
-  holdSeconds: number;
-  /** Who issues OAuth access tokens: Countersign itself (builtin), the issuer under `oauth` (external), or both. */
-  auth: Config['auth'];
-  oauth: Config['oauth'];
-  rateLimitPerMinute: number | undefined;
-  limits: Config['limits'];
-  allowedHosts: string[] | undefined;
-  /** The reverse proxies whose forwarding headers name the client (net/proxy.ts); unset: headers are ignored. */
-  trustProxy?: Config['trustProxy'];
-  vapidPublicKey: string | null;
-  /** The built-in authorization server's ID-token signing key, the same on every replica; null with `auth: external`. */
-  oauthSigningKey: JsonObject | null;
-}
+export { edgeConfig, edgeSettings, type EdgeConfig, type EdgeSettings, type EdgeStart } from './edge-settings.ts';
 
 export interface EdgeOptions {
   settings: EdgeSettings;
@@ -60,31 +41,6 @@ export interface Edge {
   close(): Promise<void>;
   /** What drainHttp needs from the MCP endpoint: answer held calls now, and how many calls still run. */
   calls: { stopHolding(): void; running(): number };
-}
-
-/**
- * What the edge takes from the config file. The kernel process loads the config and sends exactly this to the edge
- * (gateway/isolation/), so a setting added here reaches the edge in both modes.
- */
-export type EdgeConfig = Pick<EdgeSettings, 'holdSeconds' | 'auth' | 'oauth' | 'rateLimitPerMinute' | 'limits' | 'allowedHosts' | 'trustProxy'>;
-
-export function edgeConfig(config: Config): EdgeConfig {
-  return {
-    holdSeconds: config.holdSeconds ?? 25,
-    auth: config.auth,
-    oauth: config.oauth,
-    rateLimitPerMinute: config.rateLimit?.perMinute,
-    limits: config.limits,
-    allowedHosts: config.allowedHosts,
-    trustProxy: config.trustProxy,
-  };
-}
-
-/** The settings an edge is started with: its config, and what the process that starts it knows. */
-export type EdgeStart = Omit<EdgeSettings, keyof EdgeConfig>;
-
-export function edgeSettings(config: EdgeConfig, s: EdgeStart): EdgeSettings {
-  return { ...s, ...config };
 }
 
 export function createEdgeApp(options: EdgeOptions): Edge {

@@ -1,3 +1,6 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
 /**
  * The commented countersign.yaml written on first start. It is the first thing a newcomer reads, so it explains
  * itself; a unit test loads and compiles it, so it never drifts out of date with the schema.
@@ -162,3 +165,13 @@ policy:
 # {addresses: [...], header: forwarded}.
 # trustProxy: [loopback]
 `;
+
+/**
+ * Writes the commented example config on first start, so a newcomer has something to read and edit. It lives here,
+ * not in app.ts, so that the supervisor of `--isolation process` writes it without loading the core it never runs.
+ */
+export function ensureConfig(configPath: string): void {
+  if (existsSync(configPath)) return;
+  mkdirSync(dirname(resolve(configPath)), { recursive: true });
+  writeFileSync(configPath, EXAMPLE_CONFIG, { flag: 'wx' });
+}

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import { createCore, type Core } from '../app.ts';
-import { edgeConfig } from '../edge-app.ts';
+import { edgeConfig } from '../edge-settings.ts';
 import { createLogger } from '../operator/log.ts';
 import { startAdminSocket } from '../admin.ts';
 import { runState } from '../cli.ts';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { JsonObject } from '../../kernel/index.ts';
 import type { StartOptions } from '../app.ts';
-import type { EdgeConfig, EdgeSettings } from '../edge-app.ts';
+import type { EdgeConfig, EdgeSettings } from '../edge-settings.ts';
 
 /**
  * What the supervisor and its children say to each other over Node's IPC channel (process lifecycle only; kernel

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { stop as stopEsbuild } from 'esbuild';
-import { edgeSettings } from '../edge-app.ts';
+import { edgeSettings } from '../edge-settings.ts';
 import { bundleEdge, type EdgeBundle } from './edge-bundle.ts';
 import { childEnv, connectorsOf, envRefs, type Role } from './env.ts';
 import type { DownstreamState, FromChild, FromSupervisor, KernelReady, ProcessState } from './protocol.ts';
