@@ -3,11 +3,11 @@
  * region, or the sandbox's endpoint and keys) and runs every call through error mapping, so tools never see a raw
  * SDK error or a key.
  */
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ECSClient } from '@aws-sdk/client-ecs';
-import { IAMClient } from '@aws-sdk/client-iam';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { S3Client } from '@aws-sdk/client-s3';
+import type * as EC2 from '@aws-sdk/client-ec2';
+import type * as ECS from '@aws-sdk/client-ecs';
+import type * as IAM from '@aws-sdk/client-iam';
+import type * as Lambda from '@aws-sdk/client-lambda';
+import type * as S3 from '@aws-sdk/client-s3';
 import { KernelError } from '../../kernel/index.ts';
 import { upstreamError } from './errors.ts';
 
@@ -21,13 +21,20 @@ export interface AwsConnectorOptions {
   sandbox: boolean;
 }
 
+/**
+ * One service's SDK package and client, loaded on its first call: the packages are large (EC2's alone about 70 MB
+ * resident once loaded), and an executor that never calls a service should not hold it. `use` gets both, so a call
+ * site builds its command from the package it sends it with: `api.ec2((sdk, client) => client.send(new sdk.X({})))`.
+ */
+export type Service<Sdk, Client> = <T>(use: (sdk: Sdk, client: Client) => Promise<T>) => Promise<T>;
+
 export interface AwsApi {
   region: string;
-  ecs: ECSClient;
-  lambda: LambdaClient;
-  iam: IAMClient;
-  ec2: EC2Client;
-  s3: S3Client;
+  ecs: Service<typeof ECS, ECS.ECSClient>;
+  lambda: Service<typeof Lambda, Lambda.LambdaClient>;
+  iam: Service<typeof IAM, IAM.IAMClient>;
+  ec2: Service<typeof EC2, EC2.EC2Client>;
+  s3: Service<typeof S3, S3.S3Client>;
   /**
    * Runs one SDK call; `what` completes "while trying to …". `write: true` marks calls whose effect may have
    * happened when the answer is lost (5xx, network): those fail as `upstream_unknown`, never as a plain failure.
@@ -55,11 +62,11 @@ export function createAwsApi(options: AwsConnectorOptions): AwsApi {
   const secrets = [options.credentials?.secretAccessKey, options.credentials?.sessionToken].filter((s): s is string => Boolean(s));
   return {
     region,
-    ecs: new ECSClient(base),
-    lambda: new LambdaClient(base),
-    iam: new IAMClient({ ...base, region: options.endpoint ? region : 'us-east-1' }),
-    ec2: new EC2Client(base),
-    s3: new S3Client({ ...base, forcePathStyle: Boolean(options.endpoint) }),
+    ecs: service('ECS', () => import('@aws-sdk/client-ecs'), (sdk) => new sdk.ECSClient(base)),
+    lambda: service('Lambda', () => import('@aws-sdk/client-lambda'), (sdk) => new sdk.LambdaClient(base)),
+    iam: service('IAM', () => import('@aws-sdk/client-iam'), (sdk) => new sdk.IAMClient({ ...base, region: options.endpoint ? region : 'us-east-1' })),
+    ec2: service('EC2', () => import('@aws-sdk/client-ec2'), (sdk) => new sdk.EC2Client(base)),
+    s3: service('S3', () => import('@aws-sdk/client-s3'), (sdk) => new sdk.S3Client({ ...base, forcePathStyle: Boolean(options.endpoint) })),
     async call(what, fn, callOptions = {}) {
       try {
         return plain(await fn());
@@ -67,6 +74,25 @@ export function createAwsApi(options: AwsConnectorOptions): AwsApi {
         throw upstreamError(error, what, { secrets, write: callOptions.write ?? false });
       }
     },
+  };
+}
+
+/**
+ * A service loaded on first use and kept. A package that fails to load is a KernelError, which `call` passes on as
+ * it is: nothing was sent, so a write is not `upstream_unknown`; the next call tries the import again.
+ */
+function service<Sdk, Client>(name: string, load: () => Promise<Sdk>, make: (sdk: Sdk) => Client): Service<Sdk, Client> {
+  let loaded: Promise<{ sdk: Sdk; client: Client }> | undefined;
+  return async (use) => {
+    loaded ??= load().then(
+      (sdk) => ({ sdk, client: make(sdk) }),
+      (error: unknown) => {
+        loaded = undefined;
+        throw new KernelError('upstream_error', `could not load the AWS SDK for ${name} (${error instanceof Error ? error.message : String(error)}); reinstall Countersign's dependencies`);
+      },
+    );
+    const { sdk, client } = await loaded;
+    return use(sdk, client);
   };
 }
 

@@ -2,7 +2,7 @@
  * EC2: stop or terminate instances. The intent counts instances by state and environment tag and, for termination,
  * refuses instances AWS would refuse anyway (termination protection) before anyone is asked to approve.
  */
-import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, StopInstancesCommand, TerminateInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
+import type { Instance } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { KernelError, type IntentField, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
@@ -19,7 +19,7 @@ export function ec2Tools(api: AwsApi): ToolSpec[] {
   type Args = z.infer<typeof input>;
 
   async function instances(ids: string[]): Promise<Instance[]> {
-    const out = await api.call(`describe EC2 instances ${ids.join(', ')}`, () => api.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids })));
+    const out = await api.call(`describe EC2 instances ${ids.join(', ')}`, () => api.ec2((sdk, client) => client.send(new sdk.DescribeInstancesCommand({ InstanceIds: ids }))));
     const all = (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
     return ids.map((id) => all.find((i) => i.InstanceId === id)!).filter(Boolean);
   }
@@ -62,7 +62,7 @@ export function ec2Tools(api: AwsApi): ToolSpec[] {
         const found = await instances(a.instance_ids);
         if (terminate) {
           for (const i of found) {
-            const attr = await api.call(`read termination protection of ${i.InstanceId}`, () => api.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: i.InstanceId!, Attribute: 'disableApiTermination' })));
+            const attr = await api.call(`read termination protection of ${i.InstanceId}`, () => api.ec2((sdk, client) => client.send(new sdk.DescribeInstanceAttributeCommand({ InstanceId: i.InstanceId!, Attribute: 'disableApiTermination' }))));
             if (attr.DisableApiTermination?.Value) {
               throw new KernelError('invalid_arguments', `EC2 instance ${i.InstanceId} has termination protection on, so AWS will refuse to terminate it; turning protection off is a separate, deliberate change`);
             }
@@ -81,8 +81,8 @@ export function ec2Tools(api: AwsApi): ToolSpec[] {
       async execute(a: Args) {
         const ids = a.instance_ids;
         const out = terminate
-          ? await api.call(`terminate EC2 instances ${ids.join(', ')}`, () => api.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids })), { write: true })
-          : await api.call(`stop EC2 instances ${ids.join(', ')}`, () => api.ec2.send(new StopInstancesCommand({ InstanceIds: ids })), { write: true });
+          ? await api.call(`terminate EC2 instances ${ids.join(', ')}`, () => api.ec2((sdk, client) => client.send(new sdk.TerminateInstancesCommand({ InstanceIds: ids }))), { write: true })
+          : await api.call(`stop EC2 instances ${ids.join(', ')}`, () => api.ec2((sdk, client) => client.send(new sdk.StopInstancesCommand({ InstanceIds: ids }))), { write: true });
         const changes = 'TerminatingInstances' in out ? out.TerminatingInstances ?? [] : (out as { StoppingInstances?: [] }).StoppingInstances ?? [];
         return result(terminate ? 'Terminating' : 'Stopping', changes);
       },

@@ -2,7 +2,7 @@
  * ECS: read services, and deploy a new image (or an existing task definition revision) to a service. A deploy is
  * pinned to the task definition the service runs when approved, so a deploy made elsewhere meanwhile refuses it.
  */
-import { DescribeServicesCommand, DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand, UpdateServiceCommand, type Service, type TaskDefinition } from '@aws-sdk/client-ecs';
+import type { Service, TaskDefinition } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
 import { KernelError, type IntentField, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
@@ -21,7 +21,7 @@ function trimService(s: Service): JsonObject {
 
 export function ecsTools(api: AwsApi): ToolSpec[] {
   async function service(cluster: string, name: string): Promise<Service> {
-    const out = await api.call(`describe ECS service ${name} in cluster ${cluster}`, () => api.ecs.send(new DescribeServicesCommand({ cluster, services: [name] })));
+    const out = await api.call(`describe ECS service ${name} in cluster ${cluster}`, () => api.ecs((sdk, client) => client.send(new sdk.DescribeServicesCommand({ cluster, services: [name] }))));
     const found = out.services?.[0];
     if (!found || found.status !== 'ACTIVE') {
       throw new KernelError('invalid_arguments', `ECS service ${name} is not active in cluster ${cluster} (${out.failures?.[0]?.reason ?? found?.status ?? 'missing'}); check the names with aws_ecs_describe_services`);
@@ -29,7 +29,7 @@ export function ecsTools(api: AwsApi): ToolSpec[] {
     return found;
   }
   const taskDefinition = async (ref: string): Promise<TaskDefinition> =>
-    (await api.call(`describe task definition ${ref}`, () => api.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: ref })))).taskDefinition!;
+    (await api.call(`describe task definition ${ref}`, () => api.ecs((sdk, client) => client.send(new sdk.DescribeTaskDefinitionCommand({ taskDefinition: ref }))))).taskDefinition!;
 
   const describeServices = defineTool({
     name: 'aws_ecs_describe_services',
@@ -47,7 +47,7 @@ export function ecsTools(api: AwsApi): ToolSpec[] {
       };
     },
     async execute(a) {
-      const out = await api.call(`describe ECS services in cluster ${a.cluster}`, () => api.ecs.send(new DescribeServicesCommand({ cluster: a.cluster, services: a.services })));
+      const out = await api.call(`describe ECS services in cluster ${a.cluster}`, () => api.ecs((sdk, client) => client.send(new sdk.DescribeServicesCommand({ cluster: a.cluster, services: a.services }))));
       const services = (out.services ?? []).map(trimService);
       const failures = (out.failures ?? []).map((f) => ({ arn: f.arn ?? null, reason: f.reason ?? null }));
       const lines = services.map((s) => `${String(s.serviceName)}: ${revisionOf(String(s.taskDefinition))}, ${String(s.runningCount)}/${String(s.desiredCount)} running`);
@@ -115,14 +115,14 @@ export function ecsTools(api: AwsApi): ToolSpec[] {
       if (!target) {
         const r = p.running;
         const containerDefinitions = (r.containerDefinitions ?? []).map((c) => (c.name === p.container!.name ? { ...c, image: p.image } : c));
-        const registered = await api.call(`register a task definition for image ${p.image}`, () => api.ecs.send(new RegisterTaskDefinitionCommand({
+        const registered = await api.call(`register a task definition for image ${p.image}`, () => api.ecs((sdk, client) => client.send(new sdk.RegisterTaskDefinitionCommand({
           family: r.family!, containerDefinitions, taskRoleArn: r.taskRoleArn, executionRoleArn: r.executionRoleArn, networkMode: r.networkMode,
           requiresCompatibilities: r.requiresCompatibilities, cpu: r.cpu, memory: r.memory, volumes: r.volumes,
           tags: [{ key: 'countersign-request', value: ctx.requestId }],
-        })), { write: true });
+        }))), { write: true });
         target = registered.taskDefinition!.taskDefinitionArn!;
       }
-      const out = await api.call(`update ECS service ${a.service} in cluster ${a.cluster}`, () => api.ecs.send(new UpdateServiceCommand({ cluster: a.cluster, service: a.service, taskDefinition: target })), { write: true });
+      const out = await api.call(`update ECS service ${a.service} in cluster ${a.cluster}`, () => api.ecs((sdk, client) => client.send(new sdk.UpdateServiceCommand({ cluster: a.cluster, service: a.service, taskDefinition: target }))), { write: true });
       const s = trimService(out.service!);
       return { data: s, text: `Deploying ${revisionOf(target!)} to ECS service ${a.service} in cluster ${a.cluster} (deployment ${String((s.deployments as JsonObject[])[0]?.id)})` };
     },

@@ -2,7 +2,6 @@
  * IAM: attach a managed policy to a role. Consequence `grants-access`: the intent names the role, the policy and,
  * for the policies that hand out everything, says so in Countersign's own words (never the policy's description).
  */
-import { AttachRolePolicyCommand, GetPolicyCommand, GetRoleCommand, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
 import { z } from 'zod';
 import { KernelError } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
@@ -20,9 +19,9 @@ export function iamTools(api: AwsApi): ToolSpec[] {
   const input = z.object({ role_name: roleName.describe('The IAM role that gets the policy'), policy_arn: policyArn.describe('ARN of the managed policy to attach') });
 
   async function look(a: z.infer<typeof input>) {
-    const role = (await api.call(`read IAM role ${a.role_name}`, () => api.iam.send(new GetRoleCommand({ RoleName: a.role_name })))).Role!;
-    const policy = (await api.call(`read IAM policy ${a.policy_arn}`, () => api.iam.send(new GetPolicyCommand({ PolicyArn: a.policy_arn })))).Policy!;
-    const attached = (await api.call(`list the policies of IAM role ${a.role_name}`, () => api.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: a.role_name })))).AttachedPolicies ?? [];
+    const role = (await api.call(`read IAM role ${a.role_name}`, () => api.iam((sdk, client) => client.send(new sdk.GetRoleCommand({ RoleName: a.role_name }))))).Role!;
+    const policy = (await api.call(`read IAM policy ${a.policy_arn}`, () => api.iam((sdk, client) => client.send(new sdk.GetPolicyCommand({ PolicyArn: a.policy_arn }))))).Policy!;
+    const attached = (await api.call(`list the policies of IAM role ${a.role_name}`, () => api.iam((sdk, client) => client.send(new sdk.ListAttachedRolePoliciesCommand({ RoleName: a.role_name }))))).AttachedPolicies ?? [];
     return { role, policy, attached: attached.map((p) => p.PolicyArn!).sort() };
   }
 
@@ -53,13 +52,13 @@ export function iamTools(api: AwsApi): ToolSpec[] {
       };
     },
     async execute(a) {
-      await api.call(`attach ${a.policy_arn} to IAM role ${a.role_name}`, () => api.iam.send(new AttachRolePolicyCommand({ RoleName: a.role_name, PolicyArn: a.policy_arn })), { write: true });
+      await api.call(`attach ${a.policy_arn} to IAM role ${a.role_name}`, () => api.iam((sdk, client) => client.send(new sdk.AttachRolePolicyCommand({ RoleName: a.role_name, PolicyArn: a.policy_arn }))), { write: true });
       return { data: { role_name: a.role_name, policy_arn: a.policy_arn, attached: true }, text: `Attached ${a.policy_arn} to IAM role ${a.role_name}` };
     },
     rerunSafe: 'attaching a policy that is attached changes nothing at AWS',
     async reconcile(a) {
       // Attaching is idempotent at AWS: attached now means the effect holds, and re-running changes nothing.
-      const attached = (await api.call(`list the policies of IAM role ${a.role_name}`, () => api.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: a.role_name })))).AttachedPolicies ?? [];
+      const attached = (await api.call(`list the policies of IAM role ${a.role_name}`, () => api.iam((sdk, client) => client.send(new sdk.ListAttachedRolePoliciesCommand({ RoleName: a.role_name }))))).AttachedPolicies ?? [];
       return attached.some((p) => p.PolicyArn === a.policy_arn)
         ? { data: { role_name: a.role_name, policy_arn: a.policy_arn, attached: true }, text: `IAM role ${a.role_name} has ${a.policy_arn} attached` }
         : null;

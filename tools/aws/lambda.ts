@@ -2,7 +2,7 @@
  * Lambda: list functions, and replace a function's code. The update is pinned to the code's SHA-256 and sent with
  * the approved RevisionId, so Lambda itself refuses it if the function changed after approval.
  */
-import { GetFunctionConfigurationCommand, ListFunctionsCommand, UpdateFunctionCodeCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
+import type { FunctionConfiguration } from '@aws-sdk/client-lambda';
 import { z } from 'zod';
 import { KernelError, type JsonObject } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
@@ -31,7 +31,7 @@ export function lambdaTools(api: AwsApi): ToolSpec[] {
       return { summary: `List Lambda functions in ${api.region}`, consequence: 'reads', reversible: true, fields: [{ label: 'Region', kind: 'environment', value: api.region }], pins: {} };
     },
     async execute(a) {
-      const out = await api.call('list Lambda functions', () => api.lambda.send(new ListFunctionsCommand({ Marker: a.marker, MaxItems: a.max_items ?? 50 })));
+      const out = await api.call('list Lambda functions', () => api.lambda((sdk, client) => client.send(new sdk.ListFunctionsCommand({ Marker: a.marker, MaxItems: a.max_items ?? 50 }))));
       const functions = (out.Functions ?? []).map(trim);
       return {
         data: { functions, next_marker: out.NextMarker ?? null },
@@ -53,7 +53,7 @@ export function lambdaTools(api: AwsApi): ToolSpec[] {
       path: ['s3_bucket'],
     });
 
-  const config = (name: string) => api.call(`read Lambda function ${name}`, () => api.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })));
+  const config = (name: string) => api.call(`read Lambda function ${name}`, () => api.lambda((sdk, client) => client.send(new sdk.GetFunctionConfigurationCommand({ FunctionName: name }))));
   const source = (a: z.infer<typeof input>) => (a.image_uri ?? `s3://${a.s3_bucket}/${a.s3_key}${a.s3_object_version ? ` (version ${a.s3_object_version})` : ''}`);
 
   const update = defineTool({
@@ -80,10 +80,10 @@ export function lambdaTools(api: AwsApi): ToolSpec[] {
       };
     },
     async execute(a, ctx) {
-      const out = await api.call(`update the code of Lambda function ${a.function_name}`, () => api.lambda.send(new UpdateFunctionCodeCommand({
+      const out = await api.call(`update the code of Lambda function ${a.function_name}`, () => api.lambda((sdk, client) => client.send(new sdk.UpdateFunctionCodeCommand({
         FunctionName: a.function_name, S3Bucket: a.s3_bucket, S3Key: a.s3_key, S3ObjectVersion: a.s3_object_version, ImageUri: a.image_uri,
         RevisionId: String(ctx.pins.revision_id),
-      })), { write: true });
+      }))), { write: true });
       return { data: trim(out), text: `Updated the code of Lambda function ${out.FunctionName} (SHA-256 ${out.CodeSha256}, ${bytes(out.CodeSize ?? 0)})` };
     },
     rerunSafe: 'the update sends the pinned RevisionId, which Lambda refuses once anything has changed',

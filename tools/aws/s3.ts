@@ -2,7 +2,6 @@
  * S3: delete one object. The intent says how big it is and whether the bucket keeps versions (a delete marker,
  * recoverable) or not (gone); execution sends the approved ETag as If-Match, so S3 refuses if the object changed.
  */
-import { DeleteObjectCommand, GetBucketVersioningCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { KernelError } from '../../kernel/index.ts';
 import { defineTool, type Described, type ToolSpec } from '../spec.ts';
@@ -20,7 +19,7 @@ export function s3Tools(api: AwsApi): ToolSpec[] {
 
   async function head(a: Args) {
     try {
-      return await api.call(`read ${where(a)}`, () => api.s3.send(new HeadObjectCommand({ Bucket: a.bucket, Key: a.key, VersionId: a.version_id })));
+      return await api.call(`read ${where(a)}`, () => api.s3((sdk, client) => client.send(new sdk.HeadObjectCommand({ Bucket: a.bucket, Key: a.key, VersionId: a.version_id }))));
     } catch (error) {
       if (error instanceof KernelError && (error.details as { status?: number } | undefined)?.status === 404) {
         throw new KernelError('invalid_arguments', `there is no object ${where(a)}${a.version_id ? ` at version ${a.version_id}` : ''} (or no bucket ${a.bucket} in this account); nothing to delete`);
@@ -38,7 +37,7 @@ export function s3Tools(api: AwsApi): ToolSpec[] {
     consequence: 'deletes',
     async describe(a): Promise<Described> {
       const object = await head(a);
-      const versioning = await api.call(`read the versioning of bucket ${a.bucket}`, () => api.s3.send(new GetBucketVersioningCommand({ Bucket: a.bucket })));
+      const versioning = await api.call(`read the versioning of bucket ${a.bucket}`, () => api.s3((sdk, client) => client.send(new sdk.GetBucketVersioningCommand({ Bucket: a.bucket }))));
       const versioned = versioning.Status === 'Enabled';
       const recoverable = versioned && a.version_id === undefined;
       return {
@@ -56,9 +55,9 @@ export function s3Tools(api: AwsApi): ToolSpec[] {
       };
     },
     async execute(a, ctx) {
-      const out = await api.call(`delete ${where(a)}`, () => api.s3.send(new DeleteObjectCommand({
+      const out = await api.call(`delete ${where(a)}`, () => api.s3((sdk, client) => client.send(new sdk.DeleteObjectCommand({
         Bucket: a.bucket, Key: a.key, VersionId: a.version_id, ...(a.version_id ? {} : { IfMatch: String(ctx.pins.etag) }),
-      })), { write: true });
+      }))), { write: true });
       return {
         data: { bucket: a.bucket, key: a.key, version_id: out.VersionId ?? null, delete_marker: out.DeleteMarker ?? false },
         text: `Deleted ${where(a)}${out.DeleteMarker ? ` (delete marker ${out.VersionId})` : ''}`,
@@ -68,7 +67,7 @@ export function s3Tools(api: AwsApi): ToolSpec[] {
     async reconcile(a, ctx) {
       // Gone, or no longer the approved version: the delete (ours) took effect. Still the same ETag: it did not.
       try {
-        const object = await api.call(`read ${where(a)}`, () => api.s3.send(new HeadObjectCommand({ Bucket: a.bucket, Key: a.key, VersionId: a.version_id })));
+        const object = await api.call(`read ${where(a)}`, () => api.s3((sdk, client) => client.send(new sdk.HeadObjectCommand({ Bucket: a.bucket, Key: a.key, VersionId: a.version_id }))));
         if (object.ETag === ctx.pins.etag && (object.VersionId ?? null) === ctx.pins.version_id) return null;
         throw new KernelError('upstream_unknown', `${where(a)} changed since approval; check it in the S3 console before deciding`);
       } catch (error) {
