@@ -6,9 +6,9 @@ import { bundleOptions } from '../../scripts/bundle.mjs';
 // What each process of `countersign start --isolation process` loads when it starts: the static imports of its entry,
 // followed through the CLI's own build (scripts/build-cli.mjs: our sources bundled with code splitting, packages left
 // in node_modules). A package reached only through `import()` loads when that code runs, not at start. Every package
-// a process loads and never uses costs it resident memory for as long as it runs (bench/NOTES.md, "Ninth pass: the
-// process set's memory"): the supervisor held the web app and the core, the kernel the web app, executor:aws every
-// AWS SDK client.
+// a process loads and never uses costs it resident memory for as long as it runs (bench/NOTES.md, "Ninth pass: what
+// each process of the set loads"): the supervisor held the web app and the core, the kernel the web app, executor:aws
+// every AWS SDK client.
 
 const root = resolve(import.meta.dirname, '../..');
 let metafile: Metafile;
