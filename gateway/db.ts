@@ -4,7 +4,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../kernel/index.ts';
 import { KernelError } from '../kernel/index.ts';
@@ -190,19 +189,6 @@ async function createCluster(path: string): Promise<void> {
   if (code !== 0) throw new Error(`creating the cluster failed (${signal ?? `exit code ${code}`}): ${stderr.trim().slice(-500) || 'no message'}`);
 }
 
-/**
- * V8 compiles WebAssembly with its baseline compiler (Liftoff) and recompiles hot functions with TurboFan on its worker
- * threads; the C allocator keeps the native memory of those compilations, one arena per thread, for the life of the
- * process: 50-80 MB of a gateway's resident memory, more than the database's own WebAssembly memory (bench/NOTES.md,
- * ninth pass), while the statements cost no more CPU under Liftoff alone. So a process that opens the embedded
- * database compiles WebAssembly with Liftoff only from then on: V8 reads the flag whenever it would tier up, so it
- * cannot be scoped to PGlite's module, and it stays set. The other WebAssembly in such a process is Node's fetch
- * parser (undici's llhttp) and its CommonJS lexer.
- */
-function liftoffOnly(): void {
-  setFlagsFromString('--liftoff-only');
-}
-
 async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
@@ -213,7 +199,6 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
     // A dump is unpacked without initdb, so only an empty cluster is created apart.
     const fresh = path && !existsSync(join(path, 'PG_VERSION'));
     if (fresh && !loadDataDir) await createCluster(path);
-    liftoffOnly();
     client = path ? new PGlite(path, { loadDataDir: fresh ? loadDataDir : undefined, postgresqlconf: PGLITE_CONF })
       : new PGlite({ loadDataDir, postgresqlconf: PGLITE_CONF });
     await client.waitReady;

@@ -1,9 +1,6 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase, PGLITE_CONF, type Database } from '../../gateway/db.ts';
@@ -60,50 +57,5 @@ describe('embedded database on disk', () => {
     expect(error.code).toBe('database_unavailable');
     expect(error.message).toMatch(/^cannot open the embedded database in .*blocked: creating the cluster failed \(exit code 1\): .+\. Check that/s);
     expect(error.message).not.toContain('[object Object]');
-  });
-});
-
-/**
- * Which compiler compiled each function of the embedded database's WebAssembly module, in a child process that opens
- * an in-memory database through gateway/db.ts and runs `statements` pairs of statements (V8's own trace, one line per
- * function compiled). --wasm-tier-mask-for-testing=1 has V8 compile a module's first function with TurboFan at once
- * unless --liftoff-only is in effect, so the answer does not depend on how soon a tier-up would come.
- */
-async function compilers(statements: number): Promise<{ code: number | null; output: string; database: string[] }> {
-  const script = `
-    import { setFlagsFromString } from 'node:v8';
-    import { sql } from 'drizzle-orm';
-    setFlagsFromString('--wasm-tier-mask-for-testing=1');
-    const { openDatabase } = await import(${JSON.stringify(pathToFileURL(resolve('gateway/db.ts')).href)});
-    const database = await openDatabase({ dataDir: null });
-    await database.db.execute(sql.raw('create table t (id serial primary key, v jsonb)'));
-    for (let i = 0; i < ${statements}; i++) {
-      await database.db.execute(sql\`insert into t (v) values (\${JSON.stringify({ i })})\`);
-      await database.db.execute(sql\`select count(*) from t where v->>'i' = \${String(i)}\`);
-    }
-    await database.close();`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--trace-wasm-compilation-times', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const [code] = (await once(child, 'close')) as [number | null];
-  // "Compiled function 0x7f2ee8001150#20 using TurboFan, ...": the module's address, the function's index, the compiler.
-  const modules = new Map<string, string[]>();
-  for (const [, module, compiler] of output.matchAll(/^Compiled function (0x[0-9a-f]+)#\d+ using (\w+)/gm)) {
-    modules.set(module!, [...(modules.get(module!) ?? []), compiler!]);
-  }
-  // pglite.wasm is by far the largest module in the process (the others: Node's CommonJS lexer, undici's parser).
-  const database = [...modules.values()].sort((a, b) => b.length - a.length)[0] ?? [];
-  return { code, output, database };
-}
-
-// V8 recompiles pglite.wasm's hot functions with TurboFan on its worker threads by default, and the native memory of
-// those compilations stays with the process (bench/NOTES.md, ninth pass).
-describe('embedded database: compiled by Liftoff only', () => {
-  it('compiles none of its functions with TurboFan, however often they run', { timeout: 180_000 }, async () => {
-    const { code, output, database } = await compilers(300);
-    expect(code, output.slice(-2000)).toBe(0);
-    expect(database.length).toBeGreaterThan(1000);
-    expect(database.filter((compiler) => compiler !== 'Liftoff')).toEqual([]);
   });
 });
