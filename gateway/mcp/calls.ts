@@ -38,7 +38,11 @@ export interface AgentProgress {
 const CANCELLED = 'cancelled by the agent (MCP client cancellation)';
 
 
-/** Progress notifications go out at least this often while a call is held, which also keeps client timeouts alive. */
+/**
+ * Progress notifications go out at least this often while a call with a progress token is held, which also keeps
+ * client timeouts alive. A call without one hears nothing until the end (the transport's keep-alive holds the stream):
+ * it waits in one slice, so a thousand held calls cost the kernel a look each rather than one every 5 s each.
+ */
 const SLICE_MS = 5_000;
 
 /** `call`: this tools/call's id, which an execution run inside the submit carries (see `following`). */
@@ -102,7 +106,7 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> 
       }
       // The request lives in the kernel's database, not in this call: when the server stops or loses its kernel, the
       // agent is answered with what it needs to pick the request up again, instead of a dropped connection.
-      const slice = awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(SLICE_MS, deadline - Date.now()));
+      const slice = awaitSlice(ctx.port, ctx.agentId, view.id, Math.min(ctx.progress ? SLICE_MS : Infinity, deadline - Date.now()));
       const next = await Promise.race([slice, stopped]).catch((error: unknown) => {
         if (!(error instanceof KernelError)) throw error;
         interrupted = `Countersign could not follow the request (${error.message})`;
