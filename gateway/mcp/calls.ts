@@ -3,6 +3,7 @@ import { McpError, ErrorCode, type CallToolResult, type ProgressToken } from '@m
 import { KernelError, type Json, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
 import { isFinal, pendingResult, resultOf, withJson } from './tools.ts';
 import { stopExecution, type Executions } from './executions.ts';
+import { whenAborted } from '../../net/abort.ts';
 
 /** How a `tools/call` becomes a kernel request, and how a call that needs a human is held and released. */
 
@@ -92,12 +93,13 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> 
   const deadline = started + ctx.holdSeconds * 1000;
   // A cancellation cancels the approval while it is pending, and stops the execution once it runs.
   const onAbort = () => void cancelPending(ctx.port, ctx.agentId, view.id, CANCELLED).catch(() => {});
-  // One listener on the server's stop signal for the whole hold, removed when it ends: the signal lives as long as the
-  // server, so a listener per slice (or one left behind per call) would pile up on it.
+  // One entry on the server's stop signal for the whole hold, removed when it ends: the signal lives as long as the
+  // server and every held call waits on it, so it keeps one listener for all of them (net/abort.ts).
   let onStop = () => {};
   const stopped = new Promise<null>((resolve) => (onStop = () => resolve(null)));
+  let unwatchStop = () => {};
   if (ctx.stop?.aborted) onStop();
-  else ctx.stop?.addEventListener('abort', onStop, { once: true });
+  else if (ctx.stop) unwatchStop = whenAborted(ctx.stop, onStop);
   return following(ctx, first.body.tool, { requestId: first.id }, async () => {
     while (!isFinal(view) && Date.now() < deadline && !ctx.signal?.aborted && !interrupted) {
       if (ctx.progress) {
@@ -116,7 +118,7 @@ export async function hold(ctx: HoldContext, first: RequestView): Promise<Held> 
       else view = next;
     }
     return { view, interrupted };
-  }, onAbort).finally(() => ctx.stop?.removeEventListener('abort', onStop));
+  }, onAbort).finally(unwatchStop);
 }
 
 function progressMessage(view: RequestView): string {

@@ -1,6 +1,8 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Json, Message, Port, RequestView } from '../../kernel/index.ts';
 import { hold, type AgentProgress } from '../../gateway/mcp/calls.ts';
+import { underWay } from '../../net/abort.ts';
 
 // How the edge holds a call while a human decides (gateway/mcp/calls.ts): each `request.await` it sends the kernel is
 // a look at the request in the database. A call with a progress token hears a notice at least every 5 s, so it waits in
@@ -56,5 +58,28 @@ describe('holding a call while a human decides', () => {
     stop.abort();
     await expect(held).resolves.toMatchObject({ interrupted: 'this Countersign server is stopping' });
     expect(port.waits).toEqual([300_000]);
+  });
+
+  it("keeps one listener on the server's stop signal however many calls it holds, and none once they end", async () => {
+    const port = kernel();
+    const stop = new AbortController();
+    const warnings: Error[] = [];
+    const warned = (w: Error) => void warnings.push(w);
+    process.on('warning', warned);
+    try {
+      const held = Array.from({ length: 50 }, () => hold({ port, agentId: 'agt_1', holdSeconds: 60, stop: stop.signal }, pending));
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect([getEventListeners(stop.signal, 'abort').length, underWay(stop.signal)]).toEqual([1, 50]);
+      stop.abort();
+      expect((await Promise.all(held)).every((h) => h.interrupted === 'this Countersign server is stopping')).toBe(true);
+      expect(underWay(stop.signal)).toBe(0);
+      const quiet = new AbortController();
+      await Promise.all([hold({ port, agentId: 'agt_1', holdSeconds: 2, stop: quiet.signal }, pending), vi.advanceTimersByTimeAsync(2_000)]);
+      expect(underWay(quiet.signal)).toBe(0);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', warned);
+    }
   });
 });

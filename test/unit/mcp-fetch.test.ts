@@ -8,7 +8,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import { Downstream } from '../../tools/mcp/downstream.ts';
-import { downstreamFetch, underWay } from '../../tools/mcp/fetch.ts';
+import { downstreamFetch } from '../../tools/mcp/fetch.ts';
+import { underWay } from '../../net/abort.ts';
 import { startSlowServer, type SlowServer } from '../support/downstream-http.ts';
 
 // The downstream MCP client's own fetch (issue 13): what the SDK transport sees must not change (JSON and SSE answers,

@@ -16,6 +16,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
+import { whenAborted } from '../../net/abort.ts';
 
 /** Answers held after the stream's last answer, waiting for its end, before the SDK gets the stream instead. */
 const END_GRACE_MS = 20;
@@ -60,23 +61,6 @@ function requestIds(body: string): Set<unknown> | null {
   return ids;
 }
 
-/**
- * The exchanges under way per signal. The transport passes one signal, for its life, to every exchange: one listener
- * on it serves them all, so nothing piles up on it and an exchange's end costs a Set delete.
- */
-const exchanges = new WeakMap<AbortSignal, Set<() => void>>();
-function whenAborted(signal: AbortSignal, stop: () => void): () => void {
-  let set = exchanges.get(signal);
-  if (!set) {
-    const all = (set = new Set());
-    exchanges.set(signal, all);
-    signal.addEventListener('abort', () => { for (const f of [...all]) f(); }, { once: true });
-  }
-  set.add(stop);
-  return () => void exchanges.get(signal)?.delete(stop);
-}
-/** How many exchanges on `signal` are still under way (tests, diagnostics). */
-export const underWay = (signal: AbortSignal): number => exchanges.get(signal)?.size ?? 0;
 
 function aborted(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
