@@ -101,8 +101,6 @@ export interface Services extends Core {
   calls: Edge['calls'];
 }
 
-export { ensureConfig } from './example-config.ts';
-
 /**
  * Wires everything into one process (`--isolation none`, tests): the core and the edge's Hono app beside it. Tests
  * with COUNTERSIGN_TEST_ISOLATION=process pass `remoteConnectors`, whose executors are child processes.
