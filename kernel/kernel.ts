@@ -28,9 +28,9 @@ export interface KernelOptions {
   db: Db;
   /**
    * The same database through connections whose commits do not wait for the disk (PostgreSQL's synchronous_commit
-   * off), for a read's record only: the read has already happened when it is recorded, so a crash can lose that record
-   * anyway, and a database crash loses at most the last fraction of a second of them; never a write's. A read's answer
-   * then waits for no fsync. Later synchronous commits flush the WAL before them, so no checkpoint covers a lost one.
+   * off), for a read's record (done before it is recorded: a crash could always lose it) and an allowed write's claim
+   * (the synchronous commit consuming its grant before any upstream call flushes it; one lost earlier was never acted
+   * on). All else stays synchronous (flow.ts); later synchronous commits flush the WAL first, so no checkpoint covers a loss.
    */
   asyncCommitDb?: Db;
   router: Router;
