@@ -4,9 +4,10 @@
 // PostgreSQL and Chromium are required in CI (CI=1) and used when present elsewhere; a newcomer without them gets the
 // rest of the suite and a line saying what was skipped and how to run it. Any failing step fails the whole run.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 
 const ci = Boolean(process.env.CI);
 const pgUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -115,6 +116,30 @@ function run(cmd, env, ms) {
   });
 }
 
+// Each vitest step also writes a JSON report, so a failed run can end with the names of the tests that failed and why:
+// CI shows only the tail of its output, and a flaky test named nowhere in that tail cannot be found again.
+const reports = mkdtempSync(join(tmpdir(), 'countersign-test-'));
+const reportOf = (step) => join(reports, `${step.name.replace(/[^a-z0-9]+/gi, '-')}.json`);
+
+/** What a failed step's JSON report says: each failed test (or file that could not run) and the first lines of its error. */
+function failuresIn(file) {
+  let report;
+  try {
+    report = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return ['  (no report: the step stopped before vitest wrote one; read its output above)'];
+  }
+  const first = (text) => String(text ?? '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((line) => line.trim()).slice(0, 4).map((line) => `      ${line.trim().slice(0, 240)}`);
+  const lines = [];
+  for (const suite of report.testResults ?? []) {
+    const file = relative(process.cwd(), suite.name);
+    const tests = (suite.assertionResults ?? []).filter((test) => test.status === 'failed');
+    for (const test of tests) lines.push(`  ✗ ${file} > ${test.fullName ?? test.title}`, ...first(test.failureMessages?.[0]));
+    if (!tests.length && suite.status === 'failed') lines.push(`  ✗ ${file} (the file failed outside any test)`, ...first(suite.message));
+  }
+  return lines.length ? lines : ['  (every test passed: vitest itself failed; read its output above)'];
+}
+
 const failed = [];
 for (const step of steps) {
   if (step.skip || (only.length && !only.some((o) => step.name.startsWith(o)))) continue;
@@ -122,7 +147,7 @@ for (const step of steps) {
   if (missing) {
     if (ci) {
       console.error(`\n✗ ${step.name}: ${missing}`);
-      failed.push(step.name);
+      failed.push({ ...step, why: missing });
     } else {
       console.log(`\n- ${step.name}: skipped: ${missing}`);
     }
@@ -132,14 +157,19 @@ for (const step of steps) {
   const env = { ...process.env, ...step.env };
   if (env.TEST_DATABASE_URL === '') delete env.TEST_DATABASE_URL;
   const started = Date.now();
-  const status = await run(step.cmd, env, (step.minutes ?? 20) * 60_000);
+  const vitest = step.cmd[1] === 'vitest';
+  const cmd = vitest ? [...step.cmd, '--reporter=default', '--reporter=json', `--outputFile.json=${reportOf(step)}`] : step.cmd;
+  const status = await run(cmd, env, (step.minutes ?? 20) * 60_000);
   const took = `${((Date.now() - started) / 1000).toFixed(0)} s`;
   if (status === 'timeout') console.error(`\n✗ ${step.name}: still running after ${step.minutes ?? 20} minutes; stopped it (a test that never yields hangs its worker: look for the last file that did not report)`);
   console.log(`\n${status === 0 ? '✓' : '✗'} ${step.name} (${took})`);
-  if (status !== 0) failed.push(step.name);
+  if (status !== 0) failed.push(step);
 }
 if (failed.length) {
-  console.error(`\nFAILED: ${failed.join(', ')}`);
+  console.error('\nWhat failed:');
+  for (const step of failed) console.error(`${step.name}:\n${(step.why ? [`  ${step.why}`] : step.cmd[1] === 'vitest' ? failuresIn(reportOf(step)) : ['  (read its output above)']).join('\n')}`);
+  console.error(`\nFAILED: ${failed.map((step) => step.name).join(', ')}`);
   process.exit(1);
 }
+rmSync(reports, { recursive: true, force: true });
 console.log('\nall test steps passed');
