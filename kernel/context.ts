@@ -2,6 +2,7 @@ import type { Port } from './router.ts';
 import type { Directory } from './directory.ts';
 import type { RequestStore } from './requests.ts';
 import type { KernelOptions } from './kernel.ts';
+import type { Held } from './flow.ts';
 
 /**
  * What the kernel's parts share. Built once by createKernel; nothing in it is global. The database, audit log, keys,
@@ -18,8 +19,8 @@ export interface KernelContext
   connectorFor: (tool: string) => string | null;
   /** True for a tool its connector declares `impact: read`. */
   readOnly: (tool: string) => boolean;
-  /** Grants of reads running now, by jti: minted and consumed in memory, recorded after (flow.ts readNow). */
-  readGrants: Map<string, { digest: string; expiresAt: number; consumed: boolean }>;
+  /** Grants held in memory, by jti: a running read's, and an allowed write's until its executor consumes it (flow.ts). */
+  heldGrants: Map<string, Held>;
   /** Wakes everyone waiting on a request, in this process and (through signals) in other replicas. */
   wake: (requestId: string) => void;
 }

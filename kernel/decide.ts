@@ -47,9 +47,7 @@ export async function challenge(ctx: KernelContext, requestId: string, decision:
   const record = await decidable(ctx, requestId, decision);
   const approver = await ctx.directory.getApprover({ approverId });
   const may = (a: NonNullable<typeof approver>) => (RESOLUTIONS.includes(decision) ? mayResolve(ctx, record, a) : isEligible(record.verdict.approvers!, a, record.body.principal, ctx.roles()));
-  if (!approver || !may(approver)) {
-    throw new KernelError('not_an_approver', `you are not an approver for this request (it needs ${record.verdict.approvers!.role})`);
-  }
+  if (!approver || !may(approver)) throw new KernelError('not_an_approver', `you are not an approver for this request (it needs ${record.verdict.approvers!.role})`);
   return {
     challenge: approvalChallenge(record.digest, decision, reason),
     digest: record.digest,

@@ -151,9 +151,7 @@ export async function verifyPasskeyEvidence(input: PasskeyEvidenceInput): Promis
   if (!authData.flags.uv) refuse('no user verification: the authenticator did not verify the user (PIN or biometric); approvals require it');
   // Authenticators that do not count report 0 forever; anything else must move forward, or the key may be cloned.
   const [stored, presented] = [credential.counter, authData.counter];
-  if ((presented > 0 || stored > 0) && presented <= stored) {
-    refuse(`counter did not increase (stored ${stored}, presented ${presented}): a replayed assertion or a cloned authenticator`);
-  }
+  if ((presented > 0 || stored > 0) && presented <= stored) refuse(`counter did not increase (stored ${stored}, presented ${presented}): a replayed assertion or a cloned authenticator`);
   const publicKey = new Uint8Array(Buffer.from(credential.publicKey, 'base64url'));
   if (publicKey.length === 0) refuse('the registered credential has an empty public key; re-register the passkey');
   const options = { response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpId, requireUserVerification: true };
@@ -219,9 +217,7 @@ export async function verifyDeviceEvidence(input: DeviceEvidenceInput): Promise<
     if (claims.digest !== digest) refuse('wrong digest: the device signed a decision on another request');
     if (claims.decision !== decision) refuse(`wrong decision: the device signed ${JSON.stringify(claims.decision)}, not "${decision}"`);
     if ((claims.reason || null) !== reason) refuse('wrong reason: the reason sent with this decision is not the one the device signed');
-    if (claims.deviceId !== undefined && claims.deviceId !== deviceId) {
-      refuse(`the payload names device ${JSON.stringify(claims.deviceId)}, but the evidence was submitted for device ${deviceId}`);
-    }
+    if (claims.deviceId !== undefined && claims.deviceId !== deviceId) refuse(`the payload names device ${JSON.stringify(claims.deviceId)}, but the evidence was submitted for device ${deviceId}`);
     if (claims.iat !== undefined && !Number.isFinite(claims.iat)) refuse('the payload field iat must be a number (seconds since 1970)');
   }
   return { receipt: { kind: 'device', version: 1, deviceId, digest, decision, ...(reason ? { reason } : {}), jws } };

@@ -16,16 +16,23 @@ import { mintGrant, recordGrant, requestMarker, type MintedGrant } from './grant
 const ALLOW_TTL_SECONDS = 300;
 const DEFAULT_APPROVAL_SECONDS = 3600;
 
-/** A request claimed for execution in the transaction that allowed or approved it, with its single-use grant. */
+/**
+ * A request claimed for execution, with its single-use grant: in the transaction that approved it, or (`deferred`, an
+ * allowed write) recorded by `deferred` when its executor consumes the grant, or with its outcome if it never does.
+ */
 export interface Claim {
   row: typeof requests.$inferSelect;
   grant: MintedGrant;
+  deferred?: Held['claim'];
 }
 
+/** A grant held in memory (`ctx.heldGrants`): a read's, or an allowed write's until its consumption records the claim. */
+export type Held = { digest: string; expiresAt: number; consumed: boolean; claim?: (consumer: string | null) => Promise<void> };
+
 /**
- * Records a request with its verdict. An allowed request is claimed for execution in the same transaction (one
- * commit fewer on the hot path); the caller then runs it with `run`. An allowed read without a budget runs at once
- * and is recorded after (`readNow`).
+ * Records a request with its verdict; the caller runs an allowed one with `run`. An allowed write without a budget is
+ * recorded with its claim in the commit that consumes its grant (one commit before the upstream call), one with a
+ * budget in the transaction that spends it. An allowed read without a budget runs at once and is recorded after (`readNow`).
  */
 export async function submit(ctx: KernelContext, agentId: string, tool: string, args: JsonObject, call: string | null = null): Promise<{ record: RequestRecord; claim: Claim | null }> {
   const principal = await ctx.directory.principal(agentId);
@@ -62,13 +69,11 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
   };
   const received = (digest: string, body: RequestBody): AuditInput =>
     ({ kind: 'request.received', requestId, actor, data: { digest, body, intent: described.intent } as unknown as JsonObject });
-  if (first.decision === 'allow' && !first.spend && ctx.readOnly(tool)) {
-    return { record: await readNow(ctx, connector, bodyFor(first), described.intent, first, received, call), claim: null };
-  }
+  if (first.decision === 'allow' && !first.spend && ctx.readOnly(tool)) return { record: await readNow(ctx, connector, bodyFor(first), described.intent, first, received, call), claim: null };
   // Request, verdict, (when allowed) its claim and grant, and the audit entries: one statement, so one round trip that
   // commits or fails whole. The request names its agent through the agent's active row, shared with revocation (which
   // cancels what has not started): after a revocation agent_id would be null, the insert fails and nothing is recorded.
-  const record = async (db: Db, verdict: Verdict): Promise<{ record: RequestRecord; claim: Claim | null }> => {
+  const record = async (db: Db, verdict: Verdict, defer = false): Promise<{ record: RequestRecord; claim: Claim | null }> => {
     const body = bodyFor(verdict);
     const digest = requestDigest(body);
     // An allowed request is inserted already `executing`: no one else can see it before this commits.
@@ -76,25 +81,39 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     const grant = state === 'executing' ? await mintGrant(ctx.keys, { requestId, digest, tool, ttlSeconds: ctx.grantTtlSeconds }) : null;
     const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
     const active = db.$with('active').as(db.select({ id: agents.id }).from(agents).where(and(eq(agents.id, principal.agentId), isNull(agents.revokedAt))).for('share'));
-    const also = [
-      grant && db.insert(grants).values({ jti: grant.jti, requestId, digest, expiresAt: grant.expiresAt }).getSQL(),
-      grant && verdict.spend && db.insert(spends).values({ requestId, ...verdict.spend }).getSQL(),
-      ctx.audit.queued([received(digest, body), decided, ...(grant ? startEntries(requestId, tool, grant, { owner: ctx.replicaId, attempt: 1 }) : [])]),
-    ].flatMap((insert, i) => (insert ? [db.$with(`w${i}`, {}).as(insert)] : []));
     const lease = grant ? { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: 1 } : {};
     const values = { id: requestId, digest, agentId: sql`(select id from active)`, tool, body, intent: described.intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), approvers: verdict.approvers ?? null, ...lease };
-    const [row] = await db.with(active, ...also).insert(requests).values(values).returning().catch(async (error: unknown) => {
-      const [agent] = await db.select({ revokedAt: agents.revokedAt }).from(agents).where(eq(agents.id, principal.agentId));
-      throw agent?.revokedAt !== null ? new KernelError('unknown_agent', `agent ${principal.agentName} was revoked; nothing was recorded`) : error;
-    });
+    // `consumer`: the executor consuming the grant now, in this statement; null retires it unused (expired now).
+    const insert = (consumer?: string | null) => {
+      const used = consumer ? { consumedAt: sql`now()` } : consumer === null ? { expiresAt: sql`now()` } : {};
+      const consumed: AuditInput[] = consumer ? [{ kind: 'grant.consumed', requestId: null, actor: consumer, data: { jti: grant!.jti, digest } }] : [];
+      const also = [
+        grant && db.insert(grants).values({ jti: grant.jti, requestId, digest, expiresAt: grant.expiresAt, ...used }).getSQL(),
+        grant && verdict.spend && db.insert(spends).values({ requestId, ...verdict.spend }).getSQL(),
+        ctx.audit.queued([received(digest, body), decided, ...(grant ? startEntries(requestId, tool, grant, { owner: ctx.replicaId, attempt: 1 }) : []), ...consumed]),
+      ].flatMap((insert, i) => (insert ? [db.$with(`w${i}`, {}).as(insert)] : []));
+      return db.with(active, ...also).insert(requests).values(values).returning().catch(async (error: unknown) => {
+        const [agent] = await db.select({ revokedAt: agents.revokedAt }).from(agents).where(eq(agents.id, principal.agentId));
+        throw agent?.revokedAt !== null ? new KernelError('unknown_agent', `agent ${principal.agentName} was revoked; nothing was recorded`) : error;
+      });
+    };
+    if (defer) {
+      // Nothing is written yet: the row as the claim will record it (its lease's end is the database's to set).
+      const row = { ...values, agentId: principal.agentId, leaseUntil: null, createdAt: now, updatedAt: now, result: null, error: null } as Claim['row'];
+      // Recorded once: by the consumption (consumeHeld), or else by the outcome (which waits for a consumption under way).
+      let once: Promise<void> | undefined;
+      const deferred = (consumer: string | null) => (once ??= insert(consumer).then(() => {}));
+      ctx.heldGrants.set(grant!.jti, { digest, expiresAt: grant!.expiresAt.getTime(), consumed: false, claim: deferred });
+      return { record: (await ctx.store.records([row]))[0]!, claim: { row, grant: grant!, deferred } };
+    }
+    const [row] = await insert();
     const [recorded] = await ctx.store.records([row!], db);
     return { record: recorded!, claim: grant ? { row: row!, grant } : null };
   };
-  // An allowed write's claim may commit without waiting for the disk (KernelOptions.asyncCommitDb): the executor
-  // consumes its grant in a synchronous commit before the upstream call, which flushes the claim's WAL with it, and a
-  // claim lost in a database crash before that was never acted on. What a human or the agent is told about (pending,
-  // denied) is durable before they hear it.
-  if (!first.spend) return record(first.decision === 'allow' ? ctx.asyncCommitDb ?? ctx.db : ctx.db, first);
+  // An allowed write is recorded with the commit that consumes its grant, synchronous, before anything runs upstream
+  // (consumeHeld): the one commit before the call. What a human or the agent is told about (pending, denied) is
+  // durable before they hear it.
+  if (!first.spend) return record(ctx.db, first, first.decision === 'allow');
   return ctx.db.transaction(async (tx) => {
     // Budgets are checked and spent under one lock, so two concurrent requests cannot both fit in the last slot.
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('countersign.budget'))`);
@@ -131,14 +150,14 @@ export const holds = (ctx: KernelContext, row: Claim['row']) => and(eq(requests.
 /**
  * An allowed read runs before anything is written, and request, verdict, grant and outcome are recorded in one
  * transaction after: a read changes nothing upstream, so a crash mid-call loses only the record of a look. Its grant
- * is still minted, checked by the executor and consumed once, from memory (`ctx.readGrants`, see consumeReadGrant):
+ * is still minted, checked by the executor and consumed once, from memory (`ctx.heldGrants`, see consumeHeld):
  * no upstream call without a valid unconsumed grant.
  */
 async function readNow(ctx: KernelContext, connector: string, body: RequestBody, intent: Intent, verdict: Verdict, received: (digest: string, body: RequestBody) => AuditInput, call: string | null): Promise<RequestRecord> {
   const digest = requestDigest(body);
   const grant = await mintGrant(ctx.keys, { requestId: body.requestId, digest, tool: body.tool, ttlSeconds: ctx.grantTtlSeconds });
-  const held = { digest, expiresAt: grant.expiresAt.getTime(), consumed: false };
-  ctx.readGrants.set(grant.jti, held);
+  const held: Held = { digest, expiresAt: grant.expiresAt.getTime(), consumed: false };
+  ctx.heldGrants.set(grant.jti, held);
   let outcome: Outcome;
   try {
     // A read leaves nothing upstream to find later, so it carries no reconcile marker.
@@ -147,7 +166,7 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
   } catch (error) {
     outcome = { error: asKernelError(error).toJSON() };
   } finally {
-    ctx.readGrants.delete(grant.jti);
+    ctx.heldGrants.delete(grant.jti);
   }
   // A read changed nothing upstream whatever happened to it: it succeeded or failed, never `unknown`.
   const state = outcome.result ? 'succeeded' : 'failed';
@@ -167,16 +186,18 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
 }
 
 /**
- * Consumes a read's in-memory grant (true), or says it is not one (false: the caller consumes from the database). The
- * kernel's one thread makes the check-and-set atomic; a second use, a wrong digest or a late use is refused.
+ * Consumes a grant held in memory (true), or says it is not one (false: the caller consumes from the database). The
+ * kernel's one thread makes the check-and-set atomic; a second use, a wrong digest or a late use is refused. An allowed
+ * write's claim is recorded now, with the grant consumed by `consumer`, in one synchronous commit.
  */
-export function consumeReadGrant(ctx: KernelContext, jti: string, digest: string): boolean {
-  const held = ctx.readGrants.get(jti);
+export async function consumeHeld(ctx: KernelContext, jti: string, digest: string, consumer: string): Promise<boolean> {
+  const held = ctx.heldGrants.get(jti);
   if (!held) return false;
   if (held.digest !== digest) throw new KernelError('digest_mismatch', `grant ${jti} was issued for another request; nothing was executed`);
   if (held.consumed) throw new KernelError('grant_consumed', `grant ${jti} was already used; a request executes at most once`);
   if (held.expiresAt <= Date.now()) throw new KernelError('grant_expired', `grant ${jti} expired before it was used; the kernel must mint a new one`);
   held.consumed = true;
+  await held.claim?.(consumer);
   return true;
 }
 
@@ -210,7 +231,8 @@ export async function execute(ctx: KernelContext, requestId: string): Promise<vo
  * Sends a claimed request with its grant to the connector's executor and records the outcome, renewing the lease
  * while the executor works. `rerun`: a second attempt after reconcile proved the first never reached upstream.
  */
-export async function run(ctx: KernelContext, { row, grant }: Claim, rerun = false, call: string | null = null): Promise<Claim['row'] | null> {
+export async function run(ctx: KernelContext, claim: Claim, rerun = false, call: string | null = null): Promise<Claim['row'] | null> {
+  const { row, grant } = claim;
   const connector = ctx.connectorFor(row.tool);
   const mine = and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row));
   const renew = () => void ctx.db.update(requests).set({ leaseUntil: leaseEnd(ctx) }).where(mine).catch(() => {});
@@ -220,18 +242,18 @@ export async function run(ctx: KernelContext, { row, grant }: Claim, rerun = fal
     const marker = await requestMarker(ctx.keys, row.id);
     const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt, marker, call };
     const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, message);
-    return await finish(ctx, row, 'succeeded', { result });
+    return await finish(ctx, claim, 'succeeded', { result });
   } catch (error) {
     const e = asKernelError(error);
     if (e.code === 'upstream_unknown') {
       // The executor cannot tell whether the call happened: reconcile at once (the lease ends now) rather than guess.
-      return await finish(ctx, row, 'unknown', { error: e.toJSON(), leaseUntil: sql`now()` });
+      return await finish(ctx, claim, 'unknown', { error: e.toJSON(), leaseUntil: sql`now()` });
     } else if (rerun && e.code === 'pin_drift') {
       // Upstream moved between reconcile and this attempt: perhaps the first attempt landed late. A human decides.
       const check = 'the upstream object this request changes';
-      return await finish(ctx, row, 'unknown', { error: outcomeUnknown(`upstream changed before the second attempt (${e.message})`, check), leaseUntil: null });
+      return await finish(ctx, claim, 'unknown', { error: outcomeUnknown(`upstream changed before the second attempt (${e.message})`, check), leaseUntil: null });
     } else {
-      return await finish(ctx, row, 'failed', { error: e.toJSON() });
+      return await finish(ctx, claim, 'failed', { error: e.toJSON() });
     }
   } finally {
     clearInterval(renewer);
@@ -250,7 +272,10 @@ export function outcomeUnknown(why: string, check: string): KernelErrorShape {
  * Records an execution's outcome, only while this replica still holds the claim's lease. An owner that lost it (its
  * lease lapsed and another replica took over) gets no say: its outcome is audited as a conflict, never a second result.
  */
-async function finish(ctx: KernelContext, row: Claim['row'], state: 'succeeded' | 'failed' | 'unknown', outcome: Outcome & { leaseUntil?: SQL | null }): Promise<Claim['row'] | null> {
+async function finish(ctx: KernelContext, { row, grant, deferred }: Claim, state: 'succeeded' | 'failed' | 'unknown', outcome: Outcome & { leaseUntil?: SQL | null }): Promise<Claim['row'] | null> {
+  // A deferred claim its executor never consumed (it refused before anything ran) is recorded now, its grant retired.
+  ctx.heldGrants.delete(grant.jti);
+  await deferred?.(null);
   const { leaseUntil = null, ...patch } = outcome;
   const data = (patch.result ?? patch.error ?? {}) as unknown as JsonObject;
   const done = ctx.audit.queued([{ kind: `execution.${state}`, requestId: row.id, actor: 'kernel', data }]);

@@ -39,9 +39,7 @@ export async function mintGrant(
   input: { requestId: string; digest: string; tool: string; ttlSeconds?: number; now?: Date },
 ): Promise<MintedGrant> {
   const ttl = input.ttlSeconds ?? 60;
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
-    throw new KernelError('bad_request', `a grant lives 1 to ${MAX_TTL_SECONDS} seconds (whole seconds), got ${String(ttl)}`);
-  }
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) throw new KernelError('bad_request', `a grant lives 1 to ${MAX_TTL_SECONDS} seconds (whole seconds), got ${String(ttl)}`);
   checkDigest(input.digest);
   if (!input.requestId || !input.tool) throw new KernelError('bad_request', 'a grant needs the request id and the tool name');
   const iat = Math.floor((input.now ?? new Date()).getTime() / 1000);
@@ -82,9 +80,7 @@ export async function verifyGrant(
   if (claims.digest !== expected.digest) {
     throw new KernelError('digest_mismatch', 'the grant was issued for another request (its digest differs from the request being executed); nothing was executed');
   }
-  if (claims.tool !== expected.tool) {
-    throw new KernelError('grant_invalid', `the grant is for tool ${JSON.stringify(claims.tool)}, not ${JSON.stringify(expected.tool)}; nothing was executed`);
-  }
+  if (claims.tool !== expected.tool) throw new KernelError('grant_invalid', `the grant is for tool ${JSON.stringify(claims.tool)}, not ${JSON.stringify(expected.tool)}; nothing was executed`);
   return { jti: String(claims.jti), requestId: String(claims.sub), expiresAt: new Date(claims.exp * 1000) };
 }
 

@@ -16,7 +16,7 @@ import type { AuditLog } from './audit/log.ts';
 import type { CompiledPolicy } from './policy/index.ts';
 import { consumeGrant, type KernelKeys } from './grants.ts';
 import { updatePasskeyCounter } from './evidence.ts';
-import { consumeReadGrant, execute, move, run, submit, type Claim } from './flow.ts';
+import { consumeHeld, execute, move, run, submit, type Claim } from './flow.ts';
 import { recover } from './recover.ts';
 import { challenge, decide, expireDue, inbox } from './decide.ts';
 import { effectiveRoles, mayView } from './approvals.ts';
@@ -28,9 +28,8 @@ export interface KernelOptions {
   db: Db;
   /**
    * The same database through connections whose commits do not wait for the disk (PostgreSQL's synchronous_commit
-   * off), for a read's record (done before it is recorded: a crash could always lose it) and an allowed write's claim
-   * (the synchronous commit consuming its grant before any upstream call flushes it; one lost earlier was never acted
-   * on). All else stays synchronous (flow.ts); later synchronous commits flush the WAL first, so no checkpoint covers a loss.
+   * off), for a read's record only: the read is done before it is recorded, so a crash could always lose it. All else
+   * stays synchronous (flow.ts); later synchronous commits flush the WAL first, so no checkpoint covers a loss.
    */
   asyncCommitDb?: Db;
   router: Router;
@@ -79,7 +78,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     now: options.now ?? (() => new Date()),
     connectorFor: (tool) => toolIndex.get(tool) ?? null,
     readOnly: (tool) => reads.has(tool),
-    readGrants: new Map(),
+    heldGrants: new Map(),
     wake(id) {
       wakeLocal(id);
       void options.signals?.publish(id).catch(() => {});
@@ -233,8 +232,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         return asJson(view(record));
       }
       case 'grant.consume':
-        // A running read's grant is consumed in memory and audited with the read's record (flow.ts readNow).
-        if (consumeReadGrant(ctx, m.jti, m.digest)) return true;
+        // A running read's grant is consumed in memory and audited with its record; an allowed write's records its claim.
+        if (await consumeHeld(ctx, m.jti, m.digest, envelope.from)) return true;
         // Consumed and audited in one statement: a grant is never used without a record of it.
         await consumeGrant(ctx.db, m, ctx.audit.queued([{ kind: 'grant.consumed', requestId: null, actor: envelope.from, data: { jti: m.jti, digest: m.digest } }]));
         return true;

@@ -55,9 +55,7 @@ export function prepareInput(input: AuditInput, index = 0): PreparedInput {
     throw new KernelError('bad_request', `${where}: actor must be a non-empty string like 'agent:<id>' or 'kernel'`);
   }
   const requestId = input.requestId ?? null;
-  if (requestId !== null && (typeof requestId !== 'string' || requestId.length === 0)) {
-    throw new KernelError('bad_request', `${where}: requestId must be a non-empty string or null`);
-  }
+  if (requestId !== null && (typeof requestId !== 'string' || requestId.length === 0)) throw new KernelError('bad_request', `${where}: requestId must be a non-empty string or null`);
   const data = input.data === undefined ? {} : input.data;
   let dataJcs: string;
   try {

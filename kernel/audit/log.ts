@@ -145,9 +145,7 @@ export function createAuditLog(db: Db, signer: NoteSigner, options: AuditLogOpti
           if (pending.push({ inputs, done, fail }) === 1) queueMicrotask(flush);
         });
       }
-      if (!(tx instanceof PgTransaction)) {
-        throw new KernelError('bad_request', 'append(entries, tx): tx must be the transaction handle from db.transaction(...), not the database');
-      }
+      if (!(tx instanceof PgTransaction)) throw new KernelError('bad_request', 'append(entries, tx): tx must be the transaction handle from db.transaction(...), not the database');
       await tx.execute(queueInsert(inputs));
     },
     async sync() {

@@ -32,9 +32,7 @@ export async function readNodes(db: Db, wanted: [number, number][]): Promise<Map
     from jsonb_to_recordset(${json}::text::jsonb) as w(level int, idx bigint)
     left join audit_tree t on w.level > 0 and t.level = w.level and t.idx = w.idx
     left join audit_entries e on w.level = 0 and e.seq = w.idx + 1`);
-  for (const row of rowsOf<{ level: number; idx: string | number; hash: string | null }>(result)) {
-    if (row.hash) found.set(`${row.level}/${Number(row.idx)}`, Buffer.from(row.hash, 'hex'));
-  }
+  for (const row of rowsOf<{ level: number; idx: string | number; hash: string | null }>(result)) if (row.hash) found.set(`${row.level}/${Number(row.idx)}`, Buffer.from(row.hash, 'hex'));
   return found;
 }
 

@@ -8,29 +8,41 @@ import { freshDatabase } from '../support/db.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // Which statements may commit without waiting for the disk (KernelOptions.asyncCommitDb; on PostgreSQL a pool with
-// synchronous_commit off, test/integration/read-records.test.ts): a read's record, and an allowed write's claim, whose
-// grant the executor consumes in a synchronous commit before anything runs upstream. Never what a person or an agent
-// is told to rely on: a pending or denied request, a consumption, an outcome. Here the handle is the PGlite database
+// synchronous_commit off, test/integration/read-records.test.ts): a read's record only. Never what a person or an agent
+// is told to rely on: a pending or denied request, a consumption, an outcome. An allowed write is recorded in the
+// synchronous commit that consumes its grant, before anything runs upstream. Here both handles are the PGlite database
 // itself, watched, so each statement's path can be seen.
 
 const dialect = new PgDialect();
 const through: string[] = [];
+/** What went through the synchronous handle. */
+const synchronous: string[] = [];
 
-function watched(db: Db): Db {
+function watched(db: Db, through: string[]): Db {
   return new Proxy(db, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function' || !['execute', 'insert', 'select', 'update', 'delete', 'with', 'transaction'].includes(String(prop))) return value;
-      if (prop !== 'execute') {
-        // Only whole statements sent through `execute`, and inserts built on it (`with ... insert`), are expected here.
-        return (...args: unknown[]) => {
-          through.push(`${String(prop)}()`);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      }
+      if (prop !== 'execute') return (...args: unknown[]) => recording((value as (...a: unknown[]) => object).apply(target, args), through);
       return (query: SQLWrapper) => {
         through.push(dialect.sqlToQuery(query.getSQL()).sql);
         return (value as (q: unknown) => unknown).call(target, query);
+      };
+    },
+  });
+}
+
+/** A query builder that, when it is run (awaited), records the statement it sends; builders it returns record too. */
+function recording<T extends object>(builder: T, through: string[]): T {
+  return new Proxy(builder, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const run = prop === 'then' || prop === 'catch';
+        if (run) through.push((target as unknown as { toSQL(): { sql: string } }).toSQL().sql);
+        const out: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return out && typeof out === 'object' && !run && !(out instanceof Promise) ? recording(out, through) : out;
       };
     },
   });
@@ -41,7 +53,7 @@ let agentId: string;
 beforeAll(async () => {
   const database = await freshDatabase();
   k = await startKernel({
-    database: { ...database, asyncCommitDb: watched(database.db) },
+    database: { ...database, db: watched(database.db, synchronous), asyncCommitDb: watched(database.db, through) },
     policy: {
       default: 'deny',
       rules: [
@@ -67,12 +79,19 @@ describe('asynchronous commits', () => {
     expect(await stateOf(read.id)).toBe('succeeded');
   });
 
-  it("writes an allowed write's claim through it, and its consumption and outcome not", async () => {
+  it("writes nothing of an allowed write through it: its claim commits with its grant's consumption, then its outcome", async () => {
     through.length = 0;
+    synchronous.length = 0;
     const write = await submit('test_write_note', { key: 'n1', text: 'hello' });
     expect(write.state).toBe('succeeded');
-    // Its one statement (`with active, grant, audit insert request`), built from the handle's select and insert.
-    expect(through).toEqual(['select()', 'insert()', 'with()']);
+    expect(through).toEqual([]);
+    // Of the statements that touch the request and its grant: one inserting both, the grant consumed and audited, then
+    // the outcome. No separate consumption (`update "grants"`): the claim and the consumption are one commit.
+    const touching = synchronous.filter((q) => /"requests"|"grants"/.test(q));
+    expect(touching).toEqual([
+      expect.stringMatching(/^with "active" as .*insert into "grants" \([^)]*"consumed_at"[^)]*\) values .*insert into audit_queue.*insert into "requests"/s),
+      expect.stringMatching(/^with "moved" as \(update "requests" set "state"/),
+    ]);
     expect(await stateOf(write.id)).toBe('succeeded');
   });
 

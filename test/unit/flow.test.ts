@@ -43,9 +43,11 @@ async function spyHandle(envelope: Envelope): Promise<Json> {
     markers.set(args.key, m.marker as string);
     return reconciles.get(args.key)!();
   }
+  const script = scripts.get(args.key);
+  // Without a script it acts as a real executor does (tools/host.ts): nothing runs until the kernel consumed its grant.
+  if (!script) await spy.send('kernel', { op: 'grant.consume', jti: claims(m.grant as string).jti, digest: m.digest as string });
   const seen = [...(executions.get(args.key) ?? []), m as unknown as Execute];
   executions.set(args.key, seen);
-  const script = scripts.get(args.key);
   return script ? script(m as unknown as Execute, seen.length) : { data: { key: args.key, done: true }, text: 'done' };
 }
 
@@ -239,6 +241,7 @@ describe('execution outcomes', () => {
   it('records a success with its result, under a lease of about leaseMs that ends with it', async () => {
     let leftSeconds = 0;
     scripts.set('w-ok', async (m) => {
+      expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed');
       const left = sql<number>`extract(epoch from ${schema.requests.leaseUntil} - now())::float8`;
       const [row] = await k.database.db.select({ left }).from(schema.requests).where(eq(schema.requests.id, m.body.requestId));
       leftSeconds = row!.left;
@@ -317,8 +320,42 @@ describe('execution outcomes', () => {
     expect(kinds).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.unknown', ...rerun]);
   });
 
+  it('records an allowed write whose executor refused before consuming its grant as failed, the grant retired unused', async () => {
+    let grant = '';
+    let digest = '';
+    scripts.set('w-refuses', async (m) => {
+      [grant, digest] = [m.grant, m.digest];
+      // Nothing is recorded before the executor consumes the grant.
+      expect(await k.database.db.select().from(schema.requests).where(eq(schema.requests.id, m.body.requestId))).toEqual([]);
+      throw new KernelError('pin_drift', 'upstream moved since approval; nothing was executed');
+    });
+    const view = await submit('spy_write', 'w-refuses');
+    expect(view).toMatchObject({ state: 'failed', error: { code: 'pin_drift', message: 'upstream moved since approval; nothing was executed' } });
+    const { jti } = claims(grant);
+    const row = await grantRow(jti);
+    expect(row).toMatchObject({ requestId: view.id, digest, consumedAt: null });
+    expect(row.expiresAt.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(await consume(jti, digest)).toBe('grant_expired');
+    expect((await audit({ requestId: view.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.failed']);
+  });
+
+  it('records an allowed write with its claim when its grant is consumed, once: a second consumption is refused', async () => {
+    scripts.set('w-twice', async (m) => {
+      const { jti } = claims(m.grant);
+      expect(await consume(jti, m.digest)).toBe('consumed');
+      expect(await requestRow(m.body.requestId)).toMatchObject({ state: 'executing', attempt: 1 });
+      expect(await grantRow(jti)).toMatchObject({ consumedAt: expect.any(Date) });
+      expect(await consume(jti, m.digest)).toBe('grant_consumed');
+      return { data: { written: true }, text: 'written' };
+    });
+    const view = await submit('spy_write', 'w-twice');
+    expect(view.state).toBe('succeeded');
+    expect((await audit({ kind: 'grant.consumed' })).filter((e) => (e.data as JsonObject).jti === claims(executions.get('w-twice')![0]!.grant).jti)).toHaveLength(1);
+  });
+
   it('records a conflict, not an outcome, when the executing replica lost its lease meanwhile', async () => {
     scripts.set('w-lease-lost', async (m) => {
+      expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed');
       // Another replica took the request over (its lease had lapsed): a new owner and attempt.
       await k.database.db.update(schema.requests).set({ leaseOwner: 'another-replica', attempt: 2 }).where(eq(schema.requests.id, m.body.requestId));
       return { data: { written: true }, text: 'written' };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { CAPABILITIES, KernelError, readEntries, schema, type Envelope, type Json, type JsonObject, type RequestView } from '../../kernel/index.ts';
+import { CAPABILITIES, KernelError, readEntries, schema, type Envelope, type Json, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
 import { startKernel, type FixtureApprover, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // kernel/flow.ts `run` under a short execution lease (recovery runs every half lease): the lease is renewed while an
@@ -9,13 +9,15 @@ import { startKernel, type FixtureApprover, type KernelFixture } from '../suppor
 vi.setConfig({ testTimeout: 60_000 });
 
 const LEASE_MS = 1200;
-const scripts = new Map<string, (attempt: number, requestId: string) => Promise<Json>>();
+/** What the executor does on each attempt; `consume` uses the grant as a real executor does before anything runs. */
+const scripts = new Map<string, (attempt: number, requestId: string, consume: () => Promise<Json>) => Promise<Json>>();
 const attempts = new Map<string, number>();
 let k: KernelFixture;
 let agentId: string;
 let owner: FixtureApprover;
 /** Whether the connector lists its tool (false: as if it stopped serving it). */
 let listed = true;
+let slow: Port;
 
 async function slowHandle(envelope: Envelope): Promise<Json> {
   const m = envelope.body as JsonObject;
@@ -26,12 +28,13 @@ async function slowHandle(envelope: Envelope): Promise<Json> {
   const body = m.body as { requestId: string; args: { key: string } };
   const attempt = (attempts.get(body.args.key) ?? 0) + 1;
   attempts.set(body.args.key, attempt);
-  return scripts.get(body.args.key)!(attempt, body.requestId);
+  const jti = (JSON.parse(Buffer.from(String(m.grant).split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+  return scripts.get(body.args.key)!(attempt, body.requestId, () => slow.send('kernel', { op: 'grant.consume', jti, digest: m.digest! }));
 }
 
 beforeAll(async () => {
   k = await startKernel({ leaseMs: LEASE_MS, policy: { default: 'approve', rules: [{ id: 'w', tools: ['slow_write'], when: 'args.key.startsWith("w-")', decision: 'allow' }] } });
-  k.router.register('connector.slow', slowHandle, CAPABILITIES.connector);
+  slow = k.router.register('connector.slow', slowHandle, CAPABILITIES.connector);
   await k.kernel.refreshTools();
   agentId = await k.addAgent('bot', 'jane@example.com');
   owner = await k.enroll('jane@example.com');
@@ -53,7 +56,8 @@ async function kinds(requestId: string): Promise<string[]> {
 describe('execution under a lease', () => {
   it('renews the lease while its executor works past it, so recovery leaves the execution alone', async () => {
     const leases: number[] = [];
-    scripts.set('w-slow', async (_attempt, requestId) => {
+    scripts.set('w-slow', async (_attempt, requestId, consume) => {
+      await consume();
       leases.push(await leaseOf(requestId));
       await new Promise((done) => setTimeout(done, 2 * LEASE_MS)); // two leases long: without renewal it lapses
       leases.push(await leaseOf(requestId));
