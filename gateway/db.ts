@@ -22,8 +22,7 @@ export interface Database {
   close(): Promise<void>;
   /**
    * PostgreSQL only: the same database through connections whose commits return before the WAL is on disk
-   * (synchronous_commit off), for a read's record and an allowed write's claim (KernelOptions.asyncCommitDb). Connects
-   * when first used.
+   * (synchronous_commit off), for a read's record (KernelOptions.asyncCommitDb). Connects when first used.
    */
   asyncCommitDb?: Db;
   /** PGlite only: the data directory as a tarball, for `openDatabase({ loadDataDir })`. */
