@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eq } from 'drizzle-orm';
+import { decodeJwt } from 'jose';
 import { CAPABILITIES, KernelError, readEntries, schema, type Envelope, type Json, type JsonObject, type Port, type RequestView } from '../../kernel/index.ts';
 import { startKernel, type FixtureApprover, type KernelFixture } from '../support/kernel-fixture.ts';
 
@@ -28,8 +29,8 @@ async function slowHandle(envelope: Envelope): Promise<Json> {
   const body = m.body as { requestId: string; args: { key: string } };
   const attempt = (attempts.get(body.args.key) ?? 0) + 1;
   attempts.set(body.args.key, attempt);
-  const jti = (JSON.parse(Buffer.from(String(m.grant).split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
-  return scripts.get(body.args.key)!(attempt, body.requestId, () => slow.send('kernel', { op: 'grant.consume', jti, digest: m.digest! }));
+  const { jti } = decodeJwt(String(m.grant));
+  return scripts.get(body.args.key)!(attempt, body.requestId, () => slow.send('kernel', { op: 'grant.consume', jti: jti!, digest: m.digest! }));
 }
 
 beforeAll(async () => {
