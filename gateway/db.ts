@@ -8,6 +8,7 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../kernel/index.ts';
 import { KernelError } from '../kernel/index.ts';
 import { adoptChain } from './upgrade/adopt-chain.ts';
+import { preparedPglite } from './pglite-prepared.ts';
 
 export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 
@@ -210,7 +211,7 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
       { cause: error },
     );
   }
-  const db = drizzle(client) as unknown as Db;
+  const db = drizzle(preparedPglite(client)) as unknown as Db;
   return {
     db,
     kind: 'pglite',

@@ -1,0 +1,82 @@
+import { parse, protocol, type PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
+
+type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
+
+
+/**
+ * Embedded PGlite with prepared statements, as the PostgreSQL driver already has them (gateway/db.ts, `preparing`).
+ * PGlite's own `query` sends every statement unnamed: parse, describe, bind, describe, execute and sync, six passes
+ * through its WebAssembly, and the server parses, analyses and plans the text every time. On the gateway's thread
+ * that was about 0.43 ms of parsing and 0.33 of binding (planning) for a read's 1.7 ms record, against 0.63 ms of
+ * execution (bench/NOTES.md, eleventh pass). Here each text is parsed once into a named statement; later calls bind,
+ * describe and execute it in one pass, and the server reuses its plan where that is cheaper (plan_cache_mode auto).
+ * Parameters are serialized and rows parsed by PGlite's own serializers and parsers, as its `query` does. A text that
+ * fails to parse is not kept; the server keeps a statement across transactions, so a rollback does not lose it.
+ * `maxStatements`: most texts kept prepared (drizzle's shapes are a few dozen); past it, new texts run unnamed.
+ */
+export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
+  const { serialize } = protocol;
+  const statements = new Map<string, { name: string; types: number[] }>();
+  const concat = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) (out.set(part, at), (at += part.length));
+    return out;
+  };
+
+  /** Runs one statement; the caller holds PGlite's query lock. */
+  async function run<T>(text: string, params: unknown[], options: QueryOptions | undefined): Promise<Results<T>> {
+    const stream = { ...options, syncToFs: false };
+    try {
+      let statement = statements.get(text);
+      if (!statement) {
+        // Past the cap, the unnamed statement, as PGlite's query uses (parsed again at each call).
+        const name = statements.size < maxStatements ? `cs${statements.size}` : '';
+        const described = await client.execProtocolStream(concat([serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]), stream);
+        const types = described.find((m): m is InstanceType<typeof protocol.messages.ParameterDescriptionMessage> => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
+        statement = { name, types };
+        if (name) statements.set(text, statement);
+      }
+      const values = params.map((value, i) => {
+        if (value === null || value === undefined) return null;
+        const type = statement!.types[i]!;
+        const serializer = options?.serializers?.[type] ?? client.serializers[type];
+        return serializer ? serializer(value) : String(value);
+      });
+      const messages = await client.execProtocolStream(concat([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]), stream);
+      return parse.parseResults(messages, client.parsers, options)[0] as Results<T>;
+    } catch (error) {
+      // As PGlite's query reports a database error: with the statement and parameters that caused it.
+      if (error instanceof protocol.messages.DatabaseError) Object.assign(error, { query: text, params, queryOptions: options });
+      throw error;
+    }
+  }
+
+  const query: Query = async <T>(text: string, params: unknown[] = [], options?: QueryOptions) => {
+    if (options?.blob) return client.query<T>(text, params, options);
+    await client._checkReady();
+    return client._runExclusiveTransaction(async () => {
+      const result = await client._runExclusiveQuery(() => run<T>(text, params, options));
+      await client.syncToFs();
+      return result;
+    });
+  };
+  const inTransaction = (tx: Transaction): Transaction => {
+    const txQuery: Query = async <T>(text: string, params: unknown[] = [], options?: QueryOptions) => {
+      if (tx.closed) throw new Error('Transaction is closed');
+      if (options?.blob) return tx.query<T>(text, params, options);
+      return client._runExclusiveQuery(() => run<T>(text, params, options));
+    };
+    return new Proxy(tx, { get: (target, prop, receiver) => (prop === 'query' ? txQuery : Reflect.get(target, prop, receiver)) });
+  };
+  const transaction = <T>(body: (tx: Transaction) => Promise<T>) => client.transaction((tx) => body(inTransaction(tx)));
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'query') return query;
+      if (prop === 'transaction') return transaction;
+      const value: unknown = Reflect.get(target, prop, target);
+      // PGlite keeps its state in private fields: its methods must run on the instance itself, not on this proxy.
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
