@@ -188,6 +188,23 @@ describe('kernel request flow', () => {
     expect((await awaitFinal(view.id)).result?.data).toEqual({ written: 'hello' });
   });
 
+  it('wakes a held call when its approval executes; only PostgreSQL, which replicas share, carries the wake-up', async () => {
+    const notified: string[] = [];
+    const unlisten = await stack.services.database.listen('countersign_wake', (ids) => notified.push(...ids.split(',')));
+    try {
+      const view = await submit('demo_note', { text: 'wake me' });
+      const held = stack.awaitRequest(agentId, view.id, 20_000);
+      await stack.decide(owner, view.id, 'approve');
+      expect((await held).state).toBe('succeeded');
+      await new Promise((r) => setTimeout(r, 200));
+      // On embedded PGlite nobody else can listen: the kernel woke its own waiters, and sent nothing.
+      if (stack.services.database.kind === 'postgres') expect(notified).toContain(view.id);
+      else expect(notified).toEqual([]);
+    } finally {
+      await unlisten();
+    }
+  });
+
   it('expires a pending approval as a rejection', async () => {
     const view = await submit('demo_note', { text: 'expire' });
     await new Promise((r) => setTimeout(r, 1500));
