@@ -91,6 +91,32 @@ answerUsage(async () => {
  * measured window (1), the next one's warm-up (2), its window (3), and so on; the session and memory scenarios end the list.
  */
 if (process.env.BENCH_SQL_LOG) statementLog.counts = new Map();
+// BENCH_PGLITE_TIME=file (PGlite only): the time each statement spent inside PGlite (its WebAssembly, on this
+// thread) in each window: total, count, mean. Statements are told apart by their text, read from the protocol
+// messages PGlite is handed (Parse names a statement, Bind runs one, Query is a simple statement such as BEGIN).
+const inPglite = new Map<string, { ms: number; n: number }>();
+if (process.env.BENCH_PGLITE_TIME && kind === 'pglite') {
+  const client = (database.db as unknown as { $client: { execProtocolRawSync(b: Uint8Array): Uint8Array } }).$client;
+  const raw = client.execProtocolRawSync.bind(client);
+  const texts = new Map<string, string>();
+  const cstring = (b: Uint8Array, at: number) => [Buffer.from(b.subarray(at, b.indexOf(0, at))).toString(), b.indexOf(0, at) + 1] as const;
+  client.execProtocolRawSync = (b) => {
+    let text = '(other)';
+    if (b[0] === 80) {
+      const [name, at] = cstring(b, 5);
+      texts.set(name, (text = cstring(b, at)[0].replace(/\s+/g, ' ').slice(0, 140)));
+    } else if (b[0] === 66) text = texts.get(cstring(b, cstring(b, 5)[1])[0]) ?? text;
+    else if (b[0] === 81) text = cstring(b, 5)[0].slice(0, 140);
+    const started = performance.now();
+    try {
+      return raw(b);
+    } finally {
+      const entry = inPglite.get(text) ?? inPglite.set(text, { ms: 0, n: 0 }).get(text)!;
+      entry.ms += performance.now() - started;
+      entry.n += b[0] === 80 ? 0 : 1;
+    }
+  };
+}
 let profiler: Session | undefined;
 let windows = 0;
 async function lookInto(): Promise<void> {
@@ -99,6 +125,12 @@ async function lookInto(): Promise<void> {
     const lines = [...statementLog.counts].sort((a, b) => b[1] - a[1]).map(([text, n]) => `${n}\t${text.replace(/\s+/g, ' ').slice(0, 160)}`);
     appendFileSync(log, `== window ${windows} ended ${new Date().toISOString()}\n${lines.join('\n')}\n`);
     statementLog.counts.clear();
+  }
+  if (process.env.BENCH_PGLITE_TIME && inPglite.size) {
+    const total = [...inPglite.values()].reduce((sum, e) => sum + e.ms, 0);
+    const lines = [...inPglite].sort((a, b) => b[1].ms - a[1].ms).map(([text, e]) => `${e.ms.toFixed(1)} ms\t${e.n}\t${(e.ms / Math.max(e.n, 1)).toFixed(3)} ms\t${text}`);
+    appendFileSync(process.env.BENCH_PGLITE_TIME, `== window ${windows} ended ${new Date().toISOString()}: ${total.toFixed(1)} ms in PGlite\n${lines.join('\n')}\n`);
+    inPglite.clear();
   }
   const dir = process.env.BENCH_WINDOW_PROF;
   if (!dir) return void windows++;
