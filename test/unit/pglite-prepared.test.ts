@@ -15,7 +15,7 @@ describe('PGlite with prepared statements', () => {
     await client.waitReady;
     prepared = preparedPglite(client);
     await client.exec(`create table t (id bigserial primary key, doc jsonb, at timestamptz, n numeric, tags text[], note text)`);
-  });
+  }, 120_000); // a new cluster: seconds on a busy machine
   afterAll(() => client.close());
 
   const statements = async () =>
@@ -97,7 +97,7 @@ describe('PGlite with prepared statements', () => {
 });
 
 describe('PGlite with prepared statements, past its cap', () => {
-  it('runs new texts unnamed, with the same answers, and keeps only as many as it may', async () => {
+  it('runs new texts unnamed, with the same answers, and keeps only as many as it may', { timeout: 120_000 }, async () => {
     const client = new PGlite();
     try {
       const prepared = preparedPglite(client, 1);
