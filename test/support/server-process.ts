@@ -36,7 +36,7 @@ const root = resolve(import.meta.dirname, '../..');
  */
 export async function startServerProcess(options: { config?: string; env?: Record<string, string>; home?: string; port?: number; args?: string[]; startSeconds?: number; node?: string } = {}): Promise<ServerProcess> {
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'countersign-proc-'));
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   if (options.config) writeFileSync(join(home, 'countersign.yaml'), options.config);
   const env: NodeJS.ProcessEnv = withTestIsolation({ ...process.env, COUNTERSIGN_HOME: home, PORT: String(port), HOST: '127.0.0.1', ...options.env }, options.env);
   // Without a config the server writes its example as ./countersign.yaml in its working directory (the home), as on
@@ -46,9 +46,22 @@ export async function startServerProcess(options: { config?: string; env?: Recor
   // Embedded PGlite in the home unless the caller names a database (replicas share one PostgreSQL).
   if (!options.env?.DATABASE_URL) delete env.DATABASE_URL;
   if (!options.env?.COUNTERSIGN_PUBLIC_URL) delete env.COUNTERSIGN_PUBLIC_URL;
-  const child: ChildProcess = spawn(options.node ?? process.execPath, [join(root, 'bin/countersign.js'), 'start', ...(options.args ?? [])], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const seconds = options.startSeconds ?? startSeconds(env, options.args);
-  const output = await untilListening(child, 'countersign start', seconds, () => child.kill('SIGTERM')); // it drains what it started
+  let child: ChildProcess;
+  let output: Awaited<ReturnType<typeof untilListening>>;
+  for (let attempt = 1; ; attempt++) {
+    child = spawn(options.node ?? process.execPath, [join(root, 'bin/countersign.js'), 'start', ...(options.args ?? [])], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = child;
+    try {
+      output = await untilListening(started, 'countersign start', seconds, () => started.kill('SIGTERM')); // it drains what it started
+      break;
+    } catch (error) {
+      // freePort's port was free when asked; another process (a parallel worker, another suite) may have taken it
+      // before the server bound it. A port the caller chose is kept: a restart must come back at the same URL.
+      if (options.port !== undefined || attempt === 3 || !/is already in use/.test((error as Error).message)) throw error;
+      env.PORT = String((port = await freePort()));
+    }
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     port,
