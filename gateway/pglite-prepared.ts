@@ -13,6 +13,7 @@ type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Pr
  * Parameters are serialized and rows parsed by PGlite's own serializers and parsers, as its `query` does. A text that
  * fails to parse is not kept; the server keeps a statement across transactions, so a rollback does not lose it.
  * `maxStatements`: most texts kept prepared (drizzle's shapes are a few dozen); past it, new texts run unnamed.
+ * Only statements with parameters are kept, as the PostgreSQL driver does: the others are one-off texts.
  */
 export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
   const { serialize } = protocol;
@@ -58,8 +59,9 @@ export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
     try {
       let statement = statements.get(text);
       if (!statement) {
-        // Past the cap, the unnamed statement, as PGlite's query uses (parsed again at each call).
-        const name = statements.size < maxStatements ? `cs${statements.size}` : '';
+        // A statement without parameters (DDL, a migration, SET), or past the cap: the unnamed statement, as PGlite's
+        // query uses (parsed again at each call), as the PostgreSQL driver prepares only statements with parameters.
+        const name = params.length > 0 && statements.size < maxStatements ? `cs${statements.size}` : '';
         const described = await client.execProtocolStream(concat([serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]), stream);
         const types = described.find((m): m is InstanceType<typeof protocol.messages.ParameterDescriptionMessage> => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
         statement = { name, types };
