@@ -2,7 +2,6 @@ import { protocol, types, type PGlite, type QueryOptions, type Results, type Tra
 
 type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
 
-
 /**
  * Embedded PGlite with prepared statements, as the PostgreSQL driver already has them (gateway/db.ts, `preparing`).
  * PGlite's own `query` sends every statement unnamed: parse, describe, bind, describe, execute and sync, six passes
@@ -18,12 +17,8 @@ type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Pr
 export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
   const { serialize } = protocol;
   const statements = new Map<string, { name: string; types: number[] }>();
-  const concat = (parts: Uint8Array[]) => {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const part of parts) (out.set(part, at), (at += part.length));
-    return out;
-  };
+  // Messages sent together go through PGlite's WebAssembly in one pass, as a client's pipelined messages would.
+  const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
   /**
    * The statement's result, as PGlite's parseResults builds it, without its copy of the whole parser table (a few
@@ -63,8 +58,8 @@ export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
         // query uses (parsed again at each call), as the PostgreSQL driver prepares only statements with parameters.
         const name = params.length > 0 && statements.size < maxStatements ? `cs${statements.size}` : '';
         const described = await client.execProtocolStream(concat([serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]), stream);
-        const types = described.find((m): m is InstanceType<typeof protocol.messages.ParameterDescriptionMessage> => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
-        statement = { name, types };
+        const parameterTypes = described.find((m): m is InstanceType<typeof protocol.messages.ParameterDescriptionMessage> => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
+        statement = { name, types: parameterTypes };
         if (name) statements.set(text, statement);
       }
       const values = params.map((value, i) => {
