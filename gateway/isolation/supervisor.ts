@@ -16,6 +16,15 @@ import type { DownstreamState, FromChild, FromSupervisor, KernelReady, ProcessSt
  */
 
 const CHILD = fileURLToPath(new URL('../../bin/countersign-child.js', import.meta.url));
+
+/**
+ * The kernel child holds the embedded database (PGlite, unless DATABASE_URL names PostgreSQL), and V8 recompiles its
+ * WebAssembly's hot functions with TurboFan on worker threads whose native memory the C allocator keeps for the life of
+ * the process: about 45-75 MB (bench/NOTES.md, ninth and eleventh passes). Liftoff alone, V8's baseline compiler, costs
+ * about 5% more CPU per kernel write and nothing measurable per read. V8 takes the flag from the command line only:
+ * Node 24 ignores it when set at run time, and NODE_OPTIONS refuses it.
+ */
+export const v8Flags = (role: Role, env: NodeJS.ProcessEnv): string[] => (role === 'kernel' && !env.DATABASE_URL ? ['--liftoff-only'] : []);
 const START_TIMEOUT_MS = 300_000; // generous: a loaded 2-core CI machine took 150 s to start a kernel
 
 /** A crash after this long up is not a quick one: the backoff starts over. */
@@ -97,7 +106,7 @@ export async function supervise(options: SupervisorOptions): Promise<Supervisor>
     const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc'];
     if (role !== 'kernel') stdio.push('pipe');
     // The edge runs its bundle under the permission model (edge-bundle.ts); the role is its last argument either way.
-    const args = role === 'edge' ? [...bundle!.flags, bundle!.file, role] : [CHILD, role];
+    const args = role === 'edge' ? [...bundle!.flags, bundle!.file, role] : [...v8Flags(role, env), CHILD, role];
     const child = spawn(process.execPath, args, { env, stdio });
     const state = crashed.has(role) ? 'restarting' : 'starting';
     const entry: Running = { role, child, startedAt: Date.now(), state: { name: role, pid: child.pid ?? null, state, restarts: restarts.get(role) ?? 0 } };

@@ -89,6 +89,11 @@ describe.runIf(linux)('--isolation process', { timeout: 600_000 }, () => {
     for (const p of processes) expect(role(p.pid)).toBe(p.name);
   });
 
+  it('the kernel, which holds the embedded database, compiles WebAssembly with Liftoff only; no other process does', () => {
+    // V8 takes the flag from the command line only (test/unit/liftoff.test.ts; bench/NOTES.md, eleventh pass).
+    for (const p of processes) expect(cmdline(p.pid).includes('--liftoff-only'), p.name).toBe(p.name === 'kernel');
+  });
+
   it('the process listening on the MCP port is the edge, and its environment holds no credential', () => {
     const pid = listenerPid(server.port);
     expect(pid).not.toBeNull();
