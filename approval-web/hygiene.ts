@@ -67,10 +67,11 @@ export function lookalikes(text: string): Flag[] {
   if (!/[^\x00-\x7f]/.test(text)) return [];
   const flags = new Set<Flag>();
   // A symbol that passes for one ASCII letter or digit (𝈓, a Greek musical symbol, for F) is part of the word it
-  // dresses; other symbols (€, ™) separate words. A word needs a letter, so "3 × 4" is not taken for "3 x 4".
+  // dresses; other symbols (€, ™) separate words. A word needs a letter, so "3 × 4" is not taken for "3 x 4"; a letter
+  // number counts as one (Roman numerals: "ⅠⅠⅽ", all three U+2160-U+217F, passes for "llc").
   const visible = withoutHidden(text).replace(/\p{S}/gu, (c) => (imitatesAscii(c) ? c : ' '));
   for (const word of visible.match(/[\p{L}\p{M}\p{N}\p{S}]+/gu) ?? []) {
-    if (!/\p{L}/u.test(word)) continue;
+    if (!/[\p{L}\p{Nl}]/u.test(word)) continue;
     if (mixesScripts(word)) flags.add('mixed-script');
     if (imitatesAscii(word)) flags.add('confusable');
   }
