@@ -17,8 +17,6 @@ type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Pr
 export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
   const { serialize } = protocol;
   const statements = new Map<string, { name: string; types: number[] }>();
-  // Messages sent together go through PGlite's WebAssembly in one pass, as a client's pipelined messages would.
-  const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
   /**
    * The statement's result, as PGlite's parseResults builds it, without its copy of the whole parser table (a few
@@ -48,7 +46,10 @@ export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
     return { rows: [], fields: [], affectedRows: 0 };
   }
 
-  /** Runs one statement; the caller holds PGlite's query lock. */
+  /**
+   * Runs one statement; the caller holds PGlite's query lock. Messages sent together (Buffer.concat) go through
+   * PGlite's WebAssembly in one pass, as a client's pipelined messages would.
+   */
   async function run<T>(text: string, params: unknown[], options: QueryOptions | undefined): Promise<Results<T>> {
     const stream = { ...options, syncToFs: false };
     try {
@@ -57,7 +58,7 @@ export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
         // A statement without parameters (DDL, a migration, SET), or past the cap: the unnamed statement, as PGlite's
         // query uses (parsed again at each call), as the PostgreSQL driver prepares only statements with parameters.
         const name = params.length > 0 && statements.size < maxStatements ? `cs${statements.size}` : '';
-        const described = await client.execProtocolStream(concat([serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]), stream);
+        const described = await client.execProtocolStream(Buffer.concat([serialize.parse({ name, text, types: options?.paramTypes }), serialize.describe({ type: 'S', name }), serialize.sync()]), stream);
         const parameterTypes = described.find((m): m is InstanceType<typeof protocol.messages.ParameterDescriptionMessage> => m.name === 'parameterDescription')?.dataTypeIDs ?? [];
         statement = { name, types: parameterTypes };
         if (name) statements.set(text, statement);
@@ -68,7 +69,7 @@ export function preparedPglite(client: PGlite, maxStatements = 500): PGlite {
         const serializer = options?.serializers?.[type] ?? client.serializers[type];
         return serializer ? serializer(value) : String(value);
       });
-      const messages = await client.execProtocolStream(concat([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]), stream);
+      const messages = await client.execProtocolStream(Buffer.concat([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]), stream);
       return results<T>(messages, options);
     } catch (error) {
       // As PGlite's query reports a database error: with the statement and parameters that caused it.

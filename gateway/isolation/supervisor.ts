@@ -20,7 +20,7 @@ const CHILD = fileURLToPath(new URL('../../bin/countersign-child.js', import.met
 /**
  * The kernel child holds the embedded database (PGlite, unless DATABASE_URL names PostgreSQL), and V8 recompiles its
  * WebAssembly's hot functions with TurboFan on worker threads whose native memory the C allocator keeps for the life of
- * the process: about 45-75 MB (bench/NOTES.md, ninth and eleventh passes). Liftoff alone, V8's baseline compiler, costs
+ * the process: about 45-70 MB (bench/NOTES.md, ninth and eleventh passes). Liftoff alone, V8's baseline compiler, costs
  * about 5% more CPU per kernel write and nothing measurable per read. V8 takes the flag from the command line only:
  * Node 24 ignores it when set at run time, and NODE_OPTIONS refuses it.
  */
