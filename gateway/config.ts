@@ -97,6 +97,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (doc.errors.length > 0) {
     fail(doc.errors.map((e) => ({ offset: e.pos[0], text: `YAML syntax: ${e.message.split('\n')[0]}; check indentation and quoting on this line` })));
   }
+  // An alias inside the node its anchor names would make that value contain itself ("&a\n<<: *a"): no config is
+  // shaped like that, and every walk of it would recurse forever.
+  const loop = aliasLoopOffset(doc);
+  if (loop !== undefined) fail([{ offset: loop, text: 'YAML aliases: this *alias sits inside the &anchor it names, so its value would contain itself; write the value out' }]);
   let raw: unknown;
   try {
     // Aliases are resolved here: one used before its anchor, or so many that they multiply the document, is an error.
@@ -164,6 +168,18 @@ function aliasOffset(doc: Document): number {
     },
   });
   return unresolved ?? first ?? 0;
+}
+
+/** Where an alias sits inside the node its own anchor names, if one does. */
+function aliasLoopOffset(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_, node, path) {
+      const target = node.resolve(doc);
+      if (offset === undefined && target && path.includes(target)) offset = node.range?.[0] ?? 0;
+    },
+  });
+  return offset;
 }
 
 /** Replaces `env:NAME` strings with the variable's value. Policy and roles are data, never references. */

@@ -133,6 +133,9 @@ describe('config errors name file, line and column, what is wrong and how to fix
     for (let i = 1; i < 10; i++) rows.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
     const bomb = problem(`${rows.join('\n')}\npolicy: {}\n`);
     expect(bomb.message).toMatch(/^cs\.yaml:\d+:\d+: YAML aliases: /);
+    // An alias inside its own anchor's node: a value that would contain itself (the config fuzz, seed 101730626).
+    expect(problem('&a \n<<: *a').message).toBe('cs.yaml:2:5: YAML aliases: this *alias sits inside the &anchor it names, so its value would contain itself; write the value out');
+    expect(problem('policy: &p\n  rules: [*p]\n').message).toMatch(/^cs\.yaml:2:11: YAML aliases: this \*alias sits inside/);
   });
 
   it('a missing map of names says what it must be, not zod\'s words (found by test/fuzz)', () => {
