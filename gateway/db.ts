@@ -104,13 +104,13 @@ async function openPostgres(url: string): Promise<Database> {
       { cause: error },
     );
   }
-  const db = drizzle(preparing(client)) as unknown as Db;
+  const db = lean(drizzle(preparing(client)));
   // A commit here waits for no fsync: 0.22 ms on the bench machine's quiet disk, 2.7-3.5 ms while it was loaded
   // (2026-11-29), which a read's answer waited for after its upstream call. Its own small pool; the setting is sent as each connection opens.
   const relaxed = postgres(url, { max: 4, onnotice: () => {}, connect_timeout: 10, connection: { synchronous_commit: 'off' } });
   return {
     db,
-    asyncCommitDb: drizzle(preparing(relaxed)) as unknown as Db,
+    asyncCommitDb: lean(drizzle(preparing(relaxed))),
     kind: 'postgres',
     location: redact(url),
     async listen(channel, onMessage) {
@@ -122,6 +122,19 @@ async function openPostgres(url: string): Promise<Database> {
     },
     close: async () => void (await Promise.all([client.end({ timeout: 5 }), relaxed.end({ timeout: 5 })])),
   };
+}
+
+/**
+ * Drizzle as the gateway uses it. Building a statement, drizzle asks its dialect for each parameter's type hint
+ * (`prepareTyping`: json, timestamp, uuid...), a chain of class checks that took over a quarter of building a read's
+ * record (bench/NOTES.md, twelfth pass). Only the AWS Data API driver reads those hints; postgres.js and PGlite take
+ * the parameters without them, so the gateway's handles skip the hints.
+ */
+export function lean(db: unknown): Db {
+  const dialect = (db as { dialect?: { prepareTyping?: unknown } }).dialect;
+  if (typeof dialect?.prepareTyping !== 'function') throw new Error('drizzle-orm changed: PgDatabase has no dialect.prepareTyping to turn off; see lean() in gateway/db.ts');
+  dialect.prepareTyping = undefined;
+  return db as Db;
 }
 
 /**
@@ -211,7 +224,7 @@ async function openPglite(dataDir: string | null, loadDataDir?: Blob): Promise<D
       { cause: error },
     );
   }
-  const db = drizzle(preparedPglite(client)) as unknown as Db;
+  const db = lean(drizzle(preparedPglite(client)));
   return {
     db,
     kind: 'pglite',
