@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './store/db.ts';
+import type { Recorded } from './requests.ts';
 import { agents, grants, requests, spends } from './store/schema.ts';
 import { KernelError, asKernelError } from './errors.ts';
 import { requestDigest } from './digest.ts';
@@ -82,8 +83,9 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     const decided = { kind: 'policy.decided', requestId, actor: 'kernel', data: verdict as unknown as JsonObject };
     const active = db.$with('active').as(db.select({ id: agents.id }).from(agents).where(and(eq(agents.id, principal.agentId), isNull(agents.revokedAt))).for('share'));
     const lease = grant ? { leaseOwner: ctx.replicaId, leaseUntil: leaseEnd(ctx), attempt: 1 } : {};
-    const values = { id: requestId, digest, agentId: sql`(select id from active)`, tool, body, intent: described.intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), approvers: verdict.approvers ?? null, ...lease };
-    // `consumer`: the executor consuming the grant now, in this statement; null retires it unused (expired now).
+    const values = { id: requestId, digest, agentId: sql`(select id from active)`, tool, body, intent: described.intent, verdict, state, ruleId: verdict.ruleId, expiresAt: new Date(body.expiresAt), createdAt: now, approvers: verdict.approvers ?? null, ...lease };
+    // `consumer`: the executor consuming the grant now, in this statement; null retires it unused (expired now). Only
+    // a claim recorded at once (no consumer) reads its row back: composing a RETURNING of every column costs CPU.
     const insert = (consumer?: string | null) => {
       const used = consumer ? { consumedAt: sql`now()` } : consumer === null ? { expiresAt: sql`now()` } : {};
       const consumed: AuditInput[] = consumer ? [{ kind: 'grant.consumed', requestId: null, actor: consumer, data: { jti: grant!.jti, digest } }] : [];
@@ -92,14 +94,15 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
         grant && verdict.spend && db.insert(spends).values({ requestId, ...verdict.spend }).getSQL(),
         ctx.audit.queued([received(digest, body), decided, ...(grant ? startEntries(requestId, tool, grant, { owner: ctx.replicaId, attempt: 1 }) : []), ...consumed]),
       ].flatMap((insert, i) => (insert ? [db.$with(`w${i}`, {}).as(insert)] : []));
-      return db.with(active, ...also).insert(requests).values(values).returning().catch(async (error: unknown) => {
+      const inserted = db.with(active, ...also).insert(requests).values(values);
+      return (consumer === undefined ? inserted.returning() : inserted.then(() => [])).catch(async (error: unknown) => {
         const [agent] = await db.select({ revokedAt: agents.revokedAt }).from(agents).where(eq(agents.id, principal.agentId));
         throw agent?.revokedAt !== null ? new KernelError('unknown_agent', `agent ${principal.agentName} was revoked; nothing was recorded`) : error;
       });
     };
     if (defer) {
       // Nothing is written yet: the row as the claim will record it (its lease's end is the database's to set).
-      const row = { ...values, agentId: principal.agentId, leaseUntil: null, createdAt: now, updatedAt: now, result: null, error: null } as Claim['row'];
+      const row = { ...values, agentId: principal.agentId, leaseUntil: null, updatedAt: now, result: null, error: null } as Claim['row'];
       // Recorded once: by the consumption (consumeHeld), or else by the outcome (which waits for a consumption under way).
       let once: Promise<void> | undefined;
       const deferred = (consumer: string | null) => (once ??= insert(consumer).then(() => {}));
@@ -231,7 +234,7 @@ export async function execute(ctx: KernelContext, requestId: string): Promise<vo
  * Sends a claimed request with its grant to the connector's executor and records the outcome, renewing the lease
  * while the executor works. `rerun`: a second attempt after reconcile proved the first never reached upstream.
  */
-export async function run(ctx: KernelContext, claim: Claim, rerun = false, call: string | null = null): Promise<Claim['row'] | null> {
+export async function run(ctx: KernelContext, claim: Claim, rerun = false, call: string | null = null): Promise<Recorded | null> {
   const { row, grant } = claim;
   const connector = ctx.connectorFor(row.tool);
   const mine = and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row));
@@ -272,7 +275,7 @@ export function outcomeUnknown(why: string, check: string): KernelErrorShape {
  * Records an execution's outcome, only while this replica still holds the claim's lease. An owner that lost it (its
  * lease lapsed and another replica took over) gets no say: its outcome is audited as a conflict, never a second result.
  */
-async function finish(ctx: KernelContext, { row, grant, deferred }: Claim, state: 'succeeded' | 'failed' | 'unknown', outcome: Outcome & { leaseUntil?: SQL | null }): Promise<Claim['row'] | null> {
+async function finish(ctx: KernelContext, { row, grant, deferred }: Claim, state: 'succeeded' | 'failed' | 'unknown', outcome: Outcome & { leaseUntil?: SQL | null }): Promise<Recorded | null> {
   // A deferred claim its executor never consumed (it refused before anything ran) is recorded now, its grant retired.
   ctx.heldGrants.delete(grant.jti);
   await deferred?.(null);
@@ -281,13 +284,14 @@ async function finish(ctx: KernelContext, { row, grant, deferred }: Claim, state
   const done = ctx.audit.queued([{ kind: `execution.${state}`, requestId: row.id, actor: 'kernel', data }]);
   const conflict = ctx.audit.queued([{ kind: 'execution.conflict', requestId: row.id, actor: 'kernel', data: { owner: ctx.replicaId, attempt: row.attempt, refused: state, outcome: data } }]);
   // The move and its audit entry in one statement (atomic without a transaction, one round trip): the entry is the
-  // outcome when the update took the row, else the conflict.
-  const moved = ctx.db.$with('moved').as(ctx.db.update(requests).set({ state, updatedAt: new Date(), ...patch, leaseUntil }).where(and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row))).returning());
+  // outcome when the update took the row, else the conflict. The row as moved is the claim's with what the update set.
+  const updatedAt = new Date();
+  const moved = ctx.db.$with('moved').as(ctx.db.update(requests).set({ state, updatedAt, ...patch, leaseUntil }).where(and(eq(requests.id, row.id), eq(requests.state, 'executing'), holds(ctx, row))).returning({ id: requests.id }));
   const ended = ctx.db.$with('ended', {}).as(sql`${done} where exists (select 1 from moved)`);
   const refused = ctx.db.$with('refused', {}).as(sql`${conflict} where not exists (select 1 from moved)`);
-  const [result] = await ctx.db.with(moved, ended, refused).select().from(moved);
+  const [took] = await ctx.db.with(moved, ended, refused).select().from(moved);
   ctx.wake(row.id);
-  return result ?? null;
+  return took ? { ...row, ...patch, state, updatedAt } : null;
 }
 
 /** Moves a request from `from` to `to` with its audit entry, in one transaction; false, writing nothing, when it was elsewhere. */

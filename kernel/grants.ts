@@ -77,9 +77,7 @@ export async function verifyGrant(
     throw new KernelError('grant_invalid', `the grant is not a Countersign grant: ${wrong ? `unexpected ${wrong}` : missing ? `missing required "${missing}" claim` : '"exp" is not a number'}`);
   }
   if (claims.exp <= Math.floor((expected.now ?? new Date()).getTime() / 1000)) throw new KernelError('grant_expired', 'the grant has expired; the kernel must mint a new one for this request');
-  if (claims.digest !== expected.digest) {
-    throw new KernelError('digest_mismatch', 'the grant was issued for another request (its digest differs from the request being executed); nothing was executed');
-  }
+  if (claims.digest !== expected.digest) throw new KernelError('digest_mismatch', 'the grant was issued for another request (its digest differs from the request being executed); nothing was executed');
   if (claims.tool !== expected.tool) throw new KernelError('grant_invalid', `the grant is for tool ${JSON.stringify(claims.tool)}, not ${JSON.stringify(expected.tool)}; nothing was executed`);
   return { jti: String(claims.jti), requestId: String(claims.sub), expiresAt: new Date(claims.exp * 1000) };
 }

@@ -8,7 +8,8 @@ import type { ApprovalRecord, RequestRecord, RequestState } from './types.ts';
 /** Reading and moving requests in the store. Every state change is a compare-and-swap on the current state. */
 
 type Row = typeof requests.$inferSelect;
-type Recorded = Pick<Row, 'id' | 'digest' | 'body' | 'intent' | 'state' | 'verdict' | 'result' | 'error' | 'createdAt' | 'updatedAt'>;
+/** What a request's record is built from (records): a stored row, or a claim's row with what its outcome set. */
+export type Recorded = Pick<Row, 'id' | 'digest' | 'body' | 'intent' | 'state' | 'verdict' | 'result' | 'error' | 'createdAt' | 'updatedAt'>;
 
 export function createRequestStore(db: Db) {
   /** Rows with their decisions. `tx` matters on PGlite: one connection, so a query outside an open transaction waits for it. */

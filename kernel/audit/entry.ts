@@ -48,12 +48,8 @@ export const containsNul = (value: unknown): boolean => NUL.test(JSON.stringify(
 export function prepareInput(input: AuditInput, index = 0): PreparedInput {
   const where = `audit entry #${index}`;
   if (typeof input !== 'object' || input === null) throw new KernelError('bad_request', `${where} must be an object {kind, actor, requestId?, data?}`);
-  if (typeof input.kind !== 'string' || !KIND.test(input.kind) || input.kind.length > 100) {
-    throw new KernelError('bad_request', `${where}: kind ${JSON.stringify(input.kind)} must be dotted lowercase words like 'request.received'`);
-  }
-  if (typeof input.actor !== 'string' || input.actor.length === 0 || input.actor.length > 300) {
-    throw new KernelError('bad_request', `${where}: actor must be a non-empty string like 'agent:<id>' or 'kernel'`);
-  }
+  if (typeof input.kind !== 'string' || !KIND.test(input.kind) || input.kind.length > 100) throw new KernelError('bad_request', `${where}: kind ${JSON.stringify(input.kind)} must be dotted lowercase words like 'request.received'`);
+  if (typeof input.actor !== 'string' || input.actor.length === 0 || input.actor.length > 300) throw new KernelError('bad_request', `${where}: actor must be a non-empty string like 'agent:<id>' or 'kernel'`);
   const requestId = input.requestId ?? null;
   if (requestId !== null && (typeof requestId !== 'string' || requestId.length === 0)) throw new KernelError('bad_request', `${where}: requestId must be a non-empty string or null`);
   const data = input.data === undefined ? {} : input.data;

@@ -97,6 +97,8 @@ afterAll(async () => {
 });
 
 const submit = (tool: string, key: string) => k.submit(agentId, tool, { key });
+/** A request as the kernel answers for it later (request.get), read from the store. */
+const stored = (requestId: string) => k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId });
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
 /** grant.consume as the executor sends it; the error code when refused. */
 const consume = (jti: string, digest: string) => spy.send('kernel', { op: 'grant.consume', jti, digest }).then((reply) => (reply === true ? 'consumed' : `replied ${String(reply)}`), (e: KernelError) => e.code);
@@ -249,6 +251,8 @@ describe('execution outcomes', () => {
     });
     const view = await submit('spy_write', 'w-ok');
     expect(view).toMatchObject({ state: 'succeeded', result: { data: { written: true }, text: 'written' } });
+    // The answer is built from the claim and what its outcome set, not read back: it must be the record as stored.
+    expect(await stored(view.id)).toEqual(view);
     expect(leftSeconds).toBeGreaterThan(0);
     expect(leftSeconds).toBeLessThanOrEqual(30);
     expect((await requestRow(view.id)).leaseUntil).toBeNull();
@@ -289,9 +293,11 @@ describe('execution outcomes', () => {
     scripts.set('w-drifts', async () => {
       throw new KernelError('pin_drift', 'the note changed');
     });
-    expect(await submit('spy_write', 'w-fails')).toMatchObject({ state: 'failed', error: { code: 'upstream_error', message: 'upstream said 500' } });
+    const failed = await submit('spy_write', 'w-fails');
+    expect(failed).toMatchObject({ state: 'failed', error: { code: 'upstream_error', message: 'upstream said 500' } });
     const drifted = await submit('spy_write', 'w-drifts');
     expect(drifted).toMatchObject({ state: 'failed', error: { code: 'pin_drift', message: 'the note changed' } });
+    for (const view of [failed, drifted]) expect(await stored(view.id)).toEqual(view);
     expect((await audit({ requestId: drifted.id })).at(-1)).toMatchObject({ kind: 'execution.failed', data: { code: 'pin_drift' } });
   });
 
@@ -301,6 +307,7 @@ describe('execution outcomes', () => {
     });
     const view = await submit('spy_write', 'w-unknown');
     expect(view).toMatchObject({ state: 'unknown', error: { code: 'upstream_unknown', message: 'the connection dropped mid-call' } });
+    expect(await stored(view.id)).toEqual(view);
     // Its lease ended with the attempt, so recovery reconciles at once: no grant was used, so it runs again.
     await k.kernel.recover();
     expect(executions.get('w-unknown')).toHaveLength(2);
