@@ -183,8 +183,12 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
   const ended = { kind: `execution.${state}`, requestId, actor: 'kernel', data: (outcome.result ?? outcome.error ?? {}) as unknown as JsonObject };
   const audited = ctx.audit.queued([received(digest, body), decided, ...startEntries(requestId, tool, grant), ...consumed, ended]);
   // Request, grant and audit entries in one statement: they commit together, in one round trip and no transaction,
-  // without waiting for the disk where the gateway offers that (KernelOptions.asyncCommitDb).
-  await (ctx.asyncCommitDb ?? ctx.db).execute(sql`with r as (${ctx.db.insert(requests).values(row).getSQL()}), g as (${ctx.db.insert(grants).values({ jti: grant.jti, requestId, digest, ...used }).getSQL()}) ${audited}`);
+  // without waiting for the disk where the gateway offers that (KernelOptions.asyncCommitDb). Written out, with json
+  // and timestamps as text (the columns' own encoding): drizzle's builder took 3x the CPU to compose it, on every read.
+  const [json, iso] = [(value: unknown) => (value == null ? null : JSON.stringify(value)), (value: Date | null) => value?.toISOString() ?? null];
+  await (ctx.asyncCommitDb ?? ctx.db).execute(sql`with r as (insert into requests (id, digest, agent_id, tool, body, intent, verdict, state, rule_id, expires_at, created_at, updated_at, result, error)
+      values (${requestId}, ${digest}, ${principal.agentId}, ${tool}, ${json(body)}, ${json(intent)}, ${json(verdict)}, ${state}, ${verdict.ruleId}, ${body.expiresAt}, ${iso(at)}, ${iso(at)}, ${json(row.result)}, ${json(row.error)})),
+    g as (insert into grants (jti, request_id, digest, expires_at, consumed_at) values (${grant.jti}, ${requestId}, ${digest}, ${iso(used.expiresAt)}, ${iso(used.consumedAt)})) ${audited}`);
   return (await ctx.store.records([row]))[0]!;
 }
 

@@ -75,7 +75,7 @@ describe('asynchronous commits', () => {
     through.length = 0;
     const read = await submit('test_read_note', { key: 'welcome' });
     expect(read.state).toBe('succeeded');
-    expect(through).toEqual([expect.stringMatching(/^with "?r"? as \(insert into "requests"/)]);
+    expect(through).toEqual([expect.stringMatching(/^with "?r"? as \(insert into "?requests"?/)]);
     expect(await stateOf(read.id)).toBe('succeeded');
   });
 

@@ -132,6 +132,11 @@ describe("an allowed read's grant, held in memory while the read runs", () => {
     const view = await submit('spy_read', 'r-consumes');
     const { jti, exp } = claims(executions.get('r-consumes')![0]!.grant);
     expect(view).toMatchObject({ state: 'succeeded', result: { data: { marker: '' } } });
+    // Its record's statement is written out by hand: what it stored reads back as the answer the agent got, json as
+    // json (drizzle's reads would parse a json string too), timestamps as the kernel's.
+    expect(await stored(view.id)).toEqual(view);
+    const types = sql`select jsonb_typeof(body) as body, jsonb_typeof(intent) as intent, jsonb_typeof(verdict) as verdict, jsonb_typeof(result) as result, error is null as "noError", created_at = updated_at as same from requests where id = ${view.id}`;
+    expect((await k.database.db.execute(types)).rows).toEqual([{ body: 'object', intent: 'object', verdict: 'object', result: 'object', noError: true, same: true }]);
     // Each refusal says what happened to the grant and that nothing ran.
     expect(view.result?.data.seen).toEqual([
       `digest_mismatch: grant ${jti} was issued for another request; nothing was executed`,
