@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { CAPABILITIES, KernelError, readEntries, schema, type AuditEntry, type CompiledPolicy, type Envelope, type Json, type JsonObject, type Port, type RequestBody } from '../../kernel/index.ts';
+import { rowsOf } from '../../kernel/audit/store.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
 // A request's path through kernel/flow.ts on the real kernel (PGlite in memory), with a scripted connector endpoint
@@ -136,7 +137,7 @@ describe("an allowed read's grant, held in memory while the read runs", () => {
     // json (drizzle's reads would parse a json string too), timestamps as the kernel's.
     expect(await stored(view.id)).toEqual(view);
     const types = sql`select jsonb_typeof(body) as body, jsonb_typeof(intent) as intent, jsonb_typeof(verdict) as verdict, jsonb_typeof(result) as result, error is null as "noError", created_at = updated_at as same from requests where id = ${view.id}`;
-    expect((await k.database.db.execute(types)).rows).toEqual([{ body: 'object', intent: 'object', verdict: 'object', result: 'object', noError: true, same: true }]);
+    expect(rowsOf(await k.database.db.execute(types))).toEqual([{ body: 'object', intent: 'object', verdict: 'object', result: 'object', noError: true, same: true }]);
     // Each refusal says what happened to the grant and that nothing ran.
     expect(view.result?.data.seen).toEqual([
       `digest_mismatch: grant ${jti} was issued for another request; nothing was executed`,
