@@ -20,6 +20,7 @@ import { startCountersign, type SetUsage } from './mcp/start.ts';
  * The variants above run every service in one process (createServices, i.e. `--isolation none`); `countersign start`
  * defaults to `--isolation process`, which processSet measures too (PostgreSQL, CPU summed over every process of the set).
  * BENCH_MCP_ISOLATION=none|process|both (default both) runs the in-process variants, the process set, or both.
+ * BENCH_GATEWAY_FLAGS adds Node/V8 flags to the in-process gateway's command line (an experiment's A/B).
  */
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -40,7 +41,8 @@ async function buildScripts(): Promise<void> {
 }
 
 function start(name: string, args: string[]): Promise<Child> {
-  const child = fork(script(name), args, { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF && name === 'gateway.ts' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const flags = name === 'gateway.ts' ? [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...(process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? [])] : [];
+  const child = fork(script(name), args, { execArgv: ['--expose-gc', ...flags], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
     child.once('message', (m: { url: string; token?: string }) => {
