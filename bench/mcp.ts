@@ -18,7 +18,8 @@ import { startCountersign, type SetUsage } from './mcp/start.ts';
  * gateway held about 55 MB more (2026-11-28), which the memory target would have counted against Countersign.
  * BENCH_MCP_SECONDS sets each scenario's length (default 5); BENCH_MCP_DB=postgres|pglite runs one database only.
  * The variants above run every service in one process (createServices, i.e. `--isolation none`); `countersign start`
- * defaults to `--isolation process`, which processSet measures too (PostgreSQL, CPU summed over every process of the set).
+ * defaults to `--isolation process`, which processSet measures too (on each database BENCH_MCP_DB names, CPU summed
+ * over every process of the set).
  * BENCH_MCP_ISOLATION=none|process|both (default both) runs the in-process variants, the process set, or both.
  * BENCH_GATEWAY_FLAGS adds Node/V8 flags to the in-process gateway's command line (an experiment's A/B).
  */
@@ -128,21 +129,23 @@ function rows(row: Row, base?: Row): BenchResult[] {
 
 /**
  * `countersign start` as it runs by default (`--isolation process`, gateway/isolation/supervisor.ts): supervisor,
- * kernel, one executor per connector and the edge, on PostgreSQL, the bench upstream wired by configuration and served
- * by the `mcp` executor (bench/mcp/start.ts). CPU per call is summed over every process of the set. Its baselines: the
- * bare proxy measured right before each scenario, `countersign start --isolation none` with the same config (the same
- * connector in one process: what the processes themselves cost), and the in-process variant above (`inProcess`, the
- * bench connector through createServices) when it ran. Reported, no targets.
+ * kernel, one executor per connector and the edge, on PostgreSQL or embedded PGlite (`npm start`'s default), the
+ * bench upstream wired by configuration and served by the `mcp` executor (bench/mcp/start.ts). CPU per call is summed
+ * over every process of the set. Its baselines: the bare proxy measured right before each scenario, `countersign
+ * start --isolation none` with the same config (the same connector in one process: what the processes themselves
+ * cost), and the in-process variant above (`inProcess`, the bench connector through createServices) when it ran.
+ * Reported, no targets; also the RSS of the set and of its kernel (which holds PGlite on the embedded database).
  */
-async function processSet(upstream: Child, proxy: Child, inProcess: Map<string, Measured>): Promise<BenchResult[]> {
+async function processSet(upstream: Child, proxy: Child, inProcess: Map<string, Measured>, db: 'postgres' | 'pglite'): Promise<BenchResult[]> {
   const ops = (process.env.BENCH_MCP_OPS?.split(',').filter(Boolean) ?? ['read', 'write']) as ('read' | 'write')[];
   type SetMeasured = Awaited<ReturnType<typeof measure<SetUsage>>>;
   const measured = new Map<string, SetMeasured>();
   const proxied = new Map<string, Measured>();
   const rss = new Map<string, number>();
+  let kernelRss = 0;
   for (const isolation of ['process', 'none'] as const) {
     log(`countersign start --isolation ${isolation}`);
-    const set = await startCountersign(upstream.url, isolation);
+    const set = await startCountersign(upstream.url, isolation, db);
     try {
       for (const op of ops) {
         for (const clients of [1, 32]) {
@@ -151,14 +154,16 @@ async function processSet(upstream: Child, proxy: Child, inProcess: Map<string, 
           measured.set(`${isolation} ${op} ${clients}`, await measure(set, `bench_bench_${op}`, clients));
         }
       }
-      rss.set(isolation, (await set.usage()).rss / 2 ** 20);
+      const usage = await set.usage();
+      rss.set(isolation, usage.rss / 2 ** 20);
+      if (isolation === 'process') kernelRss = usage.processes.filter((x) => x.role === 'kernel').reduce((sum, x) => sum + x.rss, 0) / 2 ** 20;
     } finally {
       await set.close();
     }
   }
   const results: BenchResult[] = [];
-  const set = 'countersign start (process isolation) postgres';
-  const one = 'countersign start --isolation none postgres (same config)';
+  const set = `countersign start (process isolation) ${db}`;
+  const one = `countersign start --isolation none ${db} (same config)`;
   const clientsLabel = (n: number) => (n === 1 ? '1 client' : `${n} clients`);
   for (const op of ops) {
     for (const clients of [1, 32]) {
@@ -193,10 +198,10 @@ async function processSet(upstream: Child, proxy: Child, inProcess: Map<string, 
       { name: `${set}, ${op}: throughput / --isolation none (same config), 32 clients`, value: s32.perSecond / n32.perSecond, unit: 'ratio' },
       ms(`${set}, ${op}: CPU per call added by the processes over --isolation none (same config), 32 clients`, s32.cpuPerCall - n32.cpuPerCall),
     );
-    const in1 = inProcess.get(`${op} 1`);
-    const in32 = inProcess.get(`${op} 32`);
+    const in1 = inProcess.get(`${db} ${op} 1`);
+    const in32 = inProcess.get(`${db} ${op} 32`);
     if (in1 && in32) {
-      const base = `countersign postgres, ${op}`;
+      const base = `countersign ${db}, ${op}`;
       results.push(
         ms(`${set}, ${op}: p50, 1 client, against the in-process variant`, s1.p50, { name: `${base}, 1 client p50`, value: in1.p50 }),
         { name: `${set}, ${op}: throughput, 32 clients, against the in-process variant`, value: s32.perSecond, unit: 'calls/s', baseline: { name: `${base}, 32 clients throughput`, value: in32.perSecond, unit: 'calls/s' } },
@@ -205,6 +210,8 @@ async function processSet(upstream: Child, proxy: Child, inProcess: Map<string, 
     }
   }
   results.push({ name: `${set}: RSS of every process of the set after the scenarios`, value: rss.get('process')!, unit: 'MB', baseline: { name: `${one}, same`, value: rss.get('none')!, unit: 'MB' } });
+  // The process that holds the database and the pending requests (the kernel; on PGlite, PGlite too).
+  results.push({ name: `${set}: RSS of its kernel process after the scenarios`, value: kernelRss, unit: 'MB', baseline: { name: `${one}, the one process`, value: rss.get('none')!, unit: 'MB' } });
   return results;
 }
 
@@ -234,7 +241,7 @@ export async function run(): Promise<BenchResult[]> {
             const c1 = { label: `countersign ${kind}, ${op}, 1 client`, m: await measure(gateway, `bench_${op}`, 1) };
             const p32 = { label: `bare proxy, ${op}, 32 clients`, m: await measure(proxy, `bench_${op}`, 32) };
             const c32 = { label: `countersign ${kind}, ${op}, 32 clients`, m: await measure(gateway, `bench_${op}`, 32) };
-            if (kind === 'postgres') for (const [clients, m] of [[1, c1.m], [32, c32.m]] as const) inProcess.set(`${op} ${clients}`, m);
+            for (const [clients, m] of [[1, c1.m], [32, c32.m]] as const) inProcess.set(`${kind} ${op} ${clients}`, m);
             const limit = op === 'read' ? 1 : 2;
             results.push(
               ...rows(p1), ...rows(c1, p1), ...rows(p32), ...rows(c32, p32),
@@ -257,7 +264,7 @@ export async function run(): Promise<BenchResult[]> {
         }
       }
     }
-    if (isolation !== 'none') results.push(...(await processSet(upstream, proxy, inProcess)));
+    if (isolation !== 'none') for (const kind of kinds) results.push(...(await processSet(upstream, proxy, inProcess, kind)));
   } finally {
     await proxy.close();
     await upstream.close();

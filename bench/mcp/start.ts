@@ -93,7 +93,7 @@ function ensureBuilt(): void {
   if (!freshBuild(root, join(root, '.build', 'cli'))) throw new Error('the CLI build is not fresh after scripts/build-cli.mjs: the bench would measure tsx');
 }
 
-export async function startCountersign(upstreamUrl: string, isolation: 'process' | 'none'): Promise<StartedSet> {
+export async function startCountersign(upstreamUrl: string, isolation: 'process' | 'none', db: 'postgres' | 'pglite' = 'postgres'): Promise<StartedSet> {
   ensureBuilt();
   const home = mkdtempSync(join(tmpdir(), 'countersign-bench-start-'));
   const configPath = join(home, 'countersign.yaml');
@@ -116,19 +116,21 @@ policy:
     - { id: bench-reads, tools: [bench_bench_read], decision: allow }
     - { id: bench-writes, tools: [bench_bench_write], decision: allow }
 `);
+  // PostgreSQL: a fresh database on BENCH_DATABASE_URL's server. PGlite: the embedded database in the home, as
+  // `npm start` runs by default (no DATABASE_URL).
   const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `cs_bench_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
+  const admin = db === 'postgres' ? postgres(adminUrl, { max: 1, onnotice: () => {} }) : null;
+  await admin?.unsafe(`create database ${name}`);
   const databaseUrl = new URL(adminUrl);
   databaseUrl.pathname = `/${name}`;
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, COUNTERSIGN_HOME: home, COUNTERSIGN_CONFIG: configPath, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl.toString(), LOG_LEVEL: 'error' };
-  for (const key of ['COUNTERSIGN_ISOLATION', 'COUNTERSIGN_PUBLIC_URL', 'COUNTERSIGN_FROM_SOURCE', 'NODE_OPTIONS', 'GITHUB_TOKEN', 'STRIPE_SECRET_KEY']) delete env[key];
+  for (const key of ['COUNTERSIGN_ISOLATION', 'COUNTERSIGN_PUBLIC_URL', 'COUNTERSIGN_FROM_SOURCE', 'NODE_OPTIONS', 'GITHUB_TOKEN', 'STRIPE_SECRET_KEY', ...(admin ? [] : ['DATABASE_URL'])]) delete env[key];
   const child: ChildProcess = spawn(process.execPath, [join(root, 'bin', 'countersign.js'), 'start', '--isolation', isolation], { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const cleanup = async () => {
-    await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-    await admin.end();
+    await admin?.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+    await admin?.end();
     rmSync(home, { recursive: true, force: true });
   };
   try {
