@@ -52,7 +52,7 @@ describe('read records', () => {
     const read = await submit('test_read_note', { key: 'welcome' });
     expect(read.state).toBe('succeeded');
     expect(seen.length - before).toBe(1);
-    expect(seen.at(-1)).toMatch(/^with "?r"? as \(insert into "?requests"?/);
+    expect(seen.at(-1)).toMatch(/^with r as \(insert into requests \(id, /);
     const [row] = rowsOf<{ state: string }>(await k.database.db.execute(sql`select state from requests where id = ${read.id}`));
     expect(row?.state).toBe('succeeded');
   });
