@@ -113,9 +113,7 @@ export async function decide(ctx: KernelContext, requestId: string, decision: Ap
     const who = await signer(ctx, record, decision, reason, evidence);
     const eligible = resolving ? mayResolve(ctx, record, who) : isEligible(record.verdict.approvers!, who, record.body.principal as Principal, ctx.roles());
     if (!eligible) throw new KernelError('not_an_approver', `${who.email} may not decide this request: it needs ${record.verdict.approvers?.role ?? "the agent's owner"}`);
-    if (!resolving && record.approvals.some((a) => a.approverId === who.approverId)) {
-      throw new KernelError('evidence_refused', `${who.email} has already decided this request; it needs a different approver`);
-    }
+    if (!resolving && record.approvals.some((a) => a.approverId === who.approverId)) throw new KernelError('evidence_refused', `${who.email} has already decided this request; it needs a different approver`);
     if (!(await who.commit())) throw new KernelError('evidence_refused', 'the passkey counter moved concurrently: a replayed or cloned assertion');
     outcome = await ctx.db.transaction(async (tx) => {
       const [locked] = await tx.select().from(requests).where(eq(requests.id, requestId)).for('update');

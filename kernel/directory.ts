@@ -64,9 +64,7 @@ export function createDirectory(db: Db) {
     async addAgent(name: string, owner: string): Promise<{ agent: AgentView; token: string }> {
       if (!AGENT_NAME.test(name)) throw new KernelError('bad_request', `agent name "${name}" is not valid: use 1-64 letters, digits, '_', '.' or '-'`);
       if (!EMAIL.test(owner)) throw new KernelError('bad_request', `owner "${owner}" is not an email address`);
-      if ((await db.select().from(agents).where(eq(agents.name, name))).length > 0) {
-        throw new KernelError('bad_request', `an agent named "${name}" already exists; pick another name or revoke it first`);
-      }
+      if ((await db.select().from(agents).where(eq(agents.name, name))).length > 0) throw new KernelError('bad_request', `an agent named "${name}" already exists; pick another name or revoke it first`);
       const token = `cs_agent_${randomBytes(32).toString('base64url')}`;
       const [row] = await db.insert(agents).values({ id: newId('agt'), name, owner, tokenHash: hashToken(token) }).returning();
       return { agent: agentView(row!), token };

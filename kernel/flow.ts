@@ -9,7 +9,7 @@ import type { DescribeReply, ExecuteReply } from './connector.ts';
 import type { Intent, JsonObject, KernelErrorShape, Principal, RequestBody, RequestRecord, RequestState, Verdict } from './types.ts';
 import type { KernelContext } from './context.ts';
 import { createBudgetStore } from './policy/index.ts';
-import { containsNul, type AuditInput } from './audit/entry.ts';
+import { containsNul, storable, type AuditInput } from './audit/entry.ts';
 import { rowsOf } from './audit/store.ts';
 import { mintGrant, recordGrant, requestMarker, type MintedGrant } from './grants.ts';
 
@@ -51,7 +51,7 @@ export async function submit(ctx: KernelContext, agentId: string, tool: string, 
     described = await ctx.port.send<DescribeReply & JsonObject>(connector, { op: 'describe', tool, args });
   } catch (error) {
     const e = asKernelError(error);
-    await ctx.audit.append([{ kind: 'request.refused', requestId: null, actor, data: { tool, args, error: e.toJSON() } }]);
+    await ctx.audit.append([{ kind: 'request.refused', requestId: null, actor, data: storable({ tool, args, error: e.toJSON() }) }]);
     throw e;
   }
   // PostgreSQL cannot store U+0000 or an unpaired surrogate: refuse them by name instead of an internal error.
@@ -168,9 +168,9 @@ async function readNow(ctx: KernelContext, connector: string, body: RequestBody,
   try {
     // A read leaves nothing upstream to find later, so it carries no reconcile marker.
     const message = { op: 'execute', body: body as unknown as JsonObject, digest, grant: grant.jwt, marker: '', call };
-    outcome = { result: await ctx.port.send<ExecuteReply & JsonObject>(connector, message) };
+    outcome = { result: storable(await ctx.port.send<ExecuteReply & JsonObject>(connector, message)) };
   } catch (error) {
-    outcome = { error: asKernelError(error).toJSON() };
+    outcome = { error: storable(asKernelError(error).toJSON()) };
   } finally {
     ctx.heldGrants.delete(grant.jti);
   }
@@ -285,7 +285,7 @@ async function finish(ctx: KernelContext, { row, grant, deferred }: Claim, state
   // A deferred claim its executor never consumed (it refused before anything ran) is recorded now, its grant retired.
   ctx.heldGrants.delete(grant.jti);
   await deferred?.(null);
-  const { leaseUntil = null, ...patch } = outcome;
+  const { leaseUntil = null, ...raw } = outcome, patch = storable(raw);
   const data = (patch.result ?? patch.error ?? {}) as unknown as JsonObject;
   const done = ctx.audit.queued([{ kind: `execution.${state}`, requestId: row.id, actor: 'kernel', data }]);
   const conflict = ctx.audit.queued([{ kind: 'execution.conflict', requestId: row.id, actor: 'kernel', data: { owner: ctx.replicaId, attempt: row.attempt, refused: state, outcome: data } }]);

@@ -4,7 +4,7 @@ import { asKernelError } from './errors.ts';
 import type { ReconcileReply } from './connector.ts';
 import type { JsonObject } from './types.ts';
 import type { KernelContext } from './context.ts';
-import type { AuditInput } from './audit/entry.ts';
+import { storable, type AuditInput } from './audit/entry.ts';
 import { requestMarker } from './grants.ts';
 import { claimIn, execute, holds, leaseEnd, outcomeUnknown, run } from './flow.ts';
 
@@ -47,12 +47,12 @@ async function reconcile(ctx: KernelContext, id: string): Promise<void> {
   if (!connector) return; // the lease lapses again; a replica serving this tool will take it
   let reply: ReconcileReply;
   try {
-    reply = taken.used
+    reply = storable(taken.used
       ? await ctx.port.send<ReconcileReply & JsonObject>(connector, { op: 'reconcile', body: row.body as unknown as JsonObject, marker: await requestMarker(ctx.keys, id) })
-      : { answer: 'not_happened', proof: 'no grant for it was ever used, and the unused ones are void' };
+      : { answer: 'not_happened', proof: 'no grant for it was ever used, and the unused ones are void' });
   } catch (error) {
     // Left leased: it lapses and is tried again.
-    await ctx.audit.append([{ kind: 'execution.reconcile_failed', requestId: id, actor: 'kernel', data: asKernelError(error).toJSON() }]);
+    await ctx.audit.append([{ kind: 'execution.reconcile_failed', requestId: id, actor: 'kernel', data: storable(asKernelError(error).toJSON()) }]);
     return;
   }
   const reconciled: AuditInput = { kind: 'execution.reconciled', requestId: id, actor: 'kernel', data: reply as unknown as JsonObject };

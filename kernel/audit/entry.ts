@@ -40,9 +40,13 @@ const KIND = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
 // A NUL or an unpaired surrogate (which PostgreSQL text and jsonb cannot hold, nor RFC 8785) shows up in JSON as
 // `\u0000` or `\ud800`..`\udfff` after an even number of backslashes (JSON.stringify escapes only unpaired ones).
 const NUL = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/;
+// The same, matching the escape alone (12x slower on clean text: used only once NUL has matched).
+const NULS = /(?<=(?:^|[^\\])(?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/g;
 
 /** True when a JSON value holds a NUL or an unpaired surrogate anywhere, which the database cannot store. */
 export const containsNul = (value: unknown): boolean => NUL.test(JSON.stringify(value) ?? '');
+/** `value` with each NUL and unpaired surrogate replaced by U+FFFD (as a decoder replaces bytes it cannot read): storable. */
+export const storable = <T>(value: T): T => (containsNul(value) ? (JSON.parse(JSON.stringify(value).replace(NULS, '\\ufffd')) as T) : value);
 
 /** Checks one input and canonicalizes its data; throws `bad_request` naming what is wrong. */
 export function prepareInput(input: AuditInput, index = 0): PreparedInput {

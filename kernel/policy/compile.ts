@@ -140,12 +140,8 @@ function compileApprovers(raw: unknown, roles: ReadonlySet<string>, fail: Fail):
   unknownKeys(raw, ['role', 'count'], 'approvers', fail, ['approvers']);
   const role = raw.role ?? DEFAULT_APPROVERS.role;
   const count = raw.count ?? DEFAULT_APPROVERS.count;
-  if (typeof role !== 'string' || !roles.has(role)) {
-    throw fail(['approvers', 'role'], `approvers role ${JSON.stringify(role)} is not a known role; use one of ${[...roles].sort().join(', ')}, or add it under roles: in the config`);
-  }
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 100) {
-    throw fail(['approvers', 'count'], `approvers count must be a whole number from 1 to 100, got ${JSON.stringify(count)}`);
-  }
+  if (typeof role !== 'string' || !roles.has(role)) throw fail(['approvers', 'role'], `approvers role ${JSON.stringify(role)} is not a known role; use one of ${[...roles].sort().join(', ')}, or add it under roles: in the config`);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 100) throw fail(['approvers', 'count'], `approvers count must be a whole number from 1 to 100, got ${JSON.stringify(count)}`);
   return { role, count };
 }
 

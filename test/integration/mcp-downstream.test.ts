@@ -7,6 +7,7 @@ import { startHooksServer, type HooksServer } from '../support/downstream-http.t
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { mcpCommand } from '../../gateway/commands/mcp.ts';
 import { connectClient } from '../support/mcp-client.ts';
+import { readEntries, verifyStored, type AuditEntry } from '../../kernel/index.ts';
 
 /**
  * Downstream MCP servers behind Countersign: the official filesystem and memory servers over stdio, and a hosted-style
@@ -81,6 +82,28 @@ describe('downstream MCP servers behind Countersign', () => {
     const view = await submit('files_read_text_file', { path: join(files, 'public', 'notes.txt') });
     expect(view.state).toBe('succeeded');
     expect(view.result?.text).toContain('first line');
+  });
+
+  it('answers and records a read of text the database cannot store (a NUL byte), with U+FFFD in its place', async () => {
+    // The file is upstream's text, not the agent's: before, the read ran, then failed to be recorded, and the agent
+    // got an error for a read that had happened.
+    const path = join(files, 'public', 'nul.txt');
+    writeFileSync(path, Buffer.from('before\u0000after\n', 'utf8'));
+    const { token } = await stack.addAgent('nul-reader', 'owner@example.com');
+    const client = await connectClient(stack.url, token);
+    try {
+      const result = await client.callTool({ name: 'files_read_text_file', arguments: { path } });
+      expect(result.isError ?? false).toBe(false);
+      expect(JSON.stringify(result.content)).toContain('before\ufffdafter');
+      // Recorded, in the log a verifier checks: the entry as hashed holds what the agent was given.
+      await stack.services.audit.sync();
+      const found: AuditEntry[] = [];
+      for await (const e of readEntries(stack.services.database.db, { kind: 'execution.succeeded' })) if (JSON.stringify(e.data).includes('before\ufffdafter')) found.push(e);
+      expect(found).toHaveLength(1);
+      expect(await verifyStored(stack.services.database.db, [stack.services.auditSigner.verifierKey])).toMatchObject({ ok: true });
+    } finally {
+      await client.close();
+    }
   });
 
   it('denies a write outside public/ by a CEL rule on args.path', async () => {

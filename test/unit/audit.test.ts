@@ -23,7 +23,7 @@ import {
   type Json,
   type JsonObject,
 } from '../../kernel/index.ts';
-import { containsNul, entryJcs, prepareInput } from '../../kernel/audit/entry.ts';
+import { containsNul, entryJcs, prepareInput, storable } from '../../kernel/audit/entry.ts';
 import { withNodes } from '../../kernel/audit/merkle.ts';
 import { KernelError, verifierKeyOf } from '../../kernel/index.ts';
 
@@ -428,5 +428,16 @@ describe('containsNul (what the database cannot store)', () => {
     expect(containsNul(['\ud83d'])).toBe(true);
     expect(containsNul({ s: '\\u0000', emoji: '😀' })).toBe(false);
     expect(containsNul(undefined)).toBe(false);
+  });
+
+  it('storable replaces each NUL and lone surrogate, in values and keys, with U+FFFD and leaves everything else as it was', () => {
+    const hostile = { 'k\u0000': ['a\u0000\u0000b', '\ud83d', 'x\udfff\ud800y', '\\\u0000', '\\u0000 is text', '😀'], n: 1, ok: true, none: null };
+    const clean = storable(hostile);
+    expect(clean).toEqual({ 'k\ufffd': ['a\ufffd\ufffdb', '\ufffd', 'x\ufffd\ufffdy', '\\\ufffd', '\\u0000 is text', '😀'], n: 1, ok: true, none: null });
+    expect(containsNul(clean)).toBe(false);
+    expect(prepareInput({ kind: 'execution.succeeded', actor: 'kernel', data: clean }).data).toEqual(clean);
+    // Clean values are returned as they are, not copied: the hot path pays one scan.
+    const plain = { text: 'nothing to replace', emoji: '😀' };
+    expect(storable(plain)).toBe(plain);
   });
 });

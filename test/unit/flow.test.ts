@@ -36,7 +36,7 @@ async function spyHandle(envelope: Envelope): Promise<Json> {
   const args = (m.op === 'describe' ? m.args : (m.body as JsonObject).args) as { key: string };
   if (m.op === 'describe') {
     await whileDescribing.get(args.key)?.();
-    if (args.key === 'refused') throw new KernelError('invalid_arguments', 'the spy refuses this key');
+    if (args.key.startsWith('refused')) throw new KernelError('invalid_arguments', 'the spy refuses this key');
     const summary = args.key === 'nul-upstream' ? 'upstream wrote \u0000 here' : `spy ${args.key}`;
     return { args, intent: { summary, consequence: 'writes', reversible: true, fields: [], pins: {}, sandbox: true } };
   }
@@ -171,11 +171,14 @@ describe('submissions refused before anything is recorded', () => {
   it('refuses an unknown tool, arguments the connector refuses, and NUL characters from the agent or from upstream', async () => {
     await expect(submit('spy_nothing', 'x')).rejects.toMatchObject({ code: 'unknown_tool', message: expect.stringContaining('"spy_nothing"; call tools/list') });
     await expect(submit('spy_write', 'refused')).rejects.toMatchObject({ code: 'invalid_arguments', message: 'the spy refuses this key' });
+    // Refused arguments holding a NUL are audited with U+FFFD in its place: the agent hears why they were refused.
+    await expect(submit('spy_write', 'refused\u0000')).rejects.toMatchObject({ code: 'invalid_arguments', message: 'the spy refuses this key' });
     await expect(submit('spy_write', 'a\u0000b')).rejects.toMatchObject({ code: 'invalid_arguments', message: expect.stringMatching(/^The arguments contain a NUL character/) });
     await expect(submit('spy_write', 'nul-upstream')).rejects.toMatchObject({ code: 'invalid_arguments', message: expect.stringMatching(/^Text the connector read upstream contains a NUL/) });
     expect(await audit({ kind: 'request.refused' })).toEqual([
       expect.objectContaining({ requestId: null, actor: `agent:${agentId}`, data: { tool: 'spy_nothing', reason: 'unknown tool' } }),
       expect.objectContaining({ actor: `agent:${agentId}`, data: { tool: 'spy_write', args: { key: 'refused' }, error: { code: 'invalid_arguments', message: 'the spy refuses this key' } } }),
+      expect.objectContaining({ actor: `agent:${agentId}`, data: { tool: 'spy_write', args: { key: 'refused\ufffd' }, error: { code: 'invalid_arguments', message: 'the spy refuses this key' } } }),
     ]);
     expect(executions.has('a\u0000b') || executions.has('nul-upstream')).toBe(false);
   });
@@ -333,6 +336,33 @@ describe('execution outcomes', () => {
     expect(kinds).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.unknown', ...rerun]);
   });
 
+  // What an upstream answers is its own text (a ticket's title, a downstream MCP server's output): it may hold what the
+  // database cannot store. A write that ran must still be recorded as done, or the agent, told it failed, runs it again.
+  it('records an outcome holding a NUL or a lone surrogate as it happened, with U+FFFD in their place: a done write stays done', async () => {
+    const hostile = { data: { title: 'a\u0000b', lone: '\ud800x', ok: '😀' }, text: 'a\u0000b' };
+    const replaced = { data: { title: 'a\ufffdb', lone: '\ufffdx', ok: '😀' }, text: 'a\ufffdb' };
+    const consumeThen = (then: () => Json) => async (m: Execute) => (expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed'), then());
+    scripts.set('w-nul', consumeThen(() => hostile));
+    scripts.set('r-nul', consumeThen(() => hostile));
+    for (const key of ['w-nul-error', 'r-nul-error']) {
+      scripts.set(key, consumeThen(() => {
+        throw new KernelError('upstream_error', 'upstream said \u0000 and \udc00');
+      }));
+    }
+    for (const [tool, key] of [['spy_write', 'w-nul'], ['spy_read', 'r-nul']] as const) {
+      const view = await submit(tool, key);
+      expect(view).toMatchObject({ state: 'succeeded', result: replaced, error: null });
+      expect(await stored(view.id)).toEqual(view);
+      expect((await audit({ requestId: view.id })).at(-1)).toMatchObject({ kind: 'execution.succeeded', data: replaced });
+      expect(executions.get(key)).toHaveLength(1);
+    }
+    for (const [tool, key] of [['spy_write', 'w-nul-error'], ['spy_read', 'r-nul-error']] as const) {
+      const failed = await submit(tool, key);
+      expect(failed).toMatchObject({ state: 'failed', error: { code: 'upstream_error', message: 'upstream said \ufffd and \ufffd' } });
+      expect((await audit({ requestId: failed.id })).at(-1)).toMatchObject({ kind: 'execution.failed', data: { message: 'upstream said \ufffd and \ufffd' } });
+    }
+  });
+
   it('records an allowed write whose executor refused before consuming its grant as failed, the grant retired unused', async () => {
     let grant = '';
     let digest = '';
@@ -390,10 +420,11 @@ describe('recovery', () => {
 
   it('asks the connector about a lapsed execution whose grant was used: happened, cannot tell, or try again later', async () => {
     for (const key of ['rc-happened', 'rc-cannot-tell', 'rc-broken']) scripts.set(key, usedThenLost);
-    reconciles.set('rc-happened', async () => ({ answer: 'happened', result: { data: { found: true }, text: 'found' } }));
+    // What reconcile read upstream may hold what the database cannot store, as an execution's answer may.
+    reconciles.set('rc-happened', async () => ({ answer: 'happened', result: { data: { found: true }, text: 'found \u0000' } }));
     reconciles.set('rc-cannot-tell', async () => ({ answer: 'cannot_tell', why: 'the note has no marker', check: 'the notes page' }));
     reconciles.set('rc-broken', async () => {
-      throw new KernelError('upstream_error', 'the notes API is down');
+      throw new KernelError('upstream_error', 'the notes API is down\u0000');
     });
     const views = await Promise.all(['rc-happened', 'rc-cannot-tell', 'rc-broken'].map((key) => submit('spy_write', key)));
     expect(views.map((v) => v.state)).toEqual(['unknown', 'unknown', 'unknown']);
@@ -402,7 +433,7 @@ describe('recovery', () => {
     // Held calls on the two it settled are woken (and other replicas told), not left to the once-a-second look.
     expect(published.slice(woken)).toEqual(expect.arrayContaining([views[0]!.id, views[1]!.id]));
     const [happened, cannotTell, broken] = await Promise.all(views.map((v) => k.admin.send<JsonObject>('kernel', { op: 'request.get', requestId: v.id })));
-    expect(happened).toMatchObject({ state: 'succeeded', result: { data: { found: true }, text: 'found' } });
+    expect(happened).toMatchObject({ state: 'succeeded', result: { data: { found: true }, text: 'found \ufffd' } });
     // The attempt recorded its own unknown outcome; taking the lapsed lease of a request already unknown adds none.
     const attempt = ['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.unknown'];
     expect((await audit({ requestId: views[0]!.id })).map((e) => e.kind)).toEqual([...attempt, 'execution.reconciled', 'execution.succeeded']);
@@ -410,7 +441,7 @@ describe('recovery', () => {
     expect(cannotTell).toMatchObject({ state: 'unknown', error: { code: 'outcome_unknown', message, check: 'the notes page' } });
     expect((await requestRow(views[1]!.id)).leaseUntil).toBeNull();
     expect(broken).toMatchObject({ state: 'unknown', error: { code: 'upstream_unknown' } });
-    expect((await audit({ requestId: views[2]!.id })).at(-1)).toMatchObject({ kind: 'execution.reconcile_failed', data: { code: 'upstream_error', message: 'the notes API is down' } });
+    expect((await audit({ requestId: views[2]!.id })).at(-1)).toMatchObject({ kind: 'execution.reconcile_failed', data: { code: 'upstream_error', message: 'the notes API is down\ufffd' } });
     expect((await requestRow(views[2]!.id)).leaseUntil!.getTime()).toBeGreaterThan(Date.now()); // leased: it lapses and is tried again
     // Tried again once that lease lapses: still unknown, and 'execution.unknown' was said once, when it stopped executing.
     await k.database.db.update(schema.requests).set({ leaseUntil: new Date(Date.now() - 1000) }).where(eq(schema.requests.id, views[2]!.id));
