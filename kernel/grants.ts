@@ -67,15 +67,11 @@ export async function verifyGrant(
   }
   const parts = jwt.split('.');
   if (header.alg !== 'EdDSA') throw new KernelError('grant_invalid', 'the grant is not signed with EdDSA; only kernel-signed grants are accepted');
-  if (!verify(null, Buffer.from(`${parts[0]}.${parts[1]}`), KeyObject.from(publicKey), Buffer.from(parts[2]!, 'base64url'))) {
-    throw new KernelError('grant_invalid', "the grant's signature does not verify with the kernel key: it is forged, altered or from another kernel");
-  }
+  if (!verify(null, Buffer.from(`${parts[0]}.${parts[1]}`), KeyObject.from(publicKey), Buffer.from(parts[2]!, 'base64url'))) throw new KernelError('grant_invalid', "the grant's signature does not verify with the kernel key: it is forged, altered or from another kernel");
   // After the signature: what the kernel signed for something else (another typ, issuer or audience) is no grant.
   const missing = REQUIRED_CLAIMS.find((claim) => claims[claim] === undefined);
   const wrong = header.typ !== TYP ? '"typ" header' : claims.iss !== ISSUER ? '"iss" claim' : claims.aud !== AUDIENCE ? '"aud" claim' : null;
-  if (wrong || missing || typeof claims.exp !== 'number') {
-    throw new KernelError('grant_invalid', `the grant is not a Countersign grant: ${wrong ? `unexpected ${wrong}` : missing ? `missing required "${missing}" claim` : '"exp" is not a number'}`);
-  }
+  if (wrong || missing || typeof claims.exp !== 'number') throw new KernelError('grant_invalid', `the grant is not a Countersign grant: ${wrong ? `unexpected ${wrong}` : missing ? `missing required "${missing}" claim` : '"exp" is not a number'}`);
   if (claims.exp <= Math.floor((expected.now ?? new Date()).getTime() / 1000)) throw new KernelError('grant_expired', 'the grant has expired; the kernel must mint a new one for this request');
   if (claims.digest !== expected.digest) throw new KernelError('digest_mismatch', 'the grant was issued for another request (its digest differs from the request being executed); nothing was executed');
   if (claims.tool !== expected.tool) throw new KernelError('grant_invalid', `the grant is for tool ${JSON.stringify(claims.tool)}, not ${JSON.stringify(expected.tool)}; nothing was executed`);

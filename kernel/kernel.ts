@@ -264,9 +264,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   async function cancel(requestId: string, agentId: string | null, reason: string | null, from: string): Promise<RequestView> {
     const record = mine(await ctx.store.get(requestId), agentId);
-    if (!(await move(ctx, requestId, 'pending', 'cancelled', { kind: 'request.cancelled', actor: from, data: { reason } }))) {
-      throw new KernelError('not_pending', `request ${requestId} is ${record.state}; only a pending request can be cancelled`);
-    }
+    if (!(await move(ctx, requestId, 'pending', 'cancelled', { kind: 'request.cancelled', actor: from, data: { reason } }))) throw new KernelError('not_pending', `request ${requestId} is ${record.state}; only a pending request can be cancelled`);
     ctx.wake(requestId);
     return view(await ctx.store.get(requestId));
   }

@@ -65,9 +65,7 @@ export function prepareInput(input: AuditInput, index = 0): PreparedInput {
   } catch (error) {
     throw new KernelError('bad_request', `${where}: not plain JSON (${(error as Error).message}); pass plain JSON values and well-formed strings`);
   }
-  if (NUL.test(dataJcs) || input.kind.includes('\0') || input.actor.includes('\0') || requestId?.includes('\0')) {
-    throw new KernelError('bad_request', `${where}: contains a NUL character, which the database cannot store; escape or remove it`);
-  }
+  if (NUL.test(dataJcs) || input.kind.includes('\0') || input.actor.includes('\0') || requestId?.includes('\0')) throw new KernelError('bad_request', `${where}: contains a NUL character, which the database cannot store; escape or remove it`);
   return { kind: input.kind, requestId, actor: input.actor, data, dataJcs };
 }
 

@@ -50,9 +50,7 @@ export function openNote(note: string, verifierKey: string): { text: string } | 
   // name+hash+key, where the base64 key may itself contain "+".
   const [name, hashHex, keyB64] = [...verifierKey.split('+', 2), verifierKey.split('+').slice(2).join('+')];
   const raw = Buffer.from(keyB64 ?? '', 'base64');
-  if (!name || !hashHex || raw.length !== 33 || raw[0] !== 1 || keyHash(name, raw.subarray(1)).toString('hex') !== hashHex) {
-    return { error: `not an Ed25519 verifier key "name+hash+key": ${verifierKey.slice(0, 80)}` };
-  }
+  if (!name || !hashHex || raw.length !== 33 || raw[0] !== 1 || keyHash(name, raw.subarray(1)).toString('hex') !== hashHex) return { error: `not an Ed25519 verifier key "name+hash+key": ${verifierKey.slice(0, 80)}` };
   const cut = note.lastIndexOf('\n\n');
   if (cut < 0 || !note.endsWith('\n')) return { error: 'not a signed note: expected text, a blank line and signature lines' };
   const text = note.slice(0, cut + 1);
@@ -73,9 +71,7 @@ export function openCheckpoint(note: string, verifierKey: string): Checkpoint | 
   if ('error' in opened) return opened;
   const [origin, size, root] = opened.text.split('\n');
   const hash = Buffer.from(root ?? '', 'base64');
-  if (origin !== verifierKey.split('+')[0] || !/^(0|[1-9]\d{0,15})$/.test(size ?? '') || hash.length !== 32 || hash.toString('base64') !== root) {
-    return { error: `not a checkpoint of log ${verifierKey.split('+')[0]}: expected origin, tree size and base64 root hash lines` };
-  }
+  if (origin !== verifierKey.split('+')[0] || !/^(0|[1-9]\d{0,15})$/.test(size ?? '') || hash.length !== 32 || hash.toString('base64') !== root) return { error: `not a checkpoint of log ${verifierKey.split('+')[0]}: expected origin, tree size and base64 root hash lines` };
   return { origin, size: Number(size), root: hash, note };
 }
 

@@ -11,7 +11,7 @@ import { checkpointText, type NoteSigner } from './note.ts';
 export const rowsOf = <T>(result: unknown): T[] => (Array.isArray(result) ? result : (result as { rows: T[] }).rows);
 
 /** A PostgreSQL text[] literal: one parameter per column for `unnest`, where a JSON document is re-parsed per row. */
-const texts = (values: readonly (string | null)[]): string => `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
+export const texts = (values: readonly (string | null)[]): string => `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/[\\"]/g, '\\$&')}"`)).join(',')}}`;
 
 /** The insert that queues entries: run alone or inside a caller's statement; no lock beyond the new rows. */
 export function queueInsert(inputs: readonly PreparedInput[]): SQL {

@@ -152,9 +152,7 @@ function compileLimit(raw: unknown, fail: Fail): NonNullable<CompiledRule['limit
   const windowSeconds = parseWindow(raw.per);
   if (windowSeconds === null) throw fail(['limit', 'per'], `limit.per ${JSON.stringify(raw.per) ?? 'is missing'}; ${WINDOW_HELP}`);
   const max = raw.max;
-  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0) {
-    throw fail(['limit', 'max'], `limit.max must be a whole number of at least 0 (same unit as sum, e.g. cents), got ${JSON.stringify(max) ?? 'nothing'}`);
-  }
+  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 0) throw fail(['limit', 'max'], `limit.max must be a whole number of at least 0 (same unit as sum, e.g. cents), got ${JSON.stringify(max) ?? 'nothing'}`);
   const [, count, unit] = DURATION.exec(windowDuration(raw.per as string).trim())!; // it parsed above, so it matches
   const window = count === '1' ? `the last ${UNITS[unit][1]}` : `the last ${count} ${UNITS[unit][1]}s`;
   return { source, sum, per: raw.per as string, windowSeconds, max, window };
