@@ -243,13 +243,8 @@ export async function consumeHeld(ctx: KernelContext, jti: string, digest: strin
 }
 
 /** An error anywhere in policy evaluation denies: fail closed. */
-async function evaluateSafely(evaluate: () => Promise<Verdict>): Promise<Verdict> {
-  try {
-    return await evaluate();
-  } catch (error) {
-    return { decision: 'deny', ruleId: null, reason: `policy evaluation failed, so the request is denied: ${asKernelError(error).message}` };
-  }
-}
+const evaluateSafely = (evaluate: () => Promise<Verdict>): Promise<Verdict> =>
+  Promise.resolve().then(evaluate).catch((error: unknown): Verdict => ({ decision: 'deny', ruleId: null, reason: `policy evaluation failed, so the request is denied: ${asKernelError(error).message}` }));
 
 function agentOf(principal: Principal) {
   return { id: principal.agentId, name: principal.agentName, owner: principal.owner };
@@ -279,29 +274,37 @@ export async function run(ctx: KernelContext, claim: Claim, rerun = false, call:
   const renew = () => void ctx.db.update(requests).set({ leaseUntil: leaseEnd(ctx) }).where(mine).catch(() => {});
   const renewer = setInterval(renew, ctx.leaseMs / 3);
   try {
-    if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);
-    const marker = await requestMarker(ctx.keys, row.id);
-    const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt, marker, call };
-    const result = await ctx.port.send<ExecuteReply & JsonObject>(connector, message);
-    return await finish(ctx, claim, 'succeeded', { result });
-  } catch (error) {
-    const e = asKernelError(error);
-    if (e.code === 'upstream_unknown') {
-      // The executor cannot tell whether the call happened: reconcile at once (the lease ends now) rather than guess.
-      return await finish(ctx, claim, 'unknown', { error: e.toJSON(), leaseUntil: sql`now()` });
-    } else if (rerun && e.code === 'pin_drift') {
-      // Upstream moved between reconcile and this attempt: perhaps the first attempt landed late. A human decides.
-      const check = 'the upstream object this request changes';
-      return await finish(ctx, claim, 'unknown', { error: outcomeUnknown(`upstream changed before the second attempt (${e.message})`, check), leaseUntil: null });
-    } else {
-      return await finish(ctx, claim, 'failed', { error: e.toJSON() });
+    let result: ExecuteReply;
+    try {
+      if (!connector) throw new KernelError('unknown_tool', `the connector for ${row.tool} is not running`);
+      const marker = await requestMarker(ctx.keys, row.id);
+      const message = { op: 'execute', body: row.body as unknown as JsonObject, digest: row.digest, grant: grant.jwt, marker, call };
+      result = await ctx.port.send<ExecuteReply & JsonObject>(connector, message);
+    } catch (error) {
+      const e = asKernelError(error);
+      if (e.code === 'upstream_unknown') {
+        // The executor cannot tell whether the call happened: reconcile at once (the lease ends now) rather than guess.
+        return await finish(ctx, claim, 'unknown', { error: e.toJSON(), leaseUntil: sql`now()` });
+      } else if (rerun && e.code === 'pin_drift') {
+        // Upstream moved between reconcile and this attempt: perhaps the first attempt landed late. A human decides.
+        const check = 'the upstream object this request changes';
+        return await finish(ctx, claim, 'unknown', { error: outcomeUnknown(`upstream changed before the second attempt (${e.message})`, check), leaseUntil: null });
+      } else {
+        return await finish(ctx, claim, 'failed', { error: e.toJSON() });
+      }
     }
+    // It ran: from here only a success is recorded (before, a failure to record it was recorded as a failure, and the
+    // agent ran it again). An answer the audit log or the database cannot take (nested past their limits) is recorded
+    // without it; when the database itself fails, the lease lapses and reconcile finds what happened.
+    return await finish(ctx, claim, 'succeeded', { result }).catch((error: unknown) => finish(ctx, claim, 'succeeded', { result: unrecorded(error) }));
   } finally {
     clearInterval(renewer);
   }
 }
 
 type Outcome = { result?: ExecuteReply; error?: KernelErrorShape };
+/** The answer recorded for a success whose own answer could not be: that it ran, and why (the database's words, not the statement). */
+const unrecorded = (error: unknown): ExecuteReply => ({ data: {}, text: `It ran, but its answer could not be recorded (${asKernelError((error as Error | undefined)?.cause ?? error).message}); look upstream for what it returned.` });
 
 /** The error a request waiting for a human carries: what is unknown, and where to look. */
 export function outcomeUnknown(why: string, check: string): KernelErrorShape {

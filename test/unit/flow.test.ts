@@ -363,6 +363,32 @@ describe('execution outcomes', () => {
     }
   });
 
+  it('records a write that ran as done even when its answer cannot be recorded, saying so: never as failed', async () => {
+    // Nested past what JSON.stringify, JCS and PostgreSQL's jsonb can take: before, the write was recorded as failed
+    // ("Maximum call stack size exceeded"), and the agent told so ran it again.
+    let deep: Json = 'x';
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const consumeThen = (answer: Json) => async (m: Execute) => (expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed'), answer);
+    scripts.set('w-deep', consumeThen({ data: { deep }, text: 'deep' }));
+    // An answer the database itself refuses (a trigger here) is recorded without it too.
+    scripts.set('w-refused-answer', consumeThen({ data: { note: 'refuse this answer' }, text: 'ok' }));
+    await k.database.db.execute(sql.raw(`create or replace function refuse_answer() returns trigger language plpgsql as $$
+      begin if new.result->'data'->>'note' = 'refuse this answer' then raise exception 'answer refused'; end if; return new; end $$`));
+    await k.database.db.execute(sql`create trigger refuse_answer before update on requests for each row execute function refuse_answer()`);
+    try {
+      for (const [key, why] of [['w-deep', /Maximum call stack size exceeded/], ['w-refused-answer', /\(internal error: answer refused\)/]] as const) {
+        const view = await submit('spy_write', key);
+        expect(view).toMatchObject({ state: 'succeeded', error: null, result: { data: {}, text: expect.stringMatching(/^It ran, but its answer could not be recorded \(/) } });
+        expect((view.result as { text: string }).text).toMatch(why);
+        expect(await stored(view.id)).toEqual(view);
+        expect((await audit({ requestId: view.id })).map((e) => e.kind)).toEqual(['request.received', 'policy.decided', 'grant.minted', 'execution.started', 'execution.succeeded']);
+        expect(executions.get(key)).toHaveLength(1);
+      }
+    } finally {
+      await k.database.db.execute(sql`drop trigger refuse_answer on requests`);
+    }
+  });
+
   it('records an allowed write whose executor refused before consuming its grant as failed, the grant retired unused', async () => {
     let grant = '';
     let digest = '';
