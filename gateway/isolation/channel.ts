@@ -23,6 +23,25 @@ export interface Channel {
 
 const MAX_FRAME = 16 * 1024 * 1024;
 
+/**
+ * A frame as one line. A reply this end cannot send (nested past what JSON.stringify can take, or over the frame
+ * limit the other end enforces) goes as an error saying so: thrown here, it crashed the process with every call in
+ * flight, and an executor's answer is what an upstream sent. The kernel treats a lost answer to an execute as it treats
+ * a lost process (`upstream_unknown`: reconcile, never a blind rerun).
+ */
+function serialize(frame: Frame): string {
+  let why: string;
+  try {
+    const line = JSON.stringify(frame);
+    if (line.length <= MAX_FRAME || !('r' in frame)) return line;
+    why = `it is larger than the ${MAX_FRAME / 1024 / 1024} MB a frame may carry`;
+  } catch (error) {
+    if (!('r' in frame)) throw error;
+    why = (error as Error).message;
+  }
+  return JSON.stringify({ r: frame.r, reply: { ok: false, error: { code: 'upstream_unknown', message: `the answer could not be passed between processes (${why}), so what it said is unknown` } } });
+}
+
 /** Speaks the frame protocol on `socket`; `onCall` answers the other end's calls. */
 export function openChannel(socket: Duplex, onCall: CallHandler): Channel {
   let next = 1;
@@ -35,7 +54,7 @@ export function openChannel(socket: Duplex, onCall: CallHandler): Channel {
   const lost: Reply = { ok: false, error: { code: 'upstream_unknown', message: 'the process handling this call went away before it answered, so whether it acted is unknown' } };
 
   const write = (frame: Frame) => {
-    if (!socket.destroyed) socket.write(`${JSON.stringify(frame)}\n`);
+    if (!socket.destroyed) socket.write(`${serialize(frame)}\n`);
   };
 
   function receive(line: string): void {
