@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from 'drizzle-orm';
 /**
  * Kernel errors carry a stable string code and a message that says what was wrong and what to do.
  * They never cross the wire as-is: the gateway and the web app turn them into JSON-RPC or HTTP errors at the edge.
@@ -27,6 +28,8 @@ export class KernelError extends Error {
 /** Any thrown value as a KernelError; unknown failures become `internal` and keep their cause. */
 export function asKernelError(error: unknown): KernelError {
   if (error instanceof KernelError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new KernelError('internal', `internal error: ${message}`, undefined, { cause: error });
+  // A failed statement is told by what the database said. Drizzle's wrapper adds the statement and its parameters
+  // (request bodies, upstream answers), which are not for an agent or a dashboard to read; they stay in `cause`.
+  const said = error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
+  return new KernelError('internal', `internal error: ${said instanceof Error ? said.message : String(said)}`, undefined, { cause: error });
 }

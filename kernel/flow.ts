@@ -303,8 +303,8 @@ export async function run(ctx: KernelContext, claim: Claim, rerun = false, call:
 }
 
 type Outcome = { result?: ExecuteReply; error?: KernelErrorShape };
-/** The answer recorded for a success whose own answer could not be: that it ran, and why (the database's words, not the statement). */
-const unrecorded = (error: unknown): ExecuteReply => ({ data: {}, text: `It ran, but its answer could not be recorded (${asKernelError((error as Error | undefined)?.cause ?? error).message}); look upstream for what it returned.` });
+/** The answer recorded for a success whose own answer could not be: that it ran, and why. */
+const unrecorded = (error: unknown): ExecuteReply => ({ data: {}, text: `It ran, but its answer could not be recorded (${asKernelError(error).message}); look upstream for what it returned.` });
 
 /** The error a request waiting for a human carries: what is unknown, and where to look. */
 export function outcomeUnknown(why: string, check: string): KernelErrorShape {

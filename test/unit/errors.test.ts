@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DrizzleQueryError } from 'drizzle-orm';
 import { asKernelError, KernelError } from '../../kernel/errors.ts';
 
 describe('asKernelError', () => {
@@ -13,5 +14,15 @@ describe('asKernelError', () => {
     expect(asKernelError('plain text')).toMatchObject({ code: 'internal', message: 'internal error: plain text', cause: 'plain text' });
     // What crosses the wire is the code and the message only; the cause (a stack, a driver error) stays in the process.
     expect(JSON.parse(JSON.stringify(wrapped))).toEqual({ code: 'internal', message: 'internal error: x is undefined' });
+  });
+
+  it("says what the database said about a failed statement, not the statement and its parameters (they stay in the cause)", () => {
+    const said = new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    const failed = new DrizzleQueryError('insert into requests (id, body) values ($1, $2)', ['req_1', '{"secret":"an upstream answer"}'], said);
+    const wrapped = asKernelError(failed);
+    expect(wrapped.toJSON()).toEqual({ code: 'internal', message: 'internal error: connect ECONNREFUSED 127.0.0.1:5432' });
+    expect(wrapped.cause).toBe(failed);
+    // A wrapper with no driver error under it keeps its own words.
+    expect(asKernelError(new DrizzleQueryError('select 1', [])).message).toMatch(/^internal error: Failed query: select 1/);
   });
 });
