@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,6 +9,7 @@ import { serveConnector } from '../../tools/host.ts';
 import { openGrantJournal } from '../../tools/journal.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 import { createTestConnector } from '../support/test-connector.ts';
+import { socketPair } from '../support/socket-pair.ts';
 
 // A compromised edge (or whatever else reaches a channel) speaks raw frames. Everything it may try is refused by the
 // kernel's router or by the executor itself: a forged sender, an op without its capability, an execute with no grant,
@@ -29,17 +29,6 @@ vi.mock('node:fs', async (original) => {
   return { ...fs, default: { ...fs, writeSync }, writeSync };
 });
 
-/** Two connected Unix sockets, as the supervisor's socket pair gives a child and the kernel. */
-async function socketPair(dir: string, name: string): Promise<[Socket, Socket]> {
-  const path = join(dir, `${name}.sock`);
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(path, ok));
-  const accepted = new Promise<Socket>((ok) => server.once('connection', ok));
-  const client = connect(path);
-  const other = await accepted;
-  server.close();
-  return [client, other];
-}
 
 describe('a compromised edge and replayed grants, across processes', () => {
   let k: KernelFixture;

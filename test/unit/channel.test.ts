@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json, Message, Reply } from '../../kernel/index.ts';
 import { openChannel, type Channel } from '../../gateway/isolation/channel.ts';
+import { socketPair } from '../support/socket-pair.ts';
 
 // The frame channel between the kernel's process and a child's (--isolation process), over a real Unix socket pair.
 // An executor's answer is what an upstream sent: one this end cannot put in a frame must come back as an error, not
@@ -16,20 +16,9 @@ let answerer: Channel;
 /** What the answering end replies to a call whose body names it. */
 const answers = new Map<string, () => Json>();
 
-async function socketPair(): Promise<[Socket, Socket]> {
-  const path = join(dir, 'pair.sock');
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(path, ok));
-  const accepted = new Promise<Socket>((ok) => server.once('connection', ok));
-  const client = connect(path);
-  const other = await accepted;
-  server.close();
-  return [client, other];
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'countersign-channel-'));
-  const [a, b] = await socketPair();
+  const [a, b] = await socketPair(dir, 'pair');
   caller = openChannel(a, async () => ({ ok: false, error: { code: 'bad_request', message: 'the caller answers nothing' } }));
   answerer = openChannel(b, async (_from, _to, body: Message): Promise<Reply> => ({ ok: true, value: answers.get(String(body.op))!() }));
 });
