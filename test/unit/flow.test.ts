@@ -103,6 +103,8 @@ const stored = (requestId: string) => k.admin.send<JsonObject>('kernel', { op: '
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
 /** grant.consume as the executor sends it; the error code when refused. */
 const consume = (jti: string, digest: string) => spy.send('kernel', { op: 'grant.consume', jti, digest }).then((reply) => (reply === true ? 'consumed' : `replied ${String(reply)}`), (e: KernelError) => e.code);
+/** A script that consumes its grant as a real executor does, then answers or throws as `then` does. */
+const consumeThen = (then: () => Json) => async (m: Execute) => (expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed'), then());
 /** The same, with the refusal's message as the executor reports it. */
 const consumeWhy = (jti: string, digest: string) =>
   spy.send('kernel', { op: 'grant.consume', jti, digest }).then((reply) => (reply === true ? 'consumed' : `replied ${String(reply)}`), (e: KernelError) => `${e.code}: ${e.message}`);
@@ -351,7 +353,6 @@ describe('execution outcomes', () => {
   it('records an outcome holding a NUL or a lone surrogate as it happened, with U+FFFD in their place: a done write stays done', async () => {
     const hostile = { data: { title: 'a\u0000b', lone: '\ud800x', ok: '😀' }, text: 'a\u0000b' };
     const replaced = { data: { title: 'a\ufffdb', lone: '\ufffdx', ok: '😀' }, text: 'a\ufffdb' };
-    const consumeThen = (then: () => Json) => async (m: Execute) => (expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed'), then());
     scripts.set('w-nul', consumeThen(() => hostile));
     scripts.set('r-nul', consumeThen(() => hostile));
     for (const key of ['w-nul-error', 'r-nul-error']) {
@@ -378,10 +379,9 @@ describe('execution outcomes', () => {
     // ("Maximum call stack size exceeded"), and the agent told so ran it again.
     let deep: Json = 'x';
     for (let i = 0; i < 20_000; i++) deep = [deep];
-    const consumeThen = (answer: Json) => async (m: Execute) => (expect(await consume(claims(m.grant).jti, m.digest)).toBe('consumed'), answer);
-    scripts.set('w-deep', consumeThen({ data: { deep }, text: 'deep' }));
+    scripts.set('w-deep', consumeThen(() => ({ data: { deep }, text: 'deep' })));
     // An answer the database itself refuses (a trigger here) is recorded without it too.
-    scripts.set('w-refused-answer', consumeThen({ data: { note: 'refuse this answer' }, text: 'ok' }));
+    scripts.set('w-refused-answer', consumeThen(() => ({ data: { note: 'refuse this answer' }, text: 'ok' })));
     await k.database.db.execute(sql.raw(`create or replace function refuse_answer() returns trigger language plpgsql as $$
       begin if new.result->'data'->>'note' = 'refuse this answer' then raise exception 'answer refused'; end if; return new; end $$`));
     await k.database.db.execute(sql`create trigger refuse_answer before update on requests for each row execute function refuse_answer()`);
