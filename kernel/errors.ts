@@ -30,6 +30,7 @@ export function asKernelError(error: unknown): KernelError {
   if (error instanceof KernelError) return error;
   // A failed statement is told by what the database said. Drizzle's wrapper adds the statement and its parameters
   // (request bodies, upstream answers), which are not for an agent or a dashboard to read; they stay in `cause`.
-  const said = error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error;
-  return new KernelError('internal', `internal error: ${said instanceof Error ? said.message : String(said)}`, undefined, { cause: error });
+  // A stack overflow here is a value nested past what JSON.stringify, JCS or jsonb can take.
+  const said = error instanceof DrizzleQueryError && error.cause instanceof Error ? error.cause : error, deep = said instanceof RangeError && said.message.startsWith('Maximum call stack');
+  return new KernelError('internal', `internal error: ${said instanceof Error ? said.message : String(said)}${deep ? ': a value (most often an upstream answer) is nested too deeply to serialize or store' : ''}`, undefined, { cause: error });
 }

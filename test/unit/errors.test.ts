@@ -25,4 +25,14 @@ describe('asKernelError', () => {
     // A wrapper with no driver error under it keeps its own words.
     expect(asKernelError(new DrizzleQueryError('select 1', [])).message).toMatch(/^internal error: Failed query: select 1/);
   });
+
+  it('says a stack overflow is a value nested too deeply; any other RangeError keeps its own words', () => {
+    let deep: unknown = 'x';
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const overflow = (() => { try { return JSON.stringify(deep); } catch (error) { return error; } })();
+    expect(overflow).toBeInstanceOf(RangeError);
+    expect(asKernelError(overflow).message).toBe('internal error: Maximum call stack size exceeded: a value (most often an upstream answer) is nested too deeply to serialize or store');
+    expect(asKernelError(new RangeError('Invalid time value')).message).toBe('internal error: Invalid time value');
+    expect(asKernelError(new Error('Maximum call stack size exceeded')).message).toBe('internal error: Maximum call stack size exceeded');
+  });
 });

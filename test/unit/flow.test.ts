@@ -386,7 +386,7 @@ describe('execution outcomes', () => {
       begin if new.result->'data'->>'note' = 'refuse this answer' then raise exception 'answer refused'; end if; return new; end $$`));
     await k.database.db.execute(sql`create trigger refuse_answer before update on requests for each row execute function refuse_answer()`);
     try {
-      for (const [key, why] of [['w-deep', /Maximum call stack size exceeded/], ['w-refused-answer', /\(internal error: answer refused\)/]] as const) {
+      for (const [key, why] of [['w-deep', /\(internal error: Maximum call stack size exceeded: a value \(most often an upstream answer\) is nested too deeply to serialize or store\)/], ['w-refused-answer', /\(internal error: answer refused\)/]] as const) {
         const view = await submit('spy_write', key);
         expect(view).toMatchObject({ state: 'succeeded', error: null, result: { data: {}, text: expect.stringMatching(/^It ran, but its answer could not be recorded \(/) } });
         expect((view.result as { text: string }).text).toMatch(why);
@@ -397,6 +397,17 @@ describe('execution outcomes', () => {
     } finally {
       await k.database.db.execute(sql`drop trigger refuse_answer on requests`);
     }
+  });
+
+  it('records a read whose answer is nested too deeply to store as failed, saying why in words, with no answer', async () => {
+    let deep: Json = 'x';
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    scripts.set('r-deep', consumeThen(() => ({ data: { deep }, text: 'deep' })));
+    const view = await submit('spy_read', 'r-deep');
+    const error = { code: 'internal', message: 'internal error: Maximum call stack size exceeded: a value (most often an upstream answer) is nested too deeply to serialize or store' };
+    expect(view).toMatchObject({ state: 'failed', result: null, error });
+    expect(await stored(view.id)).toEqual(view);
+    expect((await audit({ requestId: view.id })).at(-1)).toMatchObject({ kind: 'execution.failed', data: error });
   });
 
   it('records an allowed write whose executor refused before consuming its grant as failed, the grant retired unused', async () => {
