@@ -1,10 +1,12 @@
 import { sql, type SQLWrapper } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { JsonObject, RequestView } from '../../kernel/index.ts';
 import type { Db } from '../../kernel/store/db.ts';
 import { rowsOf } from '../../kernel/audit/store.ts';
 import type { Database } from '../../gateway/db.ts';
+import { defineTool, type Connector } from '../../tools/spec.ts';
 import { freshDatabase } from '../support/db.ts';
 import { startKernel, type KernelFixture } from '../support/kernel-fixture.ts';
 
@@ -31,6 +33,26 @@ function watched(db: Db, seen: string[]): Db {
   });
 }
 
+/** While set, the `held` connector's reads wait for it upstream: answers that arrive together. */
+let upstream: { gate: Promise<void>; waiting: number } | null = null;
+const held: Connector = {
+  name: 'held',
+  sandbox: true,
+  tools: [defineTool({
+    name: 'held_read',
+    title: 'Read, held upstream',
+    description: 'Answers once the test lets it.',
+    input: z.object({}),
+    impact: 'read',
+    consequence: 'reads',
+    describe: async () => ({ summary: 'Read, held upstream', consequence: 'reads', reversible: true, fields: [], pins: {} }),
+    async execute() {
+      if (upstream) upstream.waiting++, await upstream.gate;
+      return { data: {}, text: 'held' };
+    },
+  })],
+};
+
 let database: Database;
 let k: KernelFixture;
 let agentId: string;
@@ -40,7 +62,7 @@ beforeAll(async () => {
   database = await freshDatabase();
   // On PGlite there is no such handle: the main one is watched in its place, so the routing is tested on both.
   const asyncCommitDb = watched(database.asyncCommitDb ?? database.db, seen);
-  k = await startKernel({ database: { ...database, asyncCommitDb }, policy: { default: 'allow', rules: [] } });
+  k = await startKernel({ database: { ...database, asyncCommitDb }, policy: { default: 'allow', rules: [] }, connectors: [held] });
   agentId = await k.addAgent('reader', 'reader@example.com');
 }, 120_000);
 afterAll(async () => {
@@ -66,6 +88,20 @@ describe('read records', () => {
     expect(seen.at(-1)).toMatch(/^with r as \(insert into requests \(id, /);
     const [row] = rowsOf<{ state: string }>(await k.database.db.execute(sql`select state from requests where id = ${read.id}`));
     expect(row?.state).toBe('succeeded');
+  });
+
+  it('records the reads whose answers arrive in one turn of the event loop in one statement, with none in flight', async () => {
+    let release = () => {};
+    upstream = { gate: new Promise((resolve) => (release = resolve)), waiting: 0 };
+    const before = seen.length;
+    const reads = Array.from({ length: 4 }, () => submit('held_read', {}));
+    await until(() => upstream!.waiting === 4);
+    expect(seen.length - before).toBe(0);
+    upstream = null;
+    release();
+    expect((await Promise.all(reads)).map((r) => r.state)).toEqual(Array(4).fill('succeeded'));
+    // The first to end waits for the rest of that turn, then all four go in one statement.
+    expect(seen.length - before).toBe(1);
   });
 
   it('records the reads that end while a record statement is in flight together, next, each as it would be alone', async () => {
