@@ -11,19 +11,18 @@ import { openDatabase, statementLog } from '../../gateway/db.ts';
 import { schema, type JsonObject, type ToolResult } from '../../kernel/index.ts';
 import { defineTool, type Connector } from '../../tools/spec.ts';
 import { freshDatabase } from '../../test/support/db.ts';
-import { downstreamFetch } from '../../tools/mcp/fetch.ts';
 import { answerUsage, connect } from './serve.ts';
 
 /**
  * Countersign for the MCP bench, in its own process: the real services (kernel, router, MCP gateway, web app) on
  * PostgreSQL (a fresh database on BENCH_DATABASE_URL) or on embedded PGlite on disk, as `countersign start` runs it.
  * Its one connector executes against the bench upstream over HTTP through one shared MCP client, like the bare proxy,
- * but with the `mcp` connector's fetch (tools/mcp/fetch.ts), as every downstream MCP server over HTTP is reached; the
- * bare proxy keeps Node's.
+ * with the `mcp` connector's fetch (tools/mcp/fetch.ts, through `connect`), as every downstream MCP server over HTTP is
+ * reached.
  * Policy: reads and writes auto-allowed, `bench_approve` needs a human (for the pending-approvals memory scenario).
  */
 const [upstreamUrl, kind] = [process.argv[2]!, process.argv[3] as 'postgres' | 'pglite'];
-const upstream = await connect(upstreamUrl, {}, downstreamFetch());
+const upstream = await connect(upstreamUrl);
 
 async function forward(name: string, args: JsonObject): Promise<ToolResult> {
   const result = (await upstream.callTool({ name, arguments: args })) as CallToolResult;

@@ -1,6 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { downstreamFetch } from '../../tools/mcp/fetch.ts';
 import { connect } from './serve.ts';
 
 /**
@@ -9,9 +8,9 @@ import { connect } from './serve.ts';
  * between the two), measures for MEASURE_MS, waits for calls in flight and reports every latency. `hold` mode:
  * CLIENTS sessions each start PER calls that wait for a human, and stay open until the parent kills the process.
  * `sessions` mode: after `go`, opens CLIENTS sessions one after another (initialize, then one tools/list, as an agent
- * starts), reports each one's latency, and keeps them open until `bye`. Its clients use the `mcp` connector's fetch, as
- * the proxy does: with Node's, undici's abort listeners on each session's signal cost this process CPU that the
- * servers it measures then lack (and warned past 1,500 listeners, thousands of lines per run).
+ * starts), reports each one's latency, and keeps them open until `bye`. Its clients use the same fetch as the proxy
+ * (`connect`): with Node's, undici's abort listeners on each session's signal cost this process CPU that the servers
+ * it measures then lack (and warned past 1,500 listeners, thousands of lines per run).
  */
 const [mode, url, token, tool, clientsArg, measureArg, perArg] = process.argv.slice(2);
 const clients = Number(clientsArg);
@@ -22,7 +21,7 @@ if (mode === 'sessions') {
   const latencies: number[] = [];
   for (let i = 0; i < clients; i++) {
     const t = performance.now();
-    const c = await connect(url!, headers, downstreamFetch());
+    const c = await connect(url!, headers);
     await c.listTools();
     latencies.push(performance.now() - t);
     opened.push(c);
@@ -31,7 +30,7 @@ if (mode === 'sessions') {
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   process.exit(0);
 }
-const sessions: Client[] = await Promise.all(Array.from({ length: clients }, () => connect(url!, headers, downstreamFetch())));
+const sessions: Client[] = await Promise.all(Array.from({ length: clients }, () => connect(url!, headers)));
 let n = 0;
 const call = async (c: Client) => {
   const result = (await c.callTool({ name: tool!, arguments: tool!.includes('read') ? { key: 'welcome' } : { key: `k${n++ % 100}`, text: 'bench' } })) as CallToolResult;

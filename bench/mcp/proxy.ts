@@ -1,18 +1,13 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { downstreamFetch } from '../../tools/mcp/fetch.ts';
 import { answerUsage, connect, serveMcp } from './serve.ts';
 
 /**
  * The bare proxy: no policy, no audit, one SDK server per session forwarding list and call to the upstream through
- * one shared upstream client, exactly as Countersign's bench connector does, with the same fetch (the `mcp`
- * connector's), so the ratios measure governance, not HTTP clients. With Node's own fetch (undici: an abort listener
- * per request piled on the transport's one signal until GC, the body teed, every answer in web streams; see
- * tools/mcp/fetch.ts) the proxy spent 1.7-2.0 ms of CPU per read at 32 clients instead of 0.8-0.9 (bench/NOTES.md,
- * fourteenth pass).
+ * one shared upstream client, exactly as Countersign's bench connector does, with the same fetch (`connect`).
  */
 const upstreamUrl = process.argv[2]!;
-const upstream = await connect(upstreamUrl, {}, downstreamFetch());
+const upstream = await connect(upstreamUrl);
 
 const served = await serveMcp(() => {
   const server = new Server({ name: 'proxy', version: '1' }, { capabilities: { tools: {} } });

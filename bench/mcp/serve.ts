@@ -4,6 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { downstreamFetch } from '../../tools/mcp/fetch.ts';
 
 /** Helpers shared by the MCP bench's processes (this folder holds no bench itself: bench/run.ts reads only bench/*.ts). */
 
@@ -33,10 +34,15 @@ export async function serveMcp(makeServer: () => Server): Promise<{ url: string;
   };
 }
 
-/** An SDK client to `url`; `fetch` as the transport's (Countersign's bench connector passes the mcp connector's). */
-export async function connect(url: string, headers: Record<string, string> = {}, fetch?: (url: string | URL, init?: RequestInit) => Promise<Response>): Promise<Client> {
+/**
+ * An SDK client to `url`, through the `mcp` connector's fetch (tools/mcp/fetch.ts): every bench process (the load
+ * generator, the bare proxy, Countersign's bench connector) reaches its server with the same HTTP client, so the ratios
+ * measure governance, not HTTP clients. With Node's own fetch the bare proxy spent 1.7-2.0 ms of CPU per read at 32
+ * clients instead of 0.8-0.9 (bench/NOTES.md, fourteenth pass).
+ */
+export async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers }, fetch }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers }, fetch: downstreamFetch() }));
   return client;
 }
 
